@@ -1,0 +1,49 @@
+"""Who is calling: the one authorisation object every service takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from backend.accounts.permissions import HIDDEN_ACTIONS, Action, Role, allowed
+from backend.core.errors import Forbidden, NotFound
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user with roles and jurisdiction (the subtree under `org_path`)."""
+
+    user_id: int
+    roles: frozenset[Role]
+    org_unit_id: int
+    org_path: str
+    agency: str | None = None
+    device_id: str | None = None
+    ip: str | None = None
+
+    def can(self, action: Action) -> bool:
+        return allowed(self.roles, action)
+
+    def require(self, action: Action) -> None:
+        """Refuse the action unless a role grants it (404 for hidden actions, else 403)."""
+        if self.can(action):
+            return
+        if action in HIDDEN_ACTIONS:
+            raise NotFound()
+        raise Forbidden(
+            f"当前角色无权执行“{action.value}”",
+            f"Your roles do not allow '{action.value}'",
+            action=action.value,
+        )
+
+    def covers(self, unit_path: str) -> bool:
+        """Whether a unit (by its path) lies inside this principal's jurisdiction."""
+        return unit_path.startswith(self.org_path)
+
+    def ensure_covers(self, unit_path: str | None) -> None:
+        """404 for anything outside the jurisdiction, so ids cannot be probed."""
+        if unit_path is None or not self.covers(unit_path):
+            raise NotFound()
+
+    @property
+    def role_names(self) -> list[str]:
+        return sorted(r.value for r in self.roles)

@@ -1,0 +1,434 @@
+"""Sign-in, token rotation, users and devices."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlmodel import Session
+
+from backend.accounts.models import Device, LoginThrottle, RefreshToken, User, UserRole
+from backend.accounts.permissions import Role, grantable
+from backend.accounts.principal import Principal
+from backend.accounts.schemas import (
+    DeviceRegister,
+    TokenPair,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+)
+from backend.audit import service as audit
+from backend.core import clock
+from backend.core.config import get_settings
+from backend.core.db import dialect_insert
+from backend.core.errors import Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthenticated
+from backend.core.pagination import decode_cursor, encode_cursor
+from backend.core.security import (
+    hash_password,
+    issue_access_token,
+    new_secret_token,
+    password_needs_rehash,
+    token_digest,
+    verify_password,
+)
+from backend.orgunits import service as orgunits
+from backend.orgunits.models import OrgUnit
+
+_MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid-credentials"
+    title_zh = "手机号或密码错误"
+    title_en = "Wrong phone number or password"
+
+
+class LoginLocked(TooManyRequests):
+    code = "login-locked"
+    title_zh = "登录失败次数过多，请稍后再试"
+    title_en = "Too many failed sign-ins; try again later"
+
+
+class RefreshTokenInvalid(Unauthenticated):
+    code = "refresh-token-invalid"
+    title_zh = "登录已失效，请重新登录"
+    title_en = "Session expired; sign in again"
+
+
+class RefreshTokenReused(Unauthenticated):
+    code = "refresh-token-reused"
+    title_zh = "登录凭证已被使用，为安全起见已全部注销，请重新登录"
+    title_en = "Refresh token reused; every session of this sign-in was revoked"
+
+
+def normalise_phone(raw: str) -> str:
+    """An 11-digit mainland mobile number, accepting +86/0086 and spaces or dashes."""
+    digits = re.sub(r"[\s-]", "", raw or "")
+    for prefix in ("+86", "0086"):
+        if digits.startswith(prefix):
+            digits = digits[len(prefix) :]
+    if not _MAINLAND_MOBILE.match(digits):
+        raise InvalidInput(
+            "请输入11位中国大陆手机号", "Enter an 11-digit mainland China mobile number", field="phone"
+        )
+    return digits
+
+
+def user_roles(session: Session, user_id: int) -> frozenset[Role]:
+    rows = session.execute(select(UserRole.role).where(UserRole.user_id == user_id)).scalars()
+    return frozenset(Role(r) for r in rows)
+
+
+def to_public(session: Session, user: User) -> UserPublic:
+    assert user.id is not None
+    return UserPublic(
+        id=user.id,
+        phone=user.phone,
+        display_name=user.display_name,
+        org_unit_id=user.org_unit_id,
+        agency=user.agency,  # type: ignore[arg-type]
+        roles=sorted(user_roles(session, user.id)),
+        is_active=user.is_active,
+    )
+
+
+def principal_for(session: Session, user_id: int, *, device_id: str | None, ip: str | None) -> Principal | None:
+    """The principal of an active user, or None."""
+    row = session.execute(
+        select(User, OrgUnit.path).join(OrgUnit, OrgUnit.id == User.org_unit_id).where(User.id == user_id)  # type: ignore[arg-type]
+    ).first()
+    if row is None or not row[0].is_active:
+        return None
+    user, path = row
+    return Principal(
+        user_id=user_id,
+        roles=user_roles(session, user_id),
+        org_unit_id=user.org_unit_id,
+        org_path=path,
+        agency=user.agency,
+        device_id=device_id,
+        ip=ip,
+    )
+
+
+# ------------------------------------------------------------------ throttling
+
+
+def _throttle_locked_until(session: Session, key: str) -> datetime | None:
+    row = session.get(LoginThrottle, key)
+    if row is None or row.locked_until is None:
+        return None
+    until = clock.as_utc(row.locked_until)
+    return until if until > clock.now() else None
+
+
+def _note_failure(session: Session, key: str, limit: int) -> None:
+    """Count one failure atomically (upsert), locking the key when the limit is reached."""
+    settings = get_settings()
+    now = clock.now()
+    insert = dialect_insert(session)
+    session.execute(
+        insert(LoginThrottle)
+        .values(key=key, failures=0, window_started_at=now, locked_until=None)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = session.execute(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()).scalar_one()
+    window = timedelta(minutes=settings.login_failure_window_minutes)
+    if clock.as_utc(row.window_started_at) + window < now:
+        row.failures = 0
+        row.window_started_at = now
+    row.failures += 1
+    if row.failures >= limit:
+        row.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+        row.failures = 0
+        row.window_started_at = now
+    session.add(row)
+
+
+def _raise_if_locked(session: Session, keys: list[str]) -> None:
+    for key in keys:
+        until = _throttle_locked_until(session, key)
+        if until is not None:
+            seconds = max(1, int((until - clock.now()).total_seconds()))
+            raise LoginLocked(
+                f"登录失败次数过多，请在{(seconds + 59) // 60}分钟后再试",
+                f"Too many failed sign-ins; try again in {(seconds + 59) // 60} minutes",
+                headers={"Retry-After": str(seconds)},
+                retry_after=seconds,
+            )
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+def _issue_pair(session: Session, user: User, family_id: str) -> TokenPair:
+    assert user.id is not None
+    settings = get_settings()
+    roles = sorted(user_roles(session, user.id))
+    access, access_expires = issue_access_token(user.id, [r.value for r in roles], user.org_unit_id)
+    refresh = new_secret_token()
+    refresh_expires = clock.now() + timedelta(days=settings.refresh_token_days)
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=token_digest(refresh),
+            expires_at=refresh_expires,
+        )
+    )
+    session.flush()
+    return TokenPair(
+        access_token=access,
+        expires_in=int((access_expires - clock.now()).total_seconds()),
+        refresh_token=refresh,
+        refresh_expires_at=refresh_expires,
+        user=to_public(session, user),
+    )
+
+
+def login(session: Session, *, phone: str, password: str, ip: str | None, device_id: str | None) -> TokenPair:
+    """Check the password and open a new token family. Failures are counted in their own
+    transaction, so they stick even though the sign-in itself fails."""
+    settings = get_settings()
+    try:
+        phone = normalise_phone(phone)
+    except InvalidInput:
+        # Same answer as a wrong password: do not tell a prober which numbers are well formed.
+        raise InvalidCredentials() from None
+    keys = [f"phone:{phone}"] + ([f"ip:{ip}"] if ip else [])
+    _raise_if_locked(session, keys)
+
+    user = session.execute(select(User).where(User.phone == phone)).scalar_one_or_none()
+    good = verify_password(user.password_hash if user else None, password)
+    if not good or user is None or not user.is_active:
+        # Release this transaction first: on SQLite it holds the write lock the side one needs.
+        session.rollback()
+        with Session(session.get_bind()) as side:
+            _note_failure(side, f"phone:{phone}", settings.login_max_failures)
+            if ip:
+                _note_failure(side, f"ip:{ip}", settings.login_ip_max_failures)
+            audit.record(side, actor=None, action="auth.login_failed", object_type="user",
+                         object_id=user.id if user else None, ip=ip, device_id=device_id,
+                         details={"phone_tail": phone[-4:]})
+            side.commit()
+        raise InvalidCredentials()
+
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key == f"phone:{phone}"))
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.add(user)
+    audit.record(session, actor=None, action="auth.login", object_type="user", object_id=user.id,
+                 actor_user_id=user.id, org_unit_id=user.org_unit_id, ip=ip, device_id=device_id)
+    return _issue_pair(session, user, family_id=str(uuid.uuid4()))
+
+
+def _revoke_family(session: Session, family_id: str) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=clock.now())
+    )
+
+
+def refresh(session: Session, *, refresh_token: str) -> TokenPair:
+    """Rotate: the presented token is spent and a new one of the same family issued. A spent
+    token presented again revokes the family. The spend is a conditional UPDATE, so two racing
+    refreshes with one token cannot both succeed."""
+    digest = token_digest(refresh_token)
+    row = session.execute(select(RefreshToken).where(RefreshToken.token_hash == digest)).scalar_one_or_none()
+    if row is None:
+        raise RefreshTokenInvalid()
+    now = clock.now()
+    if row.revoked_at is not None or clock.as_utc(row.expires_at) <= now:
+        raise RefreshTokenInvalid()
+    spent = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+        .values(used_at=now)
+    ).rowcount  # type: ignore[attr-defined]
+    if spent != 1:
+        session.rollback()
+        with Session(session.get_bind()) as side:
+            _revoke_family(side, row.family_id)
+            audit.record(side, actor=None, action="auth.refresh_reused", object_type="user",
+                         object_id=row.user_id, actor_user_id=row.user_id,
+                         details={"family": row.family_id})
+            side.commit()
+        raise RefreshTokenReused()
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise RefreshTokenInvalid()
+    return _issue_pair(session, user, family_id=row.family_id)
+
+
+def logout(session: Session, *, refresh_token: str) -> None:
+    """Revoke the token's whole family (this sign-in on this phone). Unknown tokens are ignored."""
+    row = session.execute(
+        select(RefreshToken).where(RefreshToken.token_hash == token_digest(refresh_token))
+    ).scalar_one_or_none()
+    if row is not None:
+        _revoke_family(session, row.family_id)
+
+
+def change_password(session: Session, principal: Principal, *, current: str, new: str) -> None:
+    """Change one's own password and sign out every other session."""
+    user = session.get(User, principal.user_id)
+    assert user is not None
+    if not verify_password(user.password_hash, current):
+        raise InvalidCredentials()
+    user.password_hash = hash_password(new)
+    user.updated_at = clock.now()
+    session.add(user)
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=clock.now())
+    )
+    audit.record(session, actor=principal, action="auth.password_changed", object_type="user",
+                 object_id=user.id, org_unit_id=user.org_unit_id)
+
+
+# ------------------------------------------------------------------ users
+
+
+def _check_grant(principal: Principal, roles: list[Role]) -> None:
+    allowed_roles = grantable(principal.roles)
+    refused = [r for r in roles if r not in allowed_roles]
+    if refused:
+        raise Forbidden(
+            f"无权授予角色：{', '.join(refused)}", f"You may not grant: {', '.join(refused)}", roles=refused
+        )
+
+
+def create_user(session: Session, principal: Principal, data: UserCreate) -> User:
+    """Create a user inside the caller's jurisdiction with roles the caller may grant."""
+    phone = normalise_phone(data.phone)
+    orgunits.get_visible_unit(session, principal, data.org_unit_id)
+    _check_grant(principal, data.roles)
+    if session.execute(select(User.id).where(User.phone == phone)).first():
+        raise InvalidInput("该手机号已注册", "This phone number is already registered", field="phone")
+    user = User(
+        phone=phone,
+        display_name=data.display_name,
+        password_hash=hash_password(data.password),
+        org_unit_id=data.org_unit_id,
+        agency=data.agency.value if data.agency else None,
+    )
+    session.add(user)
+    session.flush()
+    for role in sorted(set(data.roles)):
+        session.add(UserRole(user_id=user.id, role=role.value))  # type: ignore[arg-type]
+    session.flush()
+    audit.record(session, actor=principal, action="user.create", object_type="user", object_id=user.id,
+                 org_unit_id=user.org_unit_id, details={"roles": sorted(r.value for r in data.roles)})
+    return user
+
+
+def get_visible_user(session: Session, principal: Principal, user_id: int) -> User:
+    """A user whose unit is inside the caller's jurisdiction, else 404."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    principal.ensure_covers(orgunits.unit_path(session, user.org_unit_id))
+    return user
+
+
+def read_user(session: Session, principal: Principal, user_id: int) -> User:
+    """A user's record, audited (a user is a person too)."""
+    user = get_visible_user(session, principal, user_id)
+    audit.record(session, actor=principal, action="user.read", object_type="user", object_id=user.id,
+                 org_unit_id=user.org_unit_id)
+    return user
+
+
+def update_user(session: Session, principal: Principal, user_id: int, data: UserUpdate) -> User:
+    """Change a user's name, unit, roles or active flag."""
+    user = get_visible_user(session, principal, user_id)
+    changes: dict[str, object] = {}
+    if data.org_unit_id is not None and data.org_unit_id != user.org_unit_id:
+        orgunits.get_visible_unit(session, principal, data.org_unit_id)
+        user.org_unit_id = data.org_unit_id
+        changes["org_unit_id"] = data.org_unit_id
+    if data.roles is not None:
+        current = user_roles(session, user_id)
+        # Taking a role away needs the same right as giving it.
+        _check_grant(principal, sorted(set(data.roles) ^ current))
+        session.execute(delete(UserRole).where(UserRole.user_id == user_id))  # type: ignore[arg-type]
+        for role in sorted(set(data.roles)):
+            session.add(UserRole(user_id=user_id, role=role.value))
+        changes["roles"] = sorted(r.value for r in data.roles)
+    if data.display_name is not None:
+        user.display_name = data.display_name
+        changes["display_name"] = True
+    if data.agency is not None:
+        user.agency = data.agency.value
+        changes["agency"] = data.agency.value
+    if data.is_active is not None and data.is_active != user.is_active:
+        if user_id == principal.user_id:
+            raise InvalidInput("不能停用自己的账号", "You cannot deactivate your own account")
+        user.is_active = data.is_active
+        changes["is_active"] = data.is_active
+        if not data.is_active:
+            session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+                .values(revoked_at=clock.now())
+            )
+    user.updated_at = clock.now()
+    session.add(user)
+    session.flush()
+    audit.record(session, actor=principal, action="user.update", object_type="user", object_id=user.id,
+                 org_unit_id=user.org_unit_id, details=changes)
+    return user
+
+
+def list_users(
+    session: Session, principal: Principal, *, role: Role | None, cursor: str | None, limit: int
+) -> tuple[list[User], str | None]:
+    """Users in the caller's jurisdiction, by id, paginated."""
+    pos = decode_cursor(cursor) or {}
+    q = select(User).where(orgunits.in_jurisdiction(principal, User.org_unit_id))
+    if role is not None:
+        q = q.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role.value)))  # type: ignore[union-attr]
+    if "after" in pos:
+        q = q.where(User.id > int(pos["after"]))  # type: ignore[operator]
+    rows = list(session.execute(q.order_by(User.id).limit(limit + 1)).scalars())  # type: ignore[arg-type]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor({"after": rows[-1].id}) if more and rows else None
+
+
+# ------------------------------------------------------------------ devices
+
+
+def register_device(session: Session, principal: Principal, data: DeviceRegister) -> Device:
+    """Register (or refresh) a phone's push token for the caller. A token seen under another
+    user moves to this one: it is the same phone, now signed in by someone else."""
+    now = clock.now()
+    device = session.execute(select(Device).where(Device.push_token == data.push_token)).scalar_one_or_none()
+    if device is None:
+        device = Device(user_id=principal.user_id, platform=data.platform.value, push_token=data.push_token,
+                        app_version=data.app_version)
+    else:
+        device.user_id = principal.user_id
+        device.platform = data.platform.value
+        device.app_version = data.app_version
+        device.last_seen_at = now
+    session.add(device)
+    session.flush()
+    return device
+
+
+def list_devices(session: Session, principal: Principal) -> list[Device]:
+    return list(
+        session.execute(select(Device).where(Device.user_id == principal.user_id).order_by(Device.id)).scalars()  # type: ignore[arg-type]
+    )
+
+
+def remove_device(session: Session, principal: Principal, device_id: int) -> None:
+    device = session.get(Device, device_id)
+    if device is None or device.user_id != principal.user_id:
+        raise NotFound()
+    session.delete(device)

@@ -1,0 +1,143 @@
+"""Writing and verifying the hash-chained audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from backend.accounts.principal import Principal
+from backend.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
+from backend.core import clock
+
+
+def _canonical_time(value: datetime) -> str:
+    return clock.as_utc(value).isoformat(timespec="microseconds")
+
+
+def entry_digest(entry: AuditEntry) -> str:
+    """SHA-256 over the entry's content and its predecessor's hash."""
+    body = {
+        "id": entry.id,
+        "occurred_at": _canonical_time(entry.occurred_at),
+        "actor_user_id": entry.actor_user_id,
+        "actor_roles": entry.actor_roles,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "org_unit_id": entry.org_unit_id,
+        "device_id": entry.device_id,
+        "ip": entry.ip,
+        "details": entry.details,
+        "prev_hash": entry.prev_hash,
+    }
+    raw = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    actor: Principal | None,
+    action: str,
+    object_type: str,
+    object_id: str | int | None = None,
+    org_unit_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    actor_user_id: int | None = None,
+    ip: str | None = None,
+    device_id: str | None = None,
+) -> AuditEntry:
+    """Append one entry in the caller's transaction: it is kept exactly when the action is."""
+    head = session.execute(
+        select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+    ).scalar_one()
+    # Round-trip through JSON so what we hash is exactly what the database will give back.
+    clean_details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+    entry = AuditEntry(
+        id=head.last_entry_id + 1,
+        occurred_at=clock.now(),
+        actor_user_id=actor.user_id if actor else actor_user_id,
+        actor_roles=",".join(actor.role_names) if actor else "",
+        action=action,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        org_unit_id=org_unit_id,
+        device_id=actor.device_id if actor else device_id,
+        ip=actor.ip if actor else ip,
+        details=clean_details,
+        prev_hash=head.last_hash,
+    )
+    entry.entry_hash = entry_digest(entry)
+    session.add(entry)
+    head.last_entry_id = entry.id or 0
+    head.last_hash = entry.entry_hash
+    session.add(head)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """Result of walking the chain."""
+
+    ok: bool
+    entries_checked: int
+    first_broken_id: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(session: Session, batch: int = 2000) -> ChainVerdict:
+    """Walk every entry in order; report the first one whose link or content does not hold."""
+    expected_prev = GENESIS_HASH
+    expected_id = 1
+    checked = 0
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)  # type: ignore[arg-type,operator]
+        ).scalars().all()
+        if not rows:
+            break
+        for entry in rows:
+            if entry.id != expected_id:
+                return ChainVerdict(False, checked, expected_id, f"entry {expected_id} is missing")
+            if entry.prev_hash != expected_prev:
+                return ChainVerdict(False, checked, entry.id, "link to the previous entry is broken")
+            if entry_digest(entry) != entry.entry_hash:
+                return ChainVerdict(False, checked, entry.id, "content does not match its hash")
+            expected_prev = entry.entry_hash
+            expected_id += 1
+            checked += 1
+            last_id = entry.id
+        session.expunge_all()
+    head = session.get(AuditChainHead, 1)
+    if head is None:
+        return ChainVerdict(False, checked, None, "chain head is missing")
+    if head.last_entry_id != last_id or head.last_hash != expected_prev:
+        return ChainVerdict(False, checked, last_id + 1, "entries after the last one found were removed")
+    return ChainVerdict(True, checked)
+
+
+def list_entries(
+    session: Session, principal: Principal, *, after_id: int, limit: int, action: str | None = None
+) -> list[AuditEntry]:
+    """Entries about the caller's jurisdiction, oldest first. Entries with no unit (failed
+    sign-ins of unknown numbers, say) are shown only to a caller at the root of the tree."""
+    from sqlalchemy import or_
+
+    from backend.orgunits.service import in_jurisdiction
+
+    at_root = principal.org_path.count("/") == 2
+    where = in_jurisdiction(principal, AuditEntry.org_unit_id)
+    if at_root:
+        where = or_(where, AuditEntry.org_unit_id.is_(None))  # type: ignore[union-attr]
+    q = select(AuditEntry).where(where, AuditEntry.id > after_id)  # type: ignore[operator]
+    if action:
+        q = q.where(AuditEntry.action == action)
+    return list(session.execute(q.order_by(AuditEntry.id).limit(limit)).scalars())  # type: ignore[arg-type]

@@ -1,0 +1,123 @@
+"""The `hulei` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Hulei (护蕾) service commands.", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log commands.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest migration."""
+    from backend.core.migrate import upgrade
+
+    upgrade()
+    typer.echo("database is at the newest migration")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    reload: bool = False,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("backend.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
+                proxy_headers=True)
+
+
+@app.command()
+def worker(once: Annotated[bool, typer.Option(help="Run every due job once and exit")] = False) -> None:
+    """Run background jobs (housekeeping and each domain's scheduled work)."""
+    from backend.core.jobs import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_worker(once=once)
+
+
+@app.command("seed-demo")
+def seed_demo(force: Annotated[bool, typer.Option(help="Seed even if data exists")] = False) -> None:
+    """Build the synthetic demo town (only into an empty database unless --force)."""
+    from backend.core.db import session_scope
+    from backend.demo.town import database_is_empty
+    from backend.demo.town import seed_demo as build
+    from backend.models import import_all_models
+
+    import_all_models()
+    with session_scope() as session:
+        if not database_is_empty(session) and not force:
+            typer.echo("database already has data; demo town not seeded")
+            return
+        build(session)
+        session.commit()
+    typer.echo("demo town seeded")
+
+
+@app.command("import-boundaries")
+def import_boundaries(file: Path) -> None:
+    """Import org units and boundaries from a GeoJSON FeatureCollection (all or nothing)."""
+    from backend.core.db import session_scope
+    from backend.models import import_all_models
+    from backend.orgunits.service import import_boundaries as run_import
+
+    import_all_models()
+    with session_scope() as session:
+        report = run_import(session, file)
+        if not report.ok:
+            session.rollback()
+            for err in report.errors:
+                where = f"feature {err['index']}" if err["index"] is not None else "file"
+                typer.echo(f"{where}: {err['reason']}", err=True)
+            typer.echo("nothing was imported", err=True)
+            raise typer.Exit(code=1)
+        session.commit()
+    typer.echo(f"imported: {report.created} created, {report.updated} updated")
+
+
+@app.command("export-spec")
+def export_spec(
+    output: Annotated[Path, typer.Option(help="Where to write the OpenAPI document")] = Path(
+        "mobile_api_spec/openapi.json"
+    ),
+) -> None:
+    """Write the OpenAPI document the phones are built against."""
+    from backend.spec import render_openapi
+
+    output.write_text(render_openapi(), encoding="utf-8")
+    typer.echo(f"wrote {output}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit hash chain; exit 1 at the first broken link."""
+    from backend.audit.service import verify_chain
+    from backend.core.db import session_scope
+    from backend.models import import_all_models
+
+    import_all_models()
+    with session_scope() as session:
+        verdict = verify_chain(session)
+    if verdict.ok:
+        typer.echo(f"audit chain intact: {verdict.entries_checked} entries")
+        return
+    typer.echo(
+        json.dumps({"ok": False, "first_broken_id": verdict.first_broken_id, "reason": verdict.reason,
+                    "entries_checked": verdict.entries_checked}, ensure_ascii=False)
+    )
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    app()

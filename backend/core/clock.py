@@ -1,0 +1,47 @@
+"""The one source of time. Tests move it instead of sleeping."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+_offset = timedelta(0)
+_frozen: datetime | None = None
+
+
+def now() -> datetime:
+    """Aware UTC now, shifted by whatever the tests asked for."""
+    if _frozen is not None:
+        return _frozen
+    return datetime.now(UTC) + _offset
+
+
+def advance(delta: timedelta) -> None:
+    """Move the clock forward (tests only)."""
+    global _offset, _frozen
+    if _frozen is not None:
+        _frozen = _frozen + delta
+    else:
+        _offset += delta
+
+
+def freeze(at: datetime) -> None:
+    """Stop the clock at a given instant (tests only)."""
+    global _frozen
+    _frozen = at.astimezone(UTC)
+
+
+def reset() -> None:
+    """Back to real time."""
+    global _offset, _frozen
+    _offset = timedelta(0)
+    _frozen = None
+
+
+def as_utc(value: datetime) -> datetime:
+    """Treat naive datetimes (as SQLite returns them) as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -1,0 +1,139 @@
+"""Engines and sessions for both backends: PostgreSQL/PostGIS and SQLite/SpatiaLite.
+
+One code path serves both. SQLite specifics live here only: SpatiaLite is loaded on every
+connection through pysqlite3 (the interpreter's own sqlite3 cannot load extensions), and every
+transaction starts with BEGIN IMMEDIATE so two writers queue on the busy timeout instead of
+failing halfway through with "database is locked".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlmodel import Session, SQLModel
+
+from backend.core.config import get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+metadata: MetaData = SQLModel.metadata
+
+
+def normalise_url(raw: str) -> URL:
+    """Accept postgres://, postgresql:// and sqlite:/// URLs; pick our drivers."""
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://") :]
+    url = make_url(raw)
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite":
+        return url.set(drivername="sqlite+pysqlite")
+    raise ValueError(f"unsupported database URL: {url.render_as_string(hide_password=True)}")
+
+
+def is_sqlite(engine_or_url: Engine | URL) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else engine_or_url
+    return url.get_backend_name() == "sqlite"
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    import pysqlite3.dbapi2 as sqlite_module
+
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        module=sqlite_module,
+        connect_args={"timeout": 60, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=16,
+    )
+    library = get_settings().spatialite_library
+    os.environ.setdefault("SPATIALITE_LIBRARY_PATH", library)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Autocommit at the driver level: SQLAlchemy's "begin" event below opens transactions.
+        dbapi_conn.isolation_level = None
+        dbapi_conn.enable_load_extension(True)
+        dbapi_conn.load_extension(library)
+        dbapi_conn.enable_load_extension(False)
+        dbapi_conn.execute("PRAGMA foreign_keys = ON")
+        dbapi_conn.execute("PRAGMA journal_mode = WAL")
+        dbapi_conn.execute("PRAGMA synchronous = NORMAL")
+        dbapi_conn.execute("PRAGMA busy_timeout = 60000")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_db_engine(raw_url: str | None = None) -> Engine:
+    """A new engine for the configured (or given) database."""
+    url = normalise_url(raw_url or get_settings().database_url)
+    if is_sqlite(url):
+        return _sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_engines: dict[str, Engine] = {}
+
+
+def get_engine() -> Engine:
+    """The process-wide engine for the configured database."""
+    raw = get_settings().database_url
+    engine = _engines.get(raw)
+    if engine is None:
+        engine = _engines[raw] = create_db_engine(raw)
+    return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, shutdown)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+def session_scope() -> Session:
+    """A session outside a request (CLI, worker). The caller commits."""
+    return Session(get_engine(), expire_on_commit=False)
+
+
+def get_session() -> Iterator[Session]:
+    """One session per request: committed when the handler returns, rolled back on error."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def dialect_insert(session: Session) -> Any:
+    """INSERT with ON CONFLICT support for whichever backend the session is bound to."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert

@@ -1,0 +1,254 @@
+"""RFC 9457 problem+json: one exception family, one handler, stable type codes, zh-CN or en.
+
+Services raise a DomainError subclass; they never build HTTP responses. The `type` URI and the
+`code` member are a contract with the phones: once published, a code keeps its meaning.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_PREFIX = "urn:hulei:problem:"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def negotiate_locale(accept_language: str | None) -> str:
+    """'en' when the client prefers English, otherwise 'zh-CN' (the field default)."""
+    if not accept_language:
+        return "zh-CN"
+    best, best_q = "zh-CN", -1.0
+    for part in accept_language.split(","):
+        pieces = part.strip().split(";")
+        tag = pieces[0].strip().lower()
+        q = 1.0
+        for p in pieces[1:]:
+            p = p.strip()
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        if tag.startswith("en") and q > best_q:
+            best, best_q = "en", q
+        elif tag.startswith("zh") and q > best_q:
+            best, best_q = "zh-CN", q
+    return best
+
+
+class DomainError(Exception):
+    """Base of every error a client may see. Subclasses set code, status and titles."""
+
+    code: ClassVar[str] = "internal-error"
+    status: ClassVar[int] = 500
+    title_zh: ClassVar[str] = "服务器内部错误"
+    title_en: ClassVar[str] = "Internal server error"
+
+    def __init__(
+        self,
+        detail_zh: str | None = None,
+        detail_en: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail_en or detail_zh or self.title_en)
+        self.detail_zh = detail_zh
+        self.detail_en = detail_en
+        self.headers = headers or {}
+        self.extensions = extensions
+
+    def to_problem(self, locale: str, instance: str | None = None) -> dict[str, Any]:
+        """The problem document in the given locale."""
+        english = locale == "en"
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_PREFIX + self.code,
+            "code": self.code,
+            "title": self.title_en if english else self.title_zh,
+            "status": self.status,
+        }
+        detail = (self.detail_en or self.detail_zh) if english else (self.detail_zh or self.detail_en)
+        if detail:
+            body["detail"] = detail
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+
+class NotFound(DomainError):
+    code = "not-found"
+    status = 404
+    title_zh = "未找到"
+    title_en = "Not found"
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    status = 403
+    title_zh = "无权执行此操作"
+    title_en = "Not allowed"
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+    status = 401
+    title_zh = "请先登录"
+    title_en = "Authentication required"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    status = 409
+    title_zh = "与已有数据冲突"
+    title_en = "Conflict with stored data"
+
+
+class InvalidInput(DomainError):
+    code = "invalid-input"
+    status = 422
+    title_zh = "输入有误"
+    title_en = "Invalid input"
+
+
+class TooManyRequests(DomainError):
+    code = "too-many-requests"
+    status = 429
+    title_zh = "请求过于频繁"
+    title_en = "Too many requests"
+
+
+class ServiceUnavailable(DomainError):
+    code = "service-unavailable"
+    status = 503
+    title_zh = "服务暂不可用"
+    title_en = "Service unavailable"
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload-too-large"
+    status = 413
+    title_zh = "提交内容过大"
+    title_en = "Payload too large"
+
+
+_HTTP_STATUS_PROBLEMS: dict[int, type[DomainError]] = {
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    429: TooManyRequests,
+    503: ServiceUnavailable,
+}
+
+
+class MethodNotAllowed(DomainError):
+    code = "method-not-allowed"
+    status = 405
+    title_zh = "不支持该请求方法"
+    title_en = "Method not allowed"
+
+
+class BadRequest(DomainError):
+    code = "bad-request"
+    status = 400
+    title_zh = "请求格式有误"
+    title_en = "Bad request"
+
+
+_HTTP_STATUS_PROBLEMS[405] = MethodNotAllowed
+_HTTP_STATUS_PROBLEMS[400] = BadRequest
+
+_VALIDATION_ZH = {
+    "missing": "缺少必填项",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "string_pattern_mismatch": "格式不正确",
+    "int_parsing": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为是/否",
+    "uuid_parsing": "应为UUID",
+    "datetime_parsing": "应为日期时间",
+    "datetime_from_date_parsing": "应为日期时间",
+    "date_from_datetime_parsing": "应为日期",
+    "enum": "不在可选值范围内",
+    "literal_error": "不在可选值范围内",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "greater_than": "数值过小",
+    "less_than": "数值过大",
+    "too_long": "条目过多",
+    "too_short": "条目过少",
+    "json_invalid": "JSON格式错误",
+    "value_error": "取值无效",
+    "extra_forbidden": "不允许的字段",
+}
+
+
+def problem_response(
+    problem: DomainError, request: Request, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """Render a DomainError for this request's language."""
+    locale = negotiate_locale(request.headers.get("accept-language"))
+    all_headers = {"Content-Language": locale, **problem.headers, **(headers or {})}
+    return JSONResponse(
+        problem.to_problem(locale, instance=request.url.path),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=all_headers,
+    )
+
+
+def validation_problem(errors: list[dict[str, Any]], locale: str) -> InvalidInput:
+    """A 422 problem that lists each bad field with a message a person can act on."""
+    items = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        zh = _VALIDATION_ZH.get(str(err.get("type")), "取值无效")
+        items.append(
+            {
+                "field": ".".join(loc),
+                "type": err.get("type"),
+                "message": err.get("msg") if locale == "en" else zh,
+            }
+        )
+    fields = ", ".join(i["field"] for i in items if i["field"])
+    return InvalidInput(
+        f"请检查以下字段：{fields}" if fields else "请求内容无效",
+        f"Check these fields: {fields}" if fields else "The request body is invalid",
+        errors=items,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every error the app can raise through problem+json."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        locale = negotiate_locale(request.headers.get("accept-language"))
+        return problem_response(validation_problem(list(exc.errors()), locale), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cls = _HTTP_STATUS_PROBLEMS.get(exc.status_code, DomainError)
+        problem = cls()
+        if cls is DomainError:
+            problem = DomainError(str(exc.detail), str(exc.detail))
+        return problem_response(problem, request, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(DomainError(), request)

@@ -1,0 +1,53 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from backend.api import build_api_router
+from backend.core.config import get_settings
+from backend.core.db import dispose_engines
+from backend.core.errors import install_problem_handlers
+from backend.core.health import router as health_router
+from backend.models import import_all_models
+
+API_DESCRIPTION = """\
+Hulei (护蕾) serves the phones of volunteers, grid workers, officers and helpers in the
+利剑护蕾 campaign, and the coordinators who watch their work. See mobile_api_spec/README.md for the
+conventions a phone client relies on: authentication, problem+json errors, pagination, offline sync.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    # "{tag}-{name}" gives generated phone clients clean method names.
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name}"
+
+
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
+    dispose_engines()
+
+
+def create_app() -> FastAPI:
+    """Build the application (settings are read at call time)."""
+    settings = get_settings()
+    if settings.production and settings.jwt_secret.startswith("dev-only"):
+        raise RuntimeError("HULEI_JWT_SECRET must be set in production")
+    import_all_models()
+    app = FastAPI(
+        title="Hulei 护蕾 API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        generate_unique_id_function=_operation_id,
+        lifespan=_lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health_router)
+    app.include_router(build_api_router())
+    return app

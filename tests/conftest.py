@@ -1,0 +1,134 @@
+"""Test databases: every test runs against real SpatiaLite or real PostGIS (pytest --backend).
+
+PostGIS: a throwaway database with the postgis extension is created per run at TEST_DATABASE_URL
+(default: the local server) and dropped afterwards; tables are emptied between tests.
+SpatiaLite: the migrated file is copied afresh for each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from backend.core import clock
+from backend.core.config import get_settings
+from backend.core.db import dispose_engines, get_engine
+from backend.core.migrate import upgrade
+from backend.main import create_app
+from backend.models import import_all_models
+
+# Tables that hold reference data written by migrations, kept between tests.
+KEEP_TABLES = {"alembic_version", "spatial_ref_sys", "audit_chain_head"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=["spatialite", "postgis"],
+        default=os.environ.get("HULEI_TEST_BACKEND", "spatialite"),
+        help="database backend for this run",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"hulei database backend: {config.getoption('--backend')}"
+
+
+@pytest.fixture(scope="session")
+def backend_name(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--backend"))
+
+
+def _admin_url() -> str:
+    return os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def database_template(backend_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database for this run; yields its URL (for SQLite, the template file's URL)."""
+    import_all_models()
+    if backend_name == "spatialite":
+        path = tmp_path_factory.mktemp("db") / "template.db"
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    admin = make_url(_admin_url()).set(drivername="postgresql+psycopg")
+    name = f"hulei_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin_engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    with create_engine(url).begin() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+def _empty_postgres(url: str) -> None:
+    engine = get_engine()
+    with engine.begin() as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+            if r[0] not in KEEP_TABLES
+        ]
+        # Replica mode skips the audit log's append-only triggers for this cleanup only.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        if tables:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        conn.execute(text("UPDATE audit_chain_head SET last_entry_id = 0, last_hash = :h"), {"h": "0" * 64})
+
+
+@pytest.fixture
+def database_url(
+    database_template: str, backend_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A clean, migrated database for one test, configured as the app's DATABASE_URL."""
+    if backend_name == "spatialite":
+        template = Path(make_url(database_template).database or "")
+        copy = tmp_path / "hulei.db"
+        shutil.copyfile(template, copy)
+        url = f"sqlite:///{copy}"
+    else:
+        url = database_template
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    clock.reset()
+    yield url
+    clock.reset()
+    if backend_name == "postgis":
+        _empty_postgres(url)
+    dispose_engines()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def session(database_url: str) -> Iterator[Session]:
+    """A session on the test database; tests commit what the app must see."""
+    with Session(get_engine(), expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    """The app over HTTP (ASGI, in process)."""
+    with TestClient(create_app()) as c:
+        yield c
