@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from backend.core import clock
 from backend.core.config import get_settings
-from backend.core.db import dispose_engines, get_engine
+from backend.core.db import create_db_engine, dispose_engines, get_engine
 from backend.core.migrate import upgrade
 from backend.main import create_app
 from backend.models import import_all_models
@@ -121,8 +121,19 @@ def database_url(
 
 
 @pytest.fixture
-def session(database_url: str) -> Iterator[Session]:
-    """A session on the test database; tests commit what the app must see."""
+def session(database_url: str, backend_name: str) -> Iterator[Session]:
+    """A session on the test database; tests commit what the app must see.
+
+    On SQLite every statement of this session is its own transaction: the app's writers take the
+    database lock at BEGIN, so a test session holding a transaction open across an HTTP call
+    would stall the app. Reads here therefore always see what the app has committed.
+    """
+    if backend_name == "spatialite":
+        engine = create_db_engine(database_url, sqlite_autocommit=True)
+        with Session(engine, expire_on_commit=False) as s:
+            yield s
+        engine.dispose()
+        return
     with Session(get_engine(), expire_on_commit=False) as s:
         yield s
 

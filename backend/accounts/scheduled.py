@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import and_, delete, or_
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from backend.accounts.models import LoginThrottle, RefreshToken
 from backend.core import clock
@@ -18,12 +18,12 @@ def purge_stale_sign_in_state(session: Session) -> int:
     now = clock.now()
     window = timedelta(minutes=get_settings().login_failure_window_minutes)
     removed = session.execute(
-        delete(RefreshToken).where(RefreshToken.expires_at < now - timedelta(days=1))  # type: ignore[arg-type]
+        delete(RefreshToken).where(col(RefreshToken.expires_at) < now - timedelta(days=1))
     ).rowcount  # type: ignore[attr-defined]
     removed += session.execute(
         delete(LoginThrottle).where(
-            LoginThrottle.window_started_at < now - window,  # type: ignore[arg-type]
-            or_(LoginThrottle.locked_until.is_(None), and_(LoginThrottle.locked_until < now)),  # type: ignore[union-attr,operator]
+            col(LoginThrottle.window_started_at) < now - window,
+            or_(col(LoginThrottle.locked_until).is_(None), and_(col(LoginThrottle.locked_until) < now)),
         )
     ).rowcount  # type: ignore[attr-defined]
     return int(removed)

@@ -33,7 +33,7 @@ class TokenPair(BaseModel):
     """What sign-in and refresh return. Keep the refresh token in the phone's secure storage."""
 
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int = Field(description="Seconds until the access token expires")
     refresh_token: str
     refresh_expires_at: datetime

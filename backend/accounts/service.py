@@ -7,9 +7,9 @@ import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
-from backend.accounts.models import Device, LoginThrottle, RefreshToken, User, UserRole
+from backend.accounts.models import Agency, Device, LoginThrottle, RefreshToken, User, UserRole
 from backend.accounts.permissions import Role, grantable
 from backend.accounts.principal import Principal
 from backend.accounts.schemas import (
@@ -70,14 +70,12 @@ def normalise_phone(raw: str) -> str:
         if digits.startswith(prefix):
             digits = digits[len(prefix) :]
     if not _MAINLAND_MOBILE.match(digits):
-        raise InvalidInput(
-            "请输入11位中国大陆手机号", "Enter an 11-digit mainland China mobile number", field="phone"
-        )
+        raise InvalidInput("请输入11位中国大陆手机号", "Enter an 11-digit mainland China mobile number", field="phone")
     return digits
 
 
 def user_roles(session: Session, user_id: int) -> frozenset[Role]:
-    rows = session.execute(select(UserRole.role).where(UserRole.user_id == user_id)).scalars()
+    rows = session.execute(select(col(UserRole.role)).where(col(UserRole.user_id) == user_id)).scalars()
     return frozenset(Role(r) for r in rows)
 
 
@@ -88,7 +86,7 @@ def to_public(session: Session, user: User) -> UserPublic:
         phone=user.phone,
         display_name=user.display_name,
         org_unit_id=user.org_unit_id,
-        agency=user.agency,  # type: ignore[arg-type]
+        agency=Agency(user.agency) if user.agency else None,
         roles=sorted(user_roles(session, user.id)),
         is_active=user.is_active,
     )
@@ -97,7 +95,9 @@ def to_public(session: Session, user: User) -> UserPublic:
 def principal_for(session: Session, user_id: int, *, device_id: str | None, ip: str | None) -> Principal | None:
     """The principal of an active user, or None."""
     row = session.execute(
-        select(User, OrgUnit.path).join(OrgUnit, OrgUnit.id == User.org_unit_id).where(User.id == user_id)  # type: ignore[arg-type]
+        select(User, col(OrgUnit.path))
+        .join(OrgUnit, col(OrgUnit.id) == col(User.org_unit_id))
+        .where(col(User.id) == user_id)
     ).first()
     if row is None or not row[0].is_active:
         return None
@@ -134,7 +134,7 @@ def _note_failure(session: Session, key: str, limit: int) -> None:
         .values(key=key, failures=0, window_started_at=now, locked_until=None)
         .on_conflict_do_nothing(index_elements=["key"])
     )
-    row = session.execute(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()).scalar_one()
+    row = session.execute(select(LoginThrottle).where(col(LoginThrottle.key) == key).with_for_update()).scalar_one()
     window = timedelta(minutes=settings.login_failure_window_minutes)
     if clock.as_utc(row.window_started_at) + window < now:
         row.failures = 0
@@ -200,34 +200,52 @@ def login(session: Session, *, phone: str, password: str, ip: str | None, device
     keys = [f"phone:{phone}"] + ([f"ip:{ip}"] if ip else [])
     _raise_if_locked(session, keys)
 
-    user = session.execute(select(User).where(User.phone == phone)).scalar_one_or_none()
+    user = session.execute(select(User).where(col(User.phone) == phone)).scalar_one_or_none()
     good = verify_password(user.password_hash if user else None, password)
     if not good or user is None or not user.is_active:
+        user_id = user.id if user else None
         # Release this transaction first: on SQLite it holds the write lock the side one needs.
+        # (Rollback expires loaded objects, hence user_id read above.)
         session.rollback()
         with Session(session.get_bind()) as side:
             _note_failure(side, f"phone:{phone}", settings.login_max_failures)
             if ip:
                 _note_failure(side, f"ip:{ip}", settings.login_ip_max_failures)
-            audit.record(side, actor=None, action="auth.login_failed", object_type="user",
-                         object_id=user.id if user else None, ip=ip, device_id=device_id,
-                         details={"phone_tail": phone[-4:]})
+            audit.record(
+                side,
+                actor=None,
+                action="auth.login_failed",
+                object_type="user",
+                object_id=user_id,
+                ip=ip,
+                device_id=device_id,
+                details={"phone_tail": phone[-4:]},
+            )
             side.commit()
         raise InvalidCredentials()
 
-    session.execute(delete(LoginThrottle).where(LoginThrottle.key == f"phone:{phone}"))
+    session.execute(delete(LoginThrottle).where(col(LoginThrottle.key) == f"phone:{phone}"))
     if password_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
         session.add(user)
-    audit.record(session, actor=None, action="auth.login", object_type="user", object_id=user.id,
-                 actor_user_id=user.id, org_unit_id=user.org_unit_id, ip=ip, device_id=device_id)
+    audit.record(
+        session,
+        actor=None,
+        action="auth.login",
+        object_type="user",
+        object_id=user.id,
+        actor_user_id=user.id,
+        org_unit_id=user.org_unit_id,
+        ip=ip,
+        device_id=device_id,
+    )
     return _issue_pair(session, user, family_id=str(uuid.uuid4()))
 
 
 def _revoke_family(session: Session, family_id: str) -> None:
     session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=clock.now())
     )
 
@@ -237,7 +255,7 @@ def refresh(session: Session, *, refresh_token: str) -> TokenPair:
     token presented again revokes the family. The spend is a conditional UPDATE, so two racing
     refreshes with one token cannot both succeed."""
     digest = token_digest(refresh_token)
-    row = session.execute(select(RefreshToken).where(RefreshToken.token_hash == digest)).scalar_one_or_none()
+    row = session.execute(select(RefreshToken).where(col(RefreshToken.token_hash) == digest)).scalar_one_or_none()
     if row is None:
         raise RefreshTokenInvalid()
     now = clock.now()
@@ -245,16 +263,23 @@ def refresh(session: Session, *, refresh_token: str) -> TokenPair:
         raise RefreshTokenInvalid()
     spent = session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.id) == row.id, col(RefreshToken.used_at).is_(None))
         .values(used_at=now)
     ).rowcount  # type: ignore[attr-defined]
     if spent != 1:
+        family_id, user_id = row.family_id, row.user_id
         session.rollback()
         with Session(session.get_bind()) as side:
-            _revoke_family(side, row.family_id)
-            audit.record(side, actor=None, action="auth.refresh_reused", object_type="user",
-                         object_id=row.user_id, actor_user_id=row.user_id,
-                         details={"family": row.family_id})
+            _revoke_family(side, family_id)
+            audit.record(
+                side,
+                actor=None,
+                action="auth.refresh_reused",
+                object_type="user",
+                object_id=user_id,
+                actor_user_id=user_id,
+                details={"family": family_id},
+            )
             side.commit()
         raise RefreshTokenReused()
     user = session.get(User, row.user_id)
@@ -266,7 +291,7 @@ def refresh(session: Session, *, refresh_token: str) -> TokenPair:
 def logout(session: Session, *, refresh_token: str) -> None:
     """Revoke the token's whole family (this sign-in on this phone). Unknown tokens are ignored."""
     row = session.execute(
-        select(RefreshToken).where(RefreshToken.token_hash == token_digest(refresh_token))
+        select(RefreshToken).where(col(RefreshToken.token_hash) == token_digest(refresh_token))
     ).scalar_one_or_none()
     if row is not None:
         _revoke_family(session, row.family_id)
@@ -283,11 +308,17 @@ def change_password(session: Session, principal: Principal, *, current: str, new
     session.add(user)
     session.execute(
         update(RefreshToken)
-        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(RefreshToken.user_id) == user.id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=clock.now())
     )
-    audit.record(session, actor=principal, action="auth.password_changed", object_type="user",
-                 object_id=user.id, org_unit_id=user.org_unit_id)
+    audit.record(
+        session,
+        actor=principal,
+        action="auth.password_changed",
+        object_type="user",
+        object_id=user.id,
+        org_unit_id=user.org_unit_id,
+    )
 
 
 # ------------------------------------------------------------------ users
@@ -307,7 +338,7 @@ def create_user(session: Session, principal: Principal, data: UserCreate) -> Use
     phone = normalise_phone(data.phone)
     orgunits.get_visible_unit(session, principal, data.org_unit_id)
     _check_grant(principal, data.roles)
-    if session.execute(select(User.id).where(User.phone == phone)).first():
+    if session.execute(select(col(User.id)).where(col(User.phone) == phone)).first():
         raise InvalidInput("该手机号已注册", "This phone number is already registered", field="phone")
     user = User(
         phone=phone,
@@ -321,8 +352,15 @@ def create_user(session: Session, principal: Principal, data: UserCreate) -> Use
     for role in sorted(set(data.roles)):
         session.add(UserRole(user_id=user.id, role=role.value))  # type: ignore[arg-type]
     session.flush()
-    audit.record(session, actor=principal, action="user.create", object_type="user", object_id=user.id,
-                 org_unit_id=user.org_unit_id, details={"roles": sorted(r.value for r in data.roles)})
+    audit.record(
+        session,
+        actor=principal,
+        action="user.create",
+        object_type="user",
+        object_id=user.id,
+        org_unit_id=user.org_unit_id,
+        details={"roles": sorted(r.value for r in data.roles)},
+    )
     return user
 
 
@@ -338,8 +376,14 @@ def get_visible_user(session: Session, principal: Principal, user_id: int) -> Us
 def read_user(session: Session, principal: Principal, user_id: int) -> User:
     """A user's record, audited (a user is a person too)."""
     user = get_visible_user(session, principal, user_id)
-    audit.record(session, actor=principal, action="user.read", object_type="user", object_id=user.id,
-                 org_unit_id=user.org_unit_id)
+    audit.record(
+        session,
+        actor=principal,
+        action="user.read",
+        object_type="user",
+        object_id=user.id,
+        org_unit_id=user.org_unit_id,
+    )
     return user
 
 
@@ -355,7 +399,7 @@ def update_user(session: Session, principal: Principal, user_id: int, data: User
         current = user_roles(session, user_id)
         # Taking a role away needs the same right as giving it.
         _check_grant(principal, sorted(set(data.roles) ^ current))
-        session.execute(delete(UserRole).where(UserRole.user_id == user_id))  # type: ignore[arg-type]
+        session.execute(delete(UserRole).where(col(UserRole.user_id) == user_id))
         for role in sorted(set(data.roles)):
             session.add(UserRole(user_id=user_id, role=role.value))
         changes["roles"] = sorted(r.value for r in data.roles)
@@ -373,14 +417,21 @@ def update_user(session: Session, principal: Principal, user_id: int, data: User
         if not data.is_active:
             session.execute(
                 update(RefreshToken)
-                .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))  # type: ignore[union-attr]
+                .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
                 .values(revoked_at=clock.now())
             )
     user.updated_at = clock.now()
     session.add(user)
     session.flush()
-    audit.record(session, actor=principal, action="user.update", object_type="user", object_id=user.id,
-                 org_unit_id=user.org_unit_id, details=changes)
+    audit.record(
+        session,
+        actor=principal,
+        action="user.update",
+        object_type="user",
+        object_id=user.id,
+        org_unit_id=user.org_unit_id,
+        details=changes,
+    )
     return user
 
 
@@ -389,12 +440,12 @@ def list_users(
 ) -> tuple[list[User], str | None]:
     """Users in the caller's jurisdiction, by id, paginated."""
     pos = decode_cursor(cursor) or {}
-    q = select(User).where(orgunits.in_jurisdiction(principal, User.org_unit_id))
+    q = select(User).where(orgunits.in_jurisdiction(principal, col(User.org_unit_id)))
     if role is not None:
-        q = q.where(User.id.in_(select(UserRole.user_id).where(UserRole.role == role.value)))  # type: ignore[union-attr]
+        q = q.where(col(User.id).in_(select(col(UserRole.user_id)).where(col(UserRole.role) == role.value)))
     if "after" in pos:
-        q = q.where(User.id > int(pos["after"]))  # type: ignore[operator]
-    rows = list(session.execute(q.order_by(User.id).limit(limit + 1)).scalars())  # type: ignore[arg-type]
+        q = q.where(col(User.id) > int(pos["after"]))
+    rows = list(session.execute(q.order_by(col(User.id)).limit(limit + 1)).scalars())
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor({"after": rows[-1].id}) if more and rows else None
@@ -407,10 +458,14 @@ def register_device(session: Session, principal: Principal, data: DeviceRegister
     """Register (or refresh) a phone's push token for the caller. A token seen under another
     user moves to this one: it is the same phone, now signed in by someone else."""
     now = clock.now()
-    device = session.execute(select(Device).where(Device.push_token == data.push_token)).scalar_one_or_none()
+    device = session.execute(select(Device).where(col(Device.push_token) == data.push_token)).scalar_one_or_none()
     if device is None:
-        device = Device(user_id=principal.user_id, platform=data.platform.value, push_token=data.push_token,
-                        app_version=data.app_version)
+        device = Device(
+            user_id=principal.user_id,
+            platform=data.platform.value,
+            push_token=data.push_token,
+            app_version=data.app_version,
+        )
     else:
         device.user_id = principal.user_id
         device.platform = data.platform.value
@@ -423,7 +478,9 @@ def register_device(session: Session, principal: Principal, data: DeviceRegister
 
 def list_devices(session: Session, principal: Principal) -> list[Device]:
     return list(
-        session.execute(select(Device).where(Device.user_id == principal.user_id).order_by(Device.id)).scalars()  # type: ignore[arg-type]
+        session.execute(
+            select(Device).where(col(Device.user_id) == principal.user_id).order_by(col(Device.id))
+        ).scalars()
     )
 
 

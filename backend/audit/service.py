@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
 from backend.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
@@ -55,7 +55,7 @@ def record(
 ) -> AuditEntry:
     """Append one entry in the caller's transaction: it is kept exactly when the action is."""
     head = session.execute(
-        select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+        select(AuditChainHead).where(col(AuditChainHead.id) == 1).with_for_update()
     ).scalar_one()
     # Round-trip through JSON so what we hash is exactly what the database will give back.
     clean_details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
@@ -72,6 +72,7 @@ def record(
         ip=actor.ip if actor else ip,
         details=clean_details,
         prev_hash=head.last_hash,
+        entry_hash="",
     )
     entry.entry_hash = entry_digest(entry)
     session.add(entry)
@@ -100,7 +101,7 @@ def verify_chain(session: Session, batch: int = 2000) -> ChainVerdict:
     last_id = 0
     while True:
         rows = session.execute(
-            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)  # type: ignore[arg-type,operator]
+            select(AuditEntry).where(col(AuditEntry.id) > last_id).order_by(col(AuditEntry.id)).limit(batch)
         ).scalars().all()
         if not rows:
             break
@@ -134,10 +135,10 @@ def list_entries(
     from backend.orgunits.service import in_jurisdiction
 
     at_root = principal.org_path.count("/") == 2
-    where = in_jurisdiction(principal, AuditEntry.org_unit_id)
+    where = in_jurisdiction(principal, col(AuditEntry.org_unit_id))
     if at_root:
-        where = or_(where, AuditEntry.org_unit_id.is_(None))  # type: ignore[union-attr]
-    q = select(AuditEntry).where(where, AuditEntry.id > after_id)  # type: ignore[operator]
+        where = or_(where, col(AuditEntry.org_unit_id).is_(None))
+    q = select(AuditEntry).where(where, col(AuditEntry.id) > after_id)
     if action:
-        q = q.where(AuditEntry.action == action)
-    return list(session.execute(q.order_by(AuditEntry.id).limit(limit)).scalars())  # type: ignore[arg-type]
+        q = q.where(col(AuditEntry.action) == action)
+    return list(session.execute(q.order_by(col(AuditEntry.id)).limit(limit)).scalars())

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     spatialite_library: str = "mod_spatialite"
 
     # Signing key for access tokens. The development default is refused in production mode.
-    jwt_secret: str = "dev-only-insecure-jwt-secret-change-me-0123456789"
+    jwt_secret: str = "dev-only-insecure-jwt-secret-change-me-0123456789"  # noqa: S105 - refused in production
     jwt_issuer: str = "hulei"
     access_token_minutes: int = 15
     refresh_token_days: int = 30

@@ -48,7 +48,7 @@ def is_sqlite(engine_or_url: Engine | URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, *, autocommit: bool = False) -> Engine:
     import pysqlite3.dbapi2 as sqlite_module
 
     if url.database and url.database != ":memory:":
@@ -56,7 +56,7 @@ def _sqlite_engine(url: URL) -> Engine:
     engine = create_engine(
         url,
         module=sqlite_module,
-        connect_args={"timeout": 60, "check_same_thread": False},
+        connect_args={"timeout": 30, "check_same_thread": False},
         pool_size=8,
         max_overflow=16,
     )
@@ -73,20 +73,23 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_conn.execute("PRAGMA foreign_keys = ON")
         dbapi_conn.execute("PRAGMA journal_mode = WAL")
         dbapi_conn.execute("PRAGMA synchronous = NORMAL")
-        dbapi_conn.execute("PRAGMA busy_timeout = 60000")
+        dbapi_conn.execute("PRAGMA busy_timeout = 30000")
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if not autocommit:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
 
-def create_db_engine(raw_url: str | None = None) -> Engine:
-    """A new engine for the configured (or given) database."""
+def create_db_engine(raw_url: str | None = None, *, sqlite_autocommit: bool = False) -> Engine:
+    """A new engine for the configured (or given) database. `sqlite_autocommit` makes every
+    statement its own transaction (for inspection tools and tests that must not hold the lock)."""
     url = normalise_url(raw_url or get_settings().database_url)
     if is_sqlite(url):
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, autocommit=sqlite_autocommit)
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, DateTime, or_, select, update
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 from backend.core import clock
 from backend.core.db import dialect_insert, get_engine
@@ -63,9 +63,9 @@ def _claim(session: Session, job: Job) -> bool:
     claimed = session.execute(
         update(JobSchedule)
         .where(
-            JobSchedule.name == job.name,
-            JobSchedule.next_run_at <= now,  # type: ignore[arg-type]
-            or_(JobSchedule.locked_until.is_(None), JobSchedule.locked_until < now),  # type: ignore[union-attr,operator]
+            col(JobSchedule.name) == job.name,
+            col(JobSchedule.next_run_at) <= now,
+            or_(col(JobSchedule.locked_until).is_(None), col(JobSchedule.locked_until) < now),
         )
         .values(locked_until=now + job.lease)
     ).rowcount  # type: ignore[attr-defined]
@@ -77,7 +77,7 @@ def _finish(session: Session, job: Job, error: str | None) -> None:
     now = clock.now()
     session.execute(
         update(JobSchedule)
-        .where(JobSchedule.name == job.name)
+        .where(col(JobSchedule.name) == job.name)
         .values(locked_until=None, next_run_at=now + job.every, last_finished_at=now, last_error=error)
     )
     session.commit()
@@ -118,5 +118,7 @@ def run_worker(*, once: bool = False, idle_seconds: float = 1.0) -> None:
 
 
 def next_run(session: Session, name: str) -> datetime | None:
-    row = session.execute(select(JobSchedule.next_run_at).where(JobSchedule.name == name)).scalar_one_or_none()
+    row = session.execute(
+        select(col(JobSchedule.next_run_at)).where(col(JobSchedule.name) == name)
+    ).scalar_one_or_none()
     return clock.as_utc(row) if row is not None else None

@@ -15,7 +15,7 @@ from backend.core.security import hash_password
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 
-DEMO_PASSWORD = "Hulei-demo-2026"
+DEMO_PASSWORD = "Hulei-demo-2026"  # noqa: S105 - synthetic demo accounts, listed in README
 
 # South-west corner of the town and the size of one village cell, in degrees.
 TOWN_WEST, TOWN_SOUTH = 108.300, 30.000
@@ -128,7 +128,7 @@ def create_demo_users(session: Session, town: DemoTown) -> list[User]:
 
 
 def database_is_empty(session: Session) -> bool:
-    return session.execute(select(func.count()).select_from(OrgUnit)).scalar_one() == 0
+    return bool(session.execute(select(func.count()).select_from(OrgUnit)).scalar_one() == 0)
 
 
 def seed_demo(session: Session) -> DemoTown:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.validation import explain_validity
 from sqlalchemy import ColumnElement, func, select, text
-from sqlmodel import Session
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
 from backend.core import clock
@@ -22,9 +23,9 @@ from backend.orgunits.models import OrgLevel, OrgUnit, subtree_upper_bound
 
 def subtree_unit_ids(path: str) -> Any:
     """SELECT of every unit id at or under `path` (one range scan on the path index)."""
-    return select(OrgUnit.id).where(
-        OrgUnit.path >= path,  # type: ignore[arg-type]
-        OrgUnit.path < subtree_upper_bound(path),  # type: ignore[arg-type]
+    return select(col(OrgUnit.id)).where(
+        col(OrgUnit.path) >= path,
+        col(OrgUnit.path) < subtree_upper_bound(path),
     )
 
 
@@ -38,7 +39,7 @@ def get_unit(session: Session, unit_id: int) -> OrgUnit | None:
 
 
 def unit_path(session: Session, unit_id: int) -> str | None:
-    return session.execute(select(OrgUnit.path).where(OrgUnit.id == unit_id)).scalar_one_or_none()
+    return session.execute(select(col(OrgUnit.path)).where(col(OrgUnit.id) == unit_id)).scalar_one_or_none()
 
 
 def get_visible_unit(session: Session, principal: Principal, unit_id: int) -> OrgUnit:
@@ -54,7 +55,7 @@ def children(session: Session, principal: Principal, unit_id: int) -> list[OrgUn
     """Direct children of a visible unit, ordered by code."""
     get_visible_unit(session, principal, unit_id)
     return list(
-        session.execute(select(OrgUnit).where(OrgUnit.parent_id == unit_id).order_by(OrgUnit.code))
+        session.execute(select(OrgUnit).where(col(OrgUnit.parent_id) == unit_id).order_by(col(OrgUnit.code)))
         .scalars()
         .all()
     )
@@ -114,8 +115,7 @@ def locate(
     """The unit of `level` whose boundary contains the point (the grid, by default)."""
     unit_id = session.execute(
         text(_point_in_units_sql(session)),
-        {"level": level.value, "lon": lon, "lat": lat, "lo": within_path,
-         "hi": subtree_upper_bound(within_path)},
+        {"level": level.value, "lon": lon, "lat": lat, "lo": within_path, "hi": subtree_upper_bound(within_path)},
     ).scalar_one_or_none()
     return session.get(OrgUnit, unit_id) if unit_id is not None else None
 
@@ -125,7 +125,7 @@ def ancestors(session: Session, unit: OrgUnit) -> list[OrgUnit]:
     ids = [int(p) for p in unit.path.strip("/").split("/")[:-1] if p]
     if not ids:
         return []
-    rows = {u.id: u for u in session.execute(select(OrgUnit).where(OrgUnit.id.in_(ids))).scalars()}  # type: ignore[union-attr]
+    rows = {u.id: u for u in session.execute(select(OrgUnit).where(col(OrgUnit.id).in_(ids))).scalars()}
     return [rows[i] for i in ids if i in rows]
 
 
@@ -158,7 +158,7 @@ class ImportReport:
 def _to_multipolygon(geom: Any) -> MultiPolygon:
     if isinstance(geom, Polygon):
         return MultiPolygon([geom])
-    return geom  # type: ignore[no-any-return]
+    return cast(MultiPolygon, geom)
 
 
 def _check_feature(index: int, feature: Any, known_codes: set[str]) -> tuple[dict[str, Any] | None, str | None]:
@@ -171,7 +171,7 @@ def _check_feature(index: int, feature: Any, known_codes: set[str]) -> tuple[dic
     if not name or not isinstance(name, str):
         return None, "properties.name is missing"
     try:
-        lvl = OrgLevel(level)
+        lvl = OrgLevel(str(level))
     except ValueError:
         return None, f"properties.level must be one of {[lv.value for lv in OrgLevel]}"
     parent_code = props.get("parent_code")
@@ -197,8 +197,13 @@ def _check_feature(index: int, feature: Any, known_codes: set[str]) -> tuple[dic
             return None, "coordinates are not WGS-84 longitude/latitude"
     elif lvl.depth >= OrgLevel.town.depth:
         return None, "geometry is required from town level down"
-    return {"code": code, "name": name, "level": lvl, "parent_code": parent_code,
-            "geometry": _to_multipolygon(geom) if geom is not None else None}, None
+    return {
+        "code": code,
+        "name": name,
+        "level": lvl,
+        "parent_code": parent_code,
+        "geometry": _to_multipolygon(geom) if geom is not None else None,
+    }, None
 
 
 def import_boundaries(session: Session, source: Path | dict[str, Any]) -> ImportReport:
@@ -211,18 +216,16 @@ def import_boundaries(session: Session, source: Path | dict[str, Any]) -> Import
     except (OSError, ValueError) as exc:
         report.errors.append({"index": None, "reason": f"file cannot be read as JSON: {exc}"})
         return report
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
-        doc.get("features"), list
-    ):
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         report.errors.append({"index": None, "reason": "not a GeoJSON FeatureCollection"})
         return report
 
-    parent_alias = OrgUnit.__table__.alias("parent")
+    parent_unit = aliased(OrgUnit, name="parent")
     stored: dict[str, tuple[str, str | None]] = {
         code: (level, parent_code)
         for code, level, parent_code in session.execute(
-            select(OrgUnit.code, OrgUnit.level, parent_alias.c.code).outerjoin(
-                parent_alias, parent_alias.c.id == OrgUnit.parent_id
+            select(col(OrgUnit.code), col(OrgUnit.level), col(parent_unit.code)).outerjoin(
+                parent_unit, col(parent_unit.id) == col(OrgUnit.parent_id)
             )
         )
     }
@@ -231,12 +234,13 @@ def import_boundaries(session: Session, source: Path | dict[str, Any]) -> Import
     seen_in_file: set[str] = set()
     for index, feature in enumerate(doc["features"]):
         item, reason = _check_feature(index, feature, known)
-        if item is not None and item["code"] in seen_in_file:
-            item, reason = None, f"code {item['code']} appears twice in the file"
-        if item is not None and item["code"] in stored:
+        code = item["code"] if item is not None else None
+        if item is not None and code in seen_in_file:
+            item, reason = None, f"code {code} appears twice in the file"
+        if item is not None and code in stored:
             level, parent_code = stored[item["code"]]
             if level != item["level"].value or parent_code != item["parent_code"]:
-                item, reason = None, f"code {item['code']} is stored with another level or parent"
+                item, reason = None, f"code {code} is stored with another level or parent"
         if reason:
             report.errors.append({"index": index, "reason": reason})
             continue
@@ -249,7 +253,7 @@ def import_boundaries(session: Session, source: Path | dict[str, Any]) -> Import
 
     by_code: dict[str, OrgUnit] = {}
     for item in checked:
-        existing = session.execute(select(OrgUnit).where(OrgUnit.code == item["code"])).scalar_one_or_none()
+        existing = session.execute(select(OrgUnit).where(col(OrgUnit.code) == item["code"])).scalar_one_or_none()
         if existing is not None:
             existing.name = item["name"]
             if item["geometry"] is not None:
@@ -261,12 +265,17 @@ def import_boundaries(session: Session, source: Path | dict[str, Any]) -> Import
             continue
         parent = None
         if item["parent_code"]:
-            parent = by_code.get(item["parent_code"]) or session.execute(
-                select(OrgUnit).where(OrgUnit.code == item["parent_code"])
-            ).scalar_one()
+            parent = (
+                by_code.get(item["parent_code"])
+                or session.execute(select(OrgUnit).where(col(OrgUnit.code) == item["parent_code"])).scalar_one()
+            )
         by_code[item["code"]] = create_unit(
-            session, code=item["code"], name=item["name"], level=item["level"],
-            parent=parent, boundary=item["geometry"],
+            session,
+            code=item["code"],
+            name=item["name"],
+            level=item["level"],
+            parent=parent,
+            boundary=item["geometry"],
         )
         report.created += 1
     session.flush()
@@ -279,6 +288,6 @@ def unit_contains(session: Session, unit: OrgUnit, lon: float, lat: float) -> bo
         return False
     return bool(
         session.execute(
-            select(func.ST_Covers(OrgUnit.boundary, point(lon, lat))).where(OrgUnit.id == unit.id)
+            select(func.ST_Covers(col(OrgUnit.boundary), point(lon, lat))).where(col(OrgUnit.id) == unit.id)
         ).scalar()
     )

@@ -1,7 +1,7 @@
 """Foundation: org tree, accounts, devices, refresh tokens, throttling, audit log.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 20:43:28.399615
 """
 
@@ -51,10 +51,9 @@ AUDIT_TRIGGERS_SQLITE = [
 
 def upgrade() -> None:
     bind = op.get_bind()
-    if bind.dialect.name == "sqlite":
-        # SpatiaLite's metadata tables (spatial_ref_sys, geometry_columns), WGS-84 SRIDs only.
-        if bind.exec_driver_sql("SELECT CheckSpatialMetaData()").scalar() < 1:
-            bind.exec_driver_sql("SELECT InitSpatialMetaData('WGS84')")
+    # SpatiaLite's metadata tables (spatial_ref_sys, geometry_columns), WGS-84 SRIDs only.
+    if bind.dialect.name == "sqlite" and (bind.exec_driver_sql("SELECT CheckSpatialMetaData()").scalar() or 0) < 1:
+        bind.exec_driver_sql("SELECT InitSpatialMetaData('WGS84')")
     op.create_table('audit_chain_head',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('last_entry_id', sa.Integer(), nullable=False),

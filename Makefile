@@ -1,0 +1,41 @@
+# Hulei (护蕾). `make run` and `make test` are the two commands; see README.md.
+SHELL := /bin/bash
+UV := UV_PYTHON_DOWNLOADS=never uv
+export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
+
+.PHONY: run bootstrap migrate seed serve worker test test-spatialite test-postgis lint spec clean
+
+run: bootstrap migrate seed serve
+
+bootstrap:
+	@./scripts/bootstrap
+
+migrate:
+	$(UV) run hulei migrate
+
+seed:
+	$(UV) run hulei seed-demo
+
+serve:
+	$(UV) run hulei serve --host 127.0.0.1 --port 8000
+
+worker:
+	$(UV) run hulei worker
+
+test: bootstrap lint test-spatialite test-postgis
+
+lint:
+	$(UV) run ruff check backend tests scripts
+	$(UV) run mypy backend
+
+test-spatialite:
+	$(UV) run pytest -q -p no:cacheprovider --backend=spatialite
+
+test-postgis:
+	$(UV) run pytest -q -p no:cacheprovider --backend=postgis
+
+spec:
+	$(UV) run hulei export-spec --output mobile_api_spec/openapi.json
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,35 @@
+"""Coordinate systems and distances."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.core.geo import CoordinateSystem, distance_m, gcj02_to_wgs84, to_wgs84, wgs84_to_gcj02
+
+
+def test_gcj02_shift_is_hundreds_of_metres_in_china() -> None:
+    lon, lat = 116.397428, 39.90923  # Tian'anmen, WGS-84
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    shift = distance_m(lon, lat, glon, glat)
+    assert 100 < shift < 700
+
+
+@pytest.mark.parametrize(("lon", "lat"), [(116.397428, 39.90923), (108.33, 30.02), (121.4737, 31.2304),
+                                          (87.6168, 43.8256)])
+def test_gcj02_inverse_round_trips_to_a_centimetre(lon: float, lat: float) -> None:
+    back = gcj02_to_wgs84(*wgs84_to_gcj02(lon, lat))
+    assert distance_m(lon, lat, *back) < 0.01
+
+
+def test_outside_china_nothing_is_shifted() -> None:
+    assert wgs84_to_gcj02(2.35, 48.85) == (2.35, 48.85)
+
+
+def test_phone_fix_is_normalised_to_wgs84() -> None:
+    assert to_wgs84(108.3, 30.0, CoordinateSystem.wgs84) == (108.3, 30.0)
+    lon, lat = to_wgs84(*wgs84_to_gcj02(108.3, 30.0), CoordinateSystem.gcj02)
+    assert distance_m(108.3, 30.0, lon, lat) < 0.01
+
+
+def test_geodesic_distance_of_one_degree_of_latitude() -> None:
+    assert distance_m(108.0, 30.0, 108.0, 31.0) == pytest.approx(110_861, rel=1e-3)
