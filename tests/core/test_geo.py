@@ -33,3 +33,14 @@ def test_phone_fix_is_normalised_to_wgs84() -> None:
 
 def test_geodesic_distance_of_one_degree_of_latitude() -> None:
     assert distance_m(108.0, 30.0, 108.0, 31.0) == pytest.approx(110_861, rel=1e-3)
+
+
+def test_gcj02_matches_published_reference_points() -> None:
+    """Reference values from the gcoord project's test suite (WGS-84 (123, 45) <-> GCJ-02)."""
+    glon, glat = wgs84_to_gcj02(123.0, 45.0)
+    assert glon == pytest.approx(123.00607541, abs=1e-7)
+    assert glat == pytest.approx(45.00197815, abs=1e-7)
+    # gcoord's inverse is a single-step approximation; ours iterates, so agree to ~2 cm.
+    wlon, wlat = gcj02_to_wgs84(123.0, 45.0)
+    assert wlon == pytest.approx(122.99395597, abs=1e-6)
+    assert wlat == pytest.approx(44.99804071, abs=1e-6)
