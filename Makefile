@@ -29,10 +29,10 @@ lint:
 	$(UV) run mypy backend
 
 test-spatialite:
-	$(UV) run pytest -q -p no:cacheprovider --backend=spatialite
+	$(UV) run pytest -q -p no:cacheprovider -n 2 --backend=spatialite
 
 test-postgis:
-	$(UV) run pytest -q -p no:cacheprovider --backend=postgis
+	$(UV) run pytest -q -p no:cacheprovider -n 2 --backend=postgis
 
 spec:
 	$(UV) run hulei export-spec --output mobile_api_spec/openapi.json

@@ -1,5 +1,7 @@
 """Mounts every domain router under /api/v1. Authentication is applied here, once: every router
-but sign-in requires a valid access token before its own checks run."""
+requires a valid access token before its own checks run, except the few listed as public, which
+carry their own authorisation (sign-in itself, signed photo links, per-officer calendar feeds,
+and the dashboard's pre-sign-in settings)."""
 
 from __future__ import annotations
 
@@ -9,16 +11,60 @@ from backend.accounts.deps import current_principal
 from backend.accounts.router import auth_router, device_router
 from backend.accounts.router import router as users_router
 from backend.audit.router import router as audit_router
+from backend.campaigns.router import router as campaigns_router
+from backend.checklists.router import router as checklists_router
+from backend.coverage.router import router as coverage_router
+from backend.dashboard.router import config_router as dashboard_config_router
+from backend.escalations.router import router as escalations_router
+from backend.helpers.router import router as helpers_router
+from backend.incidents.router import router as incidents_router
+from backend.inspections.router import checklist_router as inspection_checklists_router
+from backend.inspections.router import penalty_router, problem_router
+from backend.inspections.router import router as inspections_router
+from backend.ledgers.router import router as ledgers_router
+from backend.media.router import files_router as media_files_router
+from backend.media.router import router as media_router
+from backend.notifications.router import router as notifications_router
 from backend.orgunits.router import router as orgunits_router
+from backend.referrals.router import router as referrals_router
+from backend.registry.router import router as registry_router
+from backend.reports.router import router as reports_router
+from backend.schedules.router import calendar_router
+from backend.schedules.router import router as schedules_router
+from backend.sync.router import router as sync_router
+from backend.venues.router import router as venues_router
+from backend.visits.router import router as visits_router
 
 API_PREFIX = "/api/v1"
 
-_authenticated = [Depends(current_principal)]
+PUBLIC_ROUTERS: tuple[APIRouter, ...] = (
+    auth_router,  # sign-in, refresh, logout
+    media_files_router,  # short-lived signed photo links are their own authorisation
+    calendar_router,  # each officer's .ics feed carries its own secret token
+    dashboard_config_router,  # map settings the dashboard reads before sign-in
+)
+
+AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
+    # Foundation
+    users_router, device_router, orgunits_router, audit_router,
+    # Registry, visits, offline sync, referrals, ledgers
+    registry_router, checklists_router, visits_router, referrals_router, sync_router, ledgers_router,
+    # Photos
+    media_router,
+    # Venues, inspections, problems, weekly plans
+    venues_router, inspections_router, inspection_checklists_router, problem_router, penalty_router,
+    schedules_router,
+    # Helpers, notifications, 2112 incidents, deadline escalations
+    helpers_router, notifications_router, incidents_router, escalations_router,
+    # Coverage, campaigns, monthly reports
+    coverage_router, campaigns_router, reports_router,
+)
 
 
 def build_api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
-    api.include_router(auth_router)
-    for router in (users_router, device_router, orgunits_router, audit_router):
-        api.include_router(router, dependencies=_authenticated)
+    for router in PUBLIC_ROUTERS:
+        api.include_router(router)
+    for router in AUTHENTICATED_ROUTERS:
+        api.include_router(router, dependencies=[Depends(current_principal)])
     return api

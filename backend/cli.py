@@ -47,6 +47,43 @@ def worker(once: Annotated[bool, typer.Option(help="Run every due job once and e
     run_worker(once=once)
 
 
+@app.command("plan-week")
+def plan_week(
+    unit: Annotated[str, typer.Option(help="Code of the jurisdiction (town or county) to plan")],
+    week: Annotated[str | None, typer.Option(help="Monday of the week, YYYY-MM-DD (default: next week)")] = None,
+    publish: Annotated[bool, typer.Option(help="Publish at once (notifies the officers)")] = False,
+) -> None:
+    """Generate the weekly joint-enforcement plan of a jurisdiction and print the checker's verdict."""
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from backend.core.db import session_scope
+    from backend.models import import_all_models
+    from backend.orgunits.models import OrgUnit
+    from backend.schedules import service as schedules
+
+    import_all_models()
+    with session_scope() as session:
+        found = session.execute(select(OrgUnit).where(OrgUnit.code == unit)).scalar_one_or_none()  # type: ignore[arg-type]
+        if found is None or found.id is None:
+            typer.echo(f"no unit with code {unit}", err=True)
+            raise typer.Exit(code=1)
+        plan = schedules.generate(session, None, found.id, date.fromisoformat(week) if week else None)
+        if publish:
+            schedules.publish_unattended(session, plan)
+        session.commit()
+        teams = schedules.plan_teams(session, plan)
+    visits = sum(len(t.visits) for t in teams)
+    typer.echo(f"plan {plan.id} for {found.name}, week of {plan.week_start_date}: {len(teams)} team-days, "
+               f"{visits} venues, {plan.total_distance_m / 1000:.1f} km, status {plan.status}")
+    if plan.violations:
+        for v in plan.violations:
+            typer.echo(f"violation {v['code']}: {v['message_en']}")
+    else:
+        typer.echo("violations: none")
+
+
 @app.command("seed-demo")
 def seed_demo(force: Annotated[bool, typer.Option(help="Seed even if data exists")] = False) -> None:
     """Build the synthetic demo town (only into an empty database unless --force)."""
@@ -92,11 +129,33 @@ def export_spec(
         "mobile_api_spec/openapi.json"
     ),
 ) -> None:
-    """Write the OpenAPI document the phones are built against."""
-    from backend.spec import render_openapi
+    """Write the OpenAPI document the phones are built against, and the problem-code catalogue
+    (problems.md) beside it."""
+    from backend.spec import render_openapi, render_problem_catalogue
 
     output.write_text(render_openapi(), encoding="utf-8")
-    typer.echo(f"wrote {output}")
+    problems = output.with_name("problems.md")
+    problems.write_text(render_problem_catalogue(), encoding="utf-8")
+    typer.echo(f"wrote {output} and {problems}")
+
+
+@app.command("reseal-id-numbers")
+def reseal_id_numbers(batch: Annotated[int, typer.Option(help="Rows per table per transaction")] = 500) -> None:
+    """Re-encrypt stored ID numbers under the active key (after adding a new key; see infra/README.md)."""
+    from backend.core.db import session_scope
+    from backend.models import import_all_models
+    from backend.registry.keys import reseal_id_numbers as reseal
+
+    import_all_models()
+    total = 0
+    while True:
+        with session_scope() as session:
+            done = reseal(session, batch=batch)
+            session.commit()
+        total += done
+        if done == 0:
+            break
+    typer.echo(f"re-sealed {total} ID numbers under the active key")
 
 
 @audit_app.command("verify")

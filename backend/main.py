@@ -6,13 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute
 
 from backend.api import build_api_router
 from backend.core.config import get_settings
+from backend.core.crypto import check_production_keys
 from backend.core.db import dispose_engines
 from backend.core.errors import install_problem_handlers
 from backend.core.health import router as health_router
+from backend.dashboard.router import mount_dashboard
 from backend.models import import_all_models
 
 API_DESCRIPTION = """\
@@ -39,6 +42,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     if settings.production and settings.jwt_secret.startswith("dev-only"):
         raise RuntimeError("HULEI_JWT_SECRET must be set in production")
+    check_production_keys(settings)
     import_all_models()
     app = FastAPI(
         title="Hulei 护蕾 API",
@@ -48,6 +52,9 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     install_problem_handlers(app)
+    # Phones send Accept-Encoding: gzip; sync pulls of a whole village compress about tenfold.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.include_router(health_router)
     app.include_router(build_api_router())
+    mount_dashboard(app)
     return app

@@ -7,5 +7,21 @@ def import_all_models() -> None:
     """Import each domain's models module (registration is a side effect of import)."""
     import backend.accounts.models
     import backend.audit.models
+    import backend.campaigns.models
+    import backend.checklists.models
     import backend.core.jobs
-    import backend.orgunits.models  # noqa: F401
+    import backend.coverage.models
+    import backend.escalations.models
+    import backend.helpers.models
+    import backend.incidents.models
+    import backend.inspections.models
+    import backend.media.models
+    import backend.notifications.models
+    import backend.orgunits.models
+    import backend.referrals.models
+    import backend.registry.models
+    import backend.reports.models
+    import backend.schedules.models
+    import backend.sync.models
+    import backend.venues.models
+    import backend.visits.models  # noqa: F401

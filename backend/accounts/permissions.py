@@ -20,27 +20,121 @@ class Role(StrEnum):
 
 
 class Action(StrEnum):
+    # Foundation: the org tree, users, the audit log, phones.
     orgunit_read = "orgunit.read"
     user_read = "user.read"
     user_manage = "user.manage"
     audit_read = "audit.read"
     device_register = "device.register"
+    # Venues, inspections, problems and weekly joint-enforcement plans.
+    venue_read = "venue.read"
+    venue_write = "venue.write"
+    inspection_read = "inspection.read"
+    inspection_create = "inspection.create"
+    problem_update = "problem.update"
+    problem_verify = "problem.verify"
+    schedule_read = "schedule.read"
+    schedule_generate = "schedule.generate"
+    schedule_publish = "schedule.publish"
+    # Photos: upload, derivatives through signed links, originals (audited).
+    media_upload = "media.upload"
+    media_read = "media.read"
+    media_original = "media.original"
+    # Registry (households, children, 附件2 risk persons), visits, referrals, ledgers.
+    household_read = "household.read"
+    household_write = "household.write"
+    child_read = "child.read"
+    child_write = "child.write"
+    child_reveal_id = "child.reveal_id"
+    risk_person_read = "risk_person.read"
+    risk_person_write = "risk_person.write"
+    visit_create = "visit.create"
+    visit_read = "visit.read"
+    referral_read = "referral.read"
+    referral_manage = "referral.manage"
+    ledger_export = "ledger.export"
+    ledger_import = "ledger.import"
+    risk_override = "risk.override"
+    checklist_manage = "checklist.manage"
+    # Coverage maps, campaigns, the dashboard and monthly reports.
+    coverage_read = "coverage.read"
+    coverage_households = "coverage.households"
+    campaign_manage = "campaign.manage"
+    report_read = "report.read"
+    report_generate = "report.generate"
+    # Notifications, "2112" incidents, helpers and their assignments.
+    notification_read = "notification.read"
+    incident_read = "incident.read"
+    incident_create = "incident.create"
+    incident_handoff = "incident.handoff"
+    incident_close = "incident.close"
+    helper_read = "helper.read"
+    helper_manage = "helper.manage"
+    assignment_read = "assignment.read"
+    assignment_confirm = "assignment.confirm"
+    assignment_answer = "assignment.answer"
 
 
 # Actions whose very existence is sensitive: a role without them gets 404, exactly as if the
-# record did not exist, rather than a 403 that confirms it does.
-HIDDEN_ACTIONS: frozenset[Action] = frozenset()
+# record did not exist, rather than a 403 that confirms it does (children, referrals, 附件2, 2112).
+HIDDEN_ACTIONS: frozenset[Action] = frozenset({
+    Action.media_original, Action.household_read, Action.child_read, Action.child_reveal_id,
+    Action.risk_person_read, Action.risk_person_write, Action.visit_read, Action.referral_read,
+    Action.referral_manage, Action.incident_read, Action.incident_handoff, Action.incident_close,
+})
 
-_EVERYONE = frozenset({Action.orgunit_read, Action.device_register})
+A = Action
 
+# The matrix. Each role's list reads top to bottom in the order of Action above.
 PERMISSIONS: dict[Role, frozenset[Action]] = {
-    Role.volunteer: _EVERYONE,
-    Role.helper: _EVERYONE,
-    Role.grid_worker: _EVERYONE,
-    Role.market_officer: _EVERYONE,
-    Role.police: _EVERYONE,
-    Role.coordinator: _EVERYONE | {Action.user_read, Action.user_manage},
-    Role.admin: _EVERYONE | {Action.user_read, Action.user_manage, Action.audit_read},
+    # Door-knocking: households, children and visits in their own area; photos; the coverage of their area.
+    Role.volunteer: frozenset({
+        A.orgunit_read, A.device_register, A.media_upload, A.media_read, A.household_read, A.household_write,
+        A.child_read, A.child_write, A.visit_create, A.visit_read, A.coverage_read, A.coverage_households,
+        A.notification_read,
+    }),
+    # One-to-one help: the children assigned, follow-up visits, and answering proposals.
+    Role.helper: frozenset({
+        A.orgunit_read, A.device_register, A.media_upload, A.media_read, A.household_read, A.child_read,
+        A.visit_create, A.visit_read, A.coverage_read, A.notification_read, A.assignment_read,
+        A.assignment_answer,
+    }),
+    # As volunteers, plus reading the venues of their grid.
+    Role.grid_worker: frozenset({
+        A.orgunit_read, A.device_register, A.venue_read, A.media_upload, A.media_read, A.household_read,
+        A.household_write, A.child_read, A.child_write, A.visit_create, A.visit_read, A.coverage_read,
+        A.coverage_households, A.notification_read,
+    }),
+    # Venues, inspections and problems; never children's records.
+    Role.market_officer: frozenset({
+        A.orgunit_read, A.device_register, A.venue_read, A.venue_write, A.inspection_read, A.inspection_create,
+        A.problem_update, A.problem_verify, A.schedule_read, A.media_upload, A.media_read, A.notification_read,
+    }),
+    # Venues and inspections; children (with full ID numbers), 附件2, referrals, ledgers; photo originals.
+    Role.police: frozenset({
+        A.orgunit_read, A.device_register, A.venue_read, A.venue_write, A.inspection_read, A.inspection_create,
+        A.problem_update, A.problem_verify, A.schedule_read, A.media_upload, A.media_read, A.media_original,
+        A.household_read, A.child_read, A.child_reveal_id, A.risk_person_read, A.risk_person_write,
+        A.visit_read, A.referral_read, A.referral_manage, A.ledger_export, A.ledger_import, A.coverage_read,
+        A.report_read, A.notification_read,
+    }),
+    # Everything in their jurisdiction except verifying problems (an officer's re-inspection does that).
+    Role.coordinator: frozenset({
+        A.orgunit_read, A.user_read, A.user_manage, A.device_register, A.venue_read, A.venue_write,
+        A.inspection_read, A.problem_update, A.schedule_read, A.schedule_generate, A.schedule_publish,
+        A.media_upload, A.media_read, A.household_read, A.household_write, A.child_read, A.child_write,
+        A.child_reveal_id, A.risk_person_read, A.risk_person_write, A.visit_create, A.visit_read,
+        A.referral_read, A.referral_manage, A.ledger_export, A.ledger_import, A.risk_override,
+        A.checklist_manage, A.coverage_read, A.coverage_households, A.campaign_manage, A.report_read,
+        A.report_generate, A.notification_read, A.incident_read, A.incident_create, A.incident_handoff,
+        A.incident_close, A.helper_read, A.helper_manage, A.assignment_read, A.assignment_confirm,
+    }),
+    # Users, the audit log and read-only overviews; no personal records of children.
+    Role.admin: frozenset({
+        A.orgunit_read, A.user_read, A.user_manage, A.audit_read, A.device_register, A.venue_read,
+        A.inspection_read, A.schedule_read, A.coverage_read, A.campaign_manage, A.report_read,
+        A.notification_read,
+    }),
 }
 
 # Roles a coordinator may hand out; only an admin creates coordinators and admins.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,81 @@ class Settings(BaseSettings):
     login_failure_window_minutes: int = 15
     login_lockout_minutes: int = 15
     login_ip_max_failures: int = 50
+    # argon2id cost (RFC 9106 "second recommended" by default). Hashes carry their parameters, so
+    # raising these rehashes each password at its next sign-in; tests lower them to stay fast.
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
+    password_hash_parallelism: int = 4
+
+    # Resident ID numbers (issue 3): AES-GCM keys as "key_id:base64(32 bytes)" separated by commas,
+    # the key new values are written with, and the HMAC key of the blind index. The development
+    # defaults (key ids starting with "dev") are refused in production mode.
+    id_number_keys: str = "dev-1:ZGV2LW9ubHktaW5zZWN1cmUtaWQta2V5LTMyYnl0ZXM="
+    id_number_active_key: str = "dev-1"
+    id_number_index_key: str = "dev-only-insecure-blind-index-key-change-me"
+
+    # Visits: a fix farther than this from the household, or less accurate, is flagged location_mismatch.
+    visit_max_distance_m: float = 200.0
+    visit_max_accuracy_m: float = 100.0
+    # Mandatory reports (强制报告): police must acknowledge and then handle within these windows.
+    referral_receive_hours: int = 1
+    referral_handle_hours: int = 72
+
+    # Venue inspections (issue 5): a GPS fix farther than this from the venue is flagged.
+    inspection_max_distance_m: float = 200.0
+
+    # Push notifications (issue 6). Provider "log" (development default) or "fcm" (firebase-admin).
+    push_provider: str = "log"
+    fcm_credentials_file: str | None = None  # service-account JSON
+    fcm_project_id: str | None = None  # defaults to the project in the service account
+    fcm_endpoint: str | None = None  # base URL override (tests: the local fake FCM server)
+    push_batch_size: int = 200
+    push_lease_seconds: int = 120
+    push_max_attempts: int = 8
+    push_retry_base_seconds: float = 30.0
+    push_retry_max_seconds: float = 3600.0
+    push_http_timeout_seconds: float = 30.0
+    # "2112" online incidents: minutes for each hand-off down the chain and for feedback up.
+    incident_province_to_city_minutes: int = 20
+    incident_city_to_county_minutes: int = 10
+    incident_county_to_local_minutes: int = 10
+    incident_feedback_minutes: int = 120
+    # Helpers (一对一/多对一 帮扶): answer window, follow-up interval per risk level, auto-confirm.
+    helper_answer_hours: int = 24
+    helper_auto_confirm: bool = False
+    helper_followup_days_major: int = 7  # 重大风险
+    helper_followup_days_high: int = 14  # 较大风险
+    helper_followup_days_general: int = 30  # 一般风险
+    helper_max_distance_km: float = 30.0
+
+    # Media (issue 4): photos. Storage "local" keeps objects under media_root; "s3" uses an
+    # S3-compatible server. Upload staging (resumable chunks) always lives under media_root/staging.
+    media_root: Path = PROJECT_ROOT / "var" / "media"
+    media_storage: Literal["local", "s3"] = "local"
+    media_s3_endpoint: str | None = None
+    media_s3_bucket: str = "hulei-media"
+    media_s3_access_key: str | None = None
+    media_s3_secret_key: str | None = None
+    media_s3_region: str = "us-east-1"
+    media_max_bytes: int = 20 * 1024 * 1024
+    media_max_pixels: int = 60_000_000
+    media_upload_expiry_hours: int = 24
+    media_link_seconds: int = 300
+    media_location_max_distance_m: float = 200.0
+
+    # Coverage and dashboard (issue 7). Scopes with more grids than this read the per-grid summary
+    # (coverage_grid_stat, refreshed by the worker job coverage.refresh) for phase and month periods
+    # when the summary is younger than the max age; smaller scopes and date ranges are counted live.
+    coverage_live_max_grids: int = 500
+    coverage_summary_max_age_minutes: int = 30
+    coverage_max_points: int = 5000
+    # Optional base layer for the dashboard map: a Leaflet URL template ({z}/{x}/{y}, {s} for
+    # subdomains), its attribution, and whether its tiles are GCJ-02 (AMap/Tencent style): then the
+    # page shifts the WGS-84 data onto GCJ-02 and clicks back. Tianditu (CGCS2000) is not shifted.
+    basemap_url_template: str | None = None
+    basemap_subdomains: str = ""
+    basemap_attribution: str = ""
+    basemap_gcj02: bool = False
 
     default_locale: str = "zh-CN"
     timezone: str = "Asia/Shanghai"

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -15,26 +16,36 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from backend.core import clock
 from backend.core.config import get_settings
 
-# argon2id with the library's RFC 9106 "low memory" defaults: ~46 MiB, t=3, p=4.
-_hasher = PasswordHasher()
-# Verified against when the phone number is unknown, so a failed login costs the same either way.
-_DUMMY_HASH = _hasher.hash("hulei-dummy-password-for-timing")
+
+@lru_cache(maxsize=4)
+def _hasher_for(time_cost: int, memory_kib: int, parallelism: int) -> tuple[PasswordHasher, str]:
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    # Verified against when the phone number is unknown, so a failed login costs the same either way.
+    return hasher, hasher.hash("hulei-dummy-password-for-timing")
+
+
+def _hasher() -> tuple[PasswordHasher, str]:
+    s = get_settings()
+    return _hasher_for(s.password_hash_time_cost, s.password_hash_memory_kib, s.password_hash_parallelism)
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    """An argon2id hash with the configured cost."""
+    return _hasher()[0].hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when the password matches; always spends one argon2 verification."""
+    hasher, dummy = _hasher()
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return hasher.verify(password_hash or dummy, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
 def password_needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    """Whether a stored hash was made with other parameters than the configured ones."""
+    return _hasher()[0].check_needs_rehash(password_hash)
 
 
 def new_secret_token() -> str:
@@ -74,7 +85,7 @@ def decode_access_token(token: str) -> dict[str, Any] | None:
             settings.jwt_secret,
             algorithms=["HS256"],
             issuer=settings.jwt_issuer,
-            options={"require": ["exp", "sub", "iss"], "verify_exp": False},
+            options={"require": ["exp", "sub", "iss"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError:
         return None

@@ -135,4 +135,10 @@ def seed_demo(session: Session) -> DemoTown:
     """Build the whole demo town in the caller's transaction."""
     town = build_org_tree(session)
     create_demo_users(session, town)
+    from backend.venues.demo import seed_venues  # venues build on the town and its officers
+
+    seed_venues(session, town)
+    from backend.registry.demo import seed_registry  # households and children inside the grids
+
+    seed_registry(session, town)
     return town

@@ -1,0 +1,1 @@
+"""Coverage of the door-knocking campaign: who has been visited, per unit, on a map."""

@@ -1,0 +1,602 @@
+"""Coverage numbers per unit, counted with one aggregate query per measure, grouped by unit.
+
+Every query maps records to the "target" units being reported (the children of the unit asked
+for, or an explicit set such as the units of a map tile) through the materialised path: a record
+of unit u belongs to target t when t.path <= u.path < t.path's upper bound. That keeps each count
+one GROUP BY over indexed joins on both PostGIS and SpatiaLite, never a loop per unit.
+
+Visits: a visit row that a later amendment replaces does not count (an amendment points at the
+visit it corrects with `amends_id`; a chain of amendments all point at the first visit or at the
+previous amendment). A household counts as visited in a period when an effective visit with
+outcome "visited" happened (device time) inside it; "never visited" means no such visit before
+the period's end. Households in scope are those registered before the period's end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BindParameter, Date, DateTime, Integer, TextClause, bindparam, delete, select, text
+from sqlmodel import Session, col
+
+from backend.accounts.principal import Principal
+from backend.audit import service as audit
+from backend.campaigns import service as campaigns
+from backend.campaigns.service import Period
+from backend.core import clock
+from backend.core.config import get_settings
+from backend.core.db import dialect_insert
+from backend.core.pagination import decode_cursor, encode_cursor
+from backend.coverage import rules
+from backend.coverage.models import CoverageGridStat, CoverageSummaryState
+from backend.helpers import service as helpers
+from backend.inspections.models import OPEN_STATUSES
+from backend.orgunits import service as orgunits
+from backend.orgunits.models import OrgLevel, OrgUnit, subtree_upper_bound
+from backend.referrals.models import ReferralStatus
+from backend.registry.models import RiskLevel
+
+RISK_KEYS: dict[str | None, str] = {
+    RiskLevel.low.value: "low",
+    RiskLevel.general.value: "general",
+    RiskLevel.major.value: "major",
+    RiskLevel.severe.value: "severe",
+    None: "none",
+}
+REFERRAL_STATES = tuple(s.value for s in ReferralStatus)
+
+# ----------------------------------------------------------------------------- numbers
+
+
+@dataclass
+class UnitNumbers:
+    """What a coordinator reads for one unit and one period."""
+
+    unit_id: int
+    households: int = 0
+    visited: int = 0
+    never_visited: int = 0
+    mismatch_visits: int = 0
+    children: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RISK_KEYS.values(), 0))
+    problems_open: int = 0
+    problems_overdue: int = 0
+    referrals: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*REFERRAL_STATES, "overdue"), 0))
+    overdue_followups: int = 0
+
+    @property
+    def not_visited(self) -> int:
+        return self.households - self.visited
+
+    @property
+    def percent(self) -> float | None:
+        return round(100.0 * self.visited / self.households, 1) if self.households else None
+
+    @property
+    def high_risk_children(self) -> int:
+        return self.children["major"] + self.children["severe"]
+
+    def add(self, other: UnitNumbers) -> None:
+        """Sum another unit's numbers into this one (for totals)."""
+        self.households += other.households
+        self.visited += other.visited
+        self.never_visited += other.never_visited
+        self.mismatch_visits += other.mismatch_visits
+        for key, value in other.children.items():
+            self.children[key] += value
+        self.problems_open += other.problems_open
+        self.problems_overdue += other.problems_overdue
+        for key, value in other.referrals.items():
+            self.referrals[key] += value
+        self.overdue_followups += other.overdue_followups
+
+    def as_properties(self) -> dict[str, Any]:
+        return {
+            "households": self.households,
+            "visited": self.visited,
+            "not_visited": self.not_visited,
+            "percent": self.percent,
+            "never_visited": self.never_visited,
+            "mismatch_visits": self.mismatch_visits,
+            "children": dict(self.children),
+            "high_risk_children": self.high_risk_children,
+            "overdue_followups": self.overdue_followups,
+            "problems_open": self.problems_open,
+            "problems_overdue": self.problems_overdue,
+            "referrals": dict(self.referrals),
+        }
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The units numbers are grouped by: children of a unit, or given ids."""
+
+    parent_id: int | None = None
+    ids: tuple[int, ...] | None = None
+    level: str | None = None
+
+    def condition(self) -> str:
+        if self.parent_id is not None:
+            return "parent_id = :target_parent"
+        if self.ids is not None:
+            return "id IN :target_ids"
+        return "level = :target_level"
+
+    def params(self) -> dict[str, Any]:
+        if self.parent_id is not None:
+            return {"target_parent": self.parent_id}
+        if self.ids is not None:
+            return {"target_ids": list(self.ids) or [-1]}
+        return {"target_level": self.level}
+
+
+def _mapping_cte(targets: Targets) -> str:
+    return (
+        "WITH target AS (SELECT id AS target_id, path AS lo, substr(path, 1, length(path) - 1) || '0' AS hi "
+        f"FROM org_unit WHERE {targets.condition()}), "
+        "unit_map AS (SELECT u.id AS unit_id, t.target_id FROM target t "
+        "JOIN org_unit u ON u.path >= t.lo AND u.path < t.hi)"
+    )
+
+
+# A visit replaced by a later amendment (pointing at it, or at the same first visit) does not count.
+# Two index-backed tests (ix_visit_amends_id), never an OR inside one subquery: PostgreSQL turns the
+# first into a hash anti-join, and the second only runs for the few rows that are amendments.
+EFFECTIVE_VISIT = (
+    "NOT EXISTS (SELECT 1 FROM visit a WHERE a.amends_id = v.id AND a.id > v.id) "
+    "AND (v.amends_id IS NULL OR NOT EXISTS (SELECT 1 FROM visit a WHERE a.amends_id = v.amends_id "
+    "AND a.id > v.id))"
+)
+_HOUSEHOLDS_CTE = (
+    ", hh AS (SELECT h.id AS household_id, m.target_id FROM household h "
+    "JOIN unit_map m ON m.unit_id = h.org_unit_id WHERE h.created_at < :end_at)"
+)
+_VISITED_CTE = (
+    ", hv AS (SELECT v.household_id, max(CASE WHEN v.device_time >= :start_at THEN 1 ELSE 0 END) AS in_period "
+    "FROM visit v JOIN hh ON hh.household_id = v.household_id "
+    f"WHERE v.outcome = 'visited' AND v.device_time < :end_at AND {EFFECTIVE_VISIT} GROUP BY v.household_id)"
+)
+
+
+def _sql(body: str, targets: Targets) -> TextClause:
+    statement = text(_mapping_cte(targets) + body)
+    binds: list[BindParameter[Any]] = [
+        bindparam("start_at", type_=DateTime(timezone=True)),
+        bindparam("end_at", type_=DateTime(timezone=True)),
+        bindparam("now", type_=DateTime(timezone=True)),
+        bindparam("today", type_=Date()),
+        *[bindparam(name, type_=DateTime(timezone=True)) for name in FOLLOWUP_CUTOFFS.values()],
+    ]
+    if targets.ids is not None:
+        binds.append(bindparam("target_ids", expanding=True, type_=Integer()))
+    return statement.bindparams(*[b for b in binds if f":{b.key}" in statement.text])
+
+
+def period_params(period: Period, targets: Targets) -> dict[str, Any]:
+    now = clock.now()
+    return {
+        "start_at": period.start_at,
+        "end_at": period.end_at,
+        "now": now,
+        "today": now.astimezone(clock.SHANGHAI).date(),
+        **targets.params(),
+    }
+
+
+def run_grouped(session: Session, body: str, targets: Targets, params: dict[str, Any]) -> Sequence[Any]:
+    """Run one grouped measure. On PostgreSQL JIT is switched off for the transaction: these
+    aggregates are costed high enough to trigger it, and compiling takes longer (0.5-1 s) than
+    running them."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+    statement = _sql(body, targets)
+    used = {k: v for k, v in params.items() if f":{k}" in statement.text}
+    return session.execute(statement, used).all()
+
+
+def _household_numbers(session: Session, targets: Targets, params: dict[str, Any],
+                       out: dict[int, UnitNumbers]) -> None:
+    rows = run_grouped(session, _HOUSEHOLDS_CTE + _VISITED_CTE + (
+        " SELECT hh.target_id, count(*), coalesce(sum(hv.in_period), 0), "
+        "sum(CASE WHEN hv.household_id IS NULL THEN 1 ELSE 0 END) "
+        "FROM hh LEFT JOIN hv ON hv.household_id = hh.household_id GROUP BY hh.target_id"
+    ), targets, params)
+    for target_id, households, visited, never in rows:
+        n = out[int(target_id)]
+        n.households, n.visited, n.never_visited = int(households), int(visited), int(never)
+    rows = run_grouped(session, _HOUSEHOLDS_CTE + (
+        " SELECT hh.target_id, count(*) FROM visit v JOIN hh ON hh.household_id = v.household_id "
+        "WHERE v.location_mismatch = :flag AND v.device_time >= :start_at AND v.device_time < :end_at "
+        f"AND {EFFECTIVE_VISIT} GROUP BY hh.target_id"
+    ), targets, {**params, "flag": True})
+    for target_id, count in rows:
+        out[int(target_id)].mismatch_visits = int(count)
+    rows = run_grouped(session, (
+        " SELECT m.target_id, p.risk_level, count(*) FROM person p JOIN unit_map m ON m.unit_id = p.org_unit_id "
+        "WHERE p.role = 'child' GROUP BY m.target_id, p.risk_level"
+    ), targets, params)
+    for target_id, level, count in rows:
+        key = RISK_KEYS.get(level, "none")
+        out[int(target_id)].children[key] += int(count)
+
+
+def _live_numbers(session: Session, targets: Targets, params: dict[str, Any],
+                  out: dict[int, UnitNumbers]) -> None:
+    """Problems and referrals: small tables, always counted live."""
+    open_statuses = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
+    rows = run_grouped(session, (
+        " SELECT m.target_id, count(*), "
+        "sum(CASE WHEN p.status = 'overdue' OR p.deadline_date < :today THEN 1 ELSE 0 END) "
+        "FROM venue_problem p JOIN unit_map m ON m.unit_id = p.org_unit_id "
+        f"WHERE p.status IN ({open_statuses}) GROUP BY m.target_id"
+    ), targets, params)
+    for target_id, open_count, overdue in rows:
+        out[int(target_id)].problems_open, out[int(target_id)].problems_overdue = int(open_count), int(overdue or 0)
+    rows = run_grouped(session, (
+        " SELECT m.target_id, r.status, "
+        "sum(CASE WHEN r.created_at >= :start_at AND r.created_at < :end_at THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN (r.status = 'new' AND r.receive_due_at < :now) "
+        "OR (r.status <> 'handled' AND r.handle_due_at < :now) THEN 1 ELSE 0 END) "
+        "FROM referral r JOIN unit_map m ON m.unit_id = r.org_unit_id GROUP BY m.target_id, r.status"
+    ), targets, params)
+    for target_id, status, in_period, overdue in rows:
+        n = out[int(target_id)]
+        n.referrals[str(status)] = n.referrals.get(str(status), 0) + int(in_period or 0)
+        n.referrals["overdue"] += int(overdue or 0)
+    _followup_numbers(session, targets, params, out)
+
+
+# The follow-up of an accepted assignment is overdue when its last visit (or the acceptance) is older
+# than the interval of the child's risk level (backend.helpers.service.followup_due), i.e. before now
+# minus that interval: one cutoff per level, bound as parameters, so the count is one GROUP BY.
+FOLLOWUP_CUTOFFS: dict[str | None, str] = {
+    RiskLevel.severe.value: "followup_cut_severe",
+    RiskLevel.major.value: "followup_cut_major",
+    None: "followup_cut_other",
+}
+
+
+def followup_cutoffs(now: datetime) -> dict[str, datetime]:
+    """The cutoff parameters of `OVERDUE_FOLLOWUP` at `now`."""
+    return {name: now - helpers.followup_interval(level) for level, name in FOLLOWUP_CUTOFFS.items()}
+
+
+OVERDUE_FOLLOWUP = (
+    "a.status = 'accepted' AND coalesce(a.last_followup_at, a.answered_at) < CASE p.risk_level "
+    f"WHEN '{RiskLevel.severe.value}' THEN :followup_cut_severe WHEN '{RiskLevel.major.value}' "
+    "THEN :followup_cut_major ELSE :followup_cut_other END"
+)
+
+
+def _followup_numbers(session: Session, targets: Targets, params: dict[str, Any],
+                      out: dict[int, UnitNumbers]) -> None:
+    """Accepted helper assignments whose follow-up visit is overdue now, by the child's unit. A small
+    table (children at 较大/重大风险 or on 附件3), so always counted live, also beside the summary."""
+    rows = run_grouped(session, (
+        " SELECT m.target_id, count(*) FROM helper_assignment a JOIN person p ON p.id = a.child_id "
+        f"JOIN unit_map m ON m.unit_id = a.org_unit_id WHERE {OVERDUE_FOLLOWUP} GROUP BY m.target_id"
+    ), targets, {**params, **followup_cutoffs(params["now"])})
+    for target_id, count in rows:
+        out[int(target_id)].overdue_followups = int(count)
+
+
+def _summary_numbers(session: Session, targets: Targets, period_key: str, params: dict[str, Any],
+                     out: dict[int, UnitNumbers]) -> None:
+    rows = run_grouped(session, (
+        " SELECT m.target_id, sum(s.households), sum(s.visited), sum(s.never_visited), sum(s.mismatch_visits), "
+        "sum(s.risk_low), sum(s.risk_general), sum(s.risk_major), sum(s.risk_severe), sum(s.risk_none) "
+        "FROM coverage_grid_stat s JOIN unit_map m ON m.unit_id = s.grid_id "
+        "WHERE s.period_key = :period_key GROUP BY m.target_id"
+    ), targets, {**params, "period_key": period_key})
+    for target_id, hh, visited, never, mismatch, low, general, major, severe, none in rows:
+        n = out[int(target_id)]
+        n.households, n.visited, n.never_visited, n.mismatch_visits = int(hh), int(visited), int(never), int(mismatch)
+        n.children.update(low=int(low), general=int(general), major=int(major), severe=int(severe), none=int(none))
+
+
+@dataclass
+class CoverageResult:
+    period: Period
+    numbers: dict[int, UnitNumbers]
+    source: str  # live | summary
+    as_of: datetime
+
+
+def _summary_fresh(session: Session, period: Period) -> datetime | None:
+    if period.key is None:
+        return None
+    state = session.get(CoverageSummaryState, period.key)
+    if state is None or state.start_date != period.start_date or state.end_date != period.end_date:
+        return None
+    refreshed = clock.as_utc(state.refreshed_at)
+    if clock.now() - refreshed > timedelta(minutes=get_settings().coverage_summary_max_age_minutes):
+        return None
+    return refreshed
+
+
+def grid_count(session: Session, unit: OrgUnit) -> int:
+    """Grids at or under a unit (one range scan on the path index)."""
+    return int(session.execute(
+        text("SELECT count(*) FROM org_unit WHERE level = 'grid' AND path >= :lo AND path < :hi"),
+        {"lo": unit.path, "hi": subtree_upper_bound(unit.path)},
+    ).scalar_one())
+
+
+def compute(session: Session, targets: Targets, target_ids: Iterable[int], period: Period, *,
+            scope_grids: int) -> CoverageResult:
+    """Numbers for each target unit; county-size scopes read the fresh summary when there is one."""
+    params = period_params(period, targets)
+    out = {i: UnitNumbers(unit_id=i) for i in target_ids}
+    as_of = _summary_fresh(session, period) if scope_grids > get_settings().coverage_live_max_grids else None
+    if as_of is not None and period.key is not None:
+        _summary_numbers(session, targets, period.key, params, out)
+        source = "summary"
+    else:
+        _household_numbers(session, targets, params, out)
+        source, as_of = "live", clock.now()
+    _live_numbers(session, targets, params, out)
+    return CoverageResult(period, out, source, as_of)
+
+
+def child_units(session: Session, unit: OrgUnit) -> list[OrgUnit]:
+    return list(session.execute(
+        select(OrgUnit).where(col(OrgUnit.parent_id) == unit.id).order_by(col(OrgUnit.code))
+    ).scalars())
+
+
+def unit_coverage(session: Session, unit: OrgUnit, period: Period) -> tuple[list[OrgUnit], CoverageResult]:
+    """Numbers for each child of the unit (or for the unit itself when it is a grid)."""
+    kids = child_units(session, unit)
+    assert unit.id is not None
+    if kids:
+        targets = Targets(parent_id=unit.id)
+    else:
+        kids, targets = [unit], Targets(ids=(unit.id,))
+    result = compute(session, targets, [k.id for k in kids if k.id is not None], period,
+                     scope_grids=grid_count(session, unit))
+    return kids, result
+
+
+# ----------------------------------------------------------------------------- summary refresh
+
+
+def standard_periods(session: Session) -> list[Period]:
+    """The periods kept in the summary: the current phase, this month and last month."""
+    today = campaigns.today()
+    this_month = today.strftime("%Y-%m")
+    last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    return [campaigns.resolve_period(session), campaigns.month_period(this_month), campaigns.month_period(last_month)]
+
+
+def refresh_summary(session: Session, period: Period) -> int:
+    """Recompute the per-grid rows of one standard period; returns the number of grids."""
+    assert period.key is not None
+    started = time.perf_counter()
+    grids = [int(i) for i in session.execute(text("SELECT id FROM org_unit WHERE level = 'grid'")).scalars()]
+    targets = Targets(level=OrgLevel.grid.value)
+    out = {i: UnitNumbers(unit_id=i) for i in grids}
+    _household_numbers(session, targets, period_params(period, targets), out)
+    session.execute(delete(CoverageGridStat).where(col(CoverageGridStat.period_key) == period.key))
+    rows = [
+        {"period_key": period.key, "grid_id": n.unit_id, "households": n.households, "visited": n.visited,
+         "never_visited": n.never_visited, "mismatch_visits": n.mismatch_visits,
+         "risk_low": n.children["low"], "risk_general": n.children["general"], "risk_major": n.children["major"],
+         "risk_severe": n.children["severe"], "risk_none": n.children["none"]}
+        for n in out.values() if n.households or n.mismatch_visits or any(n.children.values())
+    ]
+    for start in range(0, len(rows), 5000):
+        session.execute(CoverageGridStat.__table__.insert(), rows[start:start + 5000])  # type: ignore[attr-defined]
+    insert = dialect_insert(session)
+    values = {"start_date": period.start_date, "end_date": period.end_date, "refreshed_at": clock.now(),
+              "grids": len(grids), "seconds": round(time.perf_counter() - started, 3)}
+    statement = insert(CoverageSummaryState).values(period_key=period.key, **values)
+    session.execute(statement.on_conflict_do_update(index_elements=["period_key"], set_=values))
+    session.flush()
+    return len(grids)
+
+
+def refresh_standard_summaries(session: Session) -> dict[str, int]:
+    """The worker job: refresh every standard period."""
+    done: dict[str, int] = {}
+    for period in standard_periods(session):
+        if period.key is not None and period.key not in done:
+            done[period.key] = refresh_summary(session, period)
+    return done
+
+
+# ----------------------------------------------------------------------------- map output
+
+
+def _geometries(session: Session, ids: list[int], zoom: int) -> dict[int, Any]:
+    if not ids:
+        return {}
+    if session.get_bind().dialect.name == "postgresql":
+        expr = "ST_AsGeoJSON(ST_SimplifyPreserveTopology(boundary, :tol), :digits)"
+    else:
+        expr = "AsGeoJSON(SimplifyPreserveTopology(boundary, :tol), :digits)"
+    statement = text(f"SELECT id, {expr} FROM org_unit WHERE id IN :ids").bindparams(
+        bindparam("ids", expanding=True, type_=Integer())
+    )
+    rows = session.execute(statement, {"ids": ids, "tol": rules.simplify_tolerance(zoom),
+                                       "digits": rules.coordinate_digits(zoom)})
+    return {int(i): json.loads(g) if g else None for i, g in rows}
+
+
+def _unit_ref(unit: OrgUnit) -> dict[str, Any]:
+    return {"id": unit.id, "code": unit.code, "name": unit.name, "level": unit.level, "parent_id": unit.parent_id}
+
+
+def period_json(period: Period) -> dict[str, Any]:
+    return {"start_date": period.start_date.isoformat(), "end_date": period.end_date.isoformat(),
+            "kind": period.kind, "label_zh": period.label_zh, "label_en": period.label_en, "key": period.key}
+
+
+def feature_collection(
+    session: Session, principal: Principal, unit: OrgUnit, period: Period, *, zoom: int, points: bool,
+) -> dict[str, Any]:
+    """The child units with their numbers as GeoJSON (plus household points where allowed)."""
+    kids, result = unit_coverage(session, unit, period)
+    geometries = _geometries(session, [k.id for k in kids if k.id is not None], zoom)
+    total = UnitNumbers(unit_id=unit.id or 0)
+    features: list[dict[str, Any]] = []
+    for kid in kids:
+        assert kid.id is not None
+        numbers = result.numbers[kid.id]
+        total.add(numbers)
+        features.append({
+            "type": "Feature",
+            "id": kid.id,
+            "geometry": geometries.get(kid.id),
+            "properties": {"kind": "unit", **_unit_ref(kid), "drill_down": kid.level != OrgLevel.grid.value,
+                           **numbers.as_properties()},
+        })
+    points_state = "not_requested"
+    if points:
+        if rules.points_allowed(principal, unit.level, zoom):
+            features.extend(household_points(session, principal, unit, period))
+            points_state = "included"
+        else:
+            points_state = "withheld"
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "unit": _unit_ref(unit),
+        "period": period_json(period),
+        "totals": total.as_properties(),
+        "source": result.source,
+        "as_of": result.as_of.astimezone(UTC).isoformat(),
+        "points": points_state,
+        "unavailable": [],
+    }
+
+
+def household_points(session: Session, principal: Principal, unit: OrgUnit, period: Period) -> list[dict[str, Any]]:
+    """One point per household of the unit, visited or not in the period (no names); audited."""
+    assert unit.id is not None
+    targets = Targets(ids=(unit.id,))
+    limit = get_settings().coverage_max_points
+    rows = run_grouped(session, _HOUSEHOLDS_CTE + _VISITED_CTE + (
+        " SELECT h.id, h.lon, h.lat, h.org_unit_id, hv.in_period FROM hh JOIN household h ON h.id = hh.household_id "
+        "LEFT JOIN hv ON hv.household_id = hh.household_id WHERE h.lon IS NOT NULL AND h.lat IS NOT NULL "
+        f"ORDER BY h.id LIMIT {int(limit)}"
+    ), targets, period_params(period, targets))
+    audit.record(session, actor=principal, action="coverage.household_points", object_type="org_unit",
+                 object_id=unit.id, org_unit_id=unit.id, details={"count": len(rows), "period": period.key})
+    digits = rules.coordinate_digits(18)
+    return [
+        {"type": "Feature", "id": f"household-{hid}",
+         "geometry": {"type": "Point", "coordinates": [round(float(lon), digits), round(float(lat), digits)]},
+         "properties": {"kind": "household", "household_id": int(hid), "grid_id": int(grid),
+                        "visited": bool(in_period), "ever_visited": in_period is not None}}
+        for hid, lon, lat, grid, in_period in rows
+    ]
+
+
+# ----------------------------------------------------------------------------- never-visited list
+
+
+@dataclass(frozen=True)
+class NotVisitedHousehold:
+    household_id: int
+    grid_id: int
+    grid_name: str
+    address: str
+    head_name_masked: str | None
+    last_visit_at: datetime | None
+
+
+def mask_name(name: str | None) -> str | None:
+    """姓 + asterisks: enough to knock on the right door, not a full name."""
+    if not name:
+        return None
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def not_visited_households(
+    session: Session, principal: Principal, unit: OrgUnit, period: Period, *, ever: bool, cursor: str | None,
+    limit: int,
+) -> tuple[list[NotVisitedHousehold], str | None]:
+    """Households of the unit with no effective visit in the period (or ever, before its end),
+    by id; the list shows addresses, so each page read is audited."""
+    after = int((decode_cursor(cursor) or {}).get("after", 0))
+    since = datetime(1970, 1, 1, tzinfo=UTC) if ever else period.start_at
+    statement = text(
+        "SELECT h.id, h.org_unit_id, g.name, h.address, h.head_name, "
+        "(SELECT max(v.device_time) FROM visit v WHERE v.household_id = h.id) "
+        "FROM household h JOIN org_unit g ON g.id = h.org_unit_id "
+        "WHERE g.path >= :lo AND g.path < :hi AND h.created_at < :end_at AND h.id > :after "
+        "AND NOT EXISTS (SELECT 1 FROM visit v WHERE v.household_id = h.id AND v.outcome = 'visited' "
+        f"AND v.device_time >= :since AND v.device_time < :end_at AND {EFFECTIVE_VISIT}) "
+        "ORDER BY h.id LIMIT :limit"
+    ).bindparams(bindparam("since", type_=DateTime(timezone=True)), bindparam("end_at", type_=DateTime(timezone=True)))
+    rows = session.execute(statement, {"lo": unit.path, "hi": subtree_upper_bound(unit.path),
+                                       "end_at": period.end_at, "since": since, "after": after,
+                                       "limit": limit + 1}).all()
+    page = rows[:limit]
+    items = [
+        NotVisitedHousehold(int(hid), int(grid), str(grid_name), str(address), mask_name(head),
+                            _as_datetime(last) if last is not None else None)
+        for hid, grid, grid_name, address, head, last in page
+    ]
+    audit.record(session, actor=principal, action="coverage.not_visited.list", object_type="org_unit",
+                 object_id=unit.id, org_unit_id=unit.id,
+                 details={"count": len(items), "period": period.key or f"{period.start_date}/{period.end_date}",
+                          "ever": ever, "after": after})
+    next_cursor = encode_cursor({"after": items[-1].household_id}) if len(rows) > limit and items else None
+    return items, next_cursor
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return clock.as_utc(value)
+    return clock.as_utc(datetime.fromisoformat(str(value)))
+
+
+# ----------------------------------------------------------------------------- vector tiles
+
+
+def tile_mvt(session: Session, principal: Principal, period: Period, z: int, x: int, y: int) -> bytes:
+    """A Mapbox vector tile (PostGIS ST_AsMVT) of the units at the zoom's level inside the caller's
+    jurisdiction, layer "coverage", with the coverage numbers as attributes."""
+    level = rules.tile_level(z)
+    ids = [int(i) for i in session.execute(text(
+        "SELECT id FROM org_unit WHERE level = :level AND path >= :lo AND path < :hi AND boundary IS NOT NULL "
+        "AND ST_Intersects(boundary, ST_Transform(ST_TileEnvelope(:z, :x, :y), 4326))"
+    ), {"level": level.value, "lo": principal.org_path, "hi": subtree_upper_bound(principal.org_path),
+        "z": z, "x": x, "y": y}).scalars()]
+    if not ids:
+        return b""
+    targets = Targets(ids=tuple(ids))
+    scope_grids = len(ids) * (1 if level is OrgLevel.grid else 50)
+    result = compute(session, targets, ids, period, scope_grids=scope_grids)
+    numbers = [result.numbers[i] for i in ids]
+    statement = text(
+        "WITH n AS (SELECT * FROM unnest(CAST(:ids AS int[]), CAST(:households AS int[]), CAST(:visited AS int[]), "
+        "CAST(:never AS int[]), CAST(:high_risk AS int[]), CAST(:problems AS int[])) "
+        "AS n(id, households, visited, never_visited, high_risk_children, problems_overdue)), "
+        "q AS (SELECT u.id, u.code, u.name, u.level, n.households, n.visited, n.never_visited, "
+        "n.high_risk_children, n.problems_overdue, "
+        "CASE WHEN n.households > 0 THEN round(100.0 * n.visited / n.households, 1) END AS percent, "
+        "ST_AsMVTGeom(ST_Transform(u.boundary, 3857), ST_TileEnvelope(:z, :x, :y), 4096, 64, true) AS geom "
+        "FROM org_unit u JOIN n ON n.id = u.id) "
+        "SELECT ST_AsMVT(q, 'coverage', 4096, 'geom') FROM q WHERE geom IS NOT NULL"
+    )
+    tile = session.execute(statement, {
+        "ids": ids, "households": [n.households for n in numbers], "visited": [n.visited for n in numbers],
+        "never": [n.never_visited for n in numbers], "high_risk": [n.high_risk_children for n in numbers],
+        "problems": [n.problems_overdue for n in numbers], "z": z, "x": x, "y": y,
+    }).scalar_one()
+    return bytes(tile or b"")
+
+
+def visible_unit(session: Session, principal: Principal, unit_id: int | None) -> OrgUnit:
+    """The unit asked for (default: the caller's own), 404 outside the jurisdiction."""
+    return orgunits.get_visible_unit(session, principal, unit_id if unit_id is not None else principal.org_unit_id)
+
+
+def month_key(day: date) -> str:
+    return day.strftime("%Y-%m")

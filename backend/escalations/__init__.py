@@ -1,0 +1,1 @@
+"""Deadlines of mandatory reports (强制报告): late referrals are reported to coordinators (issue 6)."""

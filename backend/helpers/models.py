@@ -1,0 +1,93 @@
+"""Helper profiles, assignments (proposal -> confirmed -> accepted/declined/expired) and follow-up
+visits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index
+from sqlmodel import Field, SQLModel
+
+from backend.core import clock
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class Skill(StrEnum):
+    psychology = "psychology"  # 心理疏导
+    legal_aid = "legal_aid"  # 法律援助
+    education = "education"  # 教育帮扶
+    medical = "medical"  # 医疗救治
+    family_mediation = "family_mediation"  # 婚姻家事调解
+
+
+class HelperProfile(SQLModel, table=True):
+    """A person who takes children on: how many at once, what they can do, where they live."""
+
+    __tablename__ = "helper_profile"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", unique=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    sex: str = Field(max_length=8)  # male | female (as the registry writes it)
+    skills: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    capacity: int = 2
+    home_lon: float | None = None
+    home_lat: float | None = None
+    active: bool = True
+    created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+
+
+class AssignmentStatus(StrEnum):
+    proposed = "proposed"  # chosen by matching, waiting for a coordinator
+    offered = "offered"  # confirmed by a coordinator (or auto mode), waiting for the helper
+    accepted = "accepted"  # the helper took the child on
+    declined = "declined"  # the helper said no
+    expired = "expired"  # the helper did not answer in time
+    rejected = "rejected"  # the coordinator turned the proposal down
+    ended = "ended"  # help finished
+
+
+# Statuses that hold one of the helper's places.
+HOLDING = (AssignmentStatus.proposed.value, AssignmentStatus.offered.value, AssignmentStatus.accepted.value)
+
+
+class Assignment(SQLModel, table=True):
+    """One helper for one child. 多对一 is several rows for the same child."""
+
+    __tablename__ = "helper_assignment"
+    __table_args__ = (Index("ix_helper_assignment_status_answer_due_at", "status", "answer_due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    child_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    helper_id: int = Field(foreign_key="helper_profile.id", index=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)  # the child's unit
+    mode: str = Field(max_length=12)  # one_to_one | many_to_one
+    status: str = Field(default=AssignmentStatus.proposed.value, max_length=12)
+    cost: float = 0.0
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    proposed_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    confirmed_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    confirmed_by: int | None = Field(default=None, foreign_key="app_user.id")
+    answer_due_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    answered_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    ended_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    last_followup_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    reminded_due_at: datetime | None = Field(default=None, sa_column=_ts(True))
+
+
+class FollowUp(SQLModel, table=True):
+    """A follow-up visit by the helper."""
+
+    __tablename__ = "helper_followup"
+
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="helper_assignment.id", index=True, ondelete="CASCADE")
+    visited_at: datetime = Field(sa_column=_ts())
+    note: str | None = Field(default=None, max_length=2000)
+    recorded_at: datetime = Field(default_factory=clock.now, sa_column=_ts())

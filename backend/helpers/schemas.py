@@ -1,0 +1,94 @@
+"""Helper and assignment shapes for the API (times in Asia/Shanghai)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from backend.helpers.models import Skill
+from backend.incidents.schemas import LocalTime, LocalTimeOrNone
+
+
+class HelperCreate(BaseModel):
+    user_id: int
+    sex: str = Field(pattern="^(male|female)$")
+    skills: list[Skill] = Field(default_factory=list)
+    capacity: int = Field(default=2, ge=1, le=20)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    active: bool = True
+
+
+class HelperUpdate(BaseModel):
+    skills: list[Skill] | None = None
+    capacity: int | None = Field(default=None, ge=1, le=20)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    active: bool | None = None
+
+
+class HelperPublic(BaseModel):
+    id: int
+    user_id: int
+    org_unit_id: int
+    sex: str
+    skills: list[str]
+    capacity: int
+    load: int
+    home_lon: float | None
+    home_lat: float | None
+    active: bool
+
+
+class AssignmentPublic(BaseModel):
+    """One helper for one child; `reasons` say why the matcher chose this helper."""
+
+    id: int
+    child_id: int
+    helper_id: int
+    org_unit_id: int
+    mode: str
+    status: str
+    cost: float
+    reasons: list[dict[str, Any]]
+    proposed_at: LocalTime
+    confirmed_at: LocalTimeOrNone
+    answer_due_at: LocalTimeOrNone
+    answered_at: LocalTimeOrNone
+    last_followup_at: LocalTimeOrNone
+    followup_due_at: LocalTimeOrNone
+
+
+class FollowUpCreate(BaseModel):
+    visited_at: LocalTimeOrNone = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class FollowUpPublic(BaseModel):
+    id: int
+    assignment_id: int
+    visited_at: LocalTime
+    note: str | None
+
+
+class OverdueFollowUpPublic(BaseModel):
+    assignment_id: int
+    child_id: int
+    helper_id: int
+    risk_level: str | None
+    due_at: LocalTime
+
+
+class ChildWithoutHelperPublic(BaseModel):
+    """A child at 较大/重大风险 or on 附件3 with no helper who accepted; name and ID number masked."""
+
+    child_id: int
+    name_masked: str | None
+    id_number_masked: str | None
+    sex: str | None
+    risk_level: str | None
+    vulnerable: bool
+    org_unit_id: int
+    unit_name: str
+    pending: int = Field(description="proposals and offers still waiting for a coordinator or the helper")

@@ -1,0 +1,122 @@
+"""Inspections of venues, the problems they find (问题清单) and the penalties decided."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import JSON, Column, Date, DateTime
+from sqlmodel import Field, SQLModel
+
+from backend.core import clock
+
+
+class Inspection(SQLModel, table=True):
+    """One inspection of one venue, recorded on a phone (maybe offline) and keyed by the phone's
+    UUID so a resubmission is recognised."""
+
+    __tablename__ = "inspection"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_uuid: str = Field(max_length=36, unique=True, index=True)
+    payload_hash: str = Field(max_length=64)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    recorded_by_user_id: int = Field(foreign_key="app_user.id", index=True)
+    checklist_code: str = Field(max_length=40)
+    checklist_version: int
+    started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    is_joint: bool = False
+    is_reinspection: bool = False
+    location: Any = Field(
+        default=None, sa_column=Column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+    )
+    fix_accuracy_m: float | None = None
+    distance_m: float | None = None
+    location_mismatch: bool = False
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    notes: str = Field(default="", max_length=4000)
+    photo_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class InspectionInspector(SQLModel, table=True):
+    """One officer who took part, with the agency they acted for at the time."""
+
+    __tablename__ = "inspection_inspector"
+
+    inspection_id: int = Field(foreign_key="inspection.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True, index=True)
+    agency: str = Field(max_length=32)
+
+
+class ProblemStatus(StrEnum):
+    open = "open"  # 待整改
+    rectifying = "rectifying"  # 整改中
+    submitted = "submitted"  # 已提交整改, awaiting re-inspection
+    verified = "verified"  # 复查通过, closed
+    overdue = "overdue"  # 逾期未整改
+
+    @property
+    def zh(self) -> str:
+        return {"open": "待整改", "rectifying": "整改中", "submitted": "待复查", "verified": "已销号",
+                "overdue": "逾期"}[self.value]
+
+
+OPEN_STATUSES = (ProblemStatus.open, ProblemStatus.rectifying, ProblemStatus.submitted, ProblemStatus.overdue)
+
+
+class Problem(SQLModel, table=True):
+    """One entry of the problem ledger with its rectification measure; closed only when a
+    re-inspection by an officer verifies it."""
+
+    __tablename__ = "venue_problem"
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    found_in_inspection_id: int = Field(foreign_key="inspection.id", index=True)
+    item_code: str | None = Field(default=None, max_length=40)
+    description: str = Field(max_length=1000)
+    measure: str = Field(max_length=1000)
+    responsible_party: str = Field(max_length=120)
+    deadline_date: date = Field(sa_column=Column(Date, nullable=False, index=True))
+    status: str = Field(default=ProblemStatus.open.value, max_length=16, index=True)
+    note: str = Field(default="", max_length=1000)
+    failed_rechecks: int = 0
+    submitted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    verified_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    verified_by_inspection_id: int | None = Field(default=None, foreign_key="inspection.id")
+    created_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class PenaltyKind(StrEnum):
+    warning = "warning"  # 警告
+    fine = "fine"  # 罚款
+    confiscation = "confiscation"  # 没收违法所得
+    suspension = "suspension"  # 责令停业整顿
+    licence_revoked = "licence_revoked"  # 吊销许可证
+    other = "other"
+
+
+class Penalty(SQLModel, table=True):
+    """An administrative penalty decided against a venue."""
+
+    __tablename__ = "venue_penalty"
+
+    id: int | None = Field(default=None, primary_key=True)
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    inspection_id: int | None = Field(default=None, foreign_key="inspection.id", index=True)
+    problem_id: int | None = Field(default=None, foreign_key="venue_problem.id")
+    kind: str = Field(max_length=24)
+    amount_yuan: int | None = None
+    decision_number: str = Field(default="", max_length=60)
+    decided_date: date = Field(sa_column=Column(Date, nullable=False))
+    note: str = Field(default="", max_length=1000)
+    recorded_by_user_id: int = Field(foreign_key="app_user.id")
+    created_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -1,0 +1,130 @@
+"""Inspection, problem-ledger and penalty endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import select
+from sqlmodel import col
+
+from backend.accounts.deps import requires
+from backend.accounts.permissions import Action
+from backend.accounts.principal import Principal
+from backend.core.db import SessionDep
+from backend.inspections import checklists, service
+from backend.inspections.models import Inspection, Penalty, ProblemStatus
+from backend.inspections.schemas import (
+    ChecklistItemPublic,
+    ChecklistPublic,
+    InspectionPublic,
+    InspectionSubmit,
+    PenaltyCreate,
+    PenaltyPublic,
+    ProblemPublic,
+    ProblemUpdate,
+)
+from backend.venues import service as venues
+from backend.venues.models import VenueType
+
+router = APIRouter(prefix="/inspections", tags=["inspections"])
+checklist_router = APIRouter(prefix="/inspection-checklists", tags=["inspections"])
+problem_router = APIRouter(prefix="/problems", tags=["problems"])
+penalty_router = APIRouter(prefix="/penalties", tags=["problems"])
+
+Reader = Annotated[Principal, requires(Action.inspection_read)]
+Inspector = Annotated[Principal, requires(Action.inspection_create)]
+ProblemEditor = Annotated[Principal, requires(Action.problem_update)]
+VenueReader = Annotated[Principal, requires(Action.venue_read)]
+
+
+def _checklist_public(c: checklists.Checklist) -> ChecklistPublic:
+    return ChecklistPublic(
+        code=c.code, version=c.version, title_zh=c.title_zh, title_en=c.title_en,
+        venue_types=[t.value for t in c.venue_types],
+        current=all(checklists.current_for(t) is c for t in c.venue_types),
+        items=[ChecklistItemPublic(code=i.code, text_zh=i.text_zh, text_en=i.text_en, default_measure_zh=i.measure_zh,
+                                   deadline_days=i.deadline_days) for i in c.items],
+    )
+
+
+@checklist_router.get("", response_model=list[ChecklistPublic])
+def list_checklists(principal: VenueReader, venue_type: VenueType | None = None) -> list[ChecklistPublic]:
+    """Every checklist version (or the current one for a venue type), zh-CN and English."""
+    if venue_type is not None:
+        return [_checklist_public(checklists.current_for(venue_type))]
+    return [_checklist_public(c) for c in checklists.all_checklists()]
+
+
+@router.post("", response_model=InspectionPublic, status_code=status.HTTP_201_CREATED,
+             responses={200: {"model": InspectionPublic, "description": "Already stored (same client_uuid and body)"}})
+def submit_inspection(payload: InspectionSubmit, principal: Inspector, session: SessionDep,
+                      response: Response) -> InspectionPublic:
+    """Record an inspection (idempotent by client_uuid; the same body again answers 200)."""
+    result = service.record_inspection(session, principal, payload)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return service.inspection_public(session, result.inspection, replayed=not result.created)
+
+
+@router.get("", response_model=list[InspectionPublic])
+def list_inspections(principal: Reader, session: SessionDep, venue_id: int,
+                     limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[InspectionPublic]:
+    """A venue's inspections, newest first."""
+    venues.get_venue(session, principal, venue_id)
+    rows = session.execute(select(Inspection).where(col(Inspection.venue_id) == venue_id)
+                           .order_by(col(Inspection.started_at).desc()).limit(limit)).scalars().all()
+    return [service.inspection_public(session, i) for i in rows]
+
+
+@router.get("/{inspection_id}", response_model=InspectionPublic)
+def get_inspection(inspection_id: int, principal: Reader, session: SessionDep) -> InspectionPublic:
+    """One inspection with its answers, problems opened and verified, and penalties."""
+    return service.inspection_public(session, service.get_inspection(session, principal, inspection_id))
+
+
+@problem_router.get("", response_model=list[ProblemPublic])
+def list_problems(principal: Reader, session: SessionDep, venue_id: int | None = None,
+                  org_unit_id: int | None = None,
+                  problem_status: Annotated[ProblemStatus | None, Query(alias="status")] = None,
+                  limit: Annotated[int, Query(ge=1, le=500)] = 200) -> list[ProblemPublic]:
+    """The problem ledger (问题清单) of the caller's jurisdiction or of one venue."""
+    rows = service.list_problems(session, principal, venue_id=venue_id, org_unit_id=org_unit_id,
+                                 status=problem_status, limit=limit)
+    return service.problems_public(session, rows)
+
+
+@problem_router.get("/overdue", response_model=list[ProblemPublic])
+def overdue_problems(principal: Reader, session: SessionDep, org_unit_id: int | None = None,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 500) -> list[ProblemPublic]:
+    """Problems past their deadline and not rectified, oldest deadline first (for coordinators)."""
+    return service.problems_public(session, service.list_problems(session, principal, org_unit_id=org_unit_id,
+                                                                  overdue_only=True, limit=limit))
+
+
+@problem_router.get("/{problem_id}", response_model=ProblemPublic)
+def get_problem(problem_id: int, principal: Reader, session: SessionDep) -> ProblemPublic:
+    return service.problems_public(session, [service.get_problem(session, principal, problem_id)])[0]
+
+
+@problem_router.patch("/{problem_id}", response_model=ProblemPublic)
+def update_problem(problem_id: int, data: ProblemUpdate, principal: ProblemEditor,
+                   session: SessionDep) -> ProblemPublic:
+    """Record rectification progress (rectifying, submitted), measure, responsible party or deadline.
+    Setting "verified" is refused: only a re-inspection closes a problem."""
+    return service.problems_public(session, [service.update_problem(session, principal, problem_id, data)])[0]
+
+
+@penalty_router.post("", response_model=PenaltyPublic, status_code=status.HTTP_201_CREATED)
+def record_penalty(data: PenaltyCreate, principal: Inspector, session: SessionDep) -> PenaltyPublic:
+    """Record a penalty decided against a venue."""
+    return service.penalty_public(service.record_penalty(session, principal, data))
+
+
+@penalty_router.get("", response_model=list[PenaltyPublic])
+def list_penalties(principal: Reader, session: SessionDep, venue_id: int) -> list[PenaltyPublic]:
+    """A venue's penalties, newest first."""
+    venues.get_venue(session, principal, venue_id)
+    rows = session.execute(select(Penalty).where(col(Penalty.venue_id) == venue_id)
+                           .order_by(col(Penalty.id).desc())).scalars().all()
+    return [service.penalty_public(p) for p in rows]

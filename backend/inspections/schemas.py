@@ -1,0 +1,168 @@
+"""API shapes for inspections, problems and penalties."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from backend.core.geo import CoordinateSystem
+from backend.inspections.models import PenaltyKind, ProblemStatus
+
+
+class Answer(StrEnum):
+    yes = "yes"  # 符合
+    no = "no"  # 不符合: opens a problem
+    na = "na"  # 不适用
+
+
+class GpsFix(BaseModel):
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: CoordinateSystem = CoordinateSystem.wgs84
+    accuracy_m: float | None = Field(default=None, ge=0)
+
+
+class FindingIn(BaseModel):
+    """A problem found; for a checklist item answered "no" it overrides the default measure."""
+
+    item_code: str | None = Field(default=None, max_length=40)
+    description: str = Field(default="", max_length=1000)
+    measure: str = Field(default="", max_length=1000)
+    responsible_party: str = Field(default="", max_length=120)
+    deadline_date: date | None = None
+
+
+class RecheckIn(BaseModel):
+    """A re-inspection of an earlier problem: only this verifies (closes) a problem."""
+
+    problem_id: int
+    fixed: bool
+    note: str = Field(default="", max_length=1000)
+    new_deadline_date: date | None = None
+
+
+class PenaltyIn(BaseModel):
+    kind: PenaltyKind
+    amount_yuan: int | None = Field(default=None, ge=0)
+    decision_number: str = Field(default="", max_length=60)
+    decided_date: date | None = None
+    note: str = Field(default="", max_length=1000)
+    problem_id: int | None = None
+
+
+class InspectionSubmit(BaseModel):
+    """One inspection as the phone recorded it (maybe offline)."""
+
+    client_uuid: UUID
+    venue_id: int
+    checklist_code: str = Field(max_length=40)
+    checklist_version: int = Field(ge=1)
+    started_at: datetime
+    finished_at: datetime | None = None
+    inspector_ids: list[int] = Field(default_factory=list, max_length=20,
+                                     description="Other officers present; the caller is always included")
+    fix: GpsFix | None = None
+    answers: dict[str, Answer]
+    findings: list[FindingIn] = Field(default_factory=list, max_length=50)
+    rechecks: list[RecheckIn] = Field(default_factory=list, max_length=50)
+    penalties: list[PenaltyIn] = Field(default_factory=list, max_length=10)
+    notes: str = Field(default="", max_length=4000)
+    photo_ids: list[str] = Field(default_factory=list, max_length=30)
+
+
+class InspectorPublic(BaseModel):
+    user_id: int
+    display_name: str
+    agency: str
+
+
+class ProblemPublic(BaseModel):
+    id: int
+    venue_id: int
+    venue_name: str
+    item_code: str | None
+    description: str
+    measure: str
+    responsible_party: str
+    deadline_date: date
+    status: ProblemStatus
+    status_zh: str
+    stored_status: ProblemStatus
+    days_overdue: int
+    failed_rechecks: int
+    found_in_inspection_id: int
+    verified_by_inspection_id: int | None
+    verified_at: datetime | None
+    note: str
+
+
+class PenaltyPublic(BaseModel):
+    id: int
+    venue_id: int
+    kind: PenaltyKind
+    amount_yuan: int | None
+    decision_number: str
+    decided_date: date
+    inspection_id: int | None
+    problem_id: int | None
+    note: str
+
+
+class InspectionPublic(BaseModel):
+    id: int
+    client_uuid: str
+    venue_id: int
+    checklist_code: str
+    checklist_version: int
+    started_at: datetime
+    finished_at: datetime | None
+    inspectors: list[InspectorPublic]
+    is_joint: bool
+    is_reinspection: bool
+    distance_m: float | None
+    location_mismatch: bool
+    answers: dict[str, Any]
+    notes: str
+    photo_ids: list[str]
+    problems_opened: list[ProblemPublic]
+    problems_verified: list[int]
+    penalties: list[PenaltyPublic]
+    replayed: bool = False
+
+
+class ProblemUpdate(BaseModel):
+    """Progress reported by the venue (through an officer or coordinator). Verification is not here:
+    only a re-inspection verifies a problem."""
+
+    status: ProblemStatus | None = None
+    measure: str | None = Field(default=None, max_length=1000)
+    responsible_party: str | None = Field(default=None, max_length=120)
+    deadline_date: date | None = None
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class PenaltyCreate(PenaltyIn):
+    venue_id: int
+    inspection_id: int | None = None
+
+
+class ChecklistItemPublic(BaseModel):
+    code: str
+    text_zh: str
+    text_en: str
+    default_measure_zh: str
+    deadline_days: int
+
+
+class ChecklistPublic(BaseModel):
+    code: str
+    version: int
+    title_zh: str
+    title_en: str
+    venue_types: list[str]
+    current: bool
+    items: list[ChecklistItemPublic]

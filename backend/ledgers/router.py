@@ -1,0 +1,45 @@
+"""附件1/2/3 as .xlsx: export (streamed, scoped, audited) and import (dry run, then all-or-nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, UploadFile
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from backend.accounts.deps import CurrentPrincipal
+from backend.core.db import SessionDep
+from backend.ledgers import service
+from backend.ledgers.sheets import Annex
+
+router = APIRouter(prefix="/ledgers", tags=["ledgers"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get("/{annex}.xlsx", response_class=FileResponse)
+def export(annex: Annex, principal: CurrentPrincipal, session: SessionDep) -> FileResponse:
+    """附件{annex} for your jurisdiction, with the printed headers in the printed order."""
+    result = service.export(session, principal, annex)
+    return FileResponse(
+        result.path,
+        media_type=XLSX,
+        filename=result.filename,
+        background=BackgroundTask(result.path.unlink, missing_ok=True),
+    )
+
+
+@router.post("/{annex}/import")
+def import_ledger(
+    annex: Annex,
+    file: UploadFile,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    dry_run: bool = True,
+    org_unit_id: int | None = None,
+) -> dict[str, Any]:
+    """Check (dry_run=true, the default) or import a filled-in ledger into a unit of yours."""
+    report = service.import_ledger(session, principal, annex, file.file, dry_run=dry_run, org_unit_id=org_unit_id)
+    service.raise_if_failed(report)
+    return report.as_dict()

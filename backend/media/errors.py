@@ -1,0 +1,94 @@
+"""The problems a photo upload can answer with. Codes are a contract with the phones."""
+
+from __future__ import annotations
+
+from backend.core.errors import Conflict, DomainError, NotFound
+
+
+class MediaRefused(DomainError):
+    """An upload whose bytes are not an acceptable photo: nothing of it is kept."""
+
+    code = "media-refused"
+    status = 422
+    title_zh = "照片无法接收"
+    title_en = "Photo refused"
+
+
+class MediaEmpty(MediaRefused):
+    code = "media-empty"
+    status = 400
+    title_zh = "照片内容为空"
+    title_en = "The photo is empty"
+
+
+class MediaTooLarge(MediaRefused):
+    code = "media-too-large"
+    status = 413
+    title_zh = "照片文件过大"
+    title_en = "Photo file too large"
+
+
+class MediaTooManyPixels(MediaRefused):
+    code = "media-too-many-pixels"
+    status = 413
+    title_zh = "照片像素过多"
+    title_en = "Photo has too many pixels"
+
+
+class MediaUnsupportedType(MediaRefused):
+    code = "media-unsupported-type"
+    status = 415
+    title_zh = "不支持的文件类型"
+    title_en = "Unsupported file type"
+
+
+class MediaCorrupt(MediaRefused):
+    code = "media-corrupt"
+    status = 422
+    title_zh = "照片文件已损坏"
+    title_en = "The photo file is damaged"
+
+
+class MediaConflict(Conflict):
+    code = "media-conflict"
+    title_zh = "该编号已用于另一张照片"
+    title_en = "This UUID already holds a different photo"
+
+
+class MediaUploadOffset(Conflict):
+    code = "media-upload-offset"
+    title_zh = "分片位置与服务器不一致"
+    title_en = "The chunk does not continue the stored upload"
+
+
+class MediaBadRange(DomainError):
+    code = "media-bad-range"
+    status = 400
+    title_zh = "Content-Range 请求头无效"
+    title_en = "Invalid Content-Range header"
+
+
+class MediaInvalidParent(DomainError):
+    code = "media-invalid-parent"
+    status = 422
+    title_zh = "照片所属记录无效"
+    title_en = "Invalid parent record"
+
+
+class MediaNotFound(NotFound):
+    code = "media-not-found"
+    title_zh = "照片不存在"
+    title_en = "Photo not found"
+
+
+class MediaNotReady(Conflict):
+    code = "media-not-ready"
+    title_zh = "照片尚未处理完成"
+    title_en = "The photo is not processed yet"
+
+
+class MediaLinkExpired(DomainError):
+    code = "media-link-expired"
+    status = 410
+    title_zh = "下载链接已过期"
+    title_en = "The download link has expired"

@@ -1,0 +1,71 @@
+"""Worker jobs for photos: process received uploads, expire abandoned ones, link late parents.
+
+Each photo is its own transaction, so one bad file or a crash loses at most that photo's step.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from backend.core import clock
+from backend.core.config import get_settings
+from backend.core.jobs import Job, register
+from backend.media import service
+from backend.media.parents import load_parent_resolvers
+
+log = logging.getLogger(__name__)
+
+PROCESS_BATCH = 20
+EXPIRE_BATCH = 500
+LINK_BATCH = 500
+
+
+def process_received(session: Session) -> int:
+    """Make derivatives for every photo waiting (up to a batch); return how many were handled."""
+    load_parent_resolvers()
+    handled = 0
+    for item_id in service.due_for_processing(session, PROCESS_BATCH):
+        item = service.start_processing(session, item_id)
+        session.commit()  # others see "processing" while the heavy work runs
+        if item is None:
+            continue
+        try:
+            service.process(session, item)
+            session.commit()
+        except Exception as exc:  # storage or database trouble: retry later, up to a limit
+            session.rollback()
+            log.exception("processing media %s failed", item_id)
+            service.give_up_processing(session, item_id, f"{type(exc).__name__}: {exc}")
+            session.commit()
+        handled += 1
+    return handled
+
+
+def expire_uploads(session: Session) -> int:
+    """Forget unfinished uploads past their expiry and sweep orphaned staging files."""
+    expired = service.expired_uploads(session, EXPIRE_BATCH)
+    for item in expired:
+        service.discard_upload(session, item)
+    session.commit()
+    hours = get_settings().media_upload_expiry_hours
+    swept = service.sweep_staging(session, clock.now() - timedelta(hours=hours))
+    return len(expired) + swept
+
+
+def link_late_parents(session: Session) -> int:
+    """Link photos whose parent record has arrived since; return how many were linked."""
+    load_parent_resolvers()
+    linked = 0
+    for item in service.unlinked(session, LINK_BATCH):
+        if service.link_parent(session, item):
+            linked += 1
+    session.commit()
+    return linked
+
+
+register(Job("media.process", timedelta(seconds=10), process_received))
+register(Job("media.expire_uploads", timedelta(hours=1), expire_uploads))
+register(Job("media.link_parents", timedelta(minutes=5), link_late_parents))

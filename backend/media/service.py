@@ -1,0 +1,579 @@
+"""Photo rules: idempotent and resumable uploads, parent linking, access, background processing.
+
+Upload protocol (mobile_api_spec/media.md): `PUT /media/{client_uuid}` with the whole photo, or
+with `Content-Range: bytes start-end/total` for one chunk. Chunks are appended to a staging file
+and the offset is kept in `media_item.received_bytes`; the last chunk completes the upload. A
+complete upload is judged by its bytes (processing.check_upload); a refused one is forgotten
+entirely (row and staging file), so a retry of the same bytes is refused the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlmodel import Session, col
+
+from backend.accounts.principal import Principal
+from backend.audit import service as audit
+from backend.core import clock
+from backend.core.config import get_settings
+from backend.core.geo import distance_m
+from backend.media import processing
+from backend.media.errors import (
+    MediaBadRange,
+    MediaConflict,
+    MediaInvalidParent,
+    MediaLinkExpired,
+    MediaNotFound,
+    MediaNotReady,
+    MediaRefused,
+    MediaUnsupportedType,
+    MediaUploadOffset,
+)
+from backend.media.models import MediaItem, MediaState
+from backend.media.parents import ParentRecord, known_kinds, resolve_parent
+from backend.media.schemas import SignedLink, Variant
+from backend.media.storage import (
+    DERIVED_PREFIX,
+    ORIGINALS_PREFIX,
+    LinkClaims,
+    LocalStorage,
+    get_storage,
+    read_link,
+    staging_dir,
+)
+from backend.orgunits import service as orgunits
+
+log = logging.getLogger(__name__)
+
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heic": "heic"}
+_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+# A worker that took an item longer ago than this is presumed dead; another may take it over.
+PROCESSING_LEASE = timedelta(minutes=10)
+MAX_PROCESSING_ATTEMPTS = 5
+
+
+def limits() -> processing.Limits:
+    """The upload limits in force (published in the spec and the X-Hulei-Upload-Limits header)."""
+    s = get_settings()
+    return processing.Limits(max_bytes=s.media_max_bytes, max_pixels=s.media_max_pixels)
+
+
+@dataclass(frozen=True)
+class ContentRange:
+    start: int
+    end: int  # inclusive
+    total: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def parse_content_range(value: str | None) -> ContentRange | None:
+    """`bytes start-end/total` (inclusive end), or None when the header is absent."""
+    if value is None:
+        return None
+    match = _RANGE.match(value.strip())
+    if match is None:
+        raise MediaBadRange(
+            "Content-Range 应为 “bytes 起始-结束/总长”", "Content-Range must be 'bytes start-end/total'",
+            received=value[:100],
+        )
+    start, end, total = (int(g) for g in match.groups())
+    if end < start or end >= total:
+        raise MediaBadRange("Content-Range 范围无效", "Content-Range start/end/total are inconsistent",
+                            received=value[:100])
+    return ContentRange(start, end, total)
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What a PUT did. `refusal` is set when the bytes were refused: the router answers with it
+    after the session commits the removal of what an earlier chunk had stored."""
+
+    item: MediaItem | None
+    created: bool = False
+    refusal: MediaRefused | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.item is not None and self.item.state != MediaState.receiving.value
+
+
+def spool_path(client_uuid: uuid.UUID) -> Path:
+    """A fresh file for one request's body (the router streams into it)."""
+    return staging_dir() / f"{client_uuid}.{uuid.uuid4().hex}.spool"
+
+
+def _staging_file(client_uuid: uuid.UUID) -> Path:
+    return staging_dir() / f"{client_uuid}.part"
+
+
+def _get(session: Session, client_uuid: uuid.UUID, *, lock: bool = False) -> MediaItem | None:
+    query = select(MediaItem).where(col(MediaItem.client_uuid) == client_uuid)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def _visible(session: Session, principal: Principal, item: MediaItem) -> bool:
+    path = orgunits.unit_path(session, item.org_unit_id)
+    return path is not None and principal.covers(path)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_parent(kind: str) -> None:
+    if kind not in known_kinds():
+        kinds = ", ".join(sorted(known_kinds()))
+        raise MediaInvalidParent(f"所属记录类型应为 {kinds}", f"parent_kind must be one of {kinds}",
+                                 received=kind[:40])
+
+
+def _refuse_unless_image_head(path: Path) -> None:
+    with path.open("rb") as fh:
+        head = fh.read(32)
+    if len(head) >= 12 and processing.sniff(head) is None:
+        kind = processing.describe(head)
+        accepted = sorted(processing.CONTENT_TYPES.values())
+        raise MediaUnsupportedType(f"文件内容为 {kind}，只接受 {', '.join(accepted)}",
+                                   f"The content is {kind}; only {', '.join(accepted)} are accepted",
+                                   received_type=kind, accepted_types=accepted)
+
+
+def _forget(session: Session, item: MediaItem | None, client_uuid: uuid.UUID) -> None:
+    _staging_file(client_uuid).unlink(missing_ok=True)
+    if item is not None and item.id is not None:
+        session.delete(item)
+        session.flush()
+
+
+def receive(
+    session: Session,
+    principal: Principal,
+    *,
+    client_uuid: uuid.UUID,
+    parent_kind: str,
+    parent_uuid: uuid.UUID,
+    body: Path,
+    content_range: ContentRange | None,
+) -> UploadOutcome:
+    """Take one PUT: a whole photo or one chunk. The spooled body file is consumed."""
+    try:
+        return _receive(session, principal, client_uuid=client_uuid, parent_kind=parent_kind,
+                        parent_uuid=parent_uuid, body=body, content_range=content_range)
+    finally:
+        body.unlink(missing_ok=True)
+
+
+def _receive(
+    session: Session,
+    principal: Principal,
+    *,
+    client_uuid: uuid.UUID,
+    parent_kind: str,
+    parent_uuid: uuid.UUID,
+    body: Path,
+    content_range: ContentRange | None,
+) -> UploadOutcome:
+    _check_parent(parent_kind)
+    body_size = body.stat().st_size
+    item = _get(session, client_uuid, lock=True)
+    if item is not None:
+        if not _visible(session, principal, item):
+            raise MediaNotFound()
+        if item.parent_kind != parent_kind or item.parent_uuid != parent_uuid:
+            raise MediaConflict("该编号的照片属于另一条记录", "This UUID's photo belongs to another record",
+                                parent_kind=item.parent_kind, parent_uuid=str(item.parent_uuid))
+        if item.state != MediaState.receiving.value:
+            return _repeat_of_stored(item, body, content_range)
+        if item.uploader_user_id != principal.user_id:
+            raise MediaNotFound()
+
+    if content_range is None:
+        # The whole photo in one body: a fresh upload, or a restart of an unfinished chunked one.
+        try:
+            processing.refuse_size(body_size, limits())
+        except MediaRefused as refusal:
+            _forget(session, item, client_uuid)
+            return UploadOutcome(None, refusal=refusal)
+        staged = _staging_file(client_uuid)
+        os.replace(body, staged)
+        if item is None:
+            item = _new_item(session, principal, client_uuid, parent_kind, parent_uuid, body_size)
+        item.total_bytes = item.received_bytes = body_size
+        return _complete(session, principal, item)
+
+    if body_size != content_range.length:
+        raise MediaBadRange(
+            f"Content-Range 声明 {content_range.length} 字节，实际收到 {body_size} 字节",
+            f"Content-Range announces {content_range.length} bytes but the body has {body_size}",
+            received_bytes=body_size,
+        )
+    try:
+        processing.refuse_size(content_range.total, limits())
+        if content_range.start == 0:
+            _refuse_unless_image_head(body)
+    except MediaRefused as refusal:
+        _forget(session, item, client_uuid)
+        return UploadOutcome(None, refusal=refusal)
+
+    created = False
+    if item is None:
+        if content_range.start != 0:
+            raise MediaUploadOffset("服务器尚未收到此照片的任何内容，请从 0 开始",
+                                    "The server holds nothing of this upload yet: start at byte 0",
+                                    received_bytes=0, headers={"Upload-Offset": "0"})
+        item = _new_item(session, principal, client_uuid, parent_kind, parent_uuid, content_range.total)
+        created = True
+    elif item.total_bytes != content_range.total:
+        raise MediaBadRange(f"总长度与先前声明的 {item.total_bytes} 字节不一致",
+                            f"The total differs from the {item.total_bytes} bytes announced before",
+                            total_bytes=item.total_bytes, received_bytes=item.received_bytes)
+    if content_range.start > item.received_bytes:
+        raise MediaUploadOffset(
+            f"服务器已收到 {item.received_bytes} 字节，请从该位置继续",
+            f"The server holds {item.received_bytes} bytes: continue from there",
+            received_bytes=item.received_bytes, headers={"Upload-Offset": str(item.received_bytes)},
+        )
+    if content_range.end >= item.received_bytes:
+        _append(_staging_file(client_uuid), body, skip=item.received_bytes - content_range.start,
+                at=item.received_bytes)
+        item.received_bytes = content_range.end + 1
+    now = clock.now()
+    item.updated_at = now
+    item.expires_at = now + timedelta(hours=get_settings().media_upload_expiry_hours)
+    if item.received_bytes < item.total_bytes:
+        session.flush()
+        return UploadOutcome(item, created=created)
+    return _complete(session, principal, item)
+
+
+def _append(staged: Path, chunk: Path, *, skip: int, at: int) -> None:
+    """Write the chunk (minus `skip` leading bytes already held) at offset `at`, durably."""
+    mode = "r+b" if staged.exists() else "w+b"
+    with staged.open(mode) as out, chunk.open("rb") as src:
+        src.seek(skip)
+        out.seek(at)
+        while block := src.read(1 << 20):
+            out.write(block)
+        out.truncate()
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _new_item(session: Session, principal: Principal, client_uuid: uuid.UUID, parent_kind: str,
+              parent_uuid: uuid.UUID, total: int) -> MediaItem:
+    now = clock.now()
+    item = MediaItem(
+        client_uuid=client_uuid, parent_kind=parent_kind, parent_uuid=parent_uuid,
+        org_unit_id=principal.org_unit_id, uploader_user_id=principal.user_id,
+        uploader_org_unit_id=principal.org_unit_id, total_bytes=total, created_at=now, updated_at=now,
+        expires_at=now + timedelta(hours=get_settings().media_upload_expiry_hours),
+    )
+    session.add(item)
+    session.flush()
+    return item
+
+
+def _complete(session: Session, principal: Principal, item: MediaItem) -> UploadOutcome:
+    """Every byte is here: judge them, store the original, queue processing, try to link."""
+    staged = _staging_file(item.client_uuid)
+    try:
+        checked = processing.check_upload(staged, limits())
+    except MediaRefused as refusal:
+        _forget(session, item, item.client_uuid)
+        return UploadOutcome(None, refusal=refusal)
+    item.sha256 = _sha256(staged)
+    item.content_type = checked.content_type
+    item.width, item.height = checked.width, checked.height
+    item.original_key = f"{ORIGINALS_PREFIX}{item.client_uuid}.{_EXTENSIONS[checked.content_type]}"
+    get_storage().put_file(item.original_key, staged, checked.content_type)
+    staged.unlink(missing_ok=True)
+    item.state = MediaState.received.value
+    item.expires_at = None
+    item.updated_at = clock.now()
+    link_parent(session, item)
+    session.flush()
+    audit.record(session, actor=principal, action="media.upload", object_type="media",
+                 object_id=str(item.client_uuid), org_unit_id=item.org_unit_id,
+                 details={"sha256": item.sha256, "bytes": item.total_bytes, "parent_kind": item.parent_kind})
+    return UploadOutcome(item, created=True)
+
+
+def _repeat_of_stored(item: MediaItem, body: Path, content_range: ContentRange | None) -> UploadOutcome:
+    """A PUT for a photo already complete: the same bytes answer with it, different bytes conflict."""
+    if content_range is None:
+        same = _sha256(body) == item.sha256
+    elif content_range.total != item.total_bytes or item.original_key is None:
+        same = False
+    else:
+        stored = get_storage().get_bytes(item.original_key)
+        same = stored[content_range.start : content_range.end + 1] == body.read_bytes()
+    if not same:
+        raise MediaConflict("该编号已用于另一张照片，请换一个新的 UUID",
+                            "This UUID already holds a different photo: use a new UUID",
+                            sha256=item.sha256, total_bytes=item.total_bytes)
+    return UploadOutcome(item, created=False)
+
+
+def upload_status(session: Session, principal: Principal, client_uuid: uuid.UUID) -> MediaItem:
+    """The upload's progress, for the phone to resume after a dropped connection."""
+    item = _get(session, client_uuid)
+    if item is None or not _visible(session, principal, item):
+        raise MediaNotFound()
+    if item.state == MediaState.receiving.value and item.uploader_user_id != principal.user_id:
+        raise MediaNotFound()
+    return item
+
+
+# --- parents and location ---------------------------------------------------------------------
+
+
+def _compare_location(item: MediaItem, parent: ParentRecord | None) -> None:
+    if parent is None or parent.lon is None or parent.lat is None or item.gps_lon is None or item.gps_lat is None:
+        item.distance_m = None
+        item.location_mismatch = None
+        return
+    item.distance_m = distance_m(item.gps_lon, item.gps_lat, parent.lon, parent.lat)
+    item.location_mismatch = item.distance_m > get_settings().media_location_max_distance_m
+
+
+def link_parent(session: Session, item: MediaItem) -> bool:
+    """Link the photo to its parent if the parent exists now; True when linked by this call.
+    A parent outside the uploader's jurisdiction is never linked (the photo stays the uploader's)."""
+    if item.linked_at is not None or item.link_error is not None:
+        return False
+    now = clock.now()
+    item.link_checked_at = now
+    parent = resolve_parent(session, item.parent_kind, item.parent_uuid)
+    if parent is None:
+        return False
+    uploader_path = orgunits.unit_path(session, item.uploader_org_unit_id)
+    parent_path = orgunits.unit_path(session, parent.org_unit_id)
+    if uploader_path is None or parent_path is None or not parent_path.startswith(uploader_path):
+        item.link_error = "parent-outside-jurisdiction"
+        log.warning("media %s names a %s outside its uploader's jurisdiction", item.client_uuid, item.parent_kind)
+        return False
+    item.org_unit_id = parent.org_unit_id
+    item.linked_at = now
+    item.updated_at = now
+    _compare_location(item, parent)
+    return True
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def get_item(session: Session, principal: Principal, client_uuid: uuid.UUID) -> MediaItem:
+    """A photo inside the caller's jurisdiction (404 otherwise)."""
+    item = _get(session, client_uuid)
+    if item is None or not _visible(session, principal, item):
+        raise MediaNotFound()
+    if item.state == MediaState.receiving.value and item.uploader_user_id != principal.user_id:
+        raise MediaNotFound()
+    return item
+
+
+def list_for_parent(session: Session, principal: Principal, parent_kind: str,
+                    parent_uuid: uuid.UUID) -> list[MediaItem]:
+    """The complete photos of one record that the caller may see, oldest first."""
+    rows = session.execute(
+        select(MediaItem)
+        .where(col(MediaItem.parent_kind) == parent_kind, col(MediaItem.parent_uuid) == parent_uuid,
+               col(MediaItem.state) != MediaState.receiving.value,
+               orgunits.in_jurisdiction(principal, col(MediaItem.org_unit_id)))
+        .order_by(col(MediaItem.created_at), col(MediaItem.id))
+    ).scalars()
+    return list(rows)
+
+
+def issue_link(session: Session, principal: Principal, client_uuid: uuid.UUID, variant: Variant) -> SignedLink:
+    """A short-lived link to a derivative of a ready photo in the caller's jurisdiction."""
+    item = get_item(session, principal, client_uuid)
+    key = item.display_key if variant == "display" else item.thumbnail_key
+    if item.state != MediaState.ready.value or key is None:
+        raise MediaNotReady(f"照片状态为 {item.state}，尚无可下载的图片",
+                            f"The photo is {item.state}; nothing to download yet", state=item.state)
+    expires_at = clock.now() + timedelta(seconds=get_settings().media_link_seconds)
+    filename = f"{item.client_uuid}-{variant}.jpg"
+    url = get_storage().signed_url(key, expires_at=expires_at, content_type=processing.DERIVED_CONTENT_TYPE,
+                                   filename=filename)
+    audit.record(session, actor=principal, action="media.link", object_type="media",
+                 object_id=str(item.client_uuid), org_unit_id=item.org_unit_id, details={"variant": variant})
+    return SignedLink(url=url, variant=variant, content_type=processing.DERIVED_CONTENT_TYPE,
+                      expires_at=expires_at)
+
+
+def open_link(token: str) -> tuple[Path, LinkClaims]:
+    """The local file a signed link names (local storage only); 404 if forged, 410 if expired."""
+    claims = read_link(token)
+    storage = get_storage()
+    if claims is None or not isinstance(storage, LocalStorage) or not claims.key.startswith(DERIVED_PREFIX):
+        raise MediaNotFound()
+    if claims.expires < clock.now().timestamp():
+        raise MediaLinkExpired("请重新获取下载链接", "Ask for a new download link")
+    path = storage.path_of(claims.key)
+    if not path.is_file():
+        raise MediaNotFound()
+    return path, claims
+
+
+def fetch_original(session: Session, principal: Principal, client_uuid: uuid.UUID) -> tuple[bytes, MediaItem]:
+    """The original bytes (EXIF and GPS included) for a role holding media.original; audited."""
+    item = get_item(session, principal, client_uuid)
+    if item.original_key is None:
+        raise MediaNotFound()
+    data = get_storage().get_bytes(item.original_key)
+    audit.record(session, actor=principal, action="media.original.read", object_type="media",
+                 object_id=str(item.client_uuid), org_unit_id=item.org_unit_id,
+                 details={"sha256": item.sha256, "bytes": len(data)})
+    return data, item
+
+
+# --- background work (called from scheduled.py, one item per transaction) ----------------------
+
+
+def due_for_processing(session: Session, limit: int) -> list[int]:
+    """Ids of photos waiting for the worker, or abandoned by a dead one."""
+    stale = clock.now() - PROCESSING_LEASE
+    rows = session.execute(
+        select(col(MediaItem.id))
+        .where(or_(col(MediaItem.state) == MediaState.received.value,
+                   (col(MediaItem.state) == MediaState.processing.value)
+                   & (col(MediaItem.processing_started_at) < stale)))
+        .order_by(col(MediaItem.id))
+        .limit(limit)
+    ).scalars()
+    return [int(i) for i in rows]
+
+
+def start_processing(session: Session, item_id: int) -> MediaItem | None:
+    """Mark one photo as being processed (the caller commits before the heavy work)."""
+    item = session.get(MediaItem, item_id, with_for_update=True)
+    if item is None or item.state not in (MediaState.received.value, MediaState.processing.value):
+        return None
+    item.state = MediaState.processing.value
+    item.processing_started_at = clock.now()
+    item.attempts += 1
+    return item
+
+
+def _reject(item: MediaItem, code: str, reason: str) -> None:
+    storage = get_storage()
+    for key in (item.original_key, item.display_key, item.thumbnail_key):
+        if key:
+            storage.delete(key)
+    item.original_key = item.display_key = item.thumbnail_key = None
+    item.state = MediaState.rejected.value
+    item.reject_code = code
+    item.reject_reason = reason[:300]
+    item.processed_at = clock.now()
+
+
+def process(session: Session, item: MediaItem) -> None:
+    """Read EXIF, make the stripped derivatives, check the location: state ready or rejected."""
+    settings = get_settings()
+    storage = get_storage()
+    assert item.original_key is not None
+    try:
+        data = storage.get_bytes(item.original_key)
+    except FileNotFoundError:
+        _reject(item, "media-missing", "original not found in storage")
+        return
+    try:
+        derived = processing.make_derivatives(io.BytesIO(data), default_tz=settings.timezone,
+                                              max_pixels=settings.media_max_pixels)
+    except Exception as exc:  # hostile or damaged bytes past the upload checks: reject, never crash
+        _reject(item, "media-corrupt", f"{type(exc).__name__}: {exc}")
+        return
+    base = f"{DERIVED_PREFIX}{item.client_uuid}"
+    item.display_key, item.thumbnail_key = f"{base}/display.jpg", f"{base}/thumbnail.jpg"
+    storage.put_bytes(item.display_key, derived.display, processing.DERIVED_CONTENT_TYPE)
+    storage.put_bytes(item.thumbnail_key, derived.thumbnail, processing.DERIVED_CONTENT_TYPE)
+    meta = derived.metadata
+    item.gps_lon, item.gps_lat, item.gps_alt_m, item.gps_at = meta.lon, meta.lat, meta.alt_m, meta.gps_at
+    item.taken_at, item.orientation = meta.taken_at, meta.orientation
+    item.width, item.height = derived.width, derived.height
+    parent = resolve_parent(session, item.parent_kind, item.parent_uuid) if item.linked_at is not None else None
+    _compare_location(item, parent)
+    item.state = MediaState.ready.value
+    item.processed_at = item.updated_at = clock.now()
+
+
+def give_up_processing(session: Session, item_id: int, error: str) -> None:
+    """After a storage or database failure: back to the queue, or rejected after too many tries."""
+    item = session.get(MediaItem, item_id)
+    if item is None:
+        return
+    if item.attempts >= MAX_PROCESSING_ATTEMPTS:
+        _reject(item, "media-processing-failed", error)
+    else:
+        item.state = MediaState.received.value
+
+
+def expired_uploads(session: Session, limit: int) -> list[MediaItem]:
+    """Unfinished uploads past their expiry."""
+    rows = session.execute(
+        select(MediaItem)
+        .where(col(MediaItem.state) == MediaState.receiving.value, col(MediaItem.expires_at) < clock.now())
+        .limit(limit)
+    ).scalars()
+    return list(rows)
+
+
+def discard_upload(session: Session, item: MediaItem) -> None:
+    """Forget an unfinished upload and its staged bytes."""
+    _forget(session, item, item.client_uuid)
+
+
+def sweep_staging(session: Session, older_than: datetime) -> int:
+    """Delete staging files untouched since `older_than` that nobody will finish: request spools
+    of crashed requests and chunk files whose upload no longer exists. Returns how many."""
+    removed = 0
+    for path in staging_dir().iterdir():
+        try:
+            if not path.is_file() or path.stat().st_mtime >= older_than.timestamp():
+                continue
+            if path.suffix == ".part":
+                try:
+                    client_uuid = uuid.UUID(path.stem)
+                except ValueError:
+                    client_uuid = None
+                item = _get(session, client_uuid) if client_uuid is not None else None
+                if item is not None and item.state == MediaState.receiving.value:
+                    continue  # the expiry of its row decides
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+def unlinked(session: Session, limit: int) -> list[MediaItem]:
+    """Complete photos still waiting for their parent record, least recently checked first."""
+    rows = session.execute(
+        select(MediaItem)
+        .where(col(MediaItem.linked_at).is_(None), col(MediaItem.link_error).is_(None),
+               col(MediaItem.state).in_([MediaState.received.value, MediaState.processing.value,
+                                         MediaState.ready.value]))
+        .order_by(col(MediaItem.link_checked_at).is_not(None), col(MediaItem.link_checked_at), col(MediaItem.id))
+        .limit(limit)
+    ).scalars()
+    return list(rows)

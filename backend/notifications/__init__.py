@@ -1,0 +1,1 @@
+"""Notifications: the inbox, the transactional outbox and push delivery (issue 6)."""

@@ -1,0 +1,247 @@
+"""Draining the outbox: claim, send, record. Several workers may run this at once.
+
+- Claim: PostgreSQL picks rows with SELECT ... FOR UPDATE SKIP LOCKED and stamps them with a
+  claim token and a lease; SQLite (one writer at a time under BEGIN IMMEDIATE) does the same with
+  one conditional UPDATE whose WHERE re-checks that each row is pending, due and unclaimed or
+  its lease expired, then reads back the rows carrying its token.
+- Send outside any transaction, then record each result only if the row still carries our claim.
+- A worker killed after claiming loses nothing: when the lease runs out another worker takes the
+  rows over. A row recorded as sent is never claimed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, bindparam, delete, or_, select, update
+from sqlmodel import Session, col
+
+from backend.accounts.models import Device
+from backend.core import clock
+from backend.core.config import get_settings
+from backend.notifications.models import Notification, PushOutbox, PushStatus
+from backend.notifications.providers import Outcome, PushMessage, PushProvider, PushResult, get_provider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One claimed row with what is needed to send it (device None: gone or moved to another user)."""
+
+    outbox_id: int
+    token: str | None
+    platform: str
+    data: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows claimed together under one claim token."""
+
+    token: str
+    items: list[Claimed]
+
+
+@dataclass
+class DeliveryReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    dropped: int = 0
+    tokens_removed: int = 0
+    lost_claims: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DeliveryReport) -> None:
+        for name in ("claimed", "sent", "retried", "failed", "dropped", "tokens_removed", "lost_claims", "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def new_worker_token() -> str:
+    return f"w-{uuid.uuid4().hex}"
+
+
+def _claimable(now: datetime) -> list[ColumnElement[bool]]:
+    return [
+        col(PushOutbox.status) == PushStatus.pending.value,
+        col(PushOutbox.next_attempt_at) <= now,
+        or_(col(PushOutbox.claimed_until).is_(None), col(PushOutbox.claimed_until) < now),
+    ]
+
+
+def claim_batch(session: Session, *, worker: str, limit: int) -> Batch:
+    """Claim up to `limit` due rows for `worker` and commit the claim; return them with payloads."""
+    now = clock.now()
+    lease_until = now + timedelta(seconds=get_settings().push_lease_seconds)
+    token = f"{worker}:{uuid.uuid4().hex[:8]}"
+    if session.get_bind().dialect.name == "sqlite":
+        due = select(col(PushOutbox.id)).where(*_claimable(now)).order_by(col(PushOutbox.id)).limit(limit)
+        session.execute(
+            update(PushOutbox)
+            .where(col(PushOutbox.id).in_(due.scalar_subquery()), *_claimable(now))
+            .values(claimed_by=token, claimed_until=lease_until)
+            .execution_options(synchronize_session=False)
+        )
+        ids = [int(i) for i in session.execute(
+            select(col(PushOutbox.id)).where(col(PushOutbox.claimed_by) == token)
+        ).scalars()]
+    else:
+        ids = [int(i) for i in session.execute(
+            select(col(PushOutbox.id)).where(*_claimable(now)).order_by(col(PushOutbox.id)).limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()]
+        if ids:
+            session.execute(
+                update(PushOutbox).where(col(PushOutbox.id).in_(ids))
+                .values(claimed_by=token, claimed_until=lease_until)
+                .execution_options(synchronize_session=False)
+            )
+    claimed: list[Claimed] = []
+    if ids:
+        rows = session.execute(
+            select(PushOutbox.id, Notification, Device.push_token, Device.platform)  # type: ignore[call-overload]
+            .join(Notification, col(Notification.id) == col(PushOutbox.notification_id))
+            .outerjoin(Device, and_(col(Device.id) == col(PushOutbox.device_id),
+                                    col(Device.user_id) == col(PushOutbox.user_id)))
+            .where(col(PushOutbox.id).in_(ids))
+            .order_by(col(PushOutbox.id))
+        ).all()
+        claimed = [Claimed(int(r[0]), r[2], r[3] or "", push_data(r[1])) for r in rows]
+    session.commit()
+    return Batch(token, claimed)
+
+
+def push_data(n: Notification) -> dict[str, str]:
+    """The data payload of a push: the notification's ids and generic text, nothing else."""
+    return {
+        "notification_id": str(n.id),
+        "kind": n.kind,
+        "title_zh": n.title_zh,
+        "title_en": n.title_en,
+        "body_zh": n.body_zh,
+        "body_en": n.body_en,
+        **{k: str(v) for k, v in (n.data or {}).items()},
+    }
+
+
+def _backoff(attempts: int) -> timedelta:
+    s = get_settings()
+    return timedelta(seconds=min(s.push_retry_base_seconds * (2 ** max(attempts - 1, 0)), s.push_retry_max_seconds))
+
+
+def record_results(session: Session, batch: Batch, results: dict[int, PushResult]) -> DeliveryReport:
+    """Write each outcome, but only onto rows this claim still holds (a row whose lease ran out and
+    was taken over belongs to the other worker, whose record wins); commit."""
+    report = DeliveryReport()
+    now = clock.now()
+    max_attempts = get_settings().push_max_attempts
+    ids = [item.outbox_id for item in batch.items]
+    held_query = select(col(PushOutbox.id), col(PushOutbox.attempts)).where(
+        col(PushOutbox.id).in_(ids), col(PushOutbox.claimed_by) == batch.token,
+        col(PushOutbox.status) == PushStatus.pending.value)
+    if session.get_bind().dialect.name == "postgresql":
+        held_query = held_query.with_for_update()
+    held = {int(i): int(n) for i, n in session.execute(held_query).all()}
+    report.lost_claims = len(ids) - len(held)
+    if report.lost_claims:
+        log.warning("%d outbox rows: claim lost before the result was recorded", report.lost_claims)
+    sent_rows: list[dict[str, object]] = []
+    others: list[tuple[int, dict[str, object]]] = []
+    dead_tokens: set[str] = set()
+    for item in batch.items:
+        if item.outbox_id not in held:
+            continue
+        result = results[item.outbox_id]
+        if result.outcome is Outcome.sent:
+            sent_rows.append({"row_id": item.outbox_id, "message_id": result.message_id})
+            report.sent += 1
+            continue
+        values: dict[str, object] = {"claimed_by": None, "claimed_until": None, "last_error": result.error}
+        if result.outcome is Outcome.retry:
+            attempts = held[item.outbox_id] + 1
+            values["attempts"] = attempts
+            if attempts >= max_attempts:
+                values["status"] = PushStatus.failed.value
+                report.failed += 1
+            else:
+                values["next_attempt_at"] = now + _backoff(attempts)
+                report.retried += 1
+        elif result.outcome is Outcome.invalid_token or item.token is None:
+            values["status"] = PushStatus.dropped.value
+            if item.token and result.outcome is Outcome.invalid_token:
+                dead_tokens.add(item.token)
+            report.dropped += 1
+        else:
+            values["status"] = PushStatus.failed.value
+            report.failed += 1
+        others.append((item.outbox_id, values))
+    if sent_rows:
+        # One executemany for the common case; the rows are ours (checked above, locked on PostgreSQL;
+        # SQLite holds the write lock for the whole transaction).
+        session.connection().execute(
+            update(PushOutbox).where(col(PushOutbox.id) == bindparam("row_id"))
+            .values(status=PushStatus.sent.value, sent_at=now, provider_message_id=bindparam("message_id"),
+                    claimed_by=None, claimed_until=None, last_error=None),
+            sent_rows,
+        )
+    for row_id, values in others:
+        session.execute(update(PushOutbox).where(col(PushOutbox.id) == row_id).values(**values)
+                        .execution_options(synchronize_session=False))
+    if dead_tokens:
+        # Pending pushes to the same device lose their device (FK SET NULL) and are dropped when claimed.
+        report.tokens_removed = int(session.execute(
+            delete(Device).where(col(Device.push_token).in_(sorted(dead_tokens)))
+        ).rowcount)  # type: ignore[attr-defined]
+    session.commit()
+    return report
+
+
+def send_claimed(provider: PushProvider, claimed: list[Claimed]) -> dict[int, PushResult]:
+    """Send every claimed row that still has its device; rows without one are answered 'failed'."""
+    results: dict[int, PushResult] = {}
+    sendable = [c for c in claimed if c.token]
+    for c in claimed:
+        if not c.token:
+            results[c.outbox_id] = PushResult(Outcome.failed, error="device removed or now another user's")
+    for start in range(0, len(sendable), provider.max_batch):
+        chunk = sendable[start:start + provider.max_batch]
+        answers = provider.send([PushMessage(c.outbox_id, c.token or "", c.platform, c.data) for c in chunk])
+        for c, answer in zip(chunk, answers, strict=True):
+            results[c.outbox_id] = answer
+    return results
+
+
+def deliver_once(session: Session, *, provider: PushProvider | None = None, worker: str | None = None,
+                 limit: int | None = None) -> DeliveryReport:
+    """Claim one batch, send it, record the results."""
+    provider = provider or get_provider()
+    worker = worker or new_worker_token()
+    size = min(limit or get_settings().push_batch_size, provider.max_batch)
+    batch = claim_batch(session, worker=worker, limit=size)
+    report = DeliveryReport(claimed=len(batch.items))
+    if not batch.items:
+        return report
+    results = send_claimed(provider, batch.items)
+    report.add(record_results(session, batch, results))
+    report.batches = 1
+    return report
+
+
+def deliver_pending(session: Session, *, provider: PushProvider | None = None, worker: str | None = None,
+                    time_budget_seconds: float = 50.0, limit: int | None = None) -> DeliveryReport:
+    """Drain what is due, batch after batch, until nothing is left or the time budget is spent."""
+    worker = worker or new_worker_token()
+    total = DeliveryReport()
+    started = time.monotonic()
+    while True:
+        report = deliver_once(session, provider=provider, worker=worker, limit=limit)
+        total.add(report)
+        if report.claimed == 0 or time.monotonic() - started > time_budget_seconds:
+            return total

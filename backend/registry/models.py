@@ -1,0 +1,230 @@
+"""Households, persons (children and guardians), guardianships, risk level history and the
+risk persons ledger (附件2)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from geoalchemy2 import Geometry
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Uuid, text
+from sqlmodel import Field, SQLModel
+
+from backend.core import clock
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+def _uuid_col() -> Any:
+    return Column(Uuid, nullable=False, unique=True, index=True)
+
+
+def _rev_col() -> Any:
+    return Column(BigInteger, nullable=False, index=True)
+
+
+class RiskLevel(StrEnum):
+    """综合研判风险等级, in increasing order."""
+
+    low = "低风险"
+    general = "一般风险"
+    major = "较大风险"
+    severe = "重大风险"
+
+    @property
+    def rank(self) -> int:
+        return list(RiskLevel).index(self)
+
+    @property
+    def en(self) -> str:
+        return {"低风险": "low", "一般风险": "general", "较大风险": "elevated", "重大风险": "severe"}[self.value]
+
+
+class ChildCategory(StrEnum):
+    """附件1 分类."""
+
+    serious_misconduct = "严重不良行为"
+    misconduct = "不良行为"
+    psychological = "心理困境"
+    guardianship = "家庭监护困境"
+    livelihood = "生活困境"
+
+
+class ChildGroup(StrEnum):
+    """Groups to count and watch (seed 001, 002)."""
+
+    left_behind = "留守"
+    migrant = "流动"
+    hardship = "困境"
+    disabled = "残疾"
+    single_parent = "单亲"
+    blended = "重组"
+    troubled = "关系异常"
+
+
+class PersonRole(StrEnum):
+    child = "child"
+    guardian = "guardian"
+
+
+class Household(SQLModel, table=True):
+    """A dwelling the door-knockers visit, placed in its grid."""
+
+    __tablename__ = "household"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uuid: UUID = Field(sa_column=_uuid_col())
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    address: str = Field(max_length=200)
+    head_name: str | None = Field(default=None, max_length=60)
+    contact: str | None = Field(default=None, max_length=40)
+    lon: float | None = None
+    lat: float | None = None
+    location: Any = Field(
+        default=None, sa_column=Column(Geometry("POINT", srid=4326, spatial_index=True), nullable=True)
+    )
+    note: str | None = Field(default=None, max_length=500)
+    version: int = 1
+    content_hash: str = Field(max_length=64)
+    rev: int = Field(sa_column=_rev_col())
+    created_by: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+
+
+class Person(SQLModel, table=True):
+    """A child (the fields of 附件1 and 附件3) or a guardian."""
+
+    __tablename__ = "person"
+    __table_args__ = (
+        Index(
+            "uq_person_id_index",
+            "id_index",
+            unique=True,
+            postgresql_where=text("id_index IS NOT NULL"),
+            sqlite_where=text("id_index IS NOT NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    uuid: UUID = Field(sa_column=_uuid_col())
+    role: str = Field(max_length=16)
+    household_id: int | None = Field(default=None, foreign_key="household.id", index=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    name: str = Field(max_length=60)
+    id_cipher: str | None = Field(default=None, max_length=200)
+    id_key_id: str | None = Field(default=None, max_length=40)
+    id_index: str | None = Field(default=None, max_length=64)
+    id_masked: str | None = Field(default=None, max_length=18)
+    sex: str | None = Field(default=None, max_length=8)
+    birth_date: date | None = None
+    hukou_place: str | None = Field(default=None, max_length=200)
+    residence: str | None = Field(default=None, max_length=200)
+    in_school: bool | None = None
+    contact: str | None = Field(default=None, max_length=40)
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    signs: str | None = Field(default=None, max_length=1000)
+    task_force: str | None = Field(default=None, max_length=200)
+    assistance: str | None = Field(default=None, max_length=1000)
+    key_minor: bool = False  # on 附件1
+    vulnerable: bool = False  # on 附件3
+    risk_level: str | None = Field(default=None, max_length=8)
+    risk_reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    version: int = 1
+    content_hash: str = Field(max_length=64)
+    rev: int = Field(sa_column=_rev_col())
+    created_by: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+
+
+class Guardianship(SQLModel, table=True):
+    """A guardian of a child, with the relation (父亲, 母亲, 祖母 ...)."""
+
+    __tablename__ = "guardianship"
+
+    child_id: int = Field(foreign_key="person.id", primary_key=True, ondelete="CASCADE")
+    guardian_id: int = Field(foreign_key="person.id", primary_key=True, index=True, ondelete="CASCADE")
+    relation: str | None = Field(default=None, max_length=20)
+
+
+class RiskLevelChange(SQLModel, table=True):
+    """Every change of a child's risk level, with its reasons and where it came from."""
+
+    __tablename__ = "risk_level_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True, ondelete="CASCADE")
+    previous_level: str | None = Field(default=None, max_length=8)
+    level: str = Field(max_length=8)
+    source: str = Field(max_length=16)  # visit | override | import | registry
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    visit_id: int | None = Field(default=None, index=True)
+    actor_user_id: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+
+
+class RiskPersonCategory(StrEnum):
+    """附件2 分类."""
+
+    sex_offence_released = "1"  # 性侵犯罪前科刑满释放人员
+    community_correction = "2"  # 社区矫正对象
+    vagrant = "3"  # 流浪乞讨人员
+    vice_drugs = "4"  # 涉黄涉毒人员
+    std_patient = "5"  # 性病患者
+    lives_with_stepdaughter = "6"  # 与继女（孙女）共同生活男性
+    prostitution_organiser = "7"  # 因组织介绍强制卖淫被公安机关处理过人员
+
+    @property
+    def zh(self) -> str:
+        return RISK_PERSON_CATEGORY_ZH[self]
+
+
+RISK_PERSON_CATEGORY_ZH: dict[RiskPersonCategory, str] = {
+    RiskPersonCategory.sex_offence_released: "性侵犯罪前科刑满释放人员",
+    RiskPersonCategory.community_correction: "社区矫正对象",
+    RiskPersonCategory.vagrant: "流浪乞讨人员",
+    RiskPersonCategory.vice_drugs: "涉黄涉毒人员",
+    RiskPersonCategory.std_patient: "性病患者",
+    RiskPersonCategory.lives_with_stepdaughter: "与继女（孙女）共同生活男性",
+    RiskPersonCategory.prostitution_organiser: "因组织介绍强制卖淫被公安机关处理过人员",
+}
+
+
+class RiskPerson(SQLModel, table=True):
+    """附件2 性侵未成年人风险重点人群: police and coordinators only."""
+
+    __tablename__ = "risk_person"
+    __table_args__ = (
+        Index(
+            "uq_risk_person_id_index",
+            "id_index",
+            unique=True,
+            postgresql_where=text("id_index IS NOT NULL"),
+            sqlite_where=text("id_index IS NOT NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    name: str = Field(max_length=60)
+    id_cipher: str | None = Field(default=None, max_length=200)
+    id_key_id: str | None = Field(default=None, max_length=40)
+    id_index: str | None = Field(default=None, max_length=64)
+    id_masked: str | None = Field(default=None, max_length=18)
+    sex: str | None = Field(default=None, max_length=8)
+    hukou_place: str | None = Field(default=None, max_length=200)
+    residence: str | None = Field(default=None, max_length=200)
+    contact: str | None = Field(default=None, max_length=40)
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    risk_level: str | None = Field(default=None, max_length=8)
+    control_measures: str | None = Field(default=None, max_length=1000)
+    version: int = 1
+    created_by: int | None = Field(default=None, foreign_key="app_user.id")
+    created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=clock.now, sa_column=_ts())

@@ -1,0 +1,161 @@
+"""Households, children and guardians, risk levels and the risk persons ledger (附件2)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from backend.accounts.deps import CurrentPrincipal, requires
+from backend.accounts.permissions import Action
+from backend.accounts.principal import Principal
+from backend.core.db import SessionDep
+from backend.core.errors import Conflict
+from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from backend.registry import service
+from backend.registry.schemas import (
+    HouseholdCreate,
+    HouseholdData,
+    HouseholdUpdate,
+    PersonCreate,
+    PersonData,
+    PersonUpdate,
+    RiskOverride,
+    RiskPersonData,
+)
+
+router = APIRouter(tags=["registry"])
+
+HouseholdReader = Annotated[Principal, requires(Action.household_read)]
+HouseholdWriter = Annotated[Principal, requires(Action.household_write)]
+ChildReader = Annotated[Principal, requires(Action.child_read)]
+ChildWriter = Annotated[Principal, requires(Action.child_write)]
+RiskPersonReader = Annotated[Principal, requires(Action.risk_person_read)]
+RiskPersonWriter = Annotated[Principal, requires(Action.risk_person_write)]
+
+
+class RevealRequest(BaseModel):
+    reason: str | None = Field(default=None, max_length=200)
+
+
+def _stale(stored: dict[str, Any]) -> service.StaleEdit:
+    return service.StaleEdit(
+        "该记录已被他人修改，请查看最新内容后重新编辑",
+        "The record changed since your copy; review the current version and edit again",
+        current=stored,
+    )
+
+
+@router.get("/households", response_model=Page[dict[str, Any]])
+def list_households(
+    principal: HouseholdReader,
+    session: SessionDep,
+    unit_id: int | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[dict[str, Any]]:
+    """Households in your jurisdiction (or in one unit of it)."""
+    return service.list_households(session, principal, unit_id=unit_id, cursor=cursor, limit=limit)
+
+
+@router.post("/households", status_code=201)
+def create_household(body: HouseholdCreate, principal: HouseholdWriter, session: SessionDep) -> dict[str, Any]:
+    """Register a household; its grid is found from its point unless given."""
+    data = HouseholdData.model_validate(body.model_dump(exclude={"uuid"}))
+    stored, status = service.save_household(session, principal, body.uuid or service.new_uuid(), None, data)
+    if status == "conflict":
+        raise Conflict(
+            "该UUID已用于另一户", "This UUID belongs to another household", current=service.household_public(stored)
+        )
+    return service.household_public(stored)
+
+
+@router.get("/households/{household_id}")
+def get_household(household_id: int, principal: HouseholdReader, session: SessionDep) -> dict[str, Any]:
+    return service.household_public(service.get_household(session, principal, household_id))
+
+
+@router.put("/households/{household_id}")
+def update_household(
+    household_id: int, body: HouseholdUpdate, principal: HouseholdWriter, session: SessionDep
+) -> dict[str, Any]:
+    """Edit a household made on `version`; a stale version is 409 with the current copy."""
+    current = service.get_household(session, principal, household_id)
+    data = HouseholdData.model_validate(body.model_dump(exclude={"version"}))
+    stored, status = service.save_household(session, principal, current.uuid, body.version, data)
+    if status == "conflict":
+        raise _stale(service.household_public(stored))
+    return service.household_public(stored)
+
+
+@router.get("/households/{household_id}/members")
+def household_members(household_id: int, principal: ChildReader, session: SessionDep) -> list[dict[str, Any]]:
+    """Children and guardians of a household (ID numbers masked)."""
+    return service.household_members(session, principal, household_id)
+
+
+@router.post("/persons", status_code=201)
+def create_person(body: PersonCreate, principal: ChildWriter, session: SessionDep) -> dict[str, Any]:
+    """Register a child or guardian; the ID number is checked, encrypted and masked in answers."""
+    data = PersonData.model_validate(body.model_dump(exclude={"uuid"}))
+    stored, status = service.save_person(session, principal, body.uuid or service.new_uuid(), None, data)
+    if status == "conflict":
+        raise Conflict(
+            "该UUID已用于另一人员", "This UUID belongs to another person", current=service.person_public(stored)
+        )
+    assert stored.id is not None
+    return service.person_public(stored, service.guardians_of(session, [stored.id])[stored.id])
+
+
+@router.get("/persons/{person_id}")
+def get_person(person_id: int, principal: ChildReader, session: SessionDep) -> dict[str, Any]:
+    """One child or guardian, ID number masked (first 6 and last 4); the read is audited."""
+    return service.person_detail(session, principal, person_id)
+
+
+@router.put("/persons/{person_id}")
+def update_person(person_id: int, body: PersonUpdate, principal: ChildWriter, session: SessionDep) -> dict[str, Any]:
+    """Edit a person made on `version`; a stale version is 409 with the current copy."""
+    current = service.get_person(session, principal, person_id)
+    data = PersonData.model_validate(body.model_dump(exclude={"version"}))
+    stored, status = service.save_person(session, principal, current.uuid, body.version, data)
+    if status == "conflict":
+        raise _stale(service.person_public(stored))
+    assert stored.id is not None
+    return service.person_public(stored, service.guardians_of(session, [stored.id])[stored.id])
+
+
+@router.post("/persons/{person_id}/reveal-id")
+def reveal_id(person_id: int, body: RevealRequest, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
+    """The full ID number (police and coordinators; every reveal is audited)."""
+    return {"id_number": service.reveal_id(session, principal, person_id, reason=body.reason)}
+
+
+@router.get("/persons/{person_id}/risk-history")
+def risk_history(person_id: int, principal: ChildReader, session: SessionDep) -> list[dict[str, Any]]:
+    return service.risk_history(session, principal, person_id)
+
+
+@router.post("/persons/{person_id}/risk-level")
+def override_risk(
+    person_id: int, body: RiskOverride, principal: CurrentPrincipal, session: SessionDep
+) -> dict[str, Any]:
+    """A coordinator sets the level with a reason; the history keeps the computed one too."""
+    return service.person_public(service.override_risk(session, principal, person_id, body.level, body.reason))
+
+
+@router.get("/risk-persons")
+def list_risk_persons(principal: RiskPersonReader, session: SessionDep) -> list[dict[str, Any]]:
+    """附件2 entries in your jurisdiction (police and coordinators only)."""
+    return [service.risk_person_public(r) for r in service.list_risk_persons(session, principal)]
+
+
+@router.post("/risk-persons", status_code=201)
+def create_risk_person(body: RiskPersonData, principal: RiskPersonWriter, session: SessionDep) -> dict[str, Any]:
+    return service.risk_person_public(service.create_risk_person(session, principal, body))
+
+
+@router.get("/risk-persons/{risk_person_id}")
+def get_risk_person(risk_person_id: int, principal: RiskPersonReader, session: SessionDep) -> dict[str, Any]:
+    return service.risk_person_public(service.get_risk_person(session, principal, risk_person_id))

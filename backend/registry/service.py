@@ -1,0 +1,701 @@
+"""Households, children, guardians, risk levels and the risk persons ledger, scoped to the caller."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import delete, select, update
+from sqlmodel import Session, col
+
+from backend.accounts.permissions import Action
+from backend.accounts.principal import Principal
+from backend.audit import service as audit
+from backend.core import clock, crypto
+from backend.core.db import dialect_insert
+from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.geo import point, to_wgs84
+from backend.core.pagination import Page, decode_cursor, encode_cursor
+from backend.orgunits import service as orgunits
+from backend.orgunits.models import OrgLevel, OrgUnit
+from backend.registry import idnumber
+from backend.registry.models import (
+    Guardianship,
+    Household,
+    Person,
+    PersonRole,
+    RiskLevel,
+    RiskLevelChange,
+    RiskPerson,
+)
+from backend.registry.schemas import HouseholdData, PersonData, RiskPersonData
+from backend.sync import revisions
+
+
+class HouseholdNotFound(NotFound):
+    code = "household-not-found"
+    title_zh = "该户不存在或不在您的辖区内"
+    title_en = "Household not found"
+
+
+class PersonNotFound(NotFound):
+    code = "person-not-found"
+    title_zh = "该人员不存在或不在您的辖区内"
+    title_en = "Person not found"
+
+
+class StaleEdit(Conflict):
+    code = "stale-edit"
+    title_zh = "该记录已被他人修改"
+    title_en = "The record was changed by someone else"
+
+
+class IdNumberTaken(Conflict):
+    code = "id-number-registered"
+    title_zh = "该身份证号码已登记"
+    title_en = "This ID number is already registered"
+
+
+class GridUnknown(InvalidInput):
+    code = "household-grid-unknown"
+    title_zh = "无法确定所属网格"
+    title_en = "The household's grid cannot be determined"
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    """Keyed digest of a record's content as submitted (keyed: the content holds ID numbers)."""
+    raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return crypto.keyed_digest(raw.encode())
+
+
+def _unit_path(session: Session, unit_id: int) -> str | None:
+    return orgunits.unit_path(session, unit_id)
+
+
+def _covered(session: Session, principal: Principal, unit_id: int) -> bool:
+    path = _unit_path(session, unit_id)
+    return path is not None and principal.covers(path)
+
+
+# ---------------------------------------------------------------- households
+
+
+def household_public(h: Household) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "uuid": str(h.uuid),
+        "org_unit_id": h.org_unit_id,
+        "address": h.address,
+        "head_name": h.head_name,
+        "contact": h.contact,
+        "lon": h.lon,
+        "lat": h.lat,
+        "note": h.note,
+        "version": h.version,
+        "updated_at": clock.as_utc(h.updated_at).isoformat(),
+    }
+
+
+def _resolve_grid(
+    session: Session, principal: Principal, data: HouseholdData
+) -> tuple[int, float | None, float | None]:
+    lon = lat = None
+    if data.lon is not None and data.lat is not None:
+        lon, lat = to_wgs84(data.lon, data.lat, data.crs)
+    if data.grid_id is not None:
+        unit = session.get(OrgUnit, data.grid_id)
+        if unit is None or not principal.covers(unit.path) or unit.level != OrgLevel.grid.value:
+            raise GridUnknown(
+                "所选网格不存在或不在您的辖区内", "The grid does not exist or is outside your area", field="grid_id"
+            )
+        assert unit.id is not None
+        return unit.id, lon, lat
+    if lon is None or lat is None:
+        raise GridUnknown("请填写位置或选择网格", "Give the household's location or its grid", field="lon")
+    found = orgunits.locate(session, lon, lat, within_path=principal.org_path)
+    if found is None or found.id is None:
+        raise GridUnknown(
+            "该位置不在您辖区内的任何网格中，请核对定位或选择网格",
+            "The location is in none of your grids; check the fix or choose the grid",
+            field="lon",
+        )
+    return found.id, lon, lat
+
+
+def _household_values(data: HouseholdData, grid_id: int, lon: float | None, lat: float | None) -> dict[str, Any]:
+    return {
+        "org_unit_id": grid_id,
+        "address": data.address,
+        "head_name": data.head_name,
+        "contact": data.contact,
+        "lon": lon,
+        "lat": lat,
+        "location": point(lon, lat) if lon is not None and lat is not None else None,
+        "note": data.note,
+    }
+
+
+def _household_by_uuid(session: Session, uid: UUID) -> Household | None:
+    return session.execute(select(Household).where(col(Household.uuid) == uid)).scalar_one_or_none()
+
+
+def save_household(
+    session: Session, principal: Principal, uid: UUID, base_version: int | None, data: HouseholdData
+) -> tuple[Household, str]:
+    """Create (base_version None) or edit a household. Returns the stored row and one of created,
+    updated, duplicate or conflict. A create races safely: the unique uuid decides."""
+    principal.require(Action.household_write)
+    digest = content_hash(data.model_dump(mode="json"))
+    if base_version is None:
+        grid_id, lon, lat = _resolve_grid(session, principal, data)
+        now = clock.now()
+        insert = dialect_insert(session)
+        inserted = session.execute(
+            insert(Household)
+            .values(
+                uuid=uid,
+                version=1,
+                content_hash=digest,
+                rev=revisions.allocate(session),
+                created_by=principal.user_id,
+                created_at=now,
+                updated_at=now,
+                **_household_values(data, grid_id, lon, lat),
+            )
+            .on_conflict_do_nothing()
+            .returning(col(Household.id))
+        ).scalar_one_or_none()
+        stored = _household_by_uuid(session, uid)
+        assert stored is not None
+        if not _covered(session, principal, stored.org_unit_id):
+            raise HouseholdNotFound()
+        if inserted is not None:
+            return stored, "created"
+        return stored, "duplicate" if stored.content_hash == digest else "conflict"
+    current = _household_by_uuid(session, uid)
+    if current is None or not _covered(session, principal, current.org_unit_id):
+        raise HouseholdNotFound()
+    if current.content_hash == digest and current.version >= base_version:
+        return current, "duplicate"
+    grid_id, lon, lat = _resolve_grid(session, principal, data)
+    result = session.execute(
+        update(Household)
+        .where(col(Household.uuid) == uid, col(Household.version) == base_version)
+        .values(
+            version=base_version + 1,
+            content_hash=digest,
+            rev=revisions.allocate(session),
+            updated_at=clock.now(),
+            **_household_values(data, grid_id, lon, lat),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    stored = _household_by_uuid(session, uid)
+    assert stored is not None
+    return stored, "updated" if result.rowcount == 1 else "conflict"  # type: ignore[attr-defined]
+
+
+def get_household(session: Session, principal: Principal, household_id: int) -> Household:
+    """A household inside the caller's jurisdiction, else 404."""
+    principal.require(Action.household_read)
+    h = session.get(Household, household_id)
+    if h is None or not _covered(session, principal, h.org_unit_id):
+        raise HouseholdNotFound()
+    return h
+
+
+def list_households(
+    session: Session, principal: Principal, *, unit_id: int | None, cursor: str | None, limit: int
+) -> Page[dict[str, Any]]:
+    """Households in the caller's jurisdiction (or a unit inside it), by id."""
+    principal.require(Action.household_read)
+    query = select(Household).where(orgunits.in_jurisdiction(principal, col(Household.org_unit_id)))
+    if unit_id is not None:
+        unit = orgunits.get_visible_unit(session, principal, unit_id)
+        query = query.where(col(Household.org_unit_id).in_(orgunits.subtree_unit_ids(unit.path)))
+    position = decode_cursor(cursor)
+    if position:
+        query = query.where(col(Household.id) > int(position.get("id", 0)))
+    rows = list(session.execute(query.order_by(col(Household.id)).limit(limit + 1)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        items=[household_public(h) for h in rows],
+        next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None,
+    )
+
+
+# ---------------------------------------------------------------- persons
+
+
+@dataclass(frozen=True)
+class SealedId:
+    cipher: str
+    key_id: str
+    index: str
+    masked: str
+
+
+def seal_id(value: str) -> SealedId:
+    sealed = crypto.encrypt(value)
+    return SealedId(sealed.token, sealed.key_id, crypto.blind_index(value), idnumber.mask(value))
+
+
+def person_public(p: Person, guardians: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": p.id,
+        "uuid": str(p.uuid),
+        "role": p.role,
+        "household_id": p.household_id,
+        "org_unit_id": p.org_unit_id,
+        "name": p.name,
+        "id_number_masked": p.id_masked,
+        "sex": p.sex,
+        "birth_date": p.birth_date.isoformat() if p.birth_date else None,
+        "hukou_place": p.hukou_place,
+        "residence": p.residence,
+        "in_school": p.in_school,
+        "contact": p.contact,
+        "categories": p.categories,
+        "groups": p.groups,
+        "signs": p.signs,
+        "task_force": p.task_force,
+        "assistance": p.assistance,
+        "key_minor": p.key_minor,
+        "vulnerable": p.vulnerable,
+        "risk_level": p.risk_level,
+        "risk_reasons": p.risk_reasons,
+        "version": p.version,
+        "updated_at": clock.as_utc(p.updated_at).isoformat(),
+    }
+    if guardians is not None:
+        out["guardians"] = guardians
+    return out
+
+
+def _person_by_uuid(session: Session, uid: UUID) -> Person | None:
+    return session.execute(select(Person).where(col(Person.uuid) == uid)).scalar_one_or_none()
+
+
+def _checked_id(data: PersonData, today: date) -> idnumber.IdNumber | None:
+    if not data.id_number:
+        return None
+    return idnumber.parse_for_person(
+        data.id_number, today=today, sex=data.sex, birth_date=data.birth_date, minor=data.role is PersonRole.child
+    )
+
+
+def _person_values(
+    session: Session, principal: Principal, data: PersonData, parsed: idnumber.IdNumber | None
+) -> dict[str, Any]:
+    household_id: int | None = None
+    if data.household_uuid is not None:
+        h = _household_by_uuid(session, data.household_uuid)
+        if h is None or not _covered(session, principal, h.org_unit_id):
+            raise HouseholdNotFound(
+                "所属户不存在或不在您的辖区内，请先同步该户",
+                "The household is unknown or outside your area",
+                field="household_uuid",
+            )
+        household_id, unit_id = h.id, h.org_unit_id
+    elif data.org_unit_id is not None:
+        unit = orgunits.get_visible_unit(session, principal, data.org_unit_id)
+        assert unit.id is not None
+        unit_id = unit.id
+    else:
+        unit_id = principal.org_unit_id
+    if data.role is PersonRole.child and parsed is None and data.birth_date is not None:
+        today = clock.now().date()
+        age = (
+            today.year
+            - data.birth_date.year
+            - ((today.month, today.day) < (data.birth_date.month, data.birth_date.day))
+        )
+        if age >= 18:
+            raise idnumber.InvalidIdNumber(
+                "出生日期显示已满18周岁，不是未成年人", "The birth date says 18 or older", field="birth_date"
+            )
+    values: dict[str, Any] = {
+        "role": data.role.value,
+        "household_id": household_id,
+        "org_unit_id": unit_id,
+        "name": data.name,
+        "sex": (parsed.sex.value if parsed else (data.sex.value if data.sex else None)),
+        "birth_date": parsed.birth_date if parsed else data.birth_date,
+        "hukou_place": data.hukou_place,
+        "residence": data.residence,
+        "in_school": data.in_school,
+        "contact": data.contact,
+        "categories": [c.value for c in data.categories],
+        "groups": [g.value for g in data.groups],
+        "signs": data.signs,
+        "task_force": data.task_force,
+        "assistance": data.assistance,
+        "key_minor": data.key_minor or bool(data.categories),
+        "vulnerable": data.vulnerable,
+    }
+    if parsed is not None:
+        sealed = seal_id(parsed.value)
+        values.update(id_cipher=sealed.cipher, id_key_id=sealed.key_id, id_index=sealed.index, id_masked=sealed.masked)
+    else:
+        values.update(id_cipher=None, id_key_id=None, id_index=None, id_masked=None)
+    return values
+
+
+def _set_guardians(session: Session, principal: Principal, child: Person, data: PersonData) -> None:
+    assert child.id is not None
+    session.execute(delete(Guardianship).where(col(Guardianship.child_id) == child.id))
+    for link in data.guardians:
+        guardian = _person_by_uuid(session, link.uuid)
+        if guardian is None or not _covered(session, principal, guardian.org_unit_id):
+            raise PersonNotFound(
+                "监护人不存在，请先同步监护人信息",
+                "The guardian is unknown; push the guardian first",
+                field="guardians",
+            )
+        session.add(Guardianship(child_id=child.id, guardian_id=guardian.id or 0, relation=link.relation))
+    session.flush()
+
+
+def save_person(
+    session: Session, principal: Principal, uid: UUID, base_version: int | None, data: PersonData
+) -> tuple[Person, str]:
+    """Create or edit a child or guardian, validating the ID number; same statuses as households."""
+    principal.require(Action.child_write)
+    parsed = _checked_id(data, clock.now().date())
+    digest = content_hash(data.model_dump(mode="json"))
+    if base_version is None:
+        values = _person_values(session, principal, data, parsed)
+        now = clock.now()
+        insert = dialect_insert(session)
+        inserted = session.execute(
+            insert(Person)
+            .values(
+                uuid=uid,
+                version=1,
+                content_hash=digest,
+                rev=revisions.allocate(session),
+                risk_reasons=[],
+                created_by=principal.user_id,
+                created_at=now,
+                updated_at=now,
+                **values,
+            )
+            .on_conflict_do_nothing()
+            .returning(col(Person.id))
+        ).scalar_one_or_none()
+        stored = _person_by_uuid(session, uid)
+        if stored is None:
+            raise IdNumberTaken(
+                "该身份证号码已登记在另一人员名下，请核对或在已有记录上修改",
+                "Another person holds this ID number",
+                field="id_number",
+            )
+        if not _covered(session, principal, stored.org_unit_id):
+            raise PersonNotFound()
+        if inserted is None:
+            return stored, "duplicate" if stored.content_hash == digest else "conflict"
+        _set_guardians(session, principal, stored, data)
+        return stored, "created"
+    current = _person_by_uuid(session, uid)
+    if current is None or not _covered(session, principal, current.org_unit_id):
+        raise PersonNotFound()
+    if current.content_hash == digest and current.version >= base_version:
+        return current, "duplicate"
+    values = _person_values(session, principal, data, parsed)
+    if values["id_index"] is not None:
+        holder = session.execute(select(col(Person.uuid)).where(col(Person.id_index) == values["id_index"])).scalar()
+        if holder is not None and holder != uid:
+            raise IdNumberTaken(
+                "该身份证号码已登记在另一人员名下", "Another person holds this ID number", field="id_number"
+            )
+    result = session.execute(
+        update(Person)
+        .where(col(Person.uuid) == uid, col(Person.version) == base_version)
+        .values(
+            version=base_version + 1,
+            content_hash=digest,
+            rev=revisions.allocate(session),
+            updated_at=clock.now(),
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    stored = _person_by_uuid(session, uid)
+    assert stored is not None
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return stored, "conflict"
+    _set_guardians(session, principal, stored, data)
+    return stored, "updated"
+
+
+def get_person(session: Session, principal: Principal, person_id: int) -> Person:
+    """A person inside the caller's jurisdiction, else 404 (also for roles that may not see children)."""
+    principal.require(Action.child_read)
+    p = session.get(Person, person_id)
+    if p is None or not _covered(session, principal, p.org_unit_id):
+        raise PersonNotFound()
+    return p
+
+
+def guardians_of(session: Session, child_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Guardians (name, contact, relation) per child id."""
+    out: dict[int, list[dict[str, Any]]] = {cid: [] for cid in child_ids}
+    if not child_ids:
+        return out
+    rows = session.execute(
+        select(
+            col(Guardianship.child_id),
+            col(Guardianship.relation),
+            col(Person.uuid),
+            col(Person.name),
+            col(Person.contact),
+        )
+        .join(Person, col(Person.id) == col(Guardianship.guardian_id))
+        .where(col(Guardianship.child_id).in_(child_ids))
+        .order_by(col(Guardianship.child_id), col(Person.id))
+    )
+    for child_id, relation, uid, name, contact in rows:
+        out[child_id].append({"uuid": str(uid), "name": name, "contact": contact, "relation": relation})
+    return out
+
+
+def person_detail(session: Session, principal: Principal, person_id: int) -> dict[str, Any]:
+    """A person with guardians, ID masked; the read is audited."""
+    p = get_person(session, principal, person_id)
+    assert p.id is not None
+    audit.record(
+        session, actor=principal, action="child.read", object_type="person", object_id=p.id, org_unit_id=p.org_unit_id
+    )
+    return person_public(p, guardians_of(session, [p.id])[p.id])
+
+
+def household_members(session: Session, principal: Principal, household_id: int) -> list[dict[str, Any]]:
+    h = get_household(session, principal, household_id)
+    principal.require(Action.child_read)
+    people = list(
+        session.execute(select(Person).where(col(Person.household_id) == h.id).order_by(col(Person.id))).scalars()
+    )
+    guardians = guardians_of(session, [p.id for p in people if p.id is not None])
+    return [person_public(p, guardians.get(p.id or 0)) for p in people]
+
+
+def reveal_id(session: Session, principal: Principal, person_id: int, *, reason: str | None) -> str | None:
+    """The full ID number, for roles that may reveal it; every reveal is audited."""
+    principal.require(Action.child_reveal_id)
+    p = get_person(session, principal, person_id)
+    audit.record(
+        session,
+        actor=principal,
+        action="child.reveal_id",
+        object_type="person",
+        object_id=p.id,
+        org_unit_id=p.org_unit_id,
+        details={"reason": reason},
+    )
+    return crypto.decrypt(p.id_cipher) if p.id_cipher else None
+
+
+def find_by_id_number(session: Session, principal: Principal, value: str) -> Person | None:
+    """Exact lookup through the blind index, inside the caller's jurisdiction."""
+    principal.require(Action.child_read)
+    p = session.execute(
+        select(Person).where(col(Person.id_index) == crypto.blind_index(idnumber.normalise(value)))
+    ).scalar_one_or_none()
+    if not isinstance(p, Person) or not _covered(session, principal, p.org_unit_id):
+        return None
+    return p
+
+
+# ---------------------------------------------------------------- risk levels
+
+
+def set_risk_level(
+    session: Session,
+    *,
+    person_id: int,
+    previous: str | None,
+    level: RiskLevel,
+    reasons: list[dict[str, Any]],
+    source: str,
+    visit_id: int | None = None,
+    actor_user_id: int | None = None,
+) -> None:
+    """Record a new level in the person's row and the history (the previous level is kept there)."""
+    now = clock.now()
+    session.execute(
+        update(Person)
+        .where(col(Person.id) == person_id)
+        .values(risk_level=level.value, risk_reasons=reasons, rev=revisions.allocate(session), updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.add(
+        RiskLevelChange(
+            person_id=person_id,
+            previous_level=previous,
+            level=level.value,
+            source=source,
+            reasons=reasons,
+            visit_id=visit_id,
+            actor_user_id=actor_user_id,
+            created_at=now,
+        )
+    )
+
+
+def override_risk(session: Session, principal: Principal, person_id: int, level: RiskLevel, reason: str) -> Person:
+    """A coordinator's judgement replaces the computed level; the history keeps both."""
+    principal.require(Action.risk_override)
+    p = get_person(session, principal, person_id)
+    assert p.id is not None
+    reasons = [{"rule": "override", "reason_zh": reason, "reason_en": reason}]
+    set_risk_level(
+        session,
+        person_id=p.id,
+        previous=p.risk_level,
+        level=level,
+        reasons=reasons,
+        source="override",
+        actor_user_id=principal.user_id,
+    )
+    audit.record(
+        session,
+        actor=principal,
+        action="risk.override",
+        object_type="person",
+        object_id=p.id,
+        org_unit_id=p.org_unit_id,
+        details={"from": p.risk_level, "to": level.value, "reason": reason},
+    )
+    session.flush()
+    session.refresh(p)
+    return p
+
+
+def risk_history(session: Session, principal: Principal, person_id: int) -> list[dict[str, Any]]:
+    p = get_person(session, principal, person_id)
+    rows = session.execute(
+        select(RiskLevelChange).where(col(RiskLevelChange.person_id) == p.id).order_by(col(RiskLevelChange.id))
+    ).scalars()
+    return [
+        {
+            "id": r.id,
+            "previous_level": r.previous_level,
+            "level": r.level,
+            "source": r.source,
+            "reasons": r.reasons,
+            "visit_id": r.visit_id,
+            "actor_user_id": r.actor_user_id,
+            "created_at": clock.as_utc(r.created_at).isoformat(),
+        }
+        for r in rows
+    ]
+
+
+# ---------------------------------------------------------------- risk persons (附件2)
+
+
+def risk_person_public(r: RiskPerson) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "org_unit_id": r.org_unit_id,
+        "name": r.name,
+        "id_number_masked": r.id_masked,
+        "sex": r.sex,
+        "hukou_place": r.hukou_place,
+        "residence": r.residence,
+        "contact": r.contact,
+        "categories": r.categories,
+        "risk_level": r.risk_level,
+        "control_measures": r.control_measures,
+        "version": r.version,
+    }
+
+
+def risk_person_values(session: Session, principal: Principal, data: RiskPersonData) -> dict[str, Any]:
+    parsed = (
+        idnumber.parse_for_person(data.id_number, today=clock.now().date(), sex=data.sex) if data.id_number else None
+    )
+    unit_id = principal.org_unit_id
+    if data.org_unit_id is not None:
+        unit = orgunits.get_visible_unit(session, principal, data.org_unit_id)
+        unit_id = unit.id or unit_id
+    values: dict[str, Any] = {
+        "org_unit_id": unit_id,
+        "name": data.name,
+        "sex": parsed.sex.value if parsed else (data.sex.value if data.sex else None),
+        "hukou_place": data.hukou_place,
+        "residence": data.residence,
+        "contact": data.contact,
+        "categories": [c.value for c in data.categories],
+        "risk_level": data.risk_level.value if data.risk_level else None,
+        "control_measures": data.control_measures,
+        "id_cipher": None,
+        "id_key_id": None,
+        "id_index": None,
+        "id_masked": None,
+    }
+    if parsed is not None:
+        sealed = seal_id(parsed.value)
+        values.update(id_cipher=sealed.cipher, id_key_id=sealed.key_id, id_index=sealed.index, id_masked=sealed.masked)
+    return values
+
+
+def create_risk_person(session: Session, principal: Principal, data: RiskPersonData) -> RiskPerson:
+    principal.require(Action.risk_person_write)
+    values = risk_person_values(session, principal, data)
+    if (
+        values["id_index"] is not None
+        and session.execute(select(col(RiskPerson.id)).where(col(RiskPerson.id_index) == values["id_index"])).first()
+    ):
+        raise IdNumberTaken(
+            "该身份证号码已在风险人员台账中", "This ID number is already on the ledger", field="id_number"
+        )
+    r = RiskPerson(created_by=principal.user_id, **values)
+    session.add(r)
+    session.flush()
+    audit.record(
+        session,
+        actor=principal,
+        action="risk_person.create",
+        object_type="risk_person",
+        object_id=r.id,
+        org_unit_id=r.org_unit_id,
+    )
+    return r
+
+
+def get_risk_person(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
+    principal.require(Action.risk_person_read)
+    r = session.get(RiskPerson, risk_person_id)
+    if r is None or not _covered(session, principal, r.org_unit_id):
+        raise NotFound()
+    audit.record(
+        session,
+        actor=principal,
+        action="risk_person.read",
+        object_type="risk_person",
+        object_id=r.id,
+        org_unit_id=r.org_unit_id,
+    )
+    return r
+
+
+def list_risk_persons(session: Session, principal: Principal) -> list[RiskPerson]:
+    principal.require(Action.risk_person_read)
+    return list(
+        session.execute(
+            select(RiskPerson)
+            .where(orgunits.in_jurisdiction(principal, col(RiskPerson.org_unit_id)))
+            .order_by(col(RiskPerson.id))
+        ).scalars()
+    )
+
+
+def new_uuid() -> UUID:
+    return uuid4()

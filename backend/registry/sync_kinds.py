@@ -1,0 +1,52 @@
+"""Push kinds "household" and "person": registry edits carrying the version they were made on."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from backend.accounts.principal import Principal
+from backend.registry import service
+from backend.registry.schemas import HouseholdData, PersonData
+from backend.sync.itemwise import in_savepoint, parse_data
+from backend.sync.kinds import ItemResult, ItemStatus, PushItem, register_kind
+
+
+def push_households(session: Session, principal: Principal, items: list[PushItem], locale: str) -> list[ItemResult]:
+    """Create or edit households one by one (each in a savepoint)."""
+    results: list[ItemResult] = []
+    for item in items:
+        data = parse_data(HouseholdData, item.data, locale)
+        if isinstance(data, ItemResult):
+            results.append(data)
+            continue
+
+        def work(item: PushItem = item, data: HouseholdData = data) -> ItemResult:
+            stored, status = service.save_household(session, principal, item.client_uuid, item.base_version, data)
+            return ItemResult(ItemStatus(status), record=service.household_public(stored))
+
+        results.append(in_savepoint(session, locale, work))
+    return results
+
+
+def push_persons(session: Session, principal: Principal, items: list[PushItem], locale: str) -> list[ItemResult]:
+    """Create or edit children and guardians; an invalid ID number rejects that item only."""
+    results: list[ItemResult] = []
+    for item in items:
+        data = parse_data(PersonData, item.data, locale)
+        if isinstance(data, ItemResult):
+            results.append(data)
+            continue
+
+        def work(item: PushItem = item, data: PersonData = data) -> ItemResult:
+            stored, status = service.save_person(session, principal, item.client_uuid, item.base_version, data)
+            assert stored.id is not None
+            guardians = service.guardians_of(session, [stored.id])[stored.id]
+            return ItemResult(ItemStatus(status), record=service.person_public(stored, guardians))
+
+        results.append(in_savepoint(session, locale, work))
+    return results
+
+
+register_kind("household", push_households, order=10)
+# Items of one kind keep the phone's order: push a guardian before the child that names it.
+register_kind("person", push_persons, order=20)

@@ -1,0 +1,81 @@
+"""Monthly reports: generate, list, download, submit, and who is late."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from backend.accounts.deps import requires
+from backend.accounts.permissions import Action
+from backend.accounts.principal import Principal
+from backend.campaigns import service as campaigns
+from backend.core.db import SessionDep
+from backend.coverage.service import visible_unit
+from backend.reports import service
+from backend.reports.schemas import ReportCreate, ReportPublic, SubmissionPublic
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+_MONTH = Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+
+
+@router.post("/monthly", response_model=ReportPublic, status_code=201)
+def generate_report(
+    body: ReportCreate, session: SessionDep, principal: Annotated[Principal, requires(Action.report_generate)]
+) -> ReportPublic:
+    """Generate (or regenerate, until submitted) the report of a unit and month."""
+    unit = visible_unit(session, principal, body.unit_id)
+    return ReportPublic.of(service.generate(session, principal, unit, body.month))
+
+
+@router.get("/monthly", response_model=list[ReportPublic])
+def list_reports(
+    session: SessionDep,
+    principal: Annotated[Principal, requires(Action.report_read)],
+    unit_id: Annotated[int | None, Query()] = None,
+    month: Annotated[str | None, _MONTH] = None,
+) -> list[ReportPublic]:
+    """Reports of a unit and everything under it."""
+    unit = visible_unit(session, principal, unit_id)
+    return [ReportPublic.of(r) for r in service.list_reports(session, principal, unit, month)]
+
+
+@router.get("/monthly/status", response_model=list[SubmissionPublic])
+def submission_status(
+    session: SessionDep,
+    principal: Annotated[Principal, requires(Action.report_read)],
+    month: Annotated[str, _MONTH],
+    unit_id: Annotated[int | None, Query()] = None,
+) -> list[SubmissionPublic]:
+    """For each child unit: submitted, late or still pending (due the 17th of the next month)."""
+    unit = visible_unit(session, principal, unit_id)
+    campaigns.month_period(month)
+    return [SubmissionPublic.of(s, month) for s in service.submission_states(session, unit, month)]
+
+
+@router.post("/monthly/{report_id}/submit", response_model=ReportPublic)
+def submit_report(
+    report_id: int, session: SessionDep, principal: Annotated[Principal, requires(Action.report_generate)]
+) -> ReportPublic:
+    """Send the report upward (final)."""
+    return ReportPublic.of(service.submit(session, principal, report_id))
+
+
+@router.get("/monthly/{report_id}/report.xlsx", response_class=Response)
+def download_xlsx(
+    report_id: int, session: SessionDep, principal: Annotated[Principal, requires(Action.report_read)]
+) -> Response:
+    """The workbook."""
+    data, content_type, name = service.file_bytes(session, principal, report_id, "xlsx")
+    return Response(data, media_type=content_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/monthly/{report_id}/coverage.png", response_class=Response)
+def download_png(
+    report_id: int, session: SessionDep, principal: Annotated[Principal, requires(Action.report_read)]
+) -> Response:
+    """The coverage map rendered on the server."""
+    data, content_type, name = service.file_bytes(session, principal, report_id, "png")
+    return Response(data, media_type=content_type, headers={"Content-Disposition": f'inline; filename="{name}"'})

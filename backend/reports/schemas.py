@@ -1,0 +1,56 @@
+"""API shapes for monthly reports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from backend.reports.models import MonthlyReport
+from backend.reports.service import SubmissionState
+
+
+class ReportCreate(BaseModel):
+    unit_id: int | None = Field(default=None, description="default: the caller's own unit")
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+
+
+class ReportPublic(BaseModel):
+    id: int
+    org_unit_id: int
+    month: str
+    due_date: date
+    status: str
+    generated_at: datetime
+    submitted_at: datetime | None
+    xlsx_url: str
+    png_url: str
+    xlsx_sha256: str
+    png_sha256: str
+    figures: dict[str, Any]
+
+    @classmethod
+    def of(cls, r: MonthlyReport) -> ReportPublic:
+        assert r.id is not None
+        base = f"/api/v1/reports/monthly/{r.id}"
+        return cls(id=r.id, org_unit_id=r.org_unit_id, month=r.month, due_date=r.due_date, status=r.status,
+                   generated_at=r.generated_at, submitted_at=r.submitted_at, xlsx_url=f"{base}/report.xlsx",
+                   png_url=f"{base}/coverage.png", xlsx_sha256=r.xlsx_sha256, png_sha256=r.png_sha256,
+                   figures=r.figures)
+
+
+class SubmissionPublic(BaseModel):
+    unit_id: int
+    unit_code: str
+    unit_name: str
+    month: str
+    due_date: date
+    state: str = Field(description="submitted | submitted_late | generated | pending | late")
+    report_id: int | None
+
+    @classmethod
+    def of(cls, s: SubmissionState, month: str) -> SubmissionPublic:
+        assert s.unit.id is not None
+        return cls(unit_id=s.unit.id, unit_code=s.unit.code, unit_name=s.unit.name, month=month, due_date=s.due_date,
+                   state=s.state, report_id=s.report.id if s.report else None)

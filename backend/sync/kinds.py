@@ -1,0 +1,62 @@
+"""The push registry: each record kind a phone may push maps to a batch handler.
+
+A domain adds a kind by calling `register_kind` at import time (see backend/sync/handlers.py for
+the import list); the push code itself never changes. Handlers receive every item of their kind
+in one call so they can write in bulk, and must return one result per item, in order. They run
+in the request's transaction; a handler must never let one bad item fail the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from sqlmodel import Session
+
+from backend.accounts.principal import Principal
+
+
+class ItemStatus(StrEnum):
+    created = "created"  # stored now
+    updated = "updated"  # an edit applied on the current version
+    duplicate = "duplicate"  # same client UUID and same content already stored; nothing new
+    conflict = "conflict"  # same UUID with other content, or a stale edit; nothing overwritten
+    rejected = "rejected"  # invalid; `problem` says why in the phone's language
+
+
+@dataclass(frozen=True)
+class PushItem:
+    index: int
+    kind: str
+    client_uuid: UUID
+    base_version: int | None
+    data: dict[str, Any]
+
+
+@dataclass
+class ItemResult:
+    status: ItemStatus
+    record: dict[str, Any] | None = None
+    problem: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Session, Principal, list[PushItem], str], list[ItemResult]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    handle: Handler
+    order: int  # kinds run in this order within a batch (households before the visits that name them)
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register_kind(name: str, handle: Handler, *, order: int = 100) -> None:
+    """Make `name` pushable."""
+    KINDS[name] = Kind(name=name, handle=handle, order=order)

@@ -1,0 +1,40 @@
+"""POST /sync/push and GET /sync/pull: the phone's offline contract (mobile_api_spec/sync.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from backend.accounts.deps import CurrentPrincipal
+from backend.core.db import SessionDep
+from backend.core.errors import negotiate_locale
+from backend.sync import service
+from backend.sync.schemas import PullResponse, PushRequest, PushResponse
+
+router = APIRouter(prefix="/sync", tags=["sync"])
+
+
+def _json(body: object) -> Response:
+    # Serialised once, straight to bytes: the push/pull hot path skips response-model re-validation.
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+@router.post("/push", response_model=PushResponse)
+def push(body: PushRequest, request: Request, principal: CurrentPrincipal, session: SessionDep) -> Response:
+    """Store up to 500 records; one result per item (created, updated, duplicate, conflict, rejected)."""
+    locale = negotiate_locale(request.headers.get("accept-language"))
+    return _json(service.push(session, principal, body.items, locale))
+
+
+@router.get("/pull", response_model=PullResponse)
+def pull(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PULL_LIMIT)] = service.DEFAULT_PULL_LIMIT,
+) -> Response:
+    """Changes in your jurisdiction since `cursor` (none: everything), oldest first."""
+    return _json(service.pull(session, principal, cursor, limit))

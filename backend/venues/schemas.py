@@ -1,0 +1,95 @@
+"""API shapes for venues."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field, field_validator
+
+from backend.core.geo import CoordinateSystem
+from backend.venues import credit_code
+from backend.venues.models import VenueStatus, VenueType
+
+
+def _check_code(value: str) -> str:
+    reason = credit_code.problem(value)
+    if reason:
+        raise ValueError(f"invalid unified social credit code: {reason}")
+    return credit_code.normalise(value)
+
+
+class VenueCreate(BaseModel):
+    venue_type: VenueType
+    name: str = Field(min_length=1, max_length=120)
+    credit_code: str = Field(description="18-character unified social credit code (GB 32100), checksum validated")
+    address: str = Field(default="", max_length=200)
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: CoordinateSystem = CoordinateSystem.wgs84
+    owner_name: str = Field(default="", max_length=60)
+    owner_phone: str = Field(default="", max_length=20)
+    is_key: bool = False
+    status: VenueStatus = VenueStatus.open
+    org_unit_id: int | None = Field(default=None, description="Defaults to the grid containing the point")
+
+    _code = field_validator("credit_code")(_check_code)
+
+
+class VenueUpdate(BaseModel):
+    venue_type: VenueType | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    address: str | None = Field(default=None, max_length=200)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    crs: CoordinateSystem = CoordinateSystem.wgs84
+    owner_name: str | None = Field(default=None, max_length=60)
+    owner_phone: str | None = Field(default=None, max_length=20)
+    is_key: bool | None = None
+    status: VenueStatus | None = None
+    org_unit_id: int | None = None
+
+
+class RiskPartPublic(BaseModel):
+    name: str
+    label_zh: str
+    label_en: str
+    points: int
+    basis: str
+
+
+class RiskPublic(BaseModel):
+    total: int
+    high_risk: bool
+    formula: str
+    parts: list[RiskPartPublic]
+
+
+class VenuePublic(BaseModel):
+    id: int
+    venue_type: VenueType
+    venue_type_zh: str
+    name: str
+    credit_code: str
+    address: str
+    lon: float
+    lat: float
+    owner_name: str
+    owner_phone: str
+    is_key: bool
+    status: VenueStatus
+    org_unit_id: int
+    updated_at: datetime
+    risk: RiskPublic | None = None
+
+
+class ImportErrorItem(BaseModel):
+    row: int
+    reason: str
+
+
+class ImportReportPublic(BaseModel):
+    ok: bool
+    created: int
+    updated: int
+    merged_in_file: int
+    errors: list[ImportErrorItem]

@@ -1,0 +1,51 @@
+"""Shapes of a visit as the phone pushes it."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from backend.checklists.builtin import SIX_LOOKS_CODE, SIX_LOOKS_VERSION
+from backend.core.geo import CoordinateSystem
+from backend.visits.models import VisitOutcome
+
+
+class GpsFix(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    accuracy_m: float | None = Field(default=None, ge=0)
+    crs: CoordinateSystem = CoordinateSystem.wgs84
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: Literal["yes", "no", "unknown"] | None = None
+    note: str | None = Field(default=None, max_length=1000)
+    photos: list[UUID] = Field(default_factory=list, max_length=20)
+
+
+class VisitData(BaseModel):
+    """One door-knock as recorded on the phone, possibly days before it syncs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    household_uuid: UUID
+    template_code: str = Field(default=SIX_LOOKS_CODE, max_length=60)
+    template_version: int = Field(default=SIX_LOOKS_VERSION, ge=1)
+    device_time: AwareDatetime
+    outcome: VisitOutcome
+    answers: dict[str, Answer] = Field(default_factory=dict)
+    children_seen: list[UUID] = Field(default_factory=list, max_length=30)
+    gps: GpsFix | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AmendmentData(VisitData):
+    """A correction: a complete new version of the visit it names (the original stays as it was)."""
+
+    amends_uuid: UUID

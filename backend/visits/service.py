@@ -1,0 +1,476 @@
+"""Visits: the batch write path behind sync push, the location check, risk and referrals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+from uuid import UUID
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy import Table, literal_column, select, text
+from sqlmodel import Session, col
+
+from backend.accounts.permissions import Action
+from backend.accounts.principal import Principal
+from backend.checklists import service as checklists
+from backend.checklists.models import ChecklistTemplate
+from backend.core import clock, crypto
+from backend.core.config import get_settings
+from backend.core.db import dialect_insert
+from backend.core.errors import DomainError, InvalidInput, NotFound, validation_problem
+from backend.core.geo import distance_m, to_wgs84
+from backend.orgunits import service as orgunits
+from backend.orgunits.models import OrgUnit
+from backend.referrals import service as referrals
+from backend.registry import service as registry
+from backend.registry.models import Household, Person, PersonRole
+from backend.sync.kinds import ItemResult, ItemStatus, PushItem
+from backend.visits import risk_rules
+from backend.visits.models import Visit
+from backend.visits.schemas import AmendmentData, VisitData
+
+
+class VisitNotFound(NotFound):
+    code = "visit-not-found"
+    title_zh = "走访记录不存在或不在您的辖区内"
+    title_en = "Visit not found"
+
+
+class AnswersInvalid(InvalidInput):
+    code = "visit-answers-invalid"
+    title_zh = "走访答案不完整或有误"
+    title_en = "The visit's answers are incomplete or invalid"
+
+
+VISIT_TABLE = cast(Table, Visit.__table__)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class LocationCheck:
+    lon: float | None
+    lat: float | None
+    distance_m: float | None
+    mismatch: bool
+
+
+def check_location(data: VisitData, home_lon: float | None, home_lat: float | None) -> LocationCheck:
+    """Store the fix in WGS-84 and flag it when it is too far from the household or too inaccurate.
+    A visit without a fix (or a household without a point) is flagged too: it cannot be checked."""
+    settings = get_settings()
+    if data.gps is None:
+        return LocationCheck(None, None, None, True)
+    lon, lat = to_wgs84(data.gps.lon, data.gps.lat, data.gps.crs)
+    dist = distance_m(lon, lat, home_lon, home_lat) if home_lon is not None and home_lat is not None else None
+    inaccurate = data.gps.accuracy_m is not None and data.gps.accuracy_m > settings.visit_max_accuracy_m
+    far = dist is None or dist > settings.visit_max_distance_m
+    return LocationCheck(lon, lat, round(dist, 1) if dist is not None else None, far or inaccurate)
+
+
+@dataclass(frozen=True)
+class TemplateIndex:
+    """A template's items by id and its required items, worked out once per batch, not per visit."""
+
+    items: dict[str, dict[str, Any]]
+    required: list[str]
+
+    @classmethod
+    def of(cls, template: ChecklistTemplate) -> TemplateIndex:
+        return cls(
+            items={item["id"]: item for item in template.items},
+            required=[
+                item["id"]
+                for item in template.items
+                if item.get("required") and item.get("answer_type", "yes_no_unknown") == "yes_no_unknown"
+            ],
+        )
+
+
+def check_answers(data: VisitData, template: ChecklistTemplate | TemplateIndex) -> None:
+    """Answers name items of the template; every required item is answered when the door opened."""
+    index = template if isinstance(template, TemplateIndex) else TemplateIndex.of(template)
+    items = index.items
+    unknown = sorted(set(data.answers) - set(items))
+    if unknown:
+        raise AnswersInvalid(
+            f"模板中没有这些题目：{'、'.join(unknown)}", f"Not in the template: {', '.join(unknown)}", items=unknown
+        )
+    if data.outcome.value != "visited":
+        return
+    answered = {k for k, a in data.answers.items() if a.value is not None}
+    missing = [i for i in index.required if i not in answered]
+    if missing:
+        labels = "、".join(f"{i}（{items[i]['label_zh']}）" for i in missing)
+        raise AnswersInvalid(
+            f"以下必答题未作答：{labels}", f"Required items not answered: {', '.join(missing)}", items=missing
+        )
+
+
+def visit_public(v: dict[str, Any]) -> dict[str, Any]:
+    """A stored visit (row mapping) as the API returns it."""
+
+    def iso(value: Any) -> str | None:
+        return clock.as_utc(value).isoformat() if value is not None else None
+
+    return {
+        "id": v["id"],
+        "client_uuid": str(v["client_uuid"]),
+        "amends_id": v["amends_id"],
+        "household_id": v["household_id"],
+        "org_unit_id": v["org_unit_id"],
+        "recorded_by": v["recorded_by"],
+        "template_code": v["template_code"],
+        "template_version": v["template_version"],
+        "outcome": v["outcome"],
+        "answers": v["answers"],
+        "children_seen": v["children_seen"],
+        "note": v["note"],
+        "device_time": iso(v["device_time"]),
+        "received_at": iso(v["received_at"]),
+        "lon": v["lon"],
+        "lat": v["lat"],
+        "accuracy_m": v["accuracy_m"],
+        "reported_crs": v["reported_crs"],
+        "distance_m": v["distance_m"],
+        "location_mismatch": bool(v["location_mismatch"]),
+        "risk_level": v["risk_level"],
+        "risk_reasons": v["risk_reasons"],
+    }
+
+
+def _digest(data: dict[str, Any]) -> str:
+    """Digest of the item's data exactly as the phone sent it (a resend carries the same JSON)."""
+    return crypto.keyed_digest(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+
+
+@dataclass
+class _Pending:
+    pos: int
+    item: PushItem
+    data: VisitData
+    digest: str
+    row: dict[str, Any]
+    assessment: risk_rules.Assessment
+    child_ids: list[int]
+
+
+def _reject(error: DomainError, locale: str) -> ItemResult:
+    return ItemResult(ItemStatus.rejected, problem=error.to_problem(locale))
+
+
+def push_visits(
+    session: Session, principal: Principal, items: list[PushItem], locale: str, *, amendments: bool = False
+) -> list[ItemResult]:
+    """Store a batch of visits (or amendments) with one multi-row INSERT .. ON CONFLICT DO NOTHING.
+
+    The unique client_uuid decides what is new; items whose UUID was already stored are compared
+    by content digest: same content is a duplicate, other content a conflict. Lookups are one query
+    per batch, never per item."""
+    results: list[ItemResult | None] = [None] * len(items)
+    try:
+        principal.require(Action.visit_create)
+    except DomainError as exc:
+        return [_reject(exc, locale)] * len(items)
+    model = AmendmentData if amendments else VisitData
+    parsed: list[tuple[int, VisitData, str]] = []
+    first_of: dict[UUID, int] = {}
+    for i, item in enumerate(items):
+        try:
+            data = model.model_validate(item.data)
+        except ValidationError as exc:
+            results[i] = _reject(validation_problem([dict(e) for e in exc.errors()], locale), locale)
+            continue
+        parsed.append((i, data, _digest(item.data)))
+
+    # One query each: households (with their unit paths), templates, originals, children.
+    household_rows = (
+        {
+            row.uuid: row
+            for row in session.execute(
+                select(
+                    col(Household.id),
+                    col(Household.uuid),
+                    col(Household.org_unit_id),
+                    col(Household.lon),
+                    col(Household.lat),
+                    col(OrgUnit.path),
+                )
+                .join(OrgUnit, col(OrgUnit.id) == col(Household.org_unit_id))
+                .where(col(Household.uuid).in_({d.household_uuid for _, d, _ in parsed}))
+            )
+        }
+        if parsed
+        else {}
+    )
+    templates: dict[tuple[str, int], TemplateIndex | None] = {}
+    checklists.ensure_builtin(session)
+    for key in {(d.template_code, d.template_version) for _, d, _ in parsed}:
+        found = session.execute(
+            select(ChecklistTemplate).where(
+                col(ChecklistTemplate.code) == key[0], col(ChecklistTemplate.version) == key[1]
+            )
+        ).scalar_one_or_none()
+        templates[key] = TemplateIndex.of(found) if found is not None else None
+    originals: dict[UUID, Any] = {}
+    if amendments:
+        wanted = {cast(AmendmentData, d).amends_uuid for _, d, _ in parsed}
+        originals = (
+            {
+                row.client_uuid: row
+                for row in session.execute(
+                    select(col(Visit.id), col(Visit.client_uuid), col(Visit.household_id)).where(
+                        col(Visit.client_uuid).in_(wanted)
+                    )
+                )
+            }
+            if wanted
+            else {}
+        )
+    household_ids = [row.id for row in household_rows.values()]
+    children: dict[int, list[tuple[int, UUID, str | None]]] = {}
+    if household_ids:
+        for pid, puid, hid, level in session.execute(
+            select(col(Person.id), col(Person.uuid), col(Person.household_id), col(Person.risk_level)).where(
+                col(Person.household_id).in_(household_ids), col(Person.role) == PersonRole.child.value
+            )
+        ):
+            children.setdefault(hid, []).append((pid, puid, level))
+
+    received_at = clock.now()
+    pending: list[_Pending] = []
+    for i, data, digest in parsed:
+        item = items[i]
+        if item.client_uuid in first_of:
+            pending.append(_Pending(i, item, data, digest, {}, risk_rules.NO_RISK, []))  # resolved after the insert
+            continue
+        first_of[item.client_uuid] = i
+        try:
+            home = household_rows.get(data.household_uuid)
+            if home is None or not principal.covers(home.path):
+                raise registry.HouseholdNotFound(
+                    "该户不存在或不在您的辖区内，请先同步户信息或核对户",
+                    "The household is unknown or outside your area",
+                    field="household_uuid",
+                )
+            template = templates.get((data.template_code, data.template_version))
+            if template is None:
+                raise checklists.TemplateNotFound(
+                    f"检查表模板{data.template_code}第{data.template_version}版不存在，请更新应用",
+                    "The checklist template version does not exist; update the app",
+                    field="template_version",
+                )
+            check_answers(data, template)
+            amends_id = None
+            if isinstance(data, AmendmentData):
+                original = originals.get(data.amends_uuid)
+                if original is None or original.household_id != home.id:
+                    raise VisitNotFound(
+                        "要更正的走访记录不存在，请先同步原记录", "The visit to amend is unknown", field="amends_uuid"
+                    )
+                amends_id = original.id
+            kids = children.get(home.id, [])
+            by_uuid = {k[1]: k for k in kids}
+            unknown_kids = [str(u) for u in data.children_seen if u not in by_uuid]
+            if unknown_kids:
+                raise registry.PersonNotFound(
+                    "见到的儿童不属于该户，请先同步儿童信息",
+                    "A child seen is not in this household",
+                    field="children_seen",
+                    children=unknown_kids,
+                )
+            seen = [by_uuid[u] for u in data.children_seen] if data.children_seen else kids
+        except DomainError as exc:
+            results[i] = _reject(exc, locale)
+            del first_of[item.client_uuid]
+            continue
+        loc = check_location(data, home.lon, home.lat)
+        answers = {k: v.model_dump(mode="json") for k, v in data.answers.items()}
+        assessment = risk_rules.assess(data.outcome.value, answers)
+        row = {
+            "client_uuid": item.client_uuid,
+            "content_hash": digest,
+            "amends_id": amends_id,
+            "household_id": home.id,
+            "org_unit_id": home.org_unit_id,
+            "recorded_by": principal.user_id,
+            "template_code": data.template_code,
+            "template_version": data.template_version,
+            "outcome": data.outcome.value,
+            "answers": answers,
+            "children_seen": [str(u) for u in data.children_seen],
+            "note": data.note,
+            "device_time": clock.as_utc(data.device_time),  # SQLite keeps no offset: store UTC
+            "received_at": received_at,
+            "lon": loc.lon,
+            "lat": loc.lat,
+            "accuracy_m": data.gps.accuracy_m if data.gps else None,
+            "reported_crs": data.gps.crs.value if data.gps else None,
+            "distance_m": loc.distance_m,
+            "location_mismatch": loc.mismatch,
+            "risk_level": assessment.level.value if assessment.level else None,
+            "risk_reasons": assessment.reasons,
+        }
+        pending.append(_Pending(i, item, data, digest, row, assessment, [k[0] for k in seen]))
+
+    rows = [p.row for p in pending if p.row]
+    inserted: dict[UUID, int] = {}
+    if rows:
+        inserted = _insert_new(session, rows)
+    stored_uuids = [p.item.client_uuid for p in pending if p.item.client_uuid not in inserted]
+    stored: dict[UUID, Any] = {}
+    if stored_uuids:
+        for found in session.execute(
+            select(VISIT_TABLE, col(OrgUnit.path))
+            .join(OrgUnit, col(OrgUnit.id) == VISIT_TABLE.c.org_unit_id)
+            .where(VISIT_TABLE.c.client_uuid.in_(stored_uuids))
+        ).mappings():
+            stored[found["client_uuid"]] = dict(found)
+
+    for p in pending:
+        index = p.pos
+        uid = p.item.client_uuid
+        if p.row and uid in inserted:
+            # A slim record: the phone has everything else already (duplicates get the full copy).
+            row = p.row
+            record = {
+                "id": inserted[uid],
+                "client_uuid": str(uid),
+                "household_id": row["household_id"],
+                "org_unit_id": row["org_unit_id"],
+                "received_at": received_at.isoformat(),
+                "distance_m": row["distance_m"],
+                "location_mismatch": row["location_mismatch"],
+                "risk_level": row["risk_level"],
+                "risk_reasons": row["risk_reasons"],
+                "amends_id": row["amends_id"],
+                "lon": row["lon"],
+                "lat": row["lat"],
+                "reported_crs": row["reported_crs"],
+            }
+            results[index] = ItemResult(ItemStatus.created, record=record)
+            continue
+        existing = stored.get(uid)
+        if existing is None:  # a repeat within the batch of an item that was rejected
+            results[index] = ItemResult(ItemStatus.conflict)
+            continue
+        same = existing["content_hash"] == p.digest
+        visible = principal.covers(existing["path"])
+        results[index] = ItemResult(
+            ItemStatus.duplicate if same else ItemStatus.conflict, record=visit_public(existing) if visible else None
+        )
+
+    _apply_consequences(session, principal, [p for p in pending if p.row and p.item.client_uuid in inserted], inserted)
+    return [r if r is not None else ItemResult(ItemStatus.rejected) for r in results]
+
+
+def _apply_consequences(session: Session, principal: Principal, new: list[_Pending], ids: dict[UUID, int]) -> None:
+    """Raise risk levels (history kept) and open referrals for the visits just stored."""
+    levels: dict[int, str | None] = {}
+    for p in new:
+        if p.assessment.level is None:
+            continue
+        if not levels:
+            wanted = {cid for q in new for cid in q.child_ids}
+            levels = (
+                {
+                    pid: level
+                    for pid, level in session.execute(
+                        select(col(Person.id), col(Person.risk_level)).where(col(Person.id).in_(wanted))
+                    )
+                }
+                if wanted
+                else {}
+            )
+        visit_id = ids[p.item.client_uuid]
+        for child_id in p.child_ids:
+            new_level = risk_rules.raised(levels.get(child_id), p.assessment.level)
+            if new_level is not None:
+                registry.set_risk_level(
+                    session,
+                    person_id=child_id,
+                    previous=levels.get(child_id),
+                    level=new_level,
+                    reasons=p.assessment.reasons,
+                    source="visit",
+                    visit_id=visit_id,
+                    actor_user_id=principal.user_id,
+                )
+                levels[child_id] = new_level.value
+        if p.assessment.referral:
+            referrals.create_from_visit(
+                session,
+                visit_id=visit_id,
+                household_id=p.row["household_id"],
+                org_unit_id=p.row["org_unit_id"],
+                child_ids=p.child_ids,
+                reasons=[r for r in p.assessment.reasons if r["rule"] == "abuse_signs"],
+                actor=principal,
+            )
+
+
+# Column types of the visit rows as PostgreSQL reads them from one JSON parameter.
+_PG_RECORD = (
+    "client_uuid uuid, content_hash text, amends_id integer, household_id integer, org_unit_id integer, "
+    "recorded_by integer, template_code text, template_version integer, outcome text, answers json, "
+    "children_seen json, note text, device_time timestamptz, received_at timestamptz, lon float8, lat float8, "
+    "accuracy_m float8, reported_crs text, distance_m float8, location_mismatch boolean, risk_level text, "
+    "risk_reasons json"
+)
+_COLUMNS = [c.split()[0] for c in _PG_RECORD.split(", ")]
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[UUID, int]:
+    """INSERT .. ON CONFLICT (client_uuid) DO NOTHING for the whole batch in one statement; returns
+    the ids of the rows that were new. The unique constraint, not a prior SELECT, decides.
+
+    PostgreSQL gets the rows as one JSON parameter (jsonb_to_recordset): a short, cached statement
+    instead of thousands of bind parameters to render and parse per batch. SQLite gets an
+    executemany of the same INSERT."""
+    insert = dialect_insert(session)
+    returning = (VISIT_TABLE.c.id, VISIT_TABLE.c.client_uuid)
+    if session.get_bind().dialect.name == "postgresql":
+        source: Any = select(*[literal_column(f"r.{c}") for c in _COLUMNS]).select_from(
+            text(f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_PG_RECORD})")
+        )
+        stmt = (
+            insert(VISIT_TABLE)
+            .from_select(_COLUMNS, source)
+            .on_conflict_do_nothing(index_elements=["client_uuid"])
+            .returning(*returning)
+        )
+        payload = orjson.dumps(rows, default=str).decode()
+        return {u: i for i, u in session.execute(stmt, {"rows": payload})}
+    stmt = insert(VISIT_TABLE).on_conflict_do_nothing(index_elements=["client_uuid"]).returning(*returning)
+    return {u: i for i, u in session.execute(stmt, rows)}
+
+
+def get_visit(session: Session, principal: Principal, visit_id: int) -> dict[str, Any]:
+    """One visit inside the caller's jurisdiction, else 404."""
+    principal.require(Action.visit_read)
+    row = (
+        session.execute(
+            select(VISIT_TABLE, col(OrgUnit.path))
+            .join(OrgUnit, col(OrgUnit.id) == VISIT_TABLE.c.org_unit_id)
+            .where(VISIT_TABLE.c.id == visit_id)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None or not principal.covers(row["path"]):
+        raise VisitNotFound()
+    return visit_public(dict(row))
+
+
+def list_visits(
+    session: Session, principal: Principal, *, household_id: int | None, mismatch_only: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Visits in the caller's jurisdiction, newest first; coordinators filter location mismatches."""
+    principal.require(Action.visit_read)
+    query = select(VISIT_TABLE).where(orgunits.in_jurisdiction(principal, VISIT_TABLE.c.org_unit_id))
+    if household_id is not None:
+        registry.get_household(session, principal, household_id)
+        query = query.where(VISIT_TABLE.c.household_id == household_id)
+    if mismatch_only:
+        query = query.where(VISIT_TABLE.c.location_mismatch.is_(True))
+    rows = session.execute(query.order_by(VISIT_TABLE.c.id.desc()).limit(limit)).mappings()
+    return [visit_public(dict(r)) for r in rows]

@@ -1,0 +1,292 @@
+"""Benchmark of issue 3: sync push and pull through HTTP against a throwaway PostGIS database.
+
+    uv run python scripts/bench_sync.py [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+Creates a database, migrates it, seeds a town with 5,000 households in one village, starts one
+uvicorn worker on a loopback port, then:
+  1. pushes 10,000 visits in batches of 200 (POST /api/v1/sync/push), visits/s;
+  2. inserts the same 10,000 rows with a plain psycopg executemany (batches of 200, one commit
+     each) into a copy of the visit table, rows/s, in the same run;
+  3. pulls the 5,000-household village from an empty cursor (GET /api/v1/sync/pull, gzip).
+Prints each figure beside its target, then stops the server and drops the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from backend.accounts.models import User, UserRole  # noqa: E402
+from backend.accounts.permissions import Role  # noqa: E402
+from backend.checklists.builtin import six_looks_items  # noqa: E402
+from backend.core.geo import point  # noqa: E402
+from backend.core.migrate import upgrade  # noqa: E402
+from backend.core.security import hash_password  # noqa: E402
+from backend.demo.town import build_org_tree, grid_box  # noqa: E402
+from backend.registry.models import Household  # noqa: E402
+from backend.registry.service import content_hash  # noqa: E402
+from backend.sync import revisions  # noqa: E402
+
+VISITS, BATCH, HOUSEHOLDS = 10_000, 200, 5_000
+PASSWORD = "bench-password-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _seed(url: str) -> tuple[list[dict[str, Any]], str]:
+    engine = create_engine(url)
+    with Session(engine) as session:
+        town = build_org_tree(session)
+        village = town.villages[0]
+        user = User(
+            phone="19911112222",
+            display_name="基准测试志愿者",
+            password_hash=hash_password(PASSWORD),
+            org_unit_id=village.id or 0,
+        )
+        session.add(user)
+        session.flush()
+        session.add(UserRole(user_id=user.id or 0, role=Role.volunteer.value))
+        rng = random.Random(3)
+        rows = []
+        first = revisions.allocate(session, HOUSEHOLDS)
+        for n in range(HOUSEHOLDS):
+            g = n % len(town.grids[0])
+            west, south, east, north = grid_box(0, g)
+            lon, lat = rng.uniform(west, east), rng.uniform(south, north)
+            rows.append(
+                {
+                    "uuid": uuid.uuid4(),
+                    "org_unit_id": town.grids[0][g].id,
+                    "address": f"基准村{n}号",
+                    "lon": lon,
+                    "lat": lat,
+                    "location": point(lon, lat),
+                    "version": 1,
+                    "content_hash": content_hash({"bench": n}),
+                    "rev": first + n,
+                    "created_at": datetime.now(UTC),
+                    "updated_at": datetime.now(UTC),
+                }
+            )
+        session.execute(insert(Household.__table__), rows)  # type: ignore[attr-defined]
+        session.commit()
+    engine.dispose()
+    return rows, "19911112222"
+
+
+def _visits(households: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rng = random.Random(4)
+    answers = {i["id"]: {"value": "no" if i["concern"] == "yes" else "yes"} for i in six_looks_items()}
+    items = []
+    for n in range(VISITS):
+        h = households[n % len(households)]
+        items.append(
+            {
+                "kind": "visit",
+                "client_uuid": str(uuid.uuid4()),
+                "data": {
+                    "household_uuid": str(h["uuid"]),
+                    "device_time": "2026-11-20T09:30:00+08:00",
+                    "outcome": "visited",
+                    "answers": answers,
+                    "note": f"基准走访{n}",
+                    "gps": {
+                        "lon": h["lon"] + rng.uniform(-3e-4, 3e-4),
+                        "lat": h["lat"] + rng.uniform(-3e-4, 3e-4),
+                        "accuracy_m": 12.0,
+                        "crs": "wgs84",
+                    },
+                },
+            }
+        )
+    return items
+
+
+def _plain_rate(url: str, items: list[dict[str, Any]], results: list[dict[str, Any]]) -> float:
+    """The same rows through psycopg executemany, one transaction per batch of 200."""
+    columns = [
+        "client_uuid",
+        "content_hash",
+        "amends_id",
+        "household_id",
+        "org_unit_id",
+        "recorded_by",
+        "template_code",
+        "template_version",
+        "outcome",
+        "answers",
+        "children_seen",
+        "note",
+        "device_time",
+        "received_at",
+        "lon",
+        "lat",
+        "accuracy_m",
+        "reported_crs",
+        "distance_m",
+        "location_mismatch",
+        "risk_level",
+        "risk_reasons",
+    ]
+    rows = []
+    for item, r in zip(items, results, strict=True):
+        v, d = r["record"], item["data"]
+        rows.append(
+            (
+                v["client_uuid"],
+                "0" * 64,
+                None,
+                v["household_id"],
+                v["org_unit_id"],
+                1,
+                "six-looks-six-asks",
+                1,
+                d["outcome"],
+                json.dumps(d["answers"]),
+                "[]",
+                d["note"],
+                d["device_time"],
+                v["received_at"],
+                v["lon"],
+                v["lat"],
+                d["gps"]["accuracy_m"],
+                "wgs84",
+                v["distance_m"],
+                v["location_mismatch"],
+                v["risk_level"],
+                json.dumps(v["risk_reasons"]),
+            )
+        )
+    sql = (
+        f"INSERT INTO visit_plain ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        "ON CONFLICT (client_uuid) DO NOTHING"
+    )
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE visit_plain (LIKE visit INCLUDING ALL)")
+        conn.commit()
+        started = time.perf_counter()
+        for i in range(0, len(rows), BATCH):
+            with conn.cursor() as cur:
+                cur.executemany(sql, rows[i : i + BATCH])
+            conn.commit()
+        return len(rows) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--admin-url", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
+    args = parser.parse_args()
+    admin = make_url(args.admin_url).set(drivername="postgresql+psycopg")
+    name = f"hulei_bench_{os.getpid()}"
+    admin_engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    plain_url = url.replace("postgresql+psycopg://", "postgresql://")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        with create_engine(url).begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        upgrade(url)
+        households, phone = _seed(url)
+        port = _free_port()
+        env = {**os.environ, "DATABASE_URL": url}
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "backend.main:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=120) as http:
+            for _ in range(300):
+                try:
+                    if http.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            token = http.post("/api/v1/auth/login", json={"phone": phone, "password": PASSWORD}).json()
+            headers = {"Authorization": f"Bearer {token['access_token']}", "Accept-Encoding": "gzip"}
+            items = _visits(households)
+            http.post("/api/v1/sync/push", json={"items": items[:1]}, headers=headers)  # warm-up: 1 visit
+            results: list[dict[str, Any]] = []
+            started = time.perf_counter()
+            for i in range(1, VISITS, BATCH):
+                resp = http.post("/api/v1/sync/push", json={"items": items[i : i + BATCH]}, headers=headers)
+                resp.raise_for_status()
+                results.extend(resp.json()["results"])
+            push_elapsed = time.perf_counter() - started
+            created = sum(1 for r in results if r["status"] == "created")
+            assert created == VISITS - 1, f"only {created} created"
+            push_rate = created / push_elapsed
+
+            plain_rate = _plain_rate(plain_url, items[1:], results)
+
+            started = time.perf_counter()
+            cursor: str | None = None
+            pulled = 0
+            while True:
+                params: dict[str, Any] = {"limit": 5000}
+                if cursor:
+                    params["cursor"] = cursor
+                body = http.get("/api/v1/sync/pull", params=params, headers=headers).json()
+                pulled += sum(1 for i in body["items"] if i["kind"] == "household")
+                cursor = body["next_cursor"]
+                if not body["has_more"]:
+                    break
+            pull_elapsed = time.perf_counter() - started
+        print(f"push through HTTP : {push_rate:8.0f} visits/s   (target >= 3000 visits/s)")
+        print(f"plain executemany : {plain_rate:8.0f} rows/s")
+        print(f"ratio push/plain  : {push_rate / plain_rate:8.2f}          (target >= 0.20)")
+        print(f"pull {pulled} households from empty cursor: {pull_elapsed:6.3f} s   (target < 1 s)")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        with admin_engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
