@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,6 +34,11 @@ def _operation_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    # Everything loaded so far (the app, SQLAlchemy and pydantic machinery) lives as long as the
+    # process: freezing it keeps the collector from rescanning it on every full collection, which
+    # otherwise costs a third of a sync push's CPU time.
+    gc.collect()
+    gc.freeze()
     yield
     dispose_engines()
 

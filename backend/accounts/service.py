@@ -366,11 +366,7 @@ def create_user(session: Session, principal: Principal, data: UserCreate) -> Use
 
 def get_visible_user(session: Session, principal: Principal, user_id: int) -> User:
     """A user whose unit is inside the caller's jurisdiction, else 404."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound()
-    principal.ensure_covers(orgunits.unit_path(session, user.org_unit_id))
-    return user
+    return orgunits.get_in_jurisdiction(session, principal, User, user_id)
 
 
 def read_user(session: Session, principal: Principal, user_id: int) -> User:

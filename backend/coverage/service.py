@@ -39,6 +39,7 @@ from backend.inspections.models import OPEN_STATUSES
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit, subtree_upper_bound
 from backend.referrals.models import ReferralStatus
+from backend.registry.idnumber import mask_name
 from backend.registry.models import RiskLevel
 
 RISK_KEYS: dict[str | None, str] = {
@@ -507,13 +508,6 @@ class NotVisitedHousehold:
     address: str
     head_name_masked: str | None
     last_visit_at: datetime | None
-
-
-def mask_name(name: str | None) -> str | None:
-    """姓 + asterisks: enough to knock on the right door, not a full name."""
-    if not name:
-        return None
-    return name[0] + "*" * max(1, len(name) - 1)
 
 
 def not_visited_households(

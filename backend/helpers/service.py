@@ -25,6 +25,7 @@ from backend.notifications import service as notifications
 from backend.notifications.recipients import coordinators_at_or_above
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
+from backend.registry.idnumber import mask_name
 from backend.registry.models import Household, Person, PersonRole, RiskLevel
 
 NEEDS_HELPER = (RiskLevel.major.value, RiskLevel.severe.value)  # 较大风险, 重大风险
@@ -68,11 +69,7 @@ def create_profile(session: Session, principal: Principal, *, user_id: int, sex:
 
 
 def get_profile(session: Session, principal: Principal, helper_id: int) -> HelperProfile:
-    profile = session.get(HelperProfile, helper_id)
-    path = orgunits.unit_path(session, profile.org_unit_id) if profile else None
-    if profile is None or path is None or not principal.covers(path):
-        raise NotFound()
-    return profile
+    return orgunits.get_in_jurisdiction(session, principal, HelperProfile, helper_id)
 
 
 def update_profile(session: Session, principal: Principal, helper_id: int, **changes: object) -> HelperProfile:
@@ -407,7 +404,6 @@ def children_without_helper(session: Session, principal: Principal, *, unit_id: 
     hidden like every child record (404 without child.read); the list is a coordinator's matching
     work list (helper.read). Names and ID numbers are masked; each page read is audited."""
     from backend.accounts.permissions import Action
-    from backend.coverage.service import mask_name  # coverage imports this module at load time
 
     principal.require(Action.child_read)
     principal.require(Action.helper_read)
@@ -432,7 +428,10 @@ def children_without_helper(session: Session, principal: Principal, *, unit_id: 
                ~accepted.exists())
     )
     if position:
-        after_rank, after_id = int(position.get("rank", 0)), int(position.get("id", 0))
+        try:
+            after_rank, after_id = int(position.get("rank", 0)), int(position.get("id", 0))
+        except (TypeError, ValueError):
+            raise InvalidInput("翻页标记无效", "Invalid cursor", field="cursor") from None
         query = query.where(or_(rank > after_rank, and_(rank == after_rank, col(Person.id) > after_id)))
     rows = session.execute(query.order_by(rank, col(Person.id)).limit(limit + 1)).all()
     page = rows[:limit]

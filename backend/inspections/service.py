@@ -293,11 +293,7 @@ def effective_status(problem: Problem, today: date) -> ProblemStatus:
 
 
 def get_problem(session: Session, principal: Principal, problem_id: int) -> Problem:
-    problem = session.get(Problem, problem_id)
-    if problem is None:
-        raise NotFound()
-    principal.ensure_covers(orgunits.unit_path(session, problem.org_unit_id))
-    return problem
+    return orgunits.get_in_jurisdiction(session, principal, Problem, problem_id)
 
 
 _ALLOWED: dict[ProblemStatus, set[ProblemStatus]] = {
@@ -416,11 +412,7 @@ def penalty_public(p: Penalty) -> PenaltyPublic:
 
 
 def get_inspection(session: Session, principal: Principal, inspection_id: int) -> Inspection:
-    inspection = session.get(Inspection, inspection_id)
-    if inspection is None:
-        raise NotFound()
-    principal.ensure_covers(orgunits.unit_path(session, inspection.org_unit_id))
-    return inspection
+    return orgunits.get_in_jurisdiction(session, principal, Inspection, inspection_id)
 
 
 def inspection_public(session: Session, inspection: Inspection, *, replayed: bool = False) -> InspectionPublic:

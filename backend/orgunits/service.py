@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, Polygon, shape
@@ -40,6 +40,26 @@ def get_unit(session: Session, unit_id: int) -> OrgUnit | None:
 
 def unit_path(session: Session, unit_id: int) -> str | None:
     return session.execute(select(col(OrgUnit.path)).where(col(OrgUnit.id) == unit_id)).scalar_one_or_none()
+
+
+class _InUnit(Protocol):
+    org_unit_id: int
+
+
+RecordT = TypeVar("RecordT", bound=_InUnit)
+
+
+def get_in_jurisdiction(
+    session: Session, principal: Principal, model: type[RecordT], record_id: int, *,
+    not_found: type[NotFound] = NotFound,
+) -> RecordT:
+    """A record by id when its org unit lies inside the caller's jurisdiction; otherwise the same
+    404 as for an id that does not exist, so ids cannot be probed."""
+    record = session.get(model, record_id)
+    path = unit_path(session, record.org_unit_id) if record is not None else None
+    if record is None or path is None or not principal.covers(path):
+        raise not_found()
+    return record
 
 
 def get_visible_unit(session: Session, principal: Principal, unit_id: int) -> OrgUnit:

@@ -127,3 +127,10 @@ def make(region: str, birth: date, sequence: int) -> str:
     """A checksum-valid ID number (for synthetic demo and test data)."""
     first17 = f"{region}{birth:%Y%m%d}{sequence:03d}"
     return first17 + check_character(first17)
+
+
+def mask_name(name: str | None) -> str | None:
+    """姓 + asterisks: enough to knock on the right door, not a full name."""
+    if not name:
+        return None
+    return name[0] + "*" * max(1, len(name) - 1)

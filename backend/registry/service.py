@@ -202,10 +202,7 @@ def save_household(
 def get_household(session: Session, principal: Principal, household_id: int) -> Household:
     """A household inside the caller's jurisdiction, else 404."""
     principal.require(Action.household_read)
-    h = session.get(Household, household_id)
-    if h is None or not _covered(session, principal, h.org_unit_id):
-        raise HouseholdNotFound()
-    return h
+    return orgunits.get_in_jurisdiction(session, principal, Household, household_id, not_found=HouseholdNotFound)
 
 
 def list_households(
@@ -437,10 +434,7 @@ def save_person(
 def get_person(session: Session, principal: Principal, person_id: int) -> Person:
     """A person inside the caller's jurisdiction, else 404 (also for roles that may not see children)."""
     principal.require(Action.child_read)
-    p = session.get(Person, person_id)
-    if p is None or not _covered(session, principal, p.org_unit_id):
-        raise PersonNotFound()
-    return p
+    return orgunits.get_in_jurisdiction(session, principal, Person, person_id, not_found=PersonNotFound)
 
 
 def guardians_of(session: Session, child_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
@@ -672,9 +666,7 @@ def create_risk_person(session: Session, principal: Principal, data: RiskPersonD
 
 def get_risk_person(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
     principal.require(Action.risk_person_read)
-    r = session.get(RiskPerson, risk_person_id)
-    if r is None or not _covered(session, principal, r.org_unit_id):
-        raise NotFound()
+    r = orgunits.get_in_jurisdiction(session, principal, RiskPerson, risk_person_id)
     audit.record(
         session,
         actor=principal,

@@ -98,11 +98,7 @@ def set_rules(session: Session, principal: Principal, unit_id: int, data: RulesI
 
 
 def _visible_officer(session: Session, principal: Principal, user_id: int) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound()
-    principal.ensure_covers(orgunits.unit_path(session, user.org_unit_id))
-    return user
+    return orgunits.get_in_jurisdiction(session, principal, User, user_id)
 
 
 def get_availability(session: Session, principal: Principal, user_id: int) -> AvailabilityPublic:
@@ -326,11 +322,7 @@ def store(session: Session, inputs: PlanInputs, plan: Plan, violations: list[che
 
 
 def get_plan(session: Session, principal: Principal, plan_id: int) -> SchedulePlan:
-    plan = session.get(SchedulePlan, plan_id)
-    if plan is None:
-        raise NotFound()
-    principal.ensure_covers(orgunits.unit_path(session, plan.org_unit_id))
-    return plan
+    return orgunits.get_in_jurisdiction(session, principal, SchedulePlan, plan_id)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
 from backend.core import clock
-from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, InvalidInput
 from backend.core.geo import point, point_lon_lat, to_wgs84
 from backend.inspections.models import OPEN_STATUSES, Inspection, Penalty, Problem, ProblemStatus
 from backend.orgunits import service as orgunits
@@ -102,11 +102,7 @@ def create_venue(session: Session, principal: Principal, data: VenueCreate) -> V
 
 def get_venue(session: Session, principal: Principal, venue_id: int) -> Venue:
     """A venue inside the caller's jurisdiction, else 404."""
-    venue = session.get(Venue, venue_id)
-    if venue is None:
-        raise NotFound()
-    principal.ensure_covers(orgunits.unit_path(session, venue.org_unit_id))
-    return venue
+    return orgunits.get_in_jurisdiction(session, principal, Venue, venue_id)
 
 
 def update_venue(session: Session, principal: Principal, venue_id: int, data: VenueUpdate) -> Venue:
