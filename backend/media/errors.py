@@ -92,3 +92,9 @@ class MediaLinkExpired(DomainError):
     status = 410
     title_zh = "下载链接已过期"
     title_en = "The download link has expired"
+
+
+class MediaUploadInProgress(Conflict):
+    code = "media-upload-in-progress"
+    title_zh = "这张照片正由另一个请求上传，请稍后查询上传进度"
+    title_en = "Another request is uploading this photo; ask for its status and resume"

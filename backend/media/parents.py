@@ -56,11 +56,5 @@ def resolve_parent(session: Session, kind: str, client_uuid: uuid.UUID) -> Paren
 
 def load_parent_resolvers() -> None:
     """Import the domains that register parent kinds (those that exist in this build)."""
-    import importlib
-
-    for module in ("backend.visits.media_parent", "backend.inspections.media_parent"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module.startswith(exc.name):
-                raise
+    import backend.inspections.media_parent
+    import backend.visits.media_parent  # noqa: F401

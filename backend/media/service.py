@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
@@ -37,6 +38,7 @@ from backend.media.errors import (
     MediaNotReady,
     MediaRefused,
     MediaUnsupportedType,
+    MediaUploadInProgress,
     MediaUploadOffset,
 )
 from backend.media.models import MediaItem, MediaState
@@ -213,10 +215,12 @@ def _receive(
         except MediaRefused as refusal:
             _forget(session, item, client_uuid)
             return UploadOutcome(None, refusal=refusal)
-        staged = _staging_file(client_uuid)
-        os.replace(body, staged)
+        # The row first: a second request racing with the same UUID waits on its unique key and
+        # is refused before it can touch the staged file.
         if item is None:
             item = _new_item(session, principal, client_uuid, parent_kind, parent_uuid, body_size)
+        staged = _staging_file(client_uuid)
+        os.replace(body, staged)
         item.total_bytes = item.received_bytes = body_size
         return _complete(session, principal, item)
 
@@ -287,8 +291,14 @@ def _new_item(session: Session, principal: Principal, client_uuid: uuid.UUID, pa
         uploader_org_unit_id=principal.org_unit_id, total_bytes=total, created_at=now, updated_at=now,
         expires_at=now + timedelta(hours=get_settings().media_upload_expiry_hours),
     )
-    session.add(item)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(item)
+    except IntegrityError:
+        raise MediaUploadInProgress(
+            "这张照片正由另一个请求上传，请查询上传进度后继续",
+            "Another request is uploading this photo; ask for its status and resume",
+        ) from None
     return item
 
 

@@ -167,3 +167,21 @@ def test_penalties_are_recorded_with_the_inspection_and_count_in_the_risk(
     assert [p["kind"] for p in listed] == ["suspension", "fine"]
     risk = client.get(f"/api/v1/venues/{cafe.id}/risk", headers=w.coordinator.headers).json()
     assert {p["name"]: p["points"] for p in risk["parts"]}["violations"] == 12  # 1 problem + 2 penalties
+
+
+def test_a_photo_of_an_inspection_finds_its_inspection_and_the_venue_point(
+        client: TestClient, session: Session) -> None:
+    import uuid
+
+    from backend.core.geo import point_lon_lat
+    from backend.inspections.media_parent import resolve_inspection
+
+    w = make_world(client, session)
+    hotel = make_venue(session, w.town, venue_type=VenueType.hotel)
+    body = inspection_body(hotel, at=grid_point((0, 0)))
+    assert resolve_inspection(session, uuid.UUID(body["client_uuid"])) is None  # the photo came first
+    assert client.post("/api/v1/inspections", json=body, headers=w.market.headers).status_code == 201
+    parent = resolve_inspection(session, uuid.UUID(body["client_uuid"]))
+    assert parent is not None
+    assert (parent.kind, parent.org_unit_id) == ("inspection", hotel.org_unit_id)
+    assert (parent.lon, parent.lat) == point_lon_lat(hotel.location)

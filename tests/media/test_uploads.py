@@ -80,6 +80,26 @@ def test_same_uuid_and_same_bytes_returns_the_stored_photo(client: TestClient, w
     assert media_count(session) == 1
 
 
+def test_two_racing_first_uploads_of_one_photo_store_it_once(world: World, session: Session) -> None:
+    """Two connections of a phone on a flaky network send the same photo at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from backend.main import create_app
+
+    media = uuid.uuid4()
+    data = camera_jpeg(seed=5)
+
+    def send(_: int) -> int:
+        with TestClient(create_app()) as c:
+            return put(c, world.volunteer.headers, media, data).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        codes = sorted(pool.map(send, range(2)))
+    # One stores it (201); the other sees it stored (200) or is told to ask for the status (409).
+    assert codes in ([200, 201], [201, 409]), codes
+    assert media_count(session) == 1
+
+
 def test_same_uuid_with_different_bytes_is_a_conflict(client: TestClient, world: World, session: Session) -> None:
     media = uuid.uuid4()
     assert put(client, world.volunteer.headers, media, camera_jpeg(seed=3)).status_code == 201
