@@ -1,0 +1,45 @@
+"""Photos of a real door-knocking visit: linking, the location check and who may fetch them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from backend.core import clock
+from backend.core.jobs import run_due_jobs
+from tests.media.conftest import camera_jpeg
+from tests.media.test_uploads import put
+from tests.registry.factories import grid_centre, make_world, push, seed_household, visit_item
+
+
+def test_photo_sent_before_its_visit_links_later_and_its_location_is_checked(
+    client: TestClient, session: Session, media_root: Path
+) -> None:
+    w = make_world(client, session)
+    home, _ = seed_household(client, w.volunteer_a)
+    visit = visit_item(home["uuid"], at=grid_centre(0))
+    near, far = uuid.uuid4(), uuid.uuid4()
+    parent = uuid.UUID(visit["client_uuid"])
+    # Photos first (the phone uploads whatever has signal first), one at the door, one 2 km away.
+    assert put(client, w.volunteer_a.headers, near,
+               camera_jpeg(lon=home["lon"] + 0.0002, lat=home["lat"], seed=3), parent=parent).status_code == 201
+    assert put(client, w.volunteer_a.headers, far,
+               camera_jpeg(lon=home["lon"] + 0.02, lat=home["lat"], seed=4), parent=parent).status_code == 201
+    run_due_jobs()
+    assert client.get(f"/api/v1/media/{near}", headers=w.volunteer_a.headers).json()["linked"] is False
+
+    push(client, w.volunteer_a, [visit])
+    clock.advance(timedelta(minutes=6))  # the worker looks for late parents every 5 minutes
+    assert "media.link_parents" in run_due_jobs()
+    shown = {m: client.get(f"/api/v1/media/{m}", headers=w.volunteer_a.headers).json() for m in (near, far)}
+    assert all(s["linked"] and s["state"] == "ready" for s in shown.values()), shown
+    assert shown[near]["location_mismatch"] is False
+    assert shown[far]["location_mismatch"] is True and shown[far]["distance_m"] > 1500
+    # The coordinator of the town sees it; a volunteer of the next village learns nothing.
+    assert client.get(f"/api/v1/media/{near}/link", headers=w.coordinator.headers).status_code == 200
+    for path in (f"/api/v1/media/{near}", f"/api/v1/media/{near}/link"):
+        assert client.get(path, headers=w.volunteer_b.headers).status_code == 404
