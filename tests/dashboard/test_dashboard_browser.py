@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -88,9 +89,19 @@ def test_coordinator_sees_villages_clicks_one_and_reads_the_api_numbers(
 
     box = page.locator('path[data-unit-name="青山村"]').bounding_box()
     assert box is not None and box["width"] > 50
-    # Locator clicks wait until the polygon stops moving (the map animates its first fit) and
-    # check that the click would land on it, away from its label.
-    page.locator('path[data-unit-name="青山村"]').click(position={"x": 15, "y": 15})
+    # Wait for the map to settle: data loaded and no zoom animation running (Leaflet drops
+    # clicks that land mid-animation). Locator clicks also wait for the polygon to stop moving
+    # and check the click would land on it, away from its label. On a loaded machine a click can
+    # still arrive while the first fit animates; like a person, click again.
+    page.wait_for_function("document.getElementById('map').hasAttribute('data-loaded-unit')")
+    page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
+    for _attempt in range(3):
+        page.locator('path[data-unit-name="青山村"]').click(position={"x": 15, "y": 15})
+        try:
+            page.wait_for_selector("#details-body:not([hidden])", timeout=5000)
+            break
+        except PlaywrightTimeout:
+            continue
     page.wait_for_selector("#details-body:not([hidden])")
     assert page.locator("#d-name").inner_text() == "青山村"
     shown = {
