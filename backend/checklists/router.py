@@ -11,8 +11,6 @@ from backend.accounts.deps import CurrentPrincipal, requires
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.checklists import service
-from backend.checklists.models import ChecklistTemplate
-from backend.core import clock
 from backend.core.db import SessionDep
 
 router = APIRouter(prefix="/checklists", tags=["checklists"])
@@ -24,26 +22,14 @@ class PublishRequest(BaseModel):
     items: list[dict[str, Any]] = Field(min_length=1, max_length=100)
 
 
-def _public(t: ChecklistTemplate) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "code": t.code,
-        "version": t.version,
-        "title_zh": t.title_zh,
-        "title_en": t.title_en,
-        "items": t.items,
-        "published_at": clock.as_utc(t.published_at).isoformat(),
-    }
-
-
 @router.get("")
 def list_templates(principal: CurrentPrincipal, session: SessionDep) -> list[dict[str, Any]]:
-    return [_public(t) for t in service.list_templates(session)]
+    return [service.template_public(t) for t in service.list_templates(session)]
 
 
 @router.get("/{code}/{version}")
 def get_template(code: str, version: int, principal: CurrentPrincipal, session: SessionDep) -> dict[str, Any]:
-    return _public(service.get_template(session, code, version))
+    return service.template_public(service.get_template(session, code, version))
 
 
 @router.post("/{code}", status_code=201)
@@ -54,6 +40,6 @@ def publish(
     session: SessionDep,
 ) -> dict[str, Any]:
     """Publish the next version; visits recorded on older versions stay valid."""
-    return _public(
+    return service.template_public(
         service.publish(session, principal, code=code, title_zh=body.title_zh, title_en=body.title_en, items=body.items)
     )

@@ -116,3 +116,16 @@ def publish(
     session.add(template)
     session.flush()
     return template
+
+
+def template_public(t: ChecklistTemplate) -> dict[str, Any]:
+    """A template as the API and sync pull show it."""
+    return {
+        "id": t.id,
+        "code": t.code,
+        "version": t.version,
+        "title_zh": t.title_zh,
+        "title_en": t.title_en,
+        "items": t.items,
+        "published_at": clock.as_utc(t.published_at).isoformat(),
+    }

@@ -97,18 +97,6 @@ DEFAULT_PULL_LIMIT = 1000
 MAX_PULL_LIMIT = 5000
 
 
-def _template_public(t: ChecklistTemplate) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "code": t.code,
-        "version": t.version,
-        "title_zh": t.title_zh,
-        "title_en": t.title_en,
-        "items": t.items,
-        "published_at": clock.as_utc(t.published_at).isoformat(),
-    }
-
-
 def pull(session: Session, principal: Principal, cursor: str | None, limit: int) -> dict[str, Any]:
     """Everything in the caller's jurisdiction with a revision above the cursor, lowest first.
     Revisions commit in order (see sync.revisions), so a stored cursor never skips a change."""
@@ -159,7 +147,7 @@ def pull(session: Session, principal: Principal, cursor: str | None, limit: int)
         elif kind == "person":
             record = registry.person_public(obj, guardians.get(obj.id))
         else:
-            record = _template_public(obj)
+            record = checklists.template_public(obj)
         items.append({"kind": kind, "rev": rev, "record": record})
     last = page[-1][0] if page else after
     if people:
