@@ -9,6 +9,7 @@ failing halfway through with "database is locked".
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -94,22 +95,27 @@ def create_db_engine(raw_url: str | None = None, *, sqlite_autocommit: bool = Fa
 
 
 _engines: dict[str, Engine] = {}
+# Several app instances may share the process (threads in tests, one per worker thread).
+_engines_lock = threading.Lock()
 
 
 def get_engine() -> Engine:
     """The process-wide engine for the configured database."""
     raw = get_settings().database_url
-    engine = _engines.get(raw)
-    if engine is None:
-        engine = _engines[raw] = create_db_engine(raw)
-    return engine
+    with _engines_lock:
+        engine = _engines.get(raw)
+        if engine is None:
+            engine = _engines[raw] = create_db_engine(raw)
+        return engine
 
 
 def dispose_engines() -> None:
     """Close every pooled connection (tests, shutdown)."""
-    for engine in _engines.values():
+    with _engines_lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
         engine.dispose()
-    _engines.clear()
 
 
 def session_scope() -> Session:
