@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := UV_PYTHON_DOWNLOADS=never uv
 export SPATIALITE_LIBRARY_PATH ?= mod_spatialite
 
-.PHONY: run bootstrap migrate seed serve worker test test-spatialite test-postgis lint spec clean
+.PHONY: run bootstrap migrate seed serve worker test test-spatialite test-postgis lint spec clean load faults bench
 
 run: bootstrap migrate seed serve
 
@@ -33,6 +33,16 @@ test-spatialite:
 
 test-postgis:
 	$(UV) run pytest -q -p no:cacheprovider -n 2 --backend=postgis
+
+# Operations scripts (issue 8): each prints a table; see README.md "Load, faults and benchmarks".
+load: bootstrap
+	$(UV) run python scripts/load.py
+
+faults: bootstrap
+	$(UV) run python scripts/faults.py
+
+bench: bootstrap
+	$(UV) run python scripts/bench.py
 
 spec:
 	$(UV) run hulei export-spec --output mobile_api_spec/openapi.json

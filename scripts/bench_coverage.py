@@ -1,11 +1,13 @@
 """Benchmark: a county-level coverage request over a synthetic county of 1,000,000 households in
 20,000 grids on a throwaway PostGIS database (created, bulk-loaded with COPY, dropped).
 
-    uv run python scripts/bench_coverage.py [--households-per-grid 50] [--keep]
+    uv run python scripts/bench_coverage.py [--households-per-grid 50] [--keep] [--json PATH]
 
 Prints the load time, the summary refresh time (the worker job), and the warm time and GeoJSON
 size of GET /api/v1/coverage for the county (targets: < 300 ms warm, < 2 MB), both from the
-summary (what a county-size request reads) and counted live (for comparison).
+summary (what a county-size request reads) and counted live (for comparison). The requests go
+through Starlette's TestClient in this process; the baseline, in the same run and through the same
+client loop, is a plain FastAPI hello-world (scripts/benchkit.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+from benchkit import Figure, add_json_option, describe, drive, hello_world_in_process, write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,6 +43,7 @@ def main() -> None:
                                                               "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--households-per-grid", type=int, default=50)
     parser.add_argument("--keep", action="store_true", help="do not drop the database afterwards")
+    add_json_option(parser)
     args = parser.parse_args()
 
     name = f"hulei_bench_{os.getpid()}"
@@ -48,7 +51,7 @@ def main() -> None:
     admin.execute(f'CREATE DATABASE "{name}"')
     url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        run(url, args.households_per_grid)
+        write_json(args.json, run(url, args.households_per_grid))
     finally:
         from backend.core.db import dispose_engines
 
@@ -58,7 +61,7 @@ def main() -> None:
         admin.close()
 
 
-def run(url: str, per_grid: int) -> None:
+def run(url: str, per_grid: int) -> list[Figure]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     os.environ["DATABASE_URL"] = url
@@ -173,10 +176,10 @@ def run(url: str, per_grid: int) -> None:
         conn.execute("ANALYZE")
         conn.commit()
         print(f"visits: {visits:,}, children: {children:,} in {time.perf_counter() - t0:.1f} s")
-    bench(county, user_id)
+    return bench(county, user_id)
 
 
-def bench(county: int, user_id: int) -> None:
+def bench(county: int, user_id: int) -> list[Figure]:
     from fastapi.testclient import TestClient
     from sqlalchemy import text
     from sqlmodel import Session
@@ -196,24 +199,31 @@ def bench(county: int, user_id: int) -> None:
     token, _ = issue_access_token(user_id, ["coordinator"], county)
     headers = {"Authorization": f"Bearer {token}"}
 
-    def measure(label: str, params: dict[str, object]) -> None:
+    hello = hello_world_in_process()
+    figures: list[Figure] = []
+
+    def measure(label: str, params: dict[str, object], target_ms: float | None = None) -> None:
         with TestClient(create_app()) as client:
             first = client.get("/api/v1/coverage", params=params, headers=headers)
             assert first.status_code == 200, first.text
-            times = []
-            for _ in range(10):
-                t = time.perf_counter()
-                resp = client.get("/api/v1/coverage", params=params, headers=headers)
-                times.append((time.perf_counter() - t) * 1000)
+            responses = []
+            timing = drive(lambda _: responses.append(client.get("/api/v1/coverage", params=params,
+                                                                 headers=headers)), 10)
+            resp = responses[-1]
             body = resp.json()
         print(f"{label}: source={body['source']} features={len(body['features'])} "
               f"households={body['totals']['households']:,} visited={body['totals']['visited']:,} | "
-              f"warm median {statistics.median(times):.0f} ms, min {min(times):.0f} ms, max {max(times):.0f} ms | "
+              f"warm median {timing.median_ms:.0f} ms, min {timing.min_ms:.0f} ms, max {timing.max_ms:.0f} ms | "
               f"GeoJSON {len(resp.content) / 1024:.1f} KiB")
+        figures.append(Figure(f"coverage: {label}, warm median", timing.median_ms, "ms", target_ms,
+                              "le" if target_ms is not None else None, hello.median_ms, "ms",
+                              f"{len(body['features']):,} features; baseline: hello-world, same in-process client"))
+        if target_ms is not None:
+            figures.append(Figure(f"coverage: {label}, GeoJSON size", len(resp.content) / 1e6, "MB", 2, "le"))
 
-    measure("county, current phase (summary)", {"unit_id": county, "zoom": 10})
+    measure("county, current phase (summary)", {"unit_id": county, "zoom": 10}, 300)
     measure("county, current month (summary)", {"unit_id": county, "zoom": 10,
-                                                "month": datetime.now(UTC).strftime("%Y-%m")})
+                                                "month": datetime.now(UTC).strftime("%Y-%m")}, 300)
     os.environ["HULEI_COVERAGE_LIVE_MAX_GRIDS"] = "100000000"
     get_settings.cache_clear()
     measure("county, current phase (counted live, for comparison)", {"unit_id": county, "zoom": 10})
@@ -221,6 +231,8 @@ def bench(county: int, user_id: int) -> None:
         town = session.execute(text("SELECT id FROM org_unit WHERE level = 'town' ORDER BY id LIMIT 1")
                                ).scalar_one()
     measure("one town (50,000 households, 1,000 grids), live", {"unit_id": town, "zoom": 12})
+    print(f"baseline, FastAPI hello-world through the same in-process client: {describe(hello)}")
+    return figures
 
 
 if __name__ == "__main__":

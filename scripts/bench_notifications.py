@@ -1,12 +1,15 @@
 """Benchmark: fan out 10,000 notifications through the outbox to a fake FCM endpoint with one worker.
 
-    uv run python scripts/bench_notifications.py [--count 10000] [--users 2000] [--database-url URL]
+    uv run python scripts/bench_notifications.py [--count 10000] [--users 2000]
+        [--database-url URL | --admin-url URL] [--json PATH]
 
-Without --database-url a fresh SpatiaLite file under a temporary directory is migrated and used.
-With a PostgreSQL URL the database must exist and be empty (postgis extension created); it is
-migrated first. The fake FCM server (OAuth token endpoint + HTTP v1 send) runs in its own process
-on 127.0.0.1; the worker is the real firebase-admin path (FcmProvider, send_each). Prints the
-enqueue and delivery rates and checks that every push arrived exactly once.
+Without --database-url a fresh SpatiaLite file under a temporary directory is migrated and used
+(and removed at the end). With a PostgreSQL URL the database must exist and be empty (postgis
+extension created); it is migrated first. With --admin-url (a PostgreSQL server's maintenance
+database) a throwaway PostGIS database is created there and dropped at the end. The fake FCM
+server (OAuth token endpoint + HTTP v1 send) runs in its own process on 127.0.0.1; the worker
+is the real firebase-admin path (FcmProvider, send_each). Prints the enqueue and delivery rates
+and checks that every push arrived exactly once.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import time
 from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+from benchkit import Figure, add_json_option, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,13 +49,42 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=10_000, help="pushes to fan out")
     parser.add_argument("--users", type=int, default=2_000, help="recipients (one device each)")
     parser.add_argument("--batch", type=int, default=500, help="pushes claimed and sent per batch")
-    parser.add_argument("--database-url", default=None)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--database-url", default=None)
+    where.add_argument("--admin-url", default=None, help="create (and drop) a throwaway PostGIS database here")
+    add_json_option(parser)
     args = parser.parse_args()
     if args.count % args.users:
         parser.error("--count must be a multiple of --users")
 
     workdir = tempfile.mkdtemp(prefix="hulei-bench-")
-    url = args.database_url or f"sqlite:///{workdir}/bench.db"
+    throwaway: str | None = None
+    if args.admin_url:
+        import psycopg
+
+        throwaway = f"hulei_bench_{os.getpid()}"
+        with psycopg.connect(args.admin_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{throwaway}"')
+        url = args.admin_url.rsplit("/", 1)[0] + f"/{throwaway}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    else:
+        url = args.database_url or f"sqlite:///{workdir}/bench.db"
+    try:
+        return _bench(args, url, workdir)
+    finally:
+        from backend.core.db import dispose_engines
+
+        dispose_engines()
+        if throwaway is not None:
+            import psycopg
+
+            with psycopg.connect(args.admin_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{throwaway}" WITH (FORCE)')
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, url: str, workdir: str) -> int:
     os.environ["DATABASE_URL"] = url
 
     parent, child = mp.Pipe()
@@ -72,7 +107,7 @@ def main() -> int:
     from backend.notifications import service as notifications
     from backend.notifications.delivery import deliver_pending
     from backend.notifications.models import PushOutbox, PushStatus
-    from backend.notifications.providers import get_provider
+    from backend.notifications.providers import PushMessage, get_provider
 
     get_settings.cache_clear()
     import_all_models()
@@ -117,8 +152,21 @@ def main() -> int:
           f"{report.sent / deliver_s:,.0f} messages/s (target >= 500/s); batches={report.batches}, "
           f"retried={report.retried}, failed={report.failed}")
 
+    # Baseline, same run: the same number of pushes handed straight to the provider in batches of
+    # the same size, no database. Tagged so the exactly-once count below leaves them out.
+    direct = [PushMessage(-(i + 1), f"bench-token-{user_ids[i % len(user_ids)]:06d}", "android",
+                          {"notification_id": f"direct-{i}", "kind": "bench.ping", "title_zh": "压测通知",
+                           "title_en": "Benchmark", "body_zh": "请忽略", "body_en": "Please ignore", "round": "0"})
+              for i in range(args.count)]
+    started = time.perf_counter()
+    for i in range(0, len(direct), args.batch):
+        provider.send(direct[i:i + args.batch])
+    direct_rate = len(direct) / (time.perf_counter() - started)
+    print(f"baseline: the same {args.count} pushes sent straight to the provider (no outbox): "
+          f"{direct_rate:,.0f} messages/s")
+
     parent.send("stop")
-    keys = parent.recv()
+    keys = [k for k in parent.recv() if not str(k[0]).startswith("direct-")]
     server.join(10)
     with Session(engine) as session:
         statuses = dict(session.execute(
@@ -132,6 +180,16 @@ def main() -> int:
     print(f"fake FCM received {len(keys)} messages, {len(counts)} distinct; duplicates={duplicates}, "
           f"missing={missing}; outbox={statuses}")
     print("exactly once: " + ("YES" if ok else "NO"))
+    wrong = duplicates + missing + abs(len(keys) - args.count) + args.count - statuses.get(PushStatus.sent.value, 0)
+    backend = "SpatiaLite" if url.startswith("sqlite") else "PostGIS"
+    write_json(args.json, [
+        Figure(f"notifications through the outbox to a fake FCM, one worker, {backend}", report.sent / deliver_s,
+               "messages/s", 500, "ge", direct_rate, "messages/s",
+               f"{args.count:,} pushes, enqueued at {args.count / enqueue_s:,.0f}/s; "
+               "baseline: the same pushes straight to the provider, no outbox"),
+        Figure(f"notifications not delivered exactly once, {backend}", max(wrong, 0 if ok else 1), "messages", 0,
+               "le", note=f"duplicates={duplicates}, missing={missing}"),
+    ])
     return 0 if ok else 1
 
 

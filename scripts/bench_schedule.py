@@ -4,7 +4,7 @@ Prints the time the planner takes (target: under 10 s on a 2-core machine) and t
 verdict. Pure computation on the planner's inputs: no database is involved, so the figure is the
 algorithm's own cost (gathering inputs from the database is a few grouped queries on top).
 
-    uv run python scripts/bench_schedule.py [--venues 5000] [--officers 200] [--seed 7]
+    uv run python scripts/bench_schedule.py [--venues 5000] [--officers 200] [--seed 7] [--json PATH]
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import random
 import time
 from collections import Counter
 from datetime import date, timedelta
+
+from benchkit import Figure, add_json_option, write_json
 
 from backend.schedules.checker import check
 from backend.schedules.planner import plan_week
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--officers", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--capacity", type=int, default=8)
+    add_json_option(parser)
     args = parser.parse_args()
     venues, officers = synthetic_county(args.venues, args.officers, args.seed)
     rules = PlanRules(daily_capacity=args.capacity, min_team_size=2, joint_ops_required=2, high_risk_threshold=80)
@@ -83,6 +86,13 @@ def main() -> None:
     for code, n in Counter(v.code for v in violations).most_common():
         print(f"  {code}: {n}")
     print(f"target < 10 s: {'met' if planned_in < 10 else 'NOT met'}")
+    verdict = "checker PASS" if not violations else f"checker: {len(violations)} violations"
+    write_json(args.json, [
+        Figure(f"weekly plan, {len(venues):,} venues and {len(officers)} officers", planned_in, "s", 10, "le",
+               note=f"{verdict}; {len(planned):,} venues planned"),
+        Figure("weekly plan, checker violations", len(violations), "violations", 0, "le",
+               note=f"checker ran in {checked_in:.2f} s"),
+    ])
 
 
 if __name__ == "__main__":

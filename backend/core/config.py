@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     media_upload_expiry_hours: int = 24
     media_link_seconds: int = 300
     media_location_max_distance_m: float = 200.0
+    # A photo taken by a worker longer ago than this without being finished is presumed abandoned
+    # (worker killed) and processed again by another; one photo takes seconds, at most.
+    media_processing_lease_seconds: int = 120
 
     # Coverage and dashboard (issue 7). Scopes with more grids than this read the per-grid summary
     # (coverage_grid_stat, refreshed by the worker job coverage.refresh) for phase and month periods
@@ -109,6 +112,14 @@ class Settings(BaseSettings):
     basemap_subdomains: str = ""
     basemap_attribution: str = ""
     basemap_gcj02: bool = False
+
+    # Requests in flight per API process before it answers 503 server-busy; the thread pool is sized
+    # above it so a request holding a database lock always finds a thread to finish on.
+    api_max_in_flight: int = 64
+
+    # Background jobs: a worker renews its claim on a running job every third of this; a worker
+    # killed mid-job is replaced by another within one lease.
+    job_lease_seconds: int = 60
 
     default_locale: str = "zh-CN"
     timezone: str = "Asia/Shanghai"

@@ -109,4 +109,6 @@ def blind_index(value: str) -> str:
 
 def keyed_digest(data: bytes) -> str:
     """HMAC-SHA256 of arbitrary bytes with the index key (content hashes of records holding IDs)."""
-    return hmac.new(keyring().index_key, data, hashlib.sha256).hexdigest()
+    # hmac.digest is the one-shot C path: same value as hmac.new(...).hexdigest(), a third of the cost,
+    # which a sync push pays once per record.
+    return hmac.digest(keyring().index_key, data, "sha256").hex()

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import ColumnElement, DateTime, Engine, MetaData, any_, bindparam, create_engine, event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, SQLModel
 
 from backend.core.config import get_settings
@@ -49,6 +52,37 @@ def is_sqlite(engine_or_url: Engine | URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+class _UtcSqliteDateTime(sqlite.DATETIME):
+    """SQLite keeps no time zone, so DateTime(timezone=True) columns are written in UTC and read back
+    as aware UTC datetimes, exactly as PostgreSQL returns them: one code path and one JSON shape
+    ("...+00:00") for both backends. Columns without timezone=True are left naive."""
+
+    def bind_processor(self, dialect: Any) -> Any:
+        process = super().bind_processor(dialect)
+        if not self.timezone:
+            return process
+
+        def to_utc(value: Any) -> Any:
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.astimezone(UTC)
+            return process(value) if process else value
+
+        return to_utc
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        process = super().result_processor(dialect, coltype)
+        if not self.timezone:
+            return process
+
+        def aware(value: Any) -> Any:
+            value = process(value) if process else value
+            if isinstance(value, datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return value
+
+        return aware
+
+
 def _sqlite_engine(url: URL, *, autocommit: bool = False) -> Engine:
     import pysqlite3.dbapi2 as sqlite_module
 
@@ -61,6 +95,7 @@ def _sqlite_engine(url: URL, *, autocommit: bool = False) -> Engine:
         pool_size=8,
         max_overflow=16,
     )
+    engine.dialect.colspecs = {**engine.dialect.colspecs, DateTime: _UtcSqliteDateTime}
     library = get_settings().spatialite_library
     os.environ.setdefault("SPATIALITE_LIBRARY_PATH", library)
 
@@ -137,7 +172,7 @@ def get_session() -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def dialect_insert(session: Session) -> Any:
+def dialect_insert(session: OrmSession) -> Any:
     """INSERT with ON CONFLICT support for whichever backend the session is bound to."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -146,3 +181,15 @@ def dialect_insert(session: Session) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+def one_of(session: OrmSession, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN values` for a batch lookup. On PostgreSQL it is `column = ANY(:array)`: one bound
+    parameter, so the statement text is the same for every batch size and the driver parses it once,
+    instead of rendering and splitting hundreds of placeholders per sync push."""
+    wanted = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return cast(ColumnElement[bool], column == any_(bindparam(None, wanted, type_=ARRAY(column.type))))
+    return cast(ColumnElement[bool], column.in_(wanted))

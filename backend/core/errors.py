@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -132,6 +134,20 @@ class ServiceUnavailable(DomainError):
     title_en = "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database did not answer (restarting, failing over, unreachable). The request may have been
+    cut off around its commit, so whether it was stored is unknown to the client; sending it again
+    later is safe because the phones' writes are keyed by their client UUIDs."""
+
+    code = "database-unavailable"
+    title_zh = "数据库暂不可用，请稍后重试"
+    title_en = "Database unavailable; try again shortly"
+
+
+# Seconds a client is asked to wait before retrying when the database is away.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
 class PayloadTooLarge(DomainError):
     code = "payload-too-large"
     status = 413
@@ -162,6 +178,37 @@ class BadRequest(DomainError):
     status = 400
     title_zh = "请求格式有误"
     title_en = "Bad request"
+
+
+class UnstorableValue(InvalidInput):
+    """The database refused a value the request schemas let through: a number beyond its integer
+    columns, text longer than its column, a NUL character (PostgreSQL) or a lone surrogate. It came
+    from the client, so it is the client's 422, not a server fault."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "提交的内容含有无法保存的值：数字超出范围、文字过长或含有不允许的字符",
+            "A value cannot be stored: a number out of range, text too long, or a character not allowed",
+        )
+
+
+# PostgreSQL SQLSTATEs for a value that does not fit its column: numeric_value_out_of_range,
+# string_data_right_truncation, character_not_in_repertoire, untranslatable_character.
+_UNSTORABLE_SQLSTATES = frozenset({"22003", "22001", "22021", "22P05"})
+
+
+def is_unstorable_value(exc: BaseException) -> bool:
+    """Whether `exc` is the database driver refusing a client's value (rather than a server fault)."""
+    if isinstance(exc, DataError):
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        # psycopg refuses NUL in text itself, before PostgreSQL sees it, with no SQLSTATE.
+        return sqlstate in _UNSTORABLE_SQLSTATES or (sqlstate is None and "NUL (0x00)" in str(exc.orig))
+    if isinstance(exc, OverflowError):
+        return "too large to convert to SQLite INTEGER" in str(exc)
+    if isinstance(exc, UnicodeEncodeError):
+        # Python's json accepts "\ud800" escapes; such text cannot be encoded for any database.
+        return exc.reason == "surrogates not allowed"
+    return False
 
 
 _HTTP_STATUS_PROBLEMS[405] = MethodNotAllowed
@@ -228,6 +275,60 @@ def validation_problem(errors: list[dict[str, Any]], locale: str) -> InvalidInpu
     )
 
 
+# The answer every operation may give besides its documented success: the shape of
+# DomainError.to_problem and validation_problem, as JSON Schema for the OpenAPI document.
+PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "ProblemDetails": {
+        "title": "ProblemDetails",
+        "description": "RFC 9457 problem details; `code` is stable (mobile_api_spec/problems.md).",
+        "type": "object",
+        "required": ["type", "code", "title", "status"],
+        "properties": {
+            "type": {"type": "string", "description": f"{PROBLEM_TYPE_PREFIX}<code>"},
+            "code": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ProblemFieldError"}},
+        },
+        # Some problems carry extension members (the refused action, a retry time, ...).
+        "additionalProperties": True,
+    },
+    "ProblemFieldError": {
+        "title": "ProblemFieldError",
+        "type": "object",
+        "required": ["field", "type", "message"],
+        "properties": {
+            "field": {"type": "string"},
+            "type": {"type": "string"},
+            "message": {"type": "string"},
+        },
+    },
+}
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Declare problem+json answers in an OpenAPI document, in place (idempotent).
+
+    Every operation gets a `default` problem response, and the 422 FastAPI documents as
+    application/json gains the problem+json body the app really sends. The application/json
+    entry stays so the published contract only grows.
+    """
+    openapi.setdefault("components", {}).setdefault("schemas", {}).update(PROBLEM_SCHEMAS)
+    problem = {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+    for path_item in openapi.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("default", {
+                "description": "Problem details (RFC 9457); codes in mobile_api_spec/problems.md",
+                "content": {PROBLEM_MEDIA_TYPE: problem},
+            })
+            if "422" in responses:
+                responses["422"].setdefault("content", {})[PROBLEM_MEDIA_TYPE] = problem
+    return openapi
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Route every error the app can raise through problem+json."""
 
@@ -247,6 +348,27 @@ def install_problem_handlers(app: FastAPI) -> None:
         if cls is DomainError:
             problem = DomainError(str(exc.detail), str(exc.detail))
         return problem_response(problem, request, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # Connection lost or refused, server shutting down, lock or pool timeout: transient by
+        # nature, so the phone is told to retry rather than shown a server fault.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return problem_response(DatabaseUnavailable(headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}),
+                                request)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        if not is_unstorable_value(exc):
+            raise exc  # a server fault after all: on to the 500 handler
+        log.info("unstorable value on %s %s: %s", request.method, request.url.path,
+                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return problem_response(UnstorableValue(), request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

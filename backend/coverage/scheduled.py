@@ -7,5 +7,4 @@ from datetime import timedelta
 from backend.core.jobs import Job, register
 from backend.coverage.service import refresh_standard_summaries
 
-register(Job("coverage.refresh", every=timedelta(minutes=10), run=refresh_standard_summaries,
-             lease=timedelta(minutes=15)))
+register(Job("coverage.refresh", every=timedelta(minutes=10), run=refresh_standard_summaries))

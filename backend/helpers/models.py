@@ -7,10 +7,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, event
+from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import Field, SQLModel
 
 from backend.core import clock
+from backend.sync import revisions
 
 
 def _ts(nullable: bool = False) -> Any:
@@ -79,6 +81,22 @@ class Assignment(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_column=_ts(True))
     last_followup_at: datetime | None = Field(default=None, sa_column=_ts(True))
     reminded_due_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    # Sync revision (backend/sync/revisions.py): helpers' phones pull their assignments by it. Stamped on
+    # every ORM change by the listener below; bulk UPDATEs that phones must see set it themselves.
+    rev: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_assignment_revisions(session: Session, _context: UOWTransaction, _instances: object) -> None:
+    """Give every new or changed assignment a fresh revision, whichever service function changed it,
+    so no status change can be missed by a phone's pull."""
+    changed = [o for o in session.new if isinstance(o, Assignment)]
+    changed += [o for o in session.dirty if isinstance(o, Assignment) and session.is_modified(o)]
+    if not changed:
+        return
+    first = revisions.allocate(session, len(changed))
+    for n, assignment in enumerate(changed):
+        assignment.rev = first + n
 
 
 class FollowUp(SQLModel, table=True):

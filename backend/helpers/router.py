@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
-from sqlmodel import Session, col
 
 from backend.accounts.deps import requires
 from backend.accounts.permissions import Action
@@ -14,7 +12,7 @@ from backend.accounts.principal import Principal
 from backend.core.db import SessionDep
 from backend.core.pagination import Page
 from backend.helpers import service
-from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
+from backend.helpers.models import AssignmentStatus, HelperProfile
 from backend.helpers.schemas import (
     AssignmentPublic,
     ChildWithoutHelperPublic,
@@ -25,7 +23,6 @@ from backend.helpers.schemas import (
     HelperUpdate,
     OverdueFollowUpPublic,
 )
-from backend.registry.models import Person
 
 router = APIRouter(prefix="/helpers", tags=["helpers"])
 
@@ -38,18 +35,6 @@ Reader = Annotated[Principal, requires(Action.assignment_read)]
 def _helper(p: HelperProfile, load: int) -> HelperPublic:
     return HelperPublic(id=p.id or 0, user_id=p.user_id, org_unit_id=p.org_unit_id, sex=p.sex, skills=p.skills,
                         capacity=p.capacity, load=load, home_lon=p.home_lon, home_lat=p.home_lat, active=p.active)
-
-
-def _assignments(session: Session, rows: list[Assignment]) -> list[AssignmentPublic]:
-    levels = dict(session.execute(
-        select(col(Person.id), col(Person.risk_level)).where(col(Person.id).in_([a.child_id for a in rows]))
-    ).all()) if rows else {}
-    return [AssignmentPublic(
-        id=a.id or 0, child_id=a.child_id, helper_id=a.helper_id, org_unit_id=a.org_unit_id, mode=a.mode,
-        status=a.status, cost=a.cost, reasons=a.reasons, proposed_at=a.proposed_at, confirmed_at=a.confirmed_at,
-        answer_due_at=a.answer_due_at, answered_at=a.answered_at, last_followup_at=a.last_followup_at,
-        followup_due_at=service.followup_due(a, levels.get(a.child_id)),
-    ) for a in rows]
 
 
 @router.post("", response_model=HelperPublic, status_code=201)
@@ -76,7 +61,8 @@ def update_helper(helper_id: int, body: HelperUpdate, principal: Coordinator, se
 @router.post("/proposals", response_model=list[AssignmentPublic])
 def run_matching(principal: Confirmer, session: SessionDep) -> list[AssignmentPublic]:
     """Propose helpers now for every child of your jurisdiction who needs them."""
-    return _assignments(session, service.propose(session, actor=principal, within_path=principal.org_path))
+    proposed = service.propose(session, actor=principal, within_path=principal.org_path)
+    return service.assignments_public(session, proposed)
 
 
 @router.get("/children-without-helper", response_model=Page[ChildWithoutHelperPublic])
@@ -96,29 +82,29 @@ def list_assignments(principal: Reader, session: SessionDep, status: AssignmentS
                      mine: bool = False) -> list[AssignmentPublic]:
     """Your own assignments (helpers, or `mine=true`), or those in your jurisdiction (coordinators)."""
     own = mine or not principal.can(Action.assignment_confirm)
-    return _assignments(session, service.list_assignments(session, principal, status=status, mine=own))
+    return service.assignments_public(session, service.list_assignments(session, principal, status=status, mine=own))
 
 
 @router.get("/assignments/{assignment_id}", response_model=AssignmentPublic)
 def get_assignment(assignment_id: int, principal: Reader, session: SessionDep) -> AssignmentPublic:
-    return _assignments(session, [service.get_assignment(session, principal, assignment_id)])[0]
+    return service.assignments_public(session, [service.get_assignment(session, principal, assignment_id)])[0]
 
 
 @router.post("/assignments/{assignment_id}/confirm", response_model=AssignmentPublic)
 def confirm(assignment_id: int, principal: Confirmer, session: SessionDep) -> AssignmentPublic:
     """Confirm a proposal: the helper is told and has the answer window (24 h by default)."""
-    return _assignments(session, [service.confirm(session, principal, assignment_id)])[0]
+    return service.assignments_public(session, [service.confirm(session, principal, assignment_id)])[0]
 
 
 @router.post("/assignments/{assignment_id}/reject", response_model=list[AssignmentPublic])
 def reject(assignment_id: int, principal: Confirmer, session: SessionDep) -> list[AssignmentPublic]:
     """Turn a proposal down; answers the replacement proposals."""
-    return _assignments(session, service.reject(session, principal, assignment_id))
+    return service.assignments_public(session, service.reject(session, principal, assignment_id))
 
 
 @router.post("/assignments/{assignment_id}/accept", response_model=AssignmentPublic)
 def accept(assignment_id: int, principal: Answerer, session: SessionDep) -> AssignmentPublic:
-    return _assignments(session, [service.accept(session, principal, assignment_id)])[0]
+    return service.assignments_public(session, [service.accept(session, principal, assignment_id)])[0]
 
 
 @router.post("/assignments/{assignment_id}/decline", status_code=204)

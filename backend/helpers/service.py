@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, text, update
 from sqlmodel import Session, col
 
 from backend.accounts.models import User
@@ -21,12 +21,14 @@ from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.pagination import decode_cursor, encode_cursor
 from backend.helpers.matching import ChildNeed, HelperSlotInfo, match, needed_skills
 from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, FollowUp, HelperProfile, Skill
+from backend.helpers.schemas import AssignmentPublic
 from backend.notifications import service as notifications
 from backend.notifications.recipients import coordinators_at_or_above
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.registry.idnumber import mask_name
 from backend.registry.models import Household, Person, PersonRole, RiskLevel
+from backend.sync import revisions
 
 NEEDS_HELPER = (RiskLevel.major.value, RiskLevel.severe.value)  # 较大风险, 重大风险
 MANY_TO_ONE_HELPERS = 2
@@ -332,7 +334,7 @@ def expire_unanswered(session: Session) -> list[Assignment]:
         lapsed = session.execute(
             update(Assignment)
             .where(col(Assignment.id) == assignment_id, col(Assignment.status) == AssignmentStatus.offered.value)
-            .values(status=AssignmentStatus.expired.value)
+            .values(status=AssignmentStatus.expired.value, rev=revisions.allocate(session))
             .execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         if lapsed == 1:
@@ -359,6 +361,35 @@ def list_assignments(session: Session, principal: Principal, *, status: Assignme
     if status is not None:
         query = query.where(col(Assignment.status) == status.value)
     return list(session.execute(query.order_by(col(Assignment.id).desc()).limit(500)).scalars())
+
+
+def assignments_public(session: Session, rows: list[Assignment]) -> list[AssignmentPublic]:
+    """The one public shape of assignments, for the helpers API and sync pull alike."""
+    levels = dict(session.execute(
+        select(col(Person.id), col(Person.risk_level)).where(col(Person.id).in_([a.child_id for a in rows]))
+    ).all()) if rows else {}
+    return [AssignmentPublic(
+        id=a.id or 0, child_id=a.child_id, helper_id=a.helper_id, org_unit_id=a.org_unit_id, mode=a.mode,
+        status=a.status, cost=a.cost, reasons=a.reasons, proposed_at=a.proposed_at, confirmed_at=a.confirmed_at,
+        answer_due_at=a.answer_due_at, answered_at=a.answered_at, last_followup_at=a.last_followup_at,
+        followup_due_at=followup_due(a, levels.get(a.child_id)),
+    ) for a in rows]
+
+
+def assignments_changed(session: Session, principal: Principal, *, after: int, limit: int) -> list[Assignment]:
+    """Assignments with a revision above `after` that the caller's phone keeps: a helper's own, and
+    for coordinators also those of children in their jurisdiction; lowest revision first."""
+    from backend.accounts.permissions import Action
+
+    own = col(Assignment.helper_id).in_(
+        select(col(HelperProfile.id)).where(col(HelperProfile.user_id) == principal.user_id)
+    )
+    scope: ColumnElement[bool] = own
+    if principal.can(Action.assignment_confirm):
+        scope = or_(own, orgunits.in_jurisdiction(principal, col(Assignment.org_unit_id)))
+    return list(session.execute(
+        select(Assignment).where(col(Assignment.rev) > after, scope).order_by(col(Assignment.rev)).limit(limit)
+    ).scalars())
 
 
 def get_assignment(session: Session, principal: Principal, assignment_id: int) -> Assignment:

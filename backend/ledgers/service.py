@@ -18,6 +18,7 @@ from backend.accounts.principal import Principal
 from backend.audit import service as audit
 from backend.core import clock, crypto
 from backend.core.errors import DomainError, InvalidInput
+from backend.core.spreadsheet import xlsx_row
 from backend.ledgers.sheets import HEADERS, TITLES, Annex, header_key
 from backend.orgunits import service as orgunits
 from backend.registry import idnumber
@@ -183,7 +184,7 @@ def export(session: Session, principal: Principal, annex: Annex) -> ExportResult
     )
     count = 0
     for row in rows:
-        sheet.append(row)
+        sheet.append(xlsx_row(row))
         count += 1
     handle = tempfile.NamedTemporaryFile(prefix="hulei-ledger-", suffix=".xlsx", delete=False)  # noqa: SIM115
     handle.close()

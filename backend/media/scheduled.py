@@ -6,6 +6,7 @@ Each photo is its own transaction, so one bad file or a crash loses at most that
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from sqlmodel import Session
@@ -19,28 +20,35 @@ from backend.media.parents import load_parent_resolvers
 log = logging.getLogger(__name__)
 
 PROCESS_BATCH = 20
+PROCESS_BUDGET_SECONDS = 50.0
 EXPIRE_BATCH = 500
 LINK_BATCH = 500
 
 
 def process_received(session: Session) -> int:
-    """Make derivatives for every photo waiting (up to a batch); return how many were handled."""
+    """Make derivatives for the photos waiting, batch after batch until none is left or the time
+    budget is spent (a busy day's backlog drains in one run, not twenty photos per interval)."""
     load_parent_resolvers()
     handled = 0
-    for item_id in service.due_for_processing(session, PROCESS_BATCH):
-        item = service.start_processing(session, item_id)
-        session.commit()  # others see "processing" while the heavy work runs
-        if item is None:
-            continue
-        try:
-            service.process(session, item)
-            session.commit()
-        except Exception as exc:  # storage or database trouble: retry later, up to a limit
-            session.rollback()
-            log.exception("processing media %s failed", item_id)
-            service.give_up_processing(session, item_id, f"{type(exc).__name__}: {exc}")
-            session.commit()
-        handled += 1
+    started = time.monotonic()
+    while time.monotonic() - started < PROCESS_BUDGET_SECONDS:
+        due = service.due_for_processing(session, PROCESS_BATCH)
+        if not due:
+            break
+        for item_id in due:
+            item = service.start_processing(session, item_id)
+            session.commit()  # others see "processing" while the heavy work runs
+            if item is None:
+                continue
+            try:
+                service.process(session, item)
+                session.commit()
+            except Exception as exc:  # storage or database trouble: retry later, up to a limit
+                session.rollback()
+                log.exception("processing media %s failed", item_id)
+                service.give_up_processing(session, item_id, f"{type(exc).__name__}: {exc}")
+                session.commit()
+            handled += 1
     return handled
 
 
@@ -66,6 +74,7 @@ def link_late_parents(session: Session) -> int:
     return linked
 
 
-register(Job("media.process", timedelta(seconds=10), process_received))
+# Every worker may process photos at once: each photo is claimed on its own (start_processing).
+register(Job("media.process", timedelta(seconds=10), process_received, exclusive=False))
 register(Job("media.expire_uploads", timedelta(hours=1), expire_uploads))
 register(Job("media.link_parents", timedelta(minutes=5), link_late_parents))

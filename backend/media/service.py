@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heic": "heic"}
 _RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
-# A worker that took an item longer ago than this is presumed dead; another may take it over.
-PROCESSING_LEASE = timedelta(minutes=10)
 MAX_PROCESSING_ATTEMPTS = 5
 
 
@@ -460,9 +458,15 @@ def fetch_original(session: Session, principal: Principal, client_uuid: uuid.UUI
 # --- background work (called from scheduled.py, one item per transaction) ----------------------
 
 
+def processing_lease() -> timedelta:
+    """How long a worker may spend on one photo before another presumes it dead and takes it over."""
+    return timedelta(seconds=get_settings().media_processing_lease_seconds)
+
+
 def due_for_processing(session: Session, limit: int) -> list[int]:
-    """Ids of photos waiting for the worker, or abandoned by a dead one."""
-    stale = clock.now() - PROCESSING_LEASE
+    """Ids of photos waiting for the worker, or abandoned by a dead one (taken longer than the
+    processing lease ago and not finished)."""
+    stale = clock.now() - processing_lease()
     rows = session.execute(
         select(col(MediaItem.id))
         .where(or_(col(MediaItem.state) == MediaState.received.value,
@@ -475,9 +479,17 @@ def due_for_processing(session: Session, limit: int) -> list[int]:
 
 
 def start_processing(session: Session, item_id: int) -> MediaItem | None:
-    """Mark one photo as being processed (the caller commits before the heavy work)."""
-    item = session.get(MediaItem, item_id, with_for_update=True)
-    if item is None or item.state not in (MediaState.received.value, MediaState.processing.value):
+    """Claim one photo for processing (the caller commits before the heavy work): one waiting, or
+    one abandoned by a dead worker. None when another worker has it; the row lock makes the
+    check and the claim one step, so with several workers each photo is processed once."""
+    # populate_existing: the job's session outlives commits without expiring, and a copy loaded
+    # earlier may predate another worker's claim.
+    item = session.get(MediaItem, item_id, with_for_update=True, populate_existing=True)
+    if item is None:
+        return None
+    abandoned = (item.state == MediaState.processing.value and item.processing_started_at is not None
+                 and clock.as_utc(item.processing_started_at) < clock.now() - processing_lease())
+    if item.state != MediaState.received.value and not abandoned:
         return None
     item.state = MediaState.processing.value
     item.processing_started_at = clock.now()

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -65,7 +67,9 @@ class DeliveryReport:
 
 
 def new_worker_token() -> str:
-    return f"w-{uuid.uuid4().hex}"
+    """Names this worker in the claims it makes (host and process id, so an operator can tell
+    which process holds a claim), plus randomness in case a process id is reused."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def _claimable(now: datetime) -> list[ColumnElement[bool]]:

@@ -19,6 +19,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from backend.core.spreadsheet import xlsx_row
+
 CJK_FONT_FILES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
@@ -43,7 +45,7 @@ def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
         for cell in ws[1]:
             cell.font = Font(bold=True)
         for row in sheet.rows:
-            ws.append(list(row))
+            ws.append(xlsx_row(row))
         if sheet.note:
             ws.append([])
             ws.append([sheet.note])

@@ -21,6 +21,7 @@ from backend.audit import service as audit
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.spreadsheet import xlsx_row
 from backend.inspections.models import Inspection
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
@@ -451,7 +452,8 @@ def feed_token(user_id: int) -> str:
 
 
 def feed_token_ok(user_id: int, token: str) -> bool:
-    return hmac.compare_digest(feed_token(user_id), token)
+    # As bytes: compare_digest refuses str with non-ASCII characters, which anyone can put in a URL.
+    return hmac.compare_digest(feed_token(user_id).encode(), token.encode("utf-8", "surrogatepass"))
 
 
 def officer_visits(session: Session, user_id: int, since: date) -> list[tuple[SchedulePlan, StoredTeam]]:
@@ -535,9 +537,10 @@ def export_xlsx(session: Session, principal: Principal, plan_id: int) -> bytes:
     for s in teams:
         names = "、".join(f"{u.display_name}({m.agency})" for m, u in s.members)
         for v, venue in s.visits:
-            ws.append([s.team.day_date.isoformat(), s.team.label, "是" if s.team.is_joint else "否", names,
-                       areas.get(s.team.area_unit_id, ""), v.position + 1, venue.name, VenueType(venue.venue_type).zh,
-                       venue.address, v.reason, round(v.leg_distance_m / 1000, 2)])
+            ws.append(xlsx_row([s.team.day_date.isoformat(), s.team.label, "是" if s.team.is_joint else "否", names,
+                                areas.get(s.team.area_unit_id, ""), v.position + 1, venue.name,
+                                VenueType(venue.venue_type).zh, venue.address, v.reason,
+                                round(v.leg_distance_m / 1000, 2)]))
     audit.record(session, actor=principal, action="schedule.export", object_type="schedule_plan", object_id=plan.id,
                  org_unit_id=plan.org_unit_id, details={"visits": sum(len(s.visits) for s in teams)})
     buffer = io.BytesIO()

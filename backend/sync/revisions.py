@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlalchemy.orm import Session
 
 from backend.core.db import dialect_insert
 from backend.sync.models import SyncCounter

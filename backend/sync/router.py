@@ -11,10 +11,11 @@ from fastapi.responses import Response
 from backend.accounts.deps import CurrentPrincipal
 from backend.core.db import SessionDep
 from backend.core.errors import negotiate_locale
+from backend.core.routing import OrjsonRoute
 from backend.sync import service
 from backend.sync.schemas import PullResponse, PushRequest, PushResponse
 
-router = APIRouter(prefix="/sync", tags=["sync"])
+router = APIRouter(prefix="/sync", tags=["sync"], route_class=OrjsonRoute)
 
 
 def _json(body: object) -> Response:

@@ -43,7 +43,9 @@ class PushResponse(BaseModel):
 
 
 class PullItem(BaseModel):
-    kind: str
+    kind: str = Field(
+        description="household, person, template, assignment; more may be added: skip kinds you do not know"
+    )
     rev: int
     record: dict[str, Any]
 

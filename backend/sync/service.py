@@ -17,6 +17,8 @@ from backend.checklists.models import ChecklistTemplate
 from backend.core import clock
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from backend.core.pagination import decode_cursor, encode_cursor
+from backend.helpers import service as helpers
+from backend.helpers.models import Assignment
 from backend.orgunits import service as orgunits
 from backend.registry import service as registry
 from backend.registry.models import Household, Person
@@ -131,21 +133,31 @@ def pull(session: Session, principal: Principal, cursor: str | None, limit: int)
             .limit(limit + 1)
         ).scalars()
     )
+    assignments: list[Assignment] = []
+    if principal.can(Action.assignment_read):
+        assignments = helpers.assignments_changed(session, principal, after=after, limit=limit + 1)
     merged: list[tuple[int, str, Any]] = sorted(
         [(h.rev, "household", h) for h in households]
         + [(p.rev, "person", p) for p in people]
-        + [(t.rev, "template", t) for t in templates],
+        + [(t.rev, "template", t) for t in templates]
+        + [(a.rev, "assignment", a) for a in assignments],
         key=lambda e: e[0],
     )
     has_more = len(merged) > limit
     page = merged[:limit]
     guardians = registry.guardians_of(session, [p.id for _, kind, p in page if kind == "person" and p.id is not None])
+    assignment_records = {
+        a.id: a.model_dump(mode="json")
+        for a in helpers.assignments_public(session, [obj for _, kind, obj in page if kind == "assignment"])
+    }
     items: list[dict[str, Any]] = []
     for rev, kind, obj in page:
         if kind == "household":
             record = registry.household_public(obj)
         elif kind == "person":
             record = registry.person_public(obj, guardians.get(obj.id))
+        elif kind == "assignment":
+            record = assignment_records[obj.id]
         else:
             record = checklists.template_public(obj)
         items.append({"kind": kind, "rev": rev, "record": record})

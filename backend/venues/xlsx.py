@@ -15,6 +15,7 @@ from backend.accounts.principal import Principal
 from backend.core import clock
 from backend.core.errors import InvalidInput
 from backend.core.geo import CoordinateSystem, point, to_wgs84
+from backend.core.spreadsheet import xlsx_row
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.venues import credit_code
@@ -249,9 +250,9 @@ def export_venues(session: Session, venues: list[Venue]) -> bytes:
     for v in venues:
         lon, lat = lon_lat(v)
         unit = units.get(v.org_unit_id)
-        ws.append([VenueType(v.venue_type).zh, v.name, v.credit_code, v.address, lon, lat, "wgs84", v.owner_name,
-                   v.owner_phone, "是" if v.is_key else "否", VenueStatus(v.status).zh,
-                   unit.code if unit else "", unit.name if unit else ""])
+        ws.append(xlsx_row([VenueType(v.venue_type).zh, v.name, v.credit_code, v.address, lon, lat, "wgs84",
+                            v.owner_name, v.owner_phone, "是" if v.is_key else "否", VenueStatus(v.status).zh,
+                            unit.code if unit else "", unit.name if unit else ""]))
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

@@ -90,10 +90,6 @@ RULES: tuple[RiskRule, ...] = (
     ),
 )
 
-_BY_ITEM: dict[str, list[RiskRule]] = {}
-for _rule in RULES:
-    _BY_ITEM.setdefault(_rule.item, []).append(_rule)
-
 
 @dataclass(frozen=True)
 class Assessment:
@@ -105,24 +101,19 @@ class Assessment:
 NO_RISK = Assessment(None, [], False)
 
 
-def answer_value(answer: Any) -> str | None:
-    """The yes/no/unknown value of one answer ({"value": ...} or a bare string)."""
-    if isinstance(answer, dict):
-        value = answer.get("value")
-        return value if isinstance(value, str) else None
-    return answer if isinstance(answer, str) else None
+def _value(answer: Any) -> Any:
+    """The value of one answer ({"value": ...} or a bare string); compared for equality only."""
+    return answer.get("value") if isinstance(answer, dict) else answer
 
 
 def assess(outcome: str, answers: dict[str, Any]) -> Assessment:
     """Apply the table to one visit's answers."""
     if outcome != "visited" or not answers:
         return NO_RISK
-    triggered = [
-        rule for item, rules in _BY_ITEM.items() for rule in rules if answer_value(answers.get(item)) == rule.answer
-    ]
+    # RULES is in table order, so the reasons come out in table order with no sort.
+    triggered = [rule for rule in RULES if _value(answers.get(rule.item)) == rule.answer]
     if not triggered:
         return NO_RISK
-    triggered.sort(key=RULES.index)
     level = max((r.level for r in triggered), key=lambda lv: lv.rank)
     reasons = [
         {"rule": r.name, "item": r.item, "level": r.level.value, "reason_zh": r.reason_zh, "reason_en": r.reason_en}

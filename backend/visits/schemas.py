@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, NotRequired
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 from backend.checklists.builtin import SIX_LOOKS_CODE, SIX_LOOKS_VERSION
 from backend.core.geo import CoordinateSystem
@@ -21,12 +22,23 @@ class GpsFix(BaseModel):
     crs: CoordinateSystem = CoordinateSystem.wgs84
 
 
-class Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _canonical_uuid(value: str) -> str:
+    return str(UUID(value))
 
-    value: Literal["yes", "no", "unknown"] | None = None
-    note: str | None = Field(default=None, max_length=1000)
-    photos: list[UUID] = Field(default_factory=list, max_length=20)
+
+# A photo's client UUID, kept as its canonical text: answers are stored as JSON as they are.
+PhotoUuid = Annotated[str, AfterValidator(_canonical_uuid)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Answer(TypedDict):
+    """One checklist answer. A plain dict once validated, not a model: a push validates a dozen per
+    visit and stores them as JSON, and model instances only to dump them again cost a third of the
+    batch's validation time."""
+
+    value: NotRequired[Literal["yes", "no", "unknown"] | None]
+    note: NotRequired[Annotated[str | None, Field(max_length=1000)]]
+    photos: NotRequired[Annotated[list[PhotoUuid], Field(max_length=20)]]
 
 
 class VisitData(BaseModel):

@@ -14,10 +14,11 @@ from sqlmodel import Session, col
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.checklists import service as checklists
+from backend.checklists.builtin import SIX_LOOKS_CODE, SIX_LOOKS_VERSION
 from backend.checklists.models import ChecklistTemplate
 from backend.core import clock, crypto
 from backend.core.config import get_settings
-from backend.core.db import dialect_insert
+from backend.core.db import dialect_insert, one_of
 from backend.core.errors import DomainError, InvalidInput, NotFound, validation_problem
 from backend.core.geo import distance_m, to_wgs84
 from backend.orgunits import service as orgunits
@@ -97,7 +98,7 @@ def check_answers(data: VisitData, template: ChecklistTemplate | TemplateIndex) 
         )
     if data.outcome.value != "visited":
         return
-    answered = {k for k, a in data.answers.items() if a.value is not None}
+    answered = {k for k, a in data.answers.items() if a.get("value") is not None}
     missing = [i for i in index.required if i not in answered]
     if missing:
         labels = "、".join(f"{i}（{items[i]['label_zh']}）" for i in missing)
@@ -136,6 +137,12 @@ def visit_public(v: dict[str, Any]) -> dict[str, Any]:
         "risk_level": v["risk_level"],
         "risk_reasons": v["risk_reasons"],
     }
+
+
+def _template(session: Session, code: str, version: int) -> ChecklistTemplate | None:
+    return session.execute(
+        select(ChecklistTemplate).where(col(ChecklistTemplate.code) == code, col(ChecklistTemplate.version) == version)
+    ).scalar_one_or_none()
 
 
 def _digest(data: dict[str, Any]) -> str:
@@ -196,21 +203,19 @@ def push_visits(
                     col(OrgUnit.path),
                 )
                 .join(OrgUnit, col(OrgUnit.id) == col(Household.org_unit_id))
-                .where(col(Household.uuid).in_({d.household_uuid for _, d, _ in parsed}))
+                .where(one_of(session, col(Household.uuid), {d.household_uuid for _, d, _ in parsed}))
             )
         }
         if parsed
         else {}
     )
     templates: dict[tuple[str, int], TemplateIndex | None] = {}
-    checklists.ensure_builtin(session)
     for key in {(d.template_code, d.template_version) for _, d, _ in parsed}:
-        found = session.execute(
-            select(ChecklistTemplate).where(
-                col(ChecklistTemplate.code) == key[0], col(ChecklistTemplate.version) == key[1]
-            )
-        ).scalar_one_or_none()
-        templates[key] = TemplateIndex.of(found) if found is not None else None
+        template_row = _template(session, *key)
+        if template_row is None and key == (SIX_LOOKS_CODE, SIX_LOOKS_VERSION):
+            checklists.ensure_builtin(session)  # a new database: the built-in is made on first use
+            template_row = _template(session, *key)
+        templates[key] = TemplateIndex.of(template_row) if template_row is not None else None
     originals: dict[UUID, Any] = {}
     if amendments:
         wanted = {cast(AmendmentData, d).amends_uuid for _, d, _ in parsed}
@@ -219,7 +224,7 @@ def push_visits(
                 row.client_uuid: row
                 for row in session.execute(
                     select(col(Visit.id), col(Visit.client_uuid), col(Visit.household_id)).where(
-                        col(Visit.client_uuid).in_(wanted)
+                        one_of(session, col(Visit.client_uuid), wanted)
                     )
                 )
             }
@@ -231,7 +236,7 @@ def push_visits(
     if household_ids:
         for pid, puid, hid, level in session.execute(
             select(col(Person.id), col(Person.uuid), col(Person.household_id), col(Person.risk_level)).where(
-                col(Person.household_id).in_(household_ids), col(Person.role) == PersonRole.child.value
+                one_of(session, col(Person.household_id), household_ids), col(Person.role) == PersonRole.child.value
             )
         ):
             children.setdefault(hid, []).append((pid, puid, level))
@@ -284,7 +289,11 @@ def push_visits(
             del first_of[item.client_uuid]
             continue
         loc = check_location(data, home.lon, home.lat)
-        answers = {k: v.model_dump(mode="json") for k, v in data.answers.items()}
+        # Every stored answer has all three keys, whichever the phone sent.
+        answers = {
+            k: {"value": a.get("value"), "note": a.get("note"), "photos": a.get("photos", [])}
+            for k, a in data.answers.items()
+        }
         assessment = risk_rules.assess(data.outcome.value, answers)
         row = {
             "client_uuid": item.client_uuid,
@@ -322,7 +331,7 @@ def push_visits(
         for found in session.execute(
             select(VISIT_TABLE, col(OrgUnit.path))
             .join(OrgUnit, col(OrgUnit.id) == VISIT_TABLE.c.org_unit_id)
-            .where(VISIT_TABLE.c.client_uuid.in_(stored_uuids))
+            .where(one_of(session, VISIT_TABLE.c.client_uuid, stored_uuids))
         ).mappings():
             stored[found["client_uuid"]] = dict(found)
 
@@ -430,7 +439,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[UUID, int]
     returning = (VISIT_TABLE.c.id, VISIT_TABLE.c.client_uuid)
     if session.get_bind().dialect.name == "postgresql":
         source: Any = select(*[literal_column(f"r.{c}") for c in _COLUMNS]).select_from(
-            text(f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_PG_RECORD})")
+            text(f"json_to_recordset(CAST(:rows AS json)) AS r({_PG_RECORD})")
         )
         stmt = (
             insert(VISIT_TABLE)

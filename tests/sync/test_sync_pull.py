@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import gzip
 import uuid
+from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from tests.factories import SignedIn
+from backend.accounts.models import User
+from backend.accounts.permissions import Role
+from backend.core import clock
+from backend.core.config import get_settings
+from backend.core.jobs import run_due_jobs
+from backend.registry.models import RiskLevel
+from tests.factories import SignedIn, make_town, make_user
+from tests.helpers.factories import grid_point, make_child, make_helper, raise_risk
+from tests.notifications.factories import headers_for
 from tests.registry.factories import child_item, household_item, make_world, push, seed_household, statuses
 
 
@@ -104,3 +114,55 @@ def test_a_foreign_cursor_is_refused_clearly(client: TestClient, session: Sessio
     w = make_world(client, session)
     resp = client.get("/api/v1/sync/pull", params={"cursor": "!!not-ours"}, headers=w.volunteer_a.headers)
     assert resp.status_code == 422
+
+
+def _pulled_assignments(client: TestClient, session: Session, user: User | None, cursor: str | None = None
+                        ) -> tuple[list[dict[str, Any]], str]:
+    assert user is not None
+    items, cursor = pull_all(client, SignedIn(user, headers_for(session, user), ""), cursor)
+    return [i["record"] for i in items if i["kind"] == "assignment"], cursor
+
+
+def test_a_helper_pulls_their_assignments_and_each_change_of_status(client: TestClient, session: Session) -> None:
+    town = make_town(session)
+    coordinator = make_user(session, town.town, Role.coordinator)
+    child = make_child(session, town.grids[0][0], sex="male", at=grid_point(0, 0))
+    best = make_helper(session, town.town, sex="male", at=grid_point(0, 0, east=0.55))
+    other = make_helper(session, town.town, sex="male", at=grid_point(0, 2), capacity=0)
+    raise_risk(session, child, RiskLevel.major)
+    coord = headers_for(session, coordinator)
+    helper_user = session.get(User, best.user_id)
+    assert helper_user is not None
+    helper = headers_for(session, helper_user)
+
+    [proposal] = client.post("/api/v1/helpers/proposals", headers=coord).json()
+    offered = client.post(f"/api/v1/helpers/assignments/{proposal['id']}/confirm", headers=coord).json()
+    pulled, cursor = _pulled_assignments(client, session, helper_user)
+    assert pulled == [offered]  # the same shape as GET /helpers/assignments/{id}
+    assert _pulled_assignments(client, session, helper_user, cursor)[0] == []
+
+    assert client.post(f"/api/v1/helpers/assignments/{proposal['id']}/accept", headers=helper).status_code == 200
+    changed, _ = _pulled_assignments(client, session, helper_user, cursor)
+    assert [(a["id"], a["status"]) for a in changed] == [(proposal["id"], "accepted")]
+    # Other helpers never get it; coordinators get their jurisdiction's.
+    assert _pulled_assignments(client, session, session.get(User, other.user_id))[0] == []
+    assert [a["id"] for a in _pulled_assignments(client, session, coordinator)[0]] == [proposal["id"]]
+
+
+def test_an_offer_that_lapses_reaches_the_helpers_phone_as_expired(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HULEI_HELPER_AUTO_CONFIRM", "true")
+    get_settings.cache_clear()
+    town = make_town(session)
+    child = make_child(session, town.grids[0][0], sex="male", at=grid_point(0, 0))
+    best = make_helper(session, town.town, sex="male", at=grid_point(0, 0, east=0.55))
+    raise_risk(session, child, RiskLevel.major)
+    run_due_jobs()
+    helper_user = session.get(User, best.user_id)
+    [offer], cursor = _pulled_assignments(client, session, helper_user)
+    assert offer["status"] == "offered"
+    clock.advance(timedelta(hours=25))
+    run_due_jobs()  # the bulk UPDATE that lapses offers stamps a revision too
+    changed, _ = _pulled_assignments(client, session, helper_user, cursor)
+    assert [(a["id"], a["status"]) for a in changed] == [(offer["id"], "expired")]

@@ -1,0 +1,395 @@
+"""What the two permission tables share: a town with an own and a foreign side, records made on
+either side, and probes that exercise one action against them through HTTP.
+
+tests/test_permission_matrix.py drives role x action x own/foreign through PROBES;
+tests/test_endpoint_matrix.py drives role x endpoint x own/foreign and reuses the same makers.
+Records of the own side sit in grid 0/2 (the own volunteer's grid) or grid 0/0, those of the
+foreign side in village 1 (the foreign volunteer's); callers sit in village 0 unless a probe says
+otherwise, so "own" is inside their jurisdiction and "foreign" is not.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx import Response
+from openpyxl import Workbook
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from backend.accounts import service as accounts
+from backend.accounts.models import User
+from backend.accounts.permissions import Action, Role
+from backend.core import clock
+from backend.demo.town import DemoTown
+from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
+from backend.incidents import service as incidents
+from backend.inspections.models import Problem
+from backend.ledgers.sheets import HEADERS, Annex
+from backend.orgunits import service as orgunits
+from backend.orgunits.models import OrgLevel, OrgUnit
+from backend.referrals.models import Referral
+from backend.registry.models import Household, Person, RiskPerson, RiskPersonCategory
+from backend.schedules import service as schedule_service
+from backend.venues.models import Venue
+from tests.factories import make_user
+from tests.helpers.factories import make_child
+from tests.media.conftest import camera_jpeg
+from tests.notifications.factories import headers_for, notify
+from tests.registry.factories import fine_answers, visit_item
+from tests.venues import factories as venue_factories
+
+Call = Callable[[TestClient, dict[str, str], "World", bool], Response]
+
+# Fresh values for records that must be unique when one world serves many calls.
+_serial = itertools.count(1)
+
+
+def serial() -> int:
+    return next(_serial)
+
+
+@dataclass
+class World:
+    town: DemoTown
+    own_user_id: int
+    foreign_user_id: int
+    session: Session | None = None  # for probes that need records made first
+    caller_id: int = 0  # the signed-in caller (for records that belong to a person, not a unit)
+    # Records that are costly to make and that calls do not change, kept for the next call on this world.
+    memo: dict[tuple[str, bool], int] = field(default_factory=dict)
+
+
+def village_caller(town: DemoTown) -> OrgUnit:
+    return town.villages[0]
+
+
+def county_caller(town: DemoTown) -> OrgUnit:
+    """2112 incidents open at province, city or county level: their callers sit at the county and the
+    foreign side is a neighbouring county."""
+    return town.county
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to exercise an action against a record in the caller's or a foreign jurisdiction."""
+
+    call: Call
+    has_jurisdiction: bool = True
+    # Where the caller sits; own/foreign records are chosen relative to it.
+    caller: Callable[[DemoTown], OrgUnit] = village_caller
+    # Hidden actions the endpoint checks before this one: a role lacking any of them learns nothing (404).
+    hidden_behind: frozenset[Action] = field(default_factory=frozenset)
+
+
+def s(w: World) -> Session:
+    assert w.session is not None
+    return w.session
+
+
+def unit_id(w: World, own: bool) -> int:
+    return (w.town.grids[0][0] if own else w.town.villages[1]).id or 0
+
+
+def venue(w: World, own: bool) -> Venue:
+    return venue_factories.make_venue(s(w), w.town, village=0 if own else 1)
+
+
+def problem(w: World, own: bool) -> Problem:
+    return venue_factories.make_problem(s(w), w.town, village=0 if own else 1, recorded_by=w.own_user_id)
+
+
+def recheck(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
+    found = problem(w, own)
+    at = s(w).get(Venue, found.venue_id)
+    assert at is not None
+    body = venue_factories.inspection_body(at, rechecks=[{"problem_id": found.id, "fixed": True}])
+    return c.post("/api/v1/inspections", json=body, headers=h)
+
+
+def plan(w: World, own: bool) -> int:
+    """A draft plan of a week no other call of this world used (a published week takes no new draft)."""
+    week = schedule_service.next_monday(clock.now().date()) + timedelta(weeks=serial())
+    made = schedule_service.generate(s(w), None, unit_id(w, own), week)
+    s(w).commit()
+    return made.id or 0
+
+
+def user(w: World, user_id: int) -> User:
+    found = s(w).get(User, user_id)
+    assert found is not None
+    return found
+
+
+def volunteer(w: World, own: bool) -> User:
+    return user(w, w.own_user_id if own else w.foreign_user_id)
+
+
+def grid(w: World, own: bool) -> OrgUnit:
+    return w.town.grids[0][2] if own else w.town.grids[1][0]
+
+
+def child(w: World, own: bool) -> Person:
+    return make_child(s(w), grid(w, own))
+
+
+def home_of(w: World, person: Person) -> Household:
+    home = s(w).get(Household, person.household_id)
+    assert home is not None
+    return home
+
+
+def household(w: World, own: bool) -> Household:
+    return home_of(w, child(w, own))
+
+
+def edit_household(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
+    home = household(w, own)
+    return c.put(f"/api/v1/households/{home.id}", headers=h,
+                 json={"version": home.version, "address": "新址1号", "grid_id": home.org_unit_id})
+
+
+def edit_child(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
+    kid = child(w, own)
+    return c.put(f"/api/v1/persons/{kid.id}", headers=h,
+                 json={"version": kid.version, "name": "改名", "household_uuid": str(home_of(w, kid).uuid)})
+
+
+def risk_person(w: World, own: bool) -> int:
+    row = RiskPerson(org_unit_id=grid(w, own).id or 0, name="某甲",
+                     categories=[RiskPersonCategory.community_correction.value])
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
+def push_visit(c: TestClient, h: dict[str, str], home: Household, *, abuse: bool = False) -> Response:
+    answers = fine_answers()
+    if abuse:
+        answers["look1"] = {"value": "yes"}  # signs of abuse: a mandatory report opens at once
+    return c.post("/api/v1/sync/push", json={"items": [visit_item(str(home.uuid), answers=answers)]}, headers=h)
+
+
+def item_outcome(resp: Response) -> Response:
+    """A push answers 200 with a result per item; this is the one item's outcome as a response of its own
+    (created 201, duplicate 200, rejected with the status of its problem)."""
+    if resp.status_code != 200:
+        return resp  # refused as a whole (no token)
+    [result] = resp.json()["results"]
+    status = {"created": 201, "duplicate": 200}.get(result["status"]) or (result["problem"] or {}).get("status", 409)
+    return Response(status, json=result, request=resp.request)
+
+
+def visit(c: TestClient, w: World, own: bool, *, abuse: bool = False) -> int:
+    pushed = item_outcome(push_visit(c, headers_for(s(w), volunteer(w, own)), household(w, own), abuse=abuse))
+    assert pushed.status_code == 201, pushed.text
+    return int(pushed.json()["record"]["id"])
+
+
+def referral(c: TestClient, w: World, own: bool) -> int:
+    visit_id = visit(c, w, own, abuse=True)
+    return int(s(w).execute(select(col(Referral.id)).where(col(Referral.visit_id) == visit_id)).scalar_one())
+
+
+JPEG = camera_jpeg(64, 48)
+
+
+def upload(c: TestClient, h: dict[str, str], client_uuid: str, parent_uuid: str | None = None) -> Response:
+    return c.put(f"/api/v1/media/{client_uuid}", content=JPEG, headers=h,
+                 params={"parent_kind": "visit", "parent_uuid": parent_uuid or str(uuid.uuid4())})
+
+
+def photo(c: TestClient, w: World, own: bool, parent_uuid: str | None = None) -> str:
+    """A photo uploaded by the own or the foreign volunteer (it belongs to their unit until linked)."""
+    client_uuid = str(uuid.uuid4())
+    resp = upload(c, headers_for(s(w), volunteer(w, own)), client_uuid, parent_uuid)
+    assert resp.status_code == 201, resp.text
+    return client_uuid
+
+
+def ledger(annex: Annex) -> bytes:
+    """An .xlsx of the annex with its printed headers and no rows."""
+    book = Workbook()
+    sheet: Any = book.active
+    sheet.append(list(HEADERS[annex]))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def notification(w: World, own: bool) -> int:
+    [row] = notify(s(w), user(w, w.caller_id if own else w.foreign_user_id))
+    return row.id or 0
+
+
+NEIGHBOUR_COUNTY = "990102000000"
+
+
+def county(w: World, own: bool) -> OrgUnit:
+    """The town's county, or a neighbouring county (made on first use)."""
+    if own:
+        return w.town.county
+    found = s(w).execute(select(OrgUnit).where(col(OrgUnit.code) == NEIGHBOUR_COUNTY)).scalar_one_or_none()
+    if found is not None:
+        return found
+    unit = orgunits.create_unit(s(w), code=NEIGHBOUR_COUNTY, name="邻县", level=OrgLevel.county, parent=w.town.city)
+    s(w).commit()
+    return unit
+
+
+def incident(w: World, own: bool) -> int:
+    session = s(w)
+    opener = accounts.principal_for(session, make_user(session, county(w, own), Role.coordinator).id or 0,
+                                    device_id=None, ip=None)
+    assert opener is not None
+    made = incidents.create(session, opener, title="网络舆情线索", summary="待核实", source_url=None, org_unit_id=None)
+    session.commit()
+    return made.id or 0
+
+
+def helper_profile(w: World, holder: User) -> HelperProfile:
+    """The holder's helper profile (a user has at most one)."""
+    session = s(w)
+    found = session.execute(select(HelperProfile).where(col(HelperProfile.user_id) == holder.id)).scalar_one_or_none()
+    if found is not None:
+        return found
+    profile = HelperProfile(user_id=holder.id or 0, org_unit_id=holder.org_unit_id, sex="female")
+    session.add(profile)
+    session.commit()
+    return profile
+
+
+def assignment(w: World, own: bool, status: AssignmentStatus) -> int:
+    """Own: a child of the caller's village held by the caller's own helper profile (so a helper answers
+    it and a coordinator sees it); foreign: a child of village 1 held by the foreign volunteer's."""
+    session = s(w)
+    kid = child(w, own)
+    profile = helper_profile(w, user(w, w.caller_id if own else w.foreign_user_id))
+    now = clock.now()
+    offered = status is not AssignmentStatus.proposed
+    row = Assignment(child_id=kid.id or 0, helper_id=profile.id or 0, org_unit_id=kid.org_unit_id,
+                     mode="one_to_one", status=status.value, proposed_at=now, confirmed_at=now if offered else None,
+                     answer_due_at=now + timedelta(hours=24) if offered else None,
+                     answered_at=now if status is AssignmentStatus.accepted else None)
+    session.add(row)
+    session.commit()
+    return row.id or 0
+
+
+def campaign_body() -> dict[str, Any]:
+    code = f"matrix-{serial()}"
+    return {"code": code, "name": "矩阵", "start_date": "2026-01-01", "end_date": "2026-12-31",
+            "phases": [{"code": "p", "name_zh": "阶段", "name_en": "Phase", "start_date": "2026-01-01",
+                        "end_date": "2026-12-31"}]}
+
+
+PROBES: dict[str, Probe] = {
+    # Issue 5: venues, inspections, problems, plans.
+    "venue.read": Probe(lambda c, h, w, own: c.get("/api/v1/venues", params={"org_unit_id": unit_id(w, own)},
+                                                   headers=h)),
+    "venue.write": Probe(lambda c, h, w, own: c.post("/api/v1/venues", headers=h, json={
+        "venue_type": "ktv", "name": "矩阵KTV", "credit_code": venue_factories.credit_code(), "lon": 108.301,
+        "lat": 30.001, "org_unit_id": unit_id(w, own)})),
+    "inspection.read": Probe(lambda c, h, w, own: c.get("/api/v1/problems", params={"org_unit_id": unit_id(w, own)},
+                                                        headers=h)),
+    "inspection.create": Probe(lambda c, h, w, own: c.post("/api/v1/inspections", headers=h, json=(
+        venue_factories.inspection_body(venue(w, own))))),
+    "problem.update": Probe(lambda c, h, w, own: c.patch(f"/api/v1/problems/{problem(w, own).id}",
+                                                         json={"status": "rectifying"}, headers=h)),
+    "problem.verify": Probe(recheck),
+    "schedule.read": Probe(lambda c, h, w, own: c.get("/api/v1/schedules", params={"org_unit_id": unit_id(w, own)},
+                                                      headers=h)),
+    "schedule.generate": Probe(lambda c, h, w, own: c.post("/api/v1/schedules/generate",
+                                                           json={"org_unit_id": unit_id(w, own)}, headers=h)),
+    "schedule.publish": Probe(lambda c, h, w, own: c.post(f"/api/v1/schedules/{plan(w, own)}/publish", headers=h)),
+    "orgunit.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/org-units/{unit_id(w, own)}", headers=h)),
+    "device.register": Probe(
+        lambda c, h, w, own: c.post("/api/v1/devices", json={"platform": "android", "push_token": "tok-matrix-1"},
+                                    headers=h),
+        has_jurisdiction=False,
+    ),
+    "user.read": Probe(
+        lambda c, h, w, own: c.get(f"/api/v1/users/{w.own_user_id if own else w.foreign_user_id}", headers=h)
+    ),
+    "user.manage": Probe(
+        lambda c, h, w, own: c.patch(f"/api/v1/users/{w.own_user_id if own else w.foreign_user_id}",
+                                     json={"display_name": "改名"}, headers=h)
+    ),
+    "audit.read": Probe(lambda c, h, w, own: c.get("/api/v1/audit", headers=h), has_jurisdiction=False),
+    "coverage.read": Probe(lambda c, h, w, own: c.get("/api/v1/coverage", params={"unit_id": unit_id(w, own)},
+                                                      headers=h)),
+    "coverage.households": Probe(
+        lambda c, h, w, own: c.get("/api/v1/coverage/not-visited", params={"unit_id": unit_id(w, own)}, headers=h)
+    ),
+    "campaign.manage": Probe(lambda c, h, w, own: c.post("/api/v1/campaigns", json=campaign_body(), headers=h),
+                             has_jurisdiction=False),
+    "report.read": Probe(lambda c, h, w, own: c.get("/api/v1/reports/monthly",
+                                                    params={"unit_id": unit_id(w, own), "month": "2026-03"},
+                                                    headers=h)),
+    "report.generate": Probe(lambda c, h, w, own: c.post("/api/v1/reports/monthly",
+                                                         json={"unit_id": unit_id(w, own), "month": "2026-03"},
+                                                         headers=h)),
+    # Issue 4: photos.
+    "media.upload": Probe(lambda c, h, w, own: upload(c, h, str(uuid.uuid4()) if own else photo(c, w, False))),
+    "media.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/media/{photo(c, w, own)}", headers=h)),
+    "media.original": Probe(lambda c, h, w, own: c.get(f"/api/v1/media/{photo(c, w, own)}/original", headers=h)),
+    # Issue 3: registry, visits, referrals, ledgers, checklists.
+    "household.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/households/{household(w, own).id}", headers=h)),
+    "household.write": Probe(edit_household),
+    "child.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/persons/{child(w, own).id}", headers=h)),
+    "child.write": Probe(edit_child),
+    "child.reveal_id": Probe(lambda c, h, w, own: c.post(f"/api/v1/persons/{child(w, own).id}/reveal-id", json={},
+                                                         headers=h)),
+    "risk_person.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/risk-persons/{risk_person(w, own)}", headers=h)),
+    "risk_person.write": Probe(lambda c, h, w, own: c.post("/api/v1/risk-persons", headers=h, json={
+        "name": "某乙", "categories": [RiskPersonCategory.vagrant.value], "org_unit_id": grid(w, own).id})),
+    "visit.create": Probe(lambda c, h, w, own: item_outcome(push_visit(c, h, household(w, own)))),
+    "visit.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/visits/{visit(c, w, own)}", headers=h)),
+    "referral.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/referrals/{referral(c, w, own)}", headers=h)),
+    "referral.manage": Probe(lambda c, h, w, own: c.post(f"/api/v1/referrals/{referral(c, w, own)}/receive",
+                                                         headers=h)),
+    # 附件1 lists children: who may not see children gets 404 before the export right is asked.
+    "ledger.export": Probe(lambda c, h, w, own: c.get("/api/v1/ledgers/1.xlsx", headers=h), has_jurisdiction=False,
+                           hidden_behind=frozenset({Action.child_read})),
+    # 附件2 (risk persons) is the ledger police import; who may not see it gets 404.
+    "ledger.import": Probe(
+        lambda c, h, w, own: c.post("/api/v1/ledgers/2/import", params={"org_unit_id": grid(w, own).id},
+                                    files={"file": ("a2.xlsx", ledger(Annex.risk_persons))}, headers=h),
+        hidden_behind=frozenset({Action.risk_person_read, Action.risk_person_write}),
+    ),
+    "risk.override": Probe(lambda c, h, w, own: c.post(f"/api/v1/persons/{child(w, own).id}/risk-level",
+                                                       json={"level": "较大风险", "reason": "专班研判"}, headers=h)),
+    "checklist.manage": Probe(
+        lambda c, h, w, own: c.post(f"/api/v1/checklists/matrix-check-{serial()}", headers=h, json={
+            "title_zh": "矩阵检查", "title_en": "Matrix check", "items": [{"id": "q1", "label_zh": "问题一"}]}),
+        has_jurisdiction=False,
+    ),
+    # Issue 6: the inbox, 2112 incidents, helpers and assignments.
+    "notification.read": Probe(lambda c, h, w, own: c.post(f"/api/v1/notifications/{notification(w, own)}/read",
+                                                           headers=h)),
+    "incident.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/incidents/{incident(w, own)}", headers=h),
+                           caller=county_caller),
+    "incident.create": Probe(lambda c, h, w, own: c.post("/api/v1/incidents", headers=h, json={
+        "title": "网络舆情线索", "org_unit_id": county(w, own).id}), caller=county_caller),
+    "incident.handoff": Probe(lambda c, h, w, own: c.post(f"/api/v1/incidents/{incident(w, own)}/handoffs",
+                                                          json={"to_unit_ids": [w.town.town.id]}, headers=h),
+                              caller=county_caller),
+    "incident.close": Probe(lambda c, h, w, own: c.post(f"/api/v1/incidents/{incident(w, own)}/close", json={},
+                                                        headers=h), caller=county_caller),
+    "helper.read": Probe(lambda c, h, w, own: c.get("/api/v1/helpers", headers=h), has_jurisdiction=False),
+    "helper.manage": Probe(lambda c, h, w, own: c.post("/api/v1/helpers", headers=h, json={
+        "user_id": w.own_user_id if own else w.foreign_user_id, "sex": "female"})),
+    "assignment.read": Probe(lambda c, h, w, own: c.get(
+        f"/api/v1/helpers/assignments/{assignment(w, own, AssignmentStatus.proposed)}", headers=h)),
+    "assignment.confirm": Probe(lambda c, h, w, own: c.post(
+        f"/api/v1/helpers/assignments/{assignment(w, own, AssignmentStatus.proposed)}/confirm", headers=h)),
+    "assignment.answer": Probe(lambda c, h, w, own: c.post(
+        f"/api/v1/helpers/assignments/{assignment(w, own, AssignmentStatus.offered)}/accept", headers=h)),
+}

@@ -1,0 +1,611 @@
+"""Every endpoint x every role x own/foreign jurisdiction, through HTTP.
+
+ROWS holds one row per operation (METHOD path) the app serves with a token: the actions that
+guard it, in the order it checks them, and how to call it against a record or unit inside the
+caller's jurisdiction and outside it. For each row and each role: a role lacking an action is
+refused (403, or 404 for a hidden action: the record's existence is not confirmed); an allowed
+role succeeds on its own record and gets 404 for a foreign one (a foreign record is as good as
+absent: lists must not carry it); no token at all is 401. PUBLIC holds the operations served
+without a token, each with the authorisation it carries itself (a password, a refresh token, a
+signed link, a calendar secret). The first test fails, naming it, when the app has an operation
+without a row, so a new endpoint cannot ship without saying who may call it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from backend.accounts import service as accounts
+from backend.accounts.models import User
+from backend.accounts.permissions import HIDDEN_ACTIONS, PERMISSIONS, Action, Role
+from backend.accounts.principal import Principal
+from backend.audit import service as audit
+from backend.core import clock
+from backend.demo.town import DemoTown
+from backend.helpers.models import Assignment, AssignmentStatus
+from backend.incidents import service as incidents
+from backend.main import create_app
+from backend.media import scheduled as media_jobs
+from backend.orgunits import service as orgunits
+from backend.orgunits.models import OrgLevel, OrgUnit
+from backend.referrals.models import Referral, ReferralStatus
+from backend.reports import service as reports
+from backend.reports.models import MonthlyReport, ReportStatus
+from backend.venues import xlsx as venue_xlsx
+from tests import matrix_support as m
+from tests.factories import TEST_PASSWORD, make_town, make_user, next_phone, sign_in
+from tests.matrix_support import PROBES, Call, Probe, World, county_caller, village_caller
+from tests.media.conftest import media_root  # noqa: F401 (a fixture)
+from tests.notifications.factories import add_device, headers_for
+from tests.registry.factories import child_id, household_item
+from tests.venues.factories import grid_point
+
+A = Action
+API = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One operation: who may call it and how to call it against an own and a foreign record."""
+
+    call: Call
+    # The actions the endpoint checks, in that order; () when every signed-in user may call it.
+    guard: tuple[Action, ...]
+    # False where there is nothing foreign to try (global lists, one's own profile, server-wide actions).
+    foreign: bool = True
+    caller: Callable[[DemoTown], OrgUnit] = village_caller
+    # What an allowed caller gets for a foreign record where it is not 404 (an all-or-nothing import
+    # names the foreign rows it refuses).
+    foreign_status: int = 404
+    # Vector tiles are served on PostGIS only; an allowed caller on SpatiaLite gets 501 (documented).
+    postgis_only: bool = False
+
+
+def probe(action: str, *guard: Action) -> Row:
+    """The row of an endpoint the action matrix already probes; `guard` defaults to the action."""
+    p: Probe = PROBES[action]
+    return Row(p.call, guard or (Action(action),), foreign=p.has_jurisdiction, caller=p.caller)
+
+
+def listed(ident: object, resp: Response, key: str = "id") -> Response:
+    """A listing seen as an answer about one record: the listing when it carries the record, 404 when
+    it succeeds without it (a foreign record must be as absent from lists as from lookups). The record
+    comes first so that it is made before the listing is fetched."""
+    if not resp.is_success:
+        return resp
+    body: Any = resp.json()
+    items = body["items"] if isinstance(body, dict) else body
+    if any(str(item.get(key)) == str(ident) for item in items):
+        return resp
+    return Response(404, json={"not_listed": str(ident)}, request=resp.request)
+
+
+def own_or_foreign_user(w: World, own: bool) -> int:
+    return w.own_user_id if own else w.foreign_user_id
+
+
+def device(w: World, own: bool) -> int:
+    """A phone of the caller, or of the foreign volunteer."""
+    holder = m.user(w, w.caller_id if own else w.foreign_user_id)
+    return add_device(m.s(w), holder, f"tok-matrix-{m.serial()}").id or 0
+
+
+def ready_photo(c: TestClient, w: World, own: bool) -> str:
+    """A photo processed by the worker, so it has derivatives to link to."""
+    client_uuid = m.photo(c, w, own)
+    media_jobs.process_received(m.s(w))
+    return client_uuid
+
+
+def listed_photo(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
+    parent = str(uuid.uuid4())
+    client_uuid = m.photo(c, w, own, parent)
+    resp = c.get(f"{API}/media", params={"parent_kind": "visit", "parent_uuid": parent}, headers=h)
+    return listed(client_uuid, resp, key="client_uuid")
+
+
+def received_referral(c: TestClient, w: World, own: bool) -> int:
+    referral_id = m.referral(c, w, own)
+    row = m.s(w).get(Referral, referral_id)
+    assert row is not None
+    row.status, row.received_at = ReferralStatus.received.value, clock.now()
+    m.s(w).add(row)
+    m.s(w).commit()
+    return referral_id
+
+
+def pull(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
+    """The pull seen as an answer about one household: it carries the caller's own, never a foreign one."""
+    item = household_item(0, 2) if own else household_item(1, 0)  # where the own / foreign volunteer sits
+    pushed = c.post(f"{API}/sync/push", json={"items": [item]}, headers=headers_for(m.s(w), m.volunteer(w, own)))
+    assert m.item_outcome(pushed).status_code == 201, pushed.text  # pushed, so it has a revision to pull
+    resp = c.get(f"{API}/sync/pull", params={"limit": 500}, headers=h)
+    if not resp.is_success:
+        return resp
+    records = [e["record"] for e in resp.json()["items"] if e["kind"] == "household"]
+    return listed(item["client_uuid"], Response(resp.status_code, json=records, request=resp.request), key="uuid")
+
+
+def venue_workbook(w: World, own: bool) -> bytes:
+    """The ledger layout with one venue of the own or the foreign side."""
+    return venue_xlsx.export_venues(m.s(w), [m.venue(w, own)])
+
+
+def profile(w: World, own: bool) -> int:
+    return m.helper_profile(w, m.volunteer(w, own)).id or 0
+
+
+def principal_of(w: World, user_id: int) -> Principal:
+    principal = accounts.principal_for(m.s(w), user_id, device_id=None, ip=None)
+    assert principal is not None
+    return principal
+
+
+def report(w: World, own: bool) -> int:
+    """A draft monthly report of the own grid or the foreign village (rendering one costs a map, so a
+    draft is reused until a call submits it)."""
+    kept = w.memo.get(("report", own))
+    if kept is not None:
+        row = m.s(w).get(MonthlyReport, kept)
+        assert row is not None
+        m.s(w).refresh(row)
+        if row.status != ReportStatus.submitted.value:
+            return kept
+    n = m.serial()
+    month = f"{2001 + n // 12}-{n % 12 + 1:02d}"
+    unit = m.s(w).get(OrgUnit, m.unit_id(w, own))
+    assert unit is not None
+    made = reports.generate(m.s(w), principal_of(w, own_or_foreign_user(w, own)), unit, month)
+    m.s(w).commit()
+    w.memo[("report", own)] = made.id or 0
+    return made.id or 0
+
+
+def local_unit(w: World, own: bool) -> OrgUnit:
+    """A town under the own or the neighbouring county (incidents are handed down to it)."""
+    if own:
+        return w.town.town
+    neighbour = m.county(w, False)
+    code = "990102100000"
+    row = m.s(w).execute(select(OrgUnit).where(col(OrgUnit.code) == code)).scalar_one_or_none()
+    if row is not None:
+        return row
+    row = orgunits.create_unit(m.s(w), code=code, name="邻镇", level=OrgLevel.town, parent=neighbour)
+    m.s(w).commit()
+    return row
+
+
+def incident_awaiting_feedback(w: World, own: bool) -> int:
+    """An incident its county has handed down to a town, so feedback is owed."""
+    session = m.s(w)
+    incident_id = m.incident(w, own)
+    opener = principal_of(w, make_user(session, m.county(w, own), Role.coordinator).id or 0)
+    incidents.hand_off(session, opener, incident_id, to_unit_ids=[local_unit(w, own).id or 0], note=None)
+    session.commit()
+    return incident_id
+
+
+def audit_entry(w: World, own: bool) -> int:
+    """An audit entry about the own grid or the foreign village."""
+    entry = audit.record(m.s(w), actor=principal_of(w, own_or_foreign_user(w, own)), action="matrix.probe",
+                         object_type="matrix", org_unit_id=m.unit_id(w, own))
+    m.s(w).commit()
+    return entry.id or 0
+
+
+def late_referral(c: TestClient, w: World, own: bool) -> int:
+    """A referral whose acknowledgement is overdue."""
+    referral_id = m.referral(c, w, own)
+    row = m.s(w).get(Referral, referral_id)
+    assert row is not None
+    row.receive_due_at = clock.now() - timedelta(hours=1)
+    m.s(w).add(row)
+    m.s(w).commit()
+    return referral_id
+
+
+def overdue_assignment(w: World, own: bool) -> int:
+    """An accepted assignment whose helper last visited a year ago."""
+    assignment_id = m.assignment(w, own, AssignmentStatus.accepted)
+    row = m.s(w).get(Assignment, assignment_id)
+    assert row is not None
+    row.answered_at = clock.now() - timedelta(days=365)
+    m.s(w).add(row)
+    m.s(w).commit()
+    return assignment_id
+
+
+def unread_count(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
+    """Own: a notification to the caller is counted. Foreign: one to someone else is not (404 when it is not)."""
+    before = c.get(f"{API}/notifications/unread-count", headers=h)
+    m.notification(w, own)
+    after = c.get(f"{API}/notifications/unread-count", headers=h)
+    if not (before.is_success and after.is_success):
+        return after
+    counted = after.json()["unread"] > before.json()["unread"]
+    return after if counted else Response(404, json={"not_counted": True}, request=after.request)
+
+
+ROWS: dict[str, Row] = {
+    # Users, devices, the org tree, the audit log.
+    "GET /api/v1/me": Row(lambda c, h, w, own: c.get(f"{API}/me", headers=h), (), foreign=False),
+    "POST /api/v1/me/password": Row(lambda c, h, w, own: c.post(f"{API}/me/password", headers=h, json={
+        "current_password": TEST_PASSWORD, "new_password": "another-horse-battery"}), (), foreign=False),
+    "GET /api/v1/users": Row(lambda c, h, w, own: listed(own_or_foreign_user(w, own), c.get(
+        f"{API}/users", params={"limit": 500}, headers=h)), (A.user_read,)),
+    "POST /api/v1/users": Row(lambda c, h, w, own: c.post(f"{API}/users", headers=h, json={
+        "phone": next_phone(), "display_name": "新志愿者", "password": "long-enough-secret",
+        "org_unit_id": m.unit_id(w, own), "roles": [Role.volunteer.value]}), (A.user_manage,)),
+    "GET /api/v1/users/{user_id}": probe("user.read"),
+    "PATCH /api/v1/users/{user_id}": probe("user.manage"),
+    "GET /api/v1/devices": Row(lambda c, h, w, own: listed(device(w, own), c.get(f"{API}/devices", headers=h)), ()),
+    "POST /api/v1/devices": probe("device.register"),
+    "DELETE /api/v1/devices/{device_id}": Row(
+        lambda c, h, w, own: c.delete(f"{API}/devices/{device(w, own)}", headers=h), ()),
+    "GET /api/v1/org-units/mine": Row(lambda c, h, w, own: c.get(f"{API}/org-units/mine", headers=h),
+                                      (A.orgunit_read,), foreign=False),
+    "GET /api/v1/org-units/locate": Row(lambda c, h, w, own: c.get(f"{API}/org-units/locate", headers=h, params=dict(
+        zip(("lon", "lat"), grid_point((0, 0) if own else (1, 0)), strict=True))), (A.orgunit_read,)),
+    "GET /api/v1/org-units/{unit_id}": probe("orgunit.read"),
+    "GET /api/v1/org-units/{unit_id}/children": Row(
+        lambda c, h, w, own: c.get(f"{API}/org-units/{m.unit_id(w, own)}/children", headers=h), (A.orgunit_read,)),
+    "GET /api/v1/org-units/{unit_id}/boundary": Row(
+        lambda c, h, w, own: c.get(f"{API}/org-units/{m.unit_id(w, own)}/boundary", headers=h), (A.orgunit_read,)),
+    "GET /api/v1/audit": Row(lambda c, h, w, own: listed(audit_entry(w, own), c.get(
+        f"{API}/audit", params={"limit": 500}, headers=h)), (A.audit_read,)),
+    "GET /api/v1/audit/verify": Row(lambda c, h, w, own: c.get(f"{API}/audit/verify", headers=h), (A.audit_read,),
+                                    foreign=False),
+    # Registry: households, children, 附件2 risk persons.
+    "GET /api/v1/households": Row(lambda c, h, w, own: c.get(f"{API}/households", headers=h, params={
+        "unit_id": m.unit_id(w, own)}), (A.household_read,)),
+    # A grid outside the jurisdiction is refused like one that does not exist (422 household-grid-unknown).
+    "POST /api/v1/households": Row(lambda c, h, w, own: c.post(f"{API}/households", headers=h, json={
+        "address": "新登记1号", "grid_id": m.grid(w, own).id}), (A.household_write,), foreign_status=422),
+    "GET /api/v1/households/{household_id}": probe("household.read"),
+    "PUT /api/v1/households/{household_id}": probe("household.write"),
+    "GET /api/v1/households/{household_id}/members": Row(
+        lambda c, h, w, own: c.get(f"{API}/households/{m.household(w, own).id}/members", headers=h),
+        (A.child_read,)),
+    "POST /api/v1/persons": Row(lambda c, h, w, own: c.post(f"{API}/persons", headers=h, json={
+        "role": "child", "household_uuid": str(m.household(w, own).uuid), "name": "新儿童", "id_number": child_id()}),
+        (A.child_write,)),
+    "GET /api/v1/persons/{person_id}": probe("child.read"),
+    "PUT /api/v1/persons/{person_id}": probe("child.write"),
+    "POST /api/v1/persons/{person_id}/reveal-id": probe("child.reveal_id"),
+    "GET /api/v1/persons/{person_id}/risk-history": Row(
+        lambda c, h, w, own: c.get(f"{API}/persons/{m.child(w, own).id}/risk-history", headers=h), (A.child_read,)),
+    "POST /api/v1/persons/{person_id}/risk-level": probe("risk.override"),
+    "GET /api/v1/risk-persons": Row(lambda c, h, w, own: listed(m.risk_person(w, own), c.get(
+        f"{API}/risk-persons", headers=h)), (A.risk_person_read,)),
+    "POST /api/v1/risk-persons": probe("risk_person.write"),
+    "GET /api/v1/risk-persons/{risk_person_id}": probe("risk_person.read"),
+    # Checklist templates are the same for everyone.
+    "GET /api/v1/checklists": Row(lambda c, h, w, own: c.get(f"{API}/checklists", headers=h), (), foreign=False),
+    "GET /api/v1/checklists/{code}/{version}": Row(
+        lambda c, h, w, own: c.get(f"{API}/checklists/six-looks-six-asks/1", headers=h), (), foreign=False),
+    "POST /api/v1/checklists/{code}": probe("checklist.manage"),
+    # Visits, referrals, offline sync, ledgers.
+    "GET /api/v1/visits": Row(lambda c, h, w, own: listed(m.visit(c, w, own), c.get(f"{API}/visits", headers=h)),
+                              (A.visit_read,)),
+    "GET /api/v1/visits/{visit_id}": probe("visit.read"),
+    "GET /api/v1/referrals": Row(lambda c, h, w, own: listed(m.referral(c, w, own),
+                                                             c.get(f"{API}/referrals", headers=h)), (A.referral_read,)),
+    "GET /api/v1/referrals/{referral_id}": probe("referral.read"),
+    "POST /api/v1/referrals/{referral_id}/receive": probe("referral.manage"),
+    "POST /api/v1/referrals/{referral_id}/handle": Row(
+        lambda c, h, w, own: c.post(f"{API}/referrals/{received_referral(c, w, own)}/handle", json={}, headers=h),
+        (A.referral_manage,)),
+    "POST /api/v1/sync/push": probe("visit.create"),
+    "GET /api/v1/sync/pull": Row(pull, (A.household_read,)),
+    "GET /api/v1/ledgers/{annex}.xlsx": probe("ledger.export", A.child_read, A.ledger_export),
+    "POST /api/v1/ledgers/{annex}/import": probe("ledger.import", A.risk_person_read, A.risk_person_write,
+                                                 A.ledger_import),
+    # Photos.
+    "PUT /api/v1/media/{client_uuid}": probe("media.upload"),
+    "GET /api/v1/media/{client_uuid}": probe("media.read"),
+    "GET /api/v1/media/{client_uuid}/upload": Row(
+        lambda c, h, w, own: c.get(f"{API}/media/{m.photo(c, w, own)}/upload", headers=h), (A.media_upload,)),
+    "HEAD /api/v1/media/{client_uuid}/upload": Row(
+        lambda c, h, w, own: c.head(f"{API}/media/{m.photo(c, w, own)}/upload", headers=h), (A.media_upload,)),
+    "GET /api/v1/media": Row(listed_photo, (A.media_read,)),
+    "GET /api/v1/media/{client_uuid}/link": Row(
+        lambda c, h, w, own: c.get(f"{API}/media/{ready_photo(c, w, own)}/link", headers=h), (A.media_read,)),
+    "GET /api/v1/media/{client_uuid}/original": probe("media.original"),
+    # Venues, inspections, problems, penalties.
+    "GET /api/v1/venues": probe("venue.read"),
+    "POST /api/v1/venues": probe("venue.write"),
+    "GET /api/v1/venues/export.xlsx": Row(lambda c, h, w, own: c.get(f"{API}/venues/export.xlsx", headers=h, params={
+        "org_unit_id": m.unit_id(w, own)}), (A.venue_read,)),
+    "POST /api/v1/venues/import": Row(lambda c, h, w, own: c.post(f"{API}/venues/import", headers=h, files={
+        "file": ("venues.xlsx", venue_workbook(w, own))}), (A.venue_write,), foreign_status=422),
+    "GET /api/v1/venues/{venue_id}": Row(lambda c, h, w, own: c.get(f"{API}/venues/{m.venue(w, own).id}", headers=h),
+                                         (A.venue_read,)),
+    "PATCH /api/v1/venues/{venue_id}": Row(lambda c, h, w, own: c.patch(
+        f"{API}/venues/{m.venue(w, own).id}", json={"name": "改名场所"}, headers=h), (A.venue_write,)),
+    "GET /api/v1/venues/{venue_id}/risk": Row(
+        lambda c, h, w, own: c.get(f"{API}/venues/{m.venue(w, own).id}/risk", headers=h), (A.venue_read,)),
+    "POST /api/v1/inspections": probe("inspection.create"),
+    "GET /api/v1/inspections": Row(lambda c, h, w, own: c.get(f"{API}/inspections", headers=h, params={
+        "venue_id": m.venue(w, own).id}), (A.inspection_read,)),
+    "GET /api/v1/inspections/{inspection_id}": Row(lambda c, h, w, own: c.get(
+        f"{API}/inspections/{m.problem(w, own).found_in_inspection_id}", headers=h), (A.inspection_read,)),
+    "GET /api/v1/inspection-checklists": Row(lambda c, h, w, own: c.get(f"{API}/inspection-checklists", headers=h),
+                                             (A.venue_read,), foreign=False),
+    "GET /api/v1/problems": probe("inspection.read"),
+    "GET /api/v1/problems/overdue": Row(lambda c, h, w, own: c.get(f"{API}/problems/overdue", headers=h, params={
+        "org_unit_id": m.unit_id(w, own)}), (A.inspection_read,)),
+    "GET /api/v1/problems/{problem_id}": Row(
+        lambda c, h, w, own: c.get(f"{API}/problems/{m.problem(w, own).id}", headers=h), (A.inspection_read,)),
+    "PATCH /api/v1/problems/{problem_id}": probe("problem.update"),
+    "POST /api/v1/penalties": Row(lambda c, h, w, own: c.post(f"{API}/penalties", headers=h, json={
+        "venue_id": m.venue(w, own).id, "kind": "warning"}), (A.inspection_create,)),
+    "GET /api/v1/penalties": Row(lambda c, h, w, own: c.get(f"{API}/penalties", headers=h, params={
+        "venue_id": m.venue(w, own).id}), (A.inspection_read,)),
+    # Weekly joint-enforcement plans, rules, availability, calendars.
+    "GET /api/v1/schedules/rules/{org_unit_id}": Row(
+        lambda c, h, w, own: c.get(f"{API}/schedules/rules/{m.unit_id(w, own)}", headers=h), (A.schedule_read,)),
+    "PUT /api/v1/schedules/rules/{org_unit_id}": Row(
+        lambda c, h, w, own: c.put(f"{API}/schedules/rules/{m.unit_id(w, own)}", json={}, headers=h),
+        (A.schedule_generate,)),
+    "GET /api/v1/schedules/availability/{user_id}": Row(lambda c, h, w, own: c.get(
+        f"{API}/schedules/availability/{own_or_foreign_user(w, own)}", headers=h), (A.schedule_read,)),
+    # Officers set their own weekdays; someone else's needs the planner's right.
+    "PUT /api/v1/schedules/availability/{user_id}": Row(lambda c, h, w, own: c.put(
+        f"{API}/schedules/availability/{own_or_foreign_user(w, own)}", json={"weekdays": [0, 2, 4]}, headers=h),
+        (A.schedule_read, A.schedule_generate)),
+    "POST /api/v1/schedules/generate": probe("schedule.generate"),
+    "GET /api/v1/schedules/feed-url": Row(lambda c, h, w, own: c.get(f"{API}/schedules/feed-url", headers=h), (),
+                                          foreign=False),
+    "GET /api/v1/schedules/mine.ics": Row(lambda c, h, w, own: c.get(f"{API}/schedules/mine.ics", headers=h), (),
+                                          foreign=False),
+    "GET /api/v1/schedules": probe("schedule.read"),
+    "GET /api/v1/schedules/{plan_id}": Row(
+        lambda c, h, w, own: c.get(f"{API}/schedules/{m.plan(w, own)}", headers=h), (A.schedule_read,)),
+    "GET /api/v1/schedules/{plan_id}/check": Row(
+        lambda c, h, w, own: c.get(f"{API}/schedules/{m.plan(w, own)}/check", headers=h), (A.schedule_read,)),
+    "POST /api/v1/schedules/{plan_id}/publish": probe("schedule.publish"),
+    "GET /api/v1/schedules/{plan_id}/compliance": Row(
+        lambda c, h, w, own: c.get(f"{API}/schedules/{m.plan(w, own)}/compliance", headers=h), (A.schedule_read,)),
+    "GET /api/v1/schedules/{plan_id}/export.xlsx": Row(
+        lambda c, h, w, own: c.get(f"{API}/schedules/{m.plan(w, own)}/export.xlsx", headers=h), (A.schedule_read,)),
+    # Helpers and their assignments.
+    "GET /api/v1/helpers": Row(lambda c, h, w, own: listed(profile(w, own), c.get(f"{API}/helpers", headers=h)),
+                               (A.helper_read,)),
+    "POST /api/v1/helpers": probe("helper.manage"),
+    "PATCH /api/v1/helpers/{helper_id}": Row(lambda c, h, w, own: c.patch(
+        f"{API}/helpers/{profile(w, own)}", json={"capacity": 3}, headers=h), (A.helper_manage,)),
+    "POST /api/v1/helpers/proposals": Row(lambda c, h, w, own: c.post(f"{API}/helpers/proposals", headers=h),
+                                          (A.assignment_confirm,), foreign=False),
+    "GET /api/v1/helpers/children-without-helper": Row(lambda c, h, w, own: c.get(
+        f"{API}/helpers/children-without-helper", params={"unit_id": m.unit_id(w, own)}, headers=h),
+        (A.child_read, A.helper_read)),
+    "GET /api/v1/helpers/assignments": Row(lambda c, h, w, own: listed(
+        m.assignment(w, own, AssignmentStatus.proposed), c.get(f"{API}/helpers/assignments", headers=h)),
+        (A.assignment_read,)),
+    "GET /api/v1/helpers/assignments/{assignment_id}": probe("assignment.read"),
+    "POST /api/v1/helpers/assignments/{assignment_id}/confirm": probe("assignment.confirm"),
+    "POST /api/v1/helpers/assignments/{assignment_id}/reject": Row(lambda c, h, w, own: c.post(
+        f"{API}/helpers/assignments/{m.assignment(w, own, AssignmentStatus.proposed)}/reject", headers=h),
+        (A.assignment_confirm,)),
+    "POST /api/v1/helpers/assignments/{assignment_id}/accept": probe("assignment.answer"),
+    "POST /api/v1/helpers/assignments/{assignment_id}/decline": Row(lambda c, h, w, own: c.post(
+        f"{API}/helpers/assignments/{m.assignment(w, own, AssignmentStatus.offered)}/decline", headers=h),
+        (A.assignment_answer,)),
+    "POST /api/v1/helpers/assignments/{assignment_id}/followups": Row(lambda c, h, w, own: c.post(
+        f"{API}/helpers/assignments/{m.assignment(w, own, AssignmentStatus.accepted)}/followups",
+        json={"note": "随访正常"}, headers=h), (A.assignment_answer,)),
+    "GET /api/v1/helpers/followups/overdue": Row(lambda c, h, w, own: listed(overdue_assignment(w, own), c.get(
+        f"{API}/helpers/followups/overdue", headers=h), key="assignment_id"), (A.assignment_confirm,)),
+    # The inbox: one's own notifications only.
+    "GET /api/v1/notifications": Row(lambda c, h, w, own: listed(m.notification(w, own), c.get(
+        f"{API}/notifications", headers=h)), (A.notification_read,)),
+    "GET /api/v1/notifications/unread-count": Row(unread_count, (A.notification_read,)),
+    "POST /api/v1/notifications/{notification_id}/read": probe("notification.read"),
+    # 2112 incidents (callers at the county; the foreign side is a neighbouring county).
+    "POST /api/v1/incidents": probe("incident.create"),
+    "GET /api/v1/incidents": Row(lambda c, h, w, own: listed(m.incident(w, own),
+                                                             c.get(f"{API}/incidents", headers=h)), (A.incident_read,),
+                                 caller=county_caller),
+    "GET /api/v1/incidents/{incident_id}": probe("incident.read"),
+    "POST /api/v1/incidents/{incident_id}/handoffs": probe("incident.handoff"),
+    "POST /api/v1/incidents/{incident_id}/feedback": Row(lambda c, h, w, own: c.post(
+        f"{API}/incidents/{incident_awaiting_feedback(w, own)}/feedback", json={"note": "已核实"}, headers=h),
+        (A.incident_handoff,), caller=county_caller),
+    "POST /api/v1/incidents/{incident_id}/close": probe("incident.close"),
+    "GET /api/v1/escalations/referrals": Row(lambda c, h, w, own: listed(late_referral(c, w, own), c.get(
+        f"{API}/escalations/referrals", headers=h), key="referral_id"), (A.referral_read,)),
+    # Coverage, campaigns, monthly reports.
+    "GET /api/v1/coverage": probe("coverage.read"),
+    "GET /api/v1/coverage/tiles/{z}/{x}/{y}.mvt": Row(
+        lambda c, h, w, own: c.get(f"{API}/coverage/tiles/0/0/0.mvt", headers=h), (A.coverage_read,),
+        foreign=False, postgis_only=True),
+    "GET /api/v1/coverage/not-visited": probe("coverage.households"),
+    "GET /api/v1/campaigns": Row(lambda c, h, w, own: c.get(f"{API}/campaigns", headers=h), (A.coverage_read,),
+                                 foreign=False),
+    "POST /api/v1/campaigns": probe("campaign.manage"),
+    "GET /api/v1/campaigns/period": Row(lambda c, h, w, own: c.get(f"{API}/campaigns/period", headers=h, params={
+        "month": "2026-03"}), (A.coverage_read,), foreign=False),
+    "POST /api/v1/reports/monthly": probe("report.generate"),
+    "GET /api/v1/reports/monthly": probe("report.read"),
+    "GET /api/v1/reports/monthly/status": Row(lambda c, h, w, own: c.get(
+        f"{API}/reports/monthly/status", params={"unit_id": m.unit_id(w, own), "month": "2026-03"}, headers=h),
+        (A.report_read,)),
+    "POST /api/v1/reports/monthly/{report_id}/submit": Row(lambda c, h, w, own: c.post(
+        f"{API}/reports/monthly/{report(w, own)}/submit", headers=h), (A.report_generate,)),
+    "GET /api/v1/reports/monthly/{report_id}/report.xlsx": Row(lambda c, h, w, own: c.get(
+        f"{API}/reports/monthly/{report(w, own)}/report.xlsx", headers=h), (A.report_read,)),
+    "GET /api/v1/reports/monthly/{report_id}/coverage.png": Row(lambda c, h, w, own: c.get(
+        f"{API}/reports/monthly/{report(w, own)}/coverage.png", headers=h), (A.report_read,)),
+}
+
+
+# Public operations: each check calls it without a bearer token and asserts what its own
+# authorisation promises.
+
+
+def _check_health(c: TestClient, w: World) -> None:
+    assert c.get("/healthz").status_code == 200
+
+
+def _check_ready(c: TestClient, w: World) -> None:
+    resp = c.get("/readyz")
+    assert resp.status_code == 200 and resp.json()["database"] == "ok", resp.text
+
+
+def _check_login(c: TestClient, w: World) -> None:
+    phone = m.user(w, w.own_user_id).phone
+    assert c.post(f"{API}/auth/login", json={"phone": phone, "password": TEST_PASSWORD}).status_code == 200
+    wrong = c.post(f"{API}/auth/login", json={"phone": phone, "password": "wrong-horse-battery"})
+    assert wrong.status_code == 401, wrong.text
+
+
+def _check_refresh(c: TestClient, w: World) -> None:
+    token = sign_in(c, m.user(w, w.own_user_id)).refresh_token
+    assert c.post(f"{API}/auth/refresh", json={"refresh_token": token}).status_code == 200
+    for refused in (token, token[:-4] + "AAAA", "not-a-token"):  # spent, forged, garbage
+        resp = c.post(f"{API}/auth/refresh", json={"refresh_token": refused})
+        assert resp.status_code == 401, resp.text
+
+
+def _check_logout(c: TestClient, w: World) -> None:
+    token = sign_in(c, m.user(w, w.own_user_id)).refresh_token
+    assert c.post(f"{API}/auth/logout", json={"refresh_token": token}).status_code == 204
+    assert c.post(f"{API}/auth/refresh", json={"refresh_token": token}).status_code == 401
+
+
+def _check_media_file(c: TestClient, w: World) -> None:
+    client_uuid = ready_photo(c, w, True)
+    link = c.get(f"{API}/media/{client_uuid}/link", headers=headers_for(m.s(w), m.volunteer(w, True)))
+    assert link.status_code == 200, link.text
+    url = link.json()["url"]
+    assert c.get(url).status_code == 200
+    head, token = url.rsplit("/", 1)
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert c.get(f"{head}/{forged}").status_code == 404
+    clock.advance(timedelta(days=1))
+    assert c.get(url).status_code == 410
+
+
+def _check_calendar(c: TestClient, w: World) -> None:
+    feed = c.get(f"{API}/schedules/feed-url", headers=headers_for(m.s(w), m.volunteer(w, True))).json()["url"]
+    path = feed.split("://", 1)[1].split("/", 1)[1]
+    assert c.get(f"/{path}").status_code == 200
+    token = path.rsplit("/", 1)[1].removesuffix(".ics")
+    assert c.get(f"{API}/calendar/{w.own_user_id}/{token[:-2]}xx.ics").status_code == 404
+    assert c.get(f"{API}/calendar/{w.foreign_user_id}/{token}.ics").status_code == 404  # one officer's secret only
+
+
+def _check_dashboard_config(c: TestClient, w: World) -> None:
+    assert c.get(f"{API}/dashboard/config").status_code == 200
+
+
+PUBLIC: dict[str, Callable[[TestClient, World], None]] = {
+    "GET /healthz": _check_health,
+    "GET /readyz": _check_ready,
+    "POST /api/v1/auth/login": _check_login,
+    "POST /api/v1/auth/refresh": _check_refresh,
+    "POST /api/v1/auth/logout": _check_logout,
+    "GET /api/v1/media-files/{token}": _check_media_file,
+    "GET /api/v1/calendar/{user_id}/{token}.ics": _check_calendar,
+    "GET /api/v1/dashboard/config": _check_dashboard_config,
+}
+
+# Rows that fail today because of a bug in a module being edited elsewhere; each names the bug.
+KNOWN_FAILURES: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def matrix_app() -> FastAPI:
+    """One app for the whole table (building routes is most of what a fresh app per row costs)."""
+    return create_app()
+
+
+@pytest.fixture
+def client(matrix_app: FastAPI, database_url: str) -> Iterator[TestClient]:
+    with TestClient(matrix_app) as c:
+        yield c
+
+
+def _operations(app: FastAPI) -> dict[str, bool]:
+    """Every operation the app serves, as "METHOD path", and whether it asks for a bearer token."""
+    return {f"{method.upper()} {path}": bool(op.get("security"))
+            for path, ops in app.openapi()["paths"].items() for method, op in ops.items()}
+
+
+def test_every_operation_has_a_row(matrix_app: FastAPI) -> None:
+    served = _operations(matrix_app)
+    missing = sorted(set(served) - set(ROWS) - set(PUBLIC))
+    assert not missing, f"operations without a row in tests/test_endpoint_matrix.py: {missing}"
+    gone = sorted((set(ROWS) | set(PUBLIC)) - set(served))
+    assert not gone, f"rows for operations the app no longer serves: {gone}"
+    assert not set(ROWS) & set(PUBLIC)
+    assert sorted(op for op, token in served.items() if not token) == sorted(PUBLIC)
+    assert set(KNOWN_FAILURES) <= set(ROWS) | set(PUBLIC)
+    nobody = sorted(op for op, row in ROWS.items() if not any(set(row.guard) <= PERMISSIONS[r] for r in Role))
+    assert not nobody, f"rows no role may call (their success is never tried): {nobody}"
+
+
+def _world(session: Session) -> World:
+    town = make_town(session)
+    own_user = make_user(session, town.grids[0][2], Role.volunteer)
+    foreign_user = make_user(session, town.villages[1], Role.volunteer)
+    return World(town, own_user.id or 0, foreign_user.id or 0, session=session, caller_id=own_user.id or 0)
+
+
+def expected(row: Row, role: Role, own: bool, backend: str) -> str:
+    """"2xx" or the status the role must get."""
+    missing = [a for a in row.guard if a not in PERMISSIONS[role]]
+    if missing:
+        return "404" if missing[0] in HIDDEN_ACTIONS else "403"
+    if not own:
+        return str(row.foreign_status)
+    if row.postgis_only and backend == "spatialite":
+        return "501"
+    return "2xx"
+
+
+def _params(table: dict[str, Any]) -> list[Any]:
+    return [pytest.param(op, id=op, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[op])]
+                         if op in KNOWN_FAILURES else []) for op in sorted(table)]
+
+
+@pytest.mark.usefixtures("media_root")  # photos and reports go to this test's own directory
+@pytest.mark.parametrize("op", _params(ROWS))
+def test_endpoint_role_jurisdiction(client: TestClient, session: Session, backend_name: str, op: str) -> None:
+    row = ROWS[op]
+    base = _world(session)
+    failures: list[str] = []
+
+    def check(who: str, resp: Response, want: str) -> None:
+        got = str(resp.status_code)
+        if got != want and not (want == "2xx" and resp.is_success):
+            textual = resp.headers.get("content-type", "").startswith(("application/json", "application/problem",
+                                                                      "text/"))
+            failures.append(f"{who}: {got}, expected {want}: {resp.text[:300] if textual else '(binary)'}")
+
+    check("no token", row.call(client, {}, base, True), "401")
+    for role in Role:
+        caller: User = make_user(session, row.caller(base.town), role)
+        world = replace(base, caller_id=caller.id or 0)
+        headers = headers_for(session, caller)
+        for own in (True, False) if row.foreign else (True,):
+            resp = row.call(client, headers, world, own)
+            check(f"{role.value} {'own' if own else 'foreign'}", resp, expected(row, role, own, backend_name))
+    assert not failures, f"{op}:\n" + "\n".join(failures)
+
+
+@pytest.mark.usefixtures("media_root")
+@pytest.mark.parametrize("op", _params(PUBLIC))
+def test_public_endpoint_keeps_its_own_authorisation(client: TestClient, session: Session, op: str) -> None:
+    PUBLIC[op](client, _world(session))
