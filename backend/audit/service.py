@@ -8,12 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
 from backend.audit.models import GENESIS_HASH, AuditChainHead, AuditEntry
 from backend.core import clock
+
+_HEAD: Table = AuditChainHead.__table__  # type: ignore[attr-defined]
+_ENTRY: Table = AuditEntry.__table__  # type: ignore[attr-defined]
 
 
 def _canonical_time(value: datetime) -> str:
@@ -53,14 +56,17 @@ def record(
     ip: str | None = None,
     device_id: str | None = None,
 ) -> AuditEntry:
-    """Append one entry in the caller's transaction: it is kept exactly when the action is."""
-    head = session.execute(
-        select(AuditChainHead).where(col(AuditChainHead.id) == 1).with_for_update()
-    ).scalar_one()
+    """Append one entry in the caller's transaction: it is kept exactly when the action is.
+
+    Three Core statements (lock the head, insert, move the head), not ORM objects: every audited
+    request pays for this, and a unit-of-work flush costs more than the statements themselves."""
+    last_entry_id, last_hash = session.execute(
+        select(_HEAD.c.last_entry_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+    ).one()
     # Round-trip through JSON so what we hash is exactly what the database will give back.
     clean_details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
     entry = AuditEntry(
-        id=head.last_entry_id + 1,
+        id=last_entry_id + 1,
         occurred_at=clock.now(),
         actor_user_id=actor.user_id if actor else actor_user_id,
         actor_roles=",".join(actor.role_names) if actor else "",
@@ -71,15 +77,18 @@ def record(
         device_id=actor.device_id if actor else device_id,
         ip=actor.ip if actor else ip,
         details=clean_details,
-        prev_hash=head.last_hash,
+        prev_hash=last_hash,
         entry_hash="",
     )
     entry.entry_hash = entry_digest(entry)
-    session.add(entry)
-    head.last_entry_id = entry.id or 0
-    head.last_hash = entry.entry_hash
-    session.add(head)
-    session.flush()
+    session.execute(insert(_ENTRY).values({c.name: getattr(entry, c.name) for c in _ENTRY.columns}))
+    session.execute(
+        update(_HEAD).where(_HEAD.c.id == 1).values(last_entry_id=entry.id, last_hash=entry.entry_hash)
+    )
+    # A head loaded as an object earlier in this session (verification does) must not be read stale.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, AuditChainHead):
+            session.expire(obj)
     return entry
 
 

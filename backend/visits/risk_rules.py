@@ -101,17 +101,14 @@ class Assessment:
 NO_RISK = Assessment(None, [], False)
 
 
-def _value(answer: Any) -> Any:
-    """The value of one answer ({"value": ...} or a bare string); compared for equality only."""
-    return answer.get("value") if isinstance(answer, dict) else answer
-
-
 def assess(outcome: str, answers: dict[str, Any]) -> Assessment:
     """Apply the table to one visit's answers."""
     if outcome != "visited" or not answers:
         return NO_RISK
-    # RULES is in table order, so the reasons come out in table order with no sort.
-    triggered = [rule for rule in RULES if _value(answers.get(rule.item)) == rule.answer]
+    # Each answer is {"value": ...} or a bare string. RULES is in table order, so the reasons come out
+    # in table order with no sort.
+    values = {item: a.get("value") if isinstance(a, dict) else a for item, a in answers.items()}
+    triggered = [rule for rule in RULES if values.get(rule.item) == rule.answer]
     if not triggered:
         return NO_RISK
     level = max((r.level for r in triggered), key=lambda lv: lv.rank)

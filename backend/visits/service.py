@@ -91,15 +91,18 @@ def check_answers(data: VisitData, template: ChecklistTemplate | TemplateIndex) 
     """Answers name items of the template; every required item is answered when the door opened."""
     index = template if isinstance(template, TemplateIndex) else TemplateIndex.of(template)
     items = index.items
-    unknown = sorted(set(data.answers) - set(items))
+    if data.answers.keys() <= items.keys():
+        unknown: list[str] = []
+    else:
+        unknown = sorted(set(data.answers) - set(items))
     if unknown:
         raise AnswersInvalid(
             f"模板中没有这些题目：{'、'.join(unknown)}", f"Not in the template: {', '.join(unknown)}", items=unknown
         )
     if data.outcome.value != "visited":
         return
-    answered = {k for k, a in data.answers.items() if a.get("value") is not None}
-    missing = [i for i in index.required if i not in answered]
+    answers = data.answers
+    missing = [i for i in index.required if i not in answers or answers[i].get("value") is None]
     if missing:
         labels = "、".join(f"{i}（{items[i]['label_zh']}）" for i in missing)
         raise AnswersInvalid(
@@ -137,6 +140,9 @@ def visit_public(v: dict[str, Any]) -> dict[str, Any]:
         "risk_level": v["risk_level"],
         "risk_reasons": v["risk_reasons"],
     }
+
+
+_ANSWER_DEFAULTS: dict[str, Any] = {"value": None, "note": None, "photos": ()}
 
 
 def _template(session: Session, code: str, version: int) -> ChecklistTemplate | None:
@@ -289,11 +295,9 @@ def push_visits(
             del first_of[item.client_uuid]
             continue
         loc = check_location(data, home.lon, home.lat)
-        # Every stored answer has all three keys, whichever the phone sent.
-        answers = {
-            k: {"value": a.get("value"), "note": a.get("note"), "photos": a.get("photos", [])}
-            for k, a in data.answers.items()
-        }
+        # Every stored answer has all three keys, whichever the phone sent (the row is serialised at
+        # once, so the defaults' empty tuple is never mutated).
+        answers = {k: {**_ANSWER_DEFAULTS, **a} for k, a in data.answers.items()}
         assessment = risk_rules.assess(data.outcome.value, answers)
         row = {
             "client_uuid": item.client_uuid,
