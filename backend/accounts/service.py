@@ -93,21 +93,23 @@ def to_public(session: Session, user: User) -> UserPublic:
 
 
 def principal_for(session: Session, user_id: int, *, device_id: str | None, ip: str | None) -> Principal | None:
-    """The principal of an active user, or None."""
-    row = session.execute(
-        select(User, col(OrgUnit.path))
+    """The principal of an active user, or None. Every authenticated request asks, so it is one
+    query of plain columns (a row per role), not an ORM user and a second query for the roles."""
+    rows = session.execute(
+        select(col(User.is_active), col(User.org_unit_id), col(User.agency), col(OrgUnit.path), col(UserRole.role))
         .join(OrgUnit, col(OrgUnit.id) == col(User.org_unit_id))
+        .outerjoin(UserRole, col(UserRole.user_id) == col(User.id))
         .where(col(User.id) == user_id)
-    ).first()
-    if row is None or not row[0].is_active:
+    ).all()
+    if not rows or not rows[0].is_active:
         return None
-    user, path = row
+    first = rows[0]
     return Principal(
         user_id=user_id,
-        roles=user_roles(session, user_id),
-        org_unit_id=user.org_unit_id,
-        org_path=path,
-        agency=user.agency,
+        roles=frozenset(Role(r.role) for r in rows if r.role is not None),
+        org_unit_id=first.org_unit_id,
+        org_path=first.path,
+        agency=first.agency,
         device_id=device_id,
         ip=ip,
     )

@@ -93,6 +93,15 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return float(dist)
 
 
+def distances_m(pairs: list[tuple[float, float, float, float]]) -> list[float]:
+    """distance_m of many (lon1, lat1, lon2, lat2) at once: one call into PROJ for a whole sync batch."""
+    if not pairs:
+        return []
+    lon1, lat1, lon2, lat2 = (list(column) for column in zip(*pairs, strict=True))
+    _, _, dist = _GEOD.inv(lon1, lat1, lon2, lat2)
+    return [float(d) for d in dist]
+
+
 def point(lon: float, lat: float) -> WKTElement:
     """A WGS-84 point value for a Geometry column."""
     return WKTElement(f"POINT({lon!r} {lat!r})", srid=SRID)

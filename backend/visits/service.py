@@ -20,7 +20,7 @@ from backend.core import clock, crypto
 from backend.core.config import get_settings
 from backend.core.db import dialect_insert, one_of
 from backend.core.errors import DomainError, InvalidInput, NotFound, validation_problem
-from backend.core.geo import distance_m, to_wgs84
+from backend.core.geo import distances_m, to_wgs84
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgUnit
 from backend.referrals import service as referrals
@@ -58,14 +58,31 @@ class LocationCheck:
 def check_location(data: VisitData, home_lon: float | None, home_lat: float | None) -> LocationCheck:
     """Store the fix in WGS-84 and flag it when it is too far from the household or too inaccurate.
     A visit without a fix (or a household without a point) is flagged too: it cannot be checked."""
+    return check_locations([(data, home_lon, home_lat)])[0]
+
+
+def check_locations(visits: list[tuple[VisitData, float | None, float | None]]) -> list[LocationCheck]:
+    """check_location for a whole batch, with the distances worked out in one call."""
     settings = get_settings()
-    if data.gps is None:
-        return LocationCheck(None, None, None, True)
-    lon, lat = to_wgs84(data.gps.lon, data.gps.lat, data.gps.crs)
-    dist = distance_m(lon, lat, home_lon, home_lat) if home_lon is not None and home_lat is not None else None
-    inaccurate = data.gps.accuracy_m is not None and data.gps.accuracy_m > settings.visit_max_accuracy_m
-    far = dist is None or dist > settings.visit_max_distance_m
-    return LocationCheck(lon, lat, round(dist, 1) if dist is not None else None, far or inaccurate)
+    fixes: list[tuple[float, float] | None] = [
+        to_wgs84(data.gps.lon, data.gps.lat, data.gps.crs) if data.gps is not None else None for data, _, _ in visits
+    ]
+    measurable = [
+        n for n, ((_, home_lon, home_lat), fix) in enumerate(zip(visits, fixes, strict=True))
+        if fix is not None and home_lon is not None and home_lat is not None
+    ]
+    measured = distances_m([(*fixes[n], visits[n][1], visits[n][2]) for n in measurable])  # type: ignore[misc]
+    distance: dict[int, float] = dict(zip(measurable, measured, strict=True))
+    checks = []
+    for n, ((data, _, _), fix) in enumerate(zip(visits, fixes, strict=True)):
+        if data.gps is None or fix is None:
+            checks.append(LocationCheck(None, None, None, True))
+            continue
+        dist = distance.get(n)
+        inaccurate = data.gps.accuracy_m is not None and data.gps.accuracy_m > settings.visit_max_accuracy_m
+        far = dist is None or dist > settings.visit_max_distance_m
+        checks.append(LocationCheck(fix[0], fix[1], round(dist, 1) if dist is not None else None, far or inaccurate))
+    return checks
 
 
 @dataclass(frozen=True)
@@ -249,6 +266,7 @@ def push_visits(
 
     received_at = clock.now()
     pending: list[_Pending] = []
+    located: list[tuple[dict[str, Any], tuple[VisitData, float | None, float | None]]] = []
     for i, data, digest in parsed:
         item = items[i]
         if item.client_uuid in first_of:
@@ -294,7 +312,6 @@ def push_visits(
             results[i] = _reject(exc, locale)
             del first_of[item.client_uuid]
             continue
-        loc = check_location(data, home.lon, home.lat)
         # Every stored answer has all three keys, whichever the phone sent (the row is serialised at
         # once, so the defaults' empty tuple is never mutated).
         answers = {k: {**_ANSWER_DEFAULTS, **a} for k, a in data.answers.items()}
@@ -314,17 +331,16 @@ def push_visits(
             "note": data.note,
             "device_time": clock.as_utc(data.device_time),  # SQLite keeps no offset: store UTC
             "received_at": received_at,
-            "lon": loc.lon,
-            "lat": loc.lat,
             "accuracy_m": data.gps.accuracy_m if data.gps else None,
             "reported_crs": data.gps.crs.value if data.gps else None,
-            "distance_m": loc.distance_m,
-            "location_mismatch": loc.mismatch,
             "risk_level": assessment.level.value if assessment.level else None,
             "risk_reasons": assessment.reasons,
         }
         pending.append(_Pending(i, item, data, digest, row, assessment, [k[0] for k in seen]))
+        located.append((row, (data, home.lon, home.lat)))
 
+    for row, loc in zip((r for r, _ in located), check_locations([v for _, v in located]), strict=True):
+        row.update(lon=loc.lon, lat=loc.lat, distance_m=loc.distance_m, location_mismatch=loc.mismatch)
     rows = [p.row for p in pending if p.row]
     inserted: dict[UUID, int] = {}
     if rows:
