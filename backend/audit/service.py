@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, select, update
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
@@ -86,9 +87,9 @@ def record(
         update(_HEAD).where(_HEAD.c.id == 1).values(last_entry_id=entry.id, last_hash=entry.entry_hash)
     )
     # A head loaded as an object earlier in this session (verification does) must not be read stale.
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, AuditChainHead):
-            session.expire(obj)
+    loaded = session.identity_map.get(identity_key(AuditChainHead, 1))
+    if loaded is not None:
+        session.expire(loaded)
     return entry
 
 

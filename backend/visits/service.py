@@ -55,26 +55,20 @@ class LocationCheck:
     mismatch: bool
 
 
-def check_location(data: VisitData, home_lon: float | None, home_lat: float | None) -> LocationCheck:
-    """Store the fix in WGS-84 and flag it when it is too far from the household or too inaccurate.
-    A visit without a fix (or a household without a point) is flagged too: it cannot be checked."""
-    return check_locations([(data, home_lon, home_lat)])[0]
-
-
 def check_locations(visits: list[tuple[VisitData, float | None, float | None]]) -> list[LocationCheck]:
-    """check_location for a whole batch, with the distances worked out in one call."""
+    """For each (visit, household lon, household lat): store the fix in WGS-84 and flag it when it is
+    too far from the household or too inaccurate. A visit without a fix (or a household without a
+    point) is flagged too: it cannot be checked. The distances of a whole batch are one call."""
     settings = get_settings()
-    fixes: list[tuple[float, float] | None] = [
-        to_wgs84(data.gps.lon, data.gps.lat, data.gps.crs) if data.gps is not None else None for data, _, _ in visits
-    ]
-    measurable = [
-        n for n, ((_, home_lon, home_lat), fix) in enumerate(zip(visits, fixes, strict=True))
+    fixes = [to_wgs84(data.gps.lon, data.gps.lat, data.gps.crs) if data.gps else None for data, _, _ in visits]
+    pairs = {
+        n: (fix[0], fix[1], home_lon, home_lat)
+        for n, (fix, (_, home_lon, home_lat)) in enumerate(zip(fixes, visits, strict=True))
         if fix is not None and home_lon is not None and home_lat is not None
-    ]
-    measured = distances_m([(*fixes[n], visits[n][1], visits[n][2]) for n in measurable])  # type: ignore[misc]
-    distance: dict[int, float] = dict(zip(measurable, measured, strict=True))
+    }
+    distance = dict(zip(pairs, distances_m(list(pairs.values())), strict=True))
     checks = []
-    for n, ((data, _, _), fix) in enumerate(zip(visits, fixes, strict=True)):
+    for n, (fix, (data, _, _)) in enumerate(zip(fixes, visits, strict=True)):
         if data.gps is None or fix is None:
             checks.append(LocationCheck(None, None, None, True))
             continue
@@ -339,7 +333,7 @@ def push_visits(
         pending.append(_Pending(i, item, data, digest, row, assessment, [k[0] for k in seen]))
         located.append((row, (data, home.lon, home.lat)))
 
-    for row, loc in zip((r for r, _ in located), check_locations([v for _, v in located]), strict=True):
+    for (row, _), loc in zip(located, check_locations([visit for _, visit in located]), strict=True):
         row.update(lon=loc.lon, lat=loc.lat, distance_m=loc.distance_m, location_mismatch=loc.mismatch)
     rows = [p.row for p in pending if p.row]
     inserted: dict[UUID, int] = {}
