@@ -42,8 +42,10 @@ def serve(
 def worker(once: Annotated[bool, typer.Option(help="Run every due job once and exit")] = False) -> None:
     """Run background jobs (housekeeping and each domain's scheduled work)."""
     from backend.core.jobs import run_worker
+    from backend.registries import load_all
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    load_all()
     run_worker(once=once)
 
 
@@ -59,11 +61,11 @@ def plan_week(
     from sqlalchemy import select
 
     from backend.core.db import session_scope
-    from backend.models import import_all_models
     from backend.orgunits.models import OrgUnit
+    from backend.registries import load_all
     from backend.schedules import service as schedules
 
-    import_all_models()
+    load_all()
     with session_scope() as session:
         found = session.execute(select(OrgUnit).where(OrgUnit.code == unit)).scalar_one_or_none()  # type: ignore[arg-type]
         if found is None or found.id is None:
@@ -90,9 +92,9 @@ def seed_demo(force: Annotated[bool, typer.Option(help="Seed even if data exists
     from backend.core.db import session_scope
     from backend.demo.town import database_is_empty
     from backend.demo.town import seed_demo as build
-    from backend.models import import_all_models
+    from backend.registries import load_all
 
-    import_all_models()
+    load_all()
     with session_scope() as session:
         if not database_is_empty(session) and not force:
             typer.echo("database already has data; demo town not seeded")
@@ -106,10 +108,10 @@ def seed_demo(force: Annotated[bool, typer.Option(help="Seed even if data exists
 def import_boundaries(file: Path) -> None:
     """Import org units and boundaries from a GeoJSON FeatureCollection (all or nothing)."""
     from backend.core.db import session_scope
-    from backend.models import import_all_models
     from backend.orgunits.service import import_boundaries as run_import
+    from backend.registries import load_all
 
-    import_all_models()
+    load_all()
     with session_scope() as session:
         report = run_import(session, file)
         if not report.ok:
@@ -143,10 +145,10 @@ def export_spec(
 def reseal_id_numbers(batch: Annotated[int, typer.Option(help="Rows per table per transaction")] = 500) -> None:
     """Re-encrypt stored ID numbers under the active key (after adding a new key; see infra/README.md)."""
     from backend.core.db import session_scope
-    from backend.models import import_all_models
+    from backend.registries import load_all
     from backend.registry.keys import reseal_id_numbers as reseal
 
-    import_all_models()
+    load_all()
     total = 0
     while True:
         with session_scope() as session:
@@ -163,9 +165,9 @@ def audit_verify() -> None:
     """Walk the audit hash chain; exit 1 at the first broken link."""
     from backend.audit.service import verify_chain
     from backend.core.db import session_scope
-    from backend.models import import_all_models
+    from backend.registries import load_all
 
-    import_all_models()
+    load_all()
     with session_scope() as session:
         verdict = verify_chain(session)
     if verdict.ok:

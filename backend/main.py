@@ -19,7 +19,7 @@ from backend.core.errors import document_problems, install_problem_handlers
 from backend.core.health import router as health_router
 from backend.core.overload import InFlightLimit, size_thread_pool
 from backend.dashboard.router import mount_dashboard
-from backend.models import import_all_models
+from backend.registries import load_all
 
 API_DESCRIPTION = """\
 Hulei (护蕾) serves the phones of volunteers, grid workers, officers and helpers in the
@@ -52,7 +52,9 @@ def create_app() -> FastAPI:
     if settings.production and settings.jwt_secret.startswith("dev-only"):
         raise RuntimeError("HULEI_JWT_SECRET must be set in production")
     check_production_keys(settings)
-    import_all_models()
+    # Every registry (tables, push kinds, photo parents, jobs) before the first request, whichever
+    # modules this process has imported so far.
+    load_all()
     app = FastAPI(
         title="Hulei 护蕾 API",
         version="1.0.0",

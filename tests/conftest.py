@@ -24,7 +24,7 @@ from backend.core.config import get_settings
 from backend.core.db import create_db_engine, dispose_engines, get_engine
 from backend.core.migrate import upgrade
 from backend.main import create_app
-from backend.models import import_all_models
+from backend.registries import load_all
 
 # Tables that hold reference data written by migrations, kept between tests.
 KEEP_TABLES = {"alembic_version", "spatial_ref_sys", "audit_chain_head"}
@@ -61,7 +61,7 @@ def _admin_url() -> str:
 @pytest.fixture(scope="session")
 def database_template(backend_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database for this run; yields its URL (for SQLite, the template file's URL)."""
-    import_all_models()
+    load_all()  # as every real process does at start (backend/registries.py)
     if backend_name == "spatialite":
         path = tmp_path_factory.mktemp("db") / "template.db"
         url = f"sqlite:///{path}"

@@ -32,18 +32,23 @@ def current_principal(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The signed-in caller, reloaded from the database so deactivation and role changes apply
-    at once; 401 otherwise."""
+    """The signed-in caller, reloaded from the database so deactivation, role changes and the end
+    of the token's sign-in (logout, reuse detection) apply at once; 401 otherwise."""
     if credentials is None:
         raise Unauthenticated()
     claims = decode_access_token(credentials.credentials)
     if claims is None:
         raise Unauthenticated("登录已过期，请重新登录", "The access token is invalid or expired")
+    family = claims.get("fam")
+    if family is not None and not isinstance(family, str):
+        raise Unauthenticated("登录已过期，请重新登录", "The access token is invalid or expired")
     principal = service.principal_for(
-        session, int(claims["sub"]), device_id=device_header(request), ip=client_ip(request)
+        session, int(claims["sub"]), device_id=device_header(request), ip=client_ip(request), family_id=family
     )
     if principal is None:
-        raise Unauthenticated("账号已停用", "This account is not active")
+        raise Unauthenticated(
+            "登录已失效或账号已停用，请重新登录", "This sign-in has ended or the account is not active"
+        )
     return principal
 
 

@@ -55,9 +55,23 @@ class UserRole(SQLModel, table=True):
     role: str = Field(max_length=32, primary_key=True)
 
 
+class SignIn(SQLModel, table=True):
+    """One sign-in on one phone: the family of refresh tokens it rotates through, and the access
+    tokens issued along the way (they carry its id as `fam`). Every request checks it is not
+    revoked, so logout, reuse detection, a password change or deactivation end them all at once."""
+
+    __tablename__ = "sign_in"
+
+    id: str = Field(primary_key=True, max_length=36)  # the refresh tokens' family_id
+    user_id: int = Field(foreign_key="app_user.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
 class RefreshToken(SQLModel, table=True):
     """A rotating refresh token. Only its digest is stored. Tokens descended from one login form a
-    family; presenting a token that was already used revokes the whole family (theft signal)."""
+    family; presenting a token that was already used revokes the whole family (theft signal),
+    except a retry from the device that spent it within the grace window (its answer was lost)."""
 
     __tablename__ = "refresh_token"
 
@@ -68,6 +82,8 @@ class RefreshToken(SQLModel, table=True):
     issued_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
     expires_at: datetime = Field(sa_column=_ts())
     used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    # X-Device-Id of the refresh that spent this token: only that device may retry it.
+    used_device_id: str | None = Field(default=None, max_length=120)
     revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 

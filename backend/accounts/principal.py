@@ -19,6 +19,9 @@ class Principal:
     agency: str | None = None
     device_id: str | None = None
     ip: str | None = None
+    # The sign-in (refresh-token family) the access token belongs to; None for tokens minted
+    # outside a sign-in (tools, tests) and for principals built in-process.
+    family_id: str | None = None
 
     def can(self, action: Action) -> bool:
         return allowed(self.roles, action)

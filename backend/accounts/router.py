@@ -22,7 +22,7 @@ from backend.accounts.schemas import (
     UserUpdate,
 )
 from backend.core.db import SessionDep
-from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, Paging
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
 router = APIRouter(tags=["users"])
@@ -38,14 +38,15 @@ def login(body: LoginRequest, request: Request, session: SessionDep) -> TokenPai
 
 
 @auth_router.post("/refresh", response_model=TokenPair)
-def refresh(body: RefreshRequest, session: SessionDep) -> TokenPair:
-    """Exchange a refresh token for a new pair; the old refresh token is spent."""
-    return service.refresh(session, refresh_token=body.refresh_token)
+def refresh(body: RefreshRequest, request: Request, session: SessionDep) -> TokenPair:
+    """Exchange a refresh token for a new pair; the old refresh token is spent. The same device
+    retrying within the grace window (its answer was lost) gets the same pair again."""
+    return service.refresh(session, refresh_token=body.refresh_token, device_id=device_header(request))
 
 
 @auth_router.post("/logout", status_code=204)
 def logout(body: RefreshRequest, session: SessionDep) -> Response:
-    """Revoke this sign-in's refresh tokens."""
+    """End this sign-in: its refresh tokens and its access tokens."""
     service.logout(session, refresh_token=body.refresh_token)
     return Response(status_code=204)
 
@@ -111,10 +112,13 @@ def register_device(
     return DevicePublic.model_validate(service.register_device(session, principal, body), from_attributes=True)
 
 
-@device_router.get("", response_model=list[DevicePublic])
-def list_devices(principal: CurrentPrincipal, session: SessionDep) -> list[DevicePublic]:
+@device_router.get("", response_model=list[DevicePublic] | Page[DevicePublic])
+def list_devices(
+    principal: CurrentPrincipal, session: SessionDep, page: Paging
+) -> list[DevicePublic] | Page[DevicePublic]:
     """The caller's registered phones."""
-    return [DevicePublic.model_validate(d, from_attributes=True) for d in service.list_devices(session, principal)]
+    devices = [DevicePublic.model_validate(d, from_attributes=True) for d in service.list_devices(session, principal)]
+    return page.answer(devices, key=lambda d: (d.id,))
 
 
 @device_router.delete("/{device_id}", status_code=204)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlmodel import Session, col
 
-from backend.accounts.models import Agency, Device, LoginThrottle, RefreshToken, User, UserRole
+from backend.accounts.models import Agency, Device, LoginThrottle, RefreshToken, SignIn, User, UserRole
 from backend.accounts.permissions import Role, grantable
 from backend.accounts.principal import Principal
 from backend.accounts.schemas import (
@@ -30,6 +31,7 @@ from backend.core.security import (
     issue_access_token,
     new_secret_token,
     password_needs_rehash,
+    successor_refresh_token,
     token_digest,
     verify_password,
 )
@@ -92,18 +94,31 @@ def to_public(session: Session, user: User) -> UserPublic:
     )
 
 
-def principal_for(session: Session, user_id: int, *, device_id: str | None, ip: str | None) -> Principal | None:
-    """The principal of an active user, or None. Every authenticated request asks, so it is one
-    query of plain columns (a row per role), not an ORM user and a second query for the roles."""
-    rows = session.execute(
-        select(col(User.is_active), col(User.org_unit_id), col(User.agency), col(OrgUnit.path), col(UserRole.role))
+def principal_for(
+    session: Session, user_id: int, *, device_id: str | None, ip: str | None, family_id: str | None = None
+) -> Principal | None:
+    """The principal of an active user, or None; given the sign-in an access token belongs to
+    (`family_id`), also None once that sign-in has ended. Every authenticated request asks, so it
+    is one query of plain columns (a row per role, the sign-in joined by its key), not an ORM user
+    and further queries for the roles and the sign-in."""
+    columns: list[Any] = [col(User.is_active), col(User.org_unit_id), col(User.agency), col(OrgUnit.path),
+                          col(UserRole.role)]
+    if family_id is not None:
+        columns += [col(SignIn.id).label("sign_in_id"), col(SignIn.revoked_at).label("sign_in_revoked_at")]
+    query = (
+        select(*columns)
         .join(OrgUnit, col(OrgUnit.id) == col(User.org_unit_id))
         .outerjoin(UserRole, col(UserRole.user_id) == col(User.id))
         .where(col(User.id) == user_id)
-    ).all()
+    )
+    if family_id is not None:
+        query = query.outerjoin(SignIn, and_(col(SignIn.id) == family_id, col(SignIn.user_id) == col(User.id)))
+    rows = session.execute(query).all()
     if not rows or not rows[0].is_active:
         return None
     first = rows[0]
+    if family_id is not None and (first.sign_in_id is None or first.sign_in_revoked_at is not None):
+        return None
     return Principal(
         user_id=user_id,
         roles=frozenset(Role(r.role) for r in rows if r.role is not None),
@@ -112,6 +127,7 @@ def principal_for(session: Session, user_id: int, *, device_id: str | None, ip: 
         agency=first.agency,
         device_id=device_id,
         ip=ip,
+        family_id=family_id,
     )
 
 
@@ -165,29 +181,43 @@ def _raise_if_locked(session: Session, keys: list[str]) -> None:
 # ------------------------------------------------------------------ sign-in
 
 
-def _issue_pair(session: Session, user: User, family_id: str) -> TokenPair:
-    assert user.id is not None
-    settings = get_settings()
+def _pair(session: Session, user: User, row: RefreshToken, refresh: str) -> TokenPair:
+    """The answer for a stored refresh token `row` whose plaintext is `refresh`. The access token
+    is made from the row alone (its sign-in, issue time and id), so answering again for the same
+    row gives the same access token (unless the user's roles or unit, hints in it, changed)."""
+    assert user.id is not None and row.id is not None
     roles = sorted(user_roles(session, user.id))
-    access, access_expires = issue_access_token(user.id, [r.value for r in roles], user.org_unit_id)
-    refresh = new_secret_token()
-    refresh_expires = clock.now() + timedelta(days=settings.refresh_token_days)
-    session.add(
-        RefreshToken(
-            user_id=user.id,
-            family_id=family_id,
-            token_hash=token_digest(refresh),
-            expires_at=refresh_expires,
-        )
+    access, access_expires = issue_access_token(
+        user.id,
+        [r.value for r in roles],
+        user.org_unit_id,
+        family_id=row.family_id,
+        issued_at=clock.as_utc(row.issued_at),
+        token_id=f"{row.family_id[:8]}.{row.id}",
     )
-    session.flush()
     return TokenPair(
         access_token=access,
-        expires_in=int((access_expires - clock.now()).total_seconds()),
+        expires_in=max(0, int((access_expires - clock.now()).total_seconds())),
         refresh_token=refresh,
-        refresh_expires_at=refresh_expires,
+        refresh_expires_at=clock.as_utc(row.expires_at),
         user=to_public(session, user),
     )
+
+
+def _issue_pair(session: Session, user: User, family_id: str, refresh: str) -> TokenPair:
+    """Store refresh token `refresh` in the family and answer with it and a new access token."""
+    assert user.id is not None
+    now = clock.now()
+    row = RefreshToken(
+        user_id=user.id,
+        family_id=family_id,
+        token_hash=token_digest(refresh),
+        issued_at=now,
+        expires_at=now + timedelta(days=get_settings().refresh_token_days),
+    )
+    session.add(row)
+    session.flush()
+    return _pair(session, user, row, refresh)
 
 
 def login(session: Session, *, phone: str, password: str, ip: str | None, device_id: str | None) -> TokenPair:
@@ -241,66 +271,129 @@ def login(session: Session, *, phone: str, password: str, ip: str | None, device
         ip=ip,
         device_id=device_id,
     )
-    return _issue_pair(session, user, family_id=str(uuid.uuid4()))
+    assert user.id is not None
+    family_id = str(uuid.uuid4())
+    session.add(SignIn(id=family_id, user_id=user.id, created_at=clock.now()))
+    return _issue_pair(session, user, family_id, refresh=new_secret_token())
 
 
-def _revoke_family(session: Session, family_id: str) -> None:
-    session.execute(
-        update(RefreshToken)
-        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=clock.now())
+def _revoke_sign_ins(
+    session: Session, *, family_id: str | None = None, user_id: int | None = None, keep: str | None = None
+) -> None:
+    """End sign-ins (one family, or every one of a user but `keep`): their refresh tokens are
+    refused from now on, and so are their access tokens, whose sign-in every request checks."""
+    assert family_id is not None or user_id is not None
+    now = clock.now()
+    sign_ins = update(SignIn).where(col(SignIn.revoked_at).is_(None)).values(revoked_at=now)
+    tokens = update(RefreshToken).where(col(RefreshToken.revoked_at).is_(None)).values(revoked_at=now)
+    if family_id is not None:
+        sign_ins = sign_ins.where(col(SignIn.id) == family_id)
+        tokens = tokens.where(col(RefreshToken.family_id) == family_id)
+    if user_id is not None:
+        sign_ins = sign_ins.where(col(SignIn.user_id) == user_id)
+        tokens = tokens.where(col(RefreshToken.user_id) == user_id)
+    if keep is not None:
+        sign_ins = sign_ins.where(col(SignIn.id) != keep)
+        tokens = tokens.where(col(RefreshToken.family_id) != keep)
+    session.execute(sign_ins)
+    session.execute(tokens)
+
+
+def _retried_pair(
+    session: Session, row: RefreshToken, presented: str, *, device_id: str | None, now: datetime
+) -> TokenPair | None:
+    """The pair the first use of spent token `row` answered, when this is that answer being asked
+    for again: from the device that spent it, within the grace window, and its successor not yet
+    used (a later generation in use means this is not a lost answer). None otherwise."""
+    grace = timedelta(seconds=get_settings().refresh_reuse_grace_seconds)
+    # Without a device id a retry cannot be told from another holder of the token: no grace.
+    if device_id is None or row.used_device_id != device_id or row.used_at is None:
+        return None
+    if now - clock.as_utc(row.used_at) > grace:
+        return None
+    # The successor is derived from the presented token, never stored: recompute it, find its row.
+    successor_token = successor_refresh_token(presented)
+    successor = session.execute(
+        select(RefreshToken).where(
+            col(RefreshToken.token_hash) == token_digest(successor_token),
+            col(RefreshToken.family_id) == row.family_id,
+        )
+    ).scalar_one_or_none()
+    if successor is None or successor.used_at is not None or successor.revoked_at is not None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise RefreshTokenInvalid()
+    audit.record(
+        session,
+        actor=None,
+        action="auth.refresh_retried",
+        object_type="user",
+        object_id=user.id,
+        actor_user_id=user.id,
+        device_id=device_id,
+        details={"family": row.family_id},
     )
+    return _pair(session, user, successor, successor_token)
 
 
-def refresh(session: Session, *, refresh_token: str) -> TokenPair:
-    """Rotate: the presented token is spent and a new one of the same family issued. A spent
-    token presented again revokes the family. The spend is a conditional UPDATE, so two racing
-    refreshes with one token cannot both succeed."""
+def refresh(session: Session, *, refresh_token: str, device_id: str | None) -> TokenPair:
+    """Rotate: the presented token is spent and its successor issued in the same family. A spent
+    token presented again revokes the family, unless it is the spending device retrying within the
+    grace window: that gets the same pair again. The token's row is locked first (PostgreSQL; on
+    SQLite BEGIN IMMEDIATE already serialises writers), so a retry racing the first attempt waits
+    for it and then answers the same pair, in whichever API process it lands."""
     digest = token_digest(refresh_token)
-    row = session.execute(select(RefreshToken).where(col(RefreshToken.token_hash) == digest)).scalar_one_or_none()
+    row = session.execute(
+        select(RefreshToken).where(col(RefreshToken.token_hash) == digest).with_for_update()
+    ).scalar_one_or_none()
     if row is None:
         raise RefreshTokenInvalid()
     now = clock.now()
     if row.revoked_at is not None or clock.as_utc(row.expires_at) <= now:
         raise RefreshTokenInvalid()
-    spent = session.execute(
-        update(RefreshToken)
-        .where(col(RefreshToken.id) == row.id, col(RefreshToken.used_at).is_(None))
-        .values(used_at=now)
-    ).rowcount  # type: ignore[attr-defined]
-    if spent != 1:
-        family_id, user_id = row.family_id, row.user_id
-        session.rollback()
-        with Session(session.get_bind()) as side:
-            _revoke_family(side, family_id)
-            audit.record(
-                side,
-                actor=None,
-                action="auth.refresh_reused",
-                object_type="user",
-                object_id=user_id,
-                actor_user_id=user_id,
-                details={"family": family_id},
-            )
-            side.commit()
-        raise RefreshTokenReused()
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
-        raise RefreshTokenInvalid()
-    return _issue_pair(session, user, family_id=row.family_id)
+    if row.used_at is None:
+        user = session.get(User, row.user_id)
+        if user is None or not user.is_active:
+            raise RefreshTokenInvalid()
+        row.used_at = now
+        row.used_device_id = device_id
+        session.add(row)
+        return _issue_pair(session, user, row.family_id, refresh=successor_refresh_token(refresh_token))
+    retried = _retried_pair(session, row, refresh_token, device_id=device_id, now=now)
+    if retried is not None:
+        return retried
+    family_id, user_id = row.family_id, row.user_id
+    # The answer is an error, which rolls the request back: revoke in a transaction of its own.
+    session.rollback()
+    with Session(session.get_bind()) as side:
+        _revoke_sign_ins(side, family_id=family_id)
+        audit.record(
+            side,
+            actor=None,
+            action="auth.refresh_reused",
+            object_type="user",
+            object_id=user_id,
+            actor_user_id=user_id,
+            device_id=device_id,
+            details={"family": family_id},
+        )
+        side.commit()
+    raise RefreshTokenReused()
 
 
 def logout(session: Session, *, refresh_token: str) -> None:
-    """Revoke the token's whole family (this sign-in on this phone). Unknown tokens are ignored."""
+    """End the token's sign-in (this phone): its refresh and access tokens. Unknown tokens are ignored."""
     row = session.execute(
         select(RefreshToken).where(col(RefreshToken.token_hash) == token_digest(refresh_token))
     ).scalar_one_or_none()
     if row is not None:
-        _revoke_family(session, row.family_id)
+        _revoke_sign_ins(session, family_id=row.family_id)
 
 
 def change_password(session: Session, principal: Principal, *, current: str, new: str) -> None:
-    """Change one's own password and sign out every other session."""
+    """Change one's own password and sign out every other session (this one too when the caller's
+    token names no sign-in)."""
     user = session.get(User, principal.user_id)
     assert user is not None
     if not verify_password(user.password_hash, current):
@@ -308,11 +401,7 @@ def change_password(session: Session, principal: Principal, *, current: str, new
     user.password_hash = hash_password(new)
     user.updated_at = clock.now()
     session.add(user)
-    session.execute(
-        update(RefreshToken)
-        .where(col(RefreshToken.user_id) == user.id, col(RefreshToken.revoked_at).is_(None))
-        .values(revoked_at=clock.now())
-    )
+    _revoke_sign_ins(session, user_id=principal.user_id, keep=principal.family_id)
     audit.record(
         session,
         actor=principal,
@@ -413,11 +502,8 @@ def update_user(session: Session, principal: Principal, user_id: int, data: User
         user.is_active = data.is_active
         changes["is_active"] = data.is_active
         if not data.is_active:
-            session.execute(
-                update(RefreshToken)
-                .where(col(RefreshToken.user_id) == user_id, col(RefreshToken.revoked_at).is_(None))
-                .values(revoked_at=clock.now())
-            )
+            # Ended for good: reactivating the account later does not revive these sign-ins.
+            _revoke_sign_ins(session, user_id=user_id)
     user.updated_at = clock.now()
     session.add(user)
     session.flush()

@@ -12,24 +12,26 @@ from backend.accounts.principal import Principal
 from backend.audit import service
 from backend.audit.schemas import AuditEntryPublic, ChainVerdictPublic
 from backend.core.db import SessionDep
-from backend.core.pagination import MAX_LIMIT
+from backend.core.pagination import Page, PageRequest, page_request
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 Auditor = Annotated[Principal, requires(Action.audit_read)]
 
 
-@router.get("", response_model=list[AuditEntryPublic])
+@router.get("", response_model=list[AuditEntryPublic] | Page[AuditEntryPublic])
 def list_entries(
     principal: Auditor,
     session: SessionDep,
+    page: Annotated[PageRequest, page_request(v1_limit=True)],
     after_id: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     action: str | None = None,
-) -> list[AuditEntryPublic]:
+) -> list[AuditEntryPublic] | Page[AuditEntryPublic]:
     """Entries after `after_id`, oldest first (pass the last id back for the next page)."""
-    rows = service.list_entries(session, principal, after_id=after_id, limit=limit, action=action)
-    return [AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows]
+    after = page.after(int)
+    start = max(after_id, after[0]) if after and isinstance(after[0], int) else after_id
+    rows = service.list_entries(session, principal, after_id=start, limit=page.fetch, action=action)
+    return page.answer([AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows], key=lambda e: (e.id,))
 
 
 @router.get("/verify", response_model=ChainVerdictPublic)

@@ -14,6 +14,7 @@ from backend.campaigns import service
 from backend.campaigns.schemas import CampaignCreate, CampaignPublic, PeriodPublic
 from backend.campaigns.service import Period, PhaseInfo
 from backend.core.db import SessionDep
+from backend.core.pagination import Page, Paging
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -35,14 +36,16 @@ def period_query(
 PeriodDep = Annotated[Period, Depends(period_query)]
 
 
-@router.get("", response_model=list[CampaignPublic])
+@router.get("", response_model=list[CampaignPublic] | Page[CampaignPublic])
 def list_campaigns(
     session: SessionDep,
     _: Annotated[Principal, requires(Action.coverage_read)],
+    page: Paging,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-) -> list[CampaignPublic]:
-    """Stored campaigns and the default 利剑护蕾·雷霆行动 of the year."""
-    return [CampaignPublic.of(c) for c in service.list_campaigns(session, year=year)]
+) -> list[CampaignPublic] | Page[CampaignPublic]:
+    """Stored campaigns and the default 利剑护蕾·雷霆行动 of the year, by start date."""
+    campaigns = [CampaignPublic.of(c) for c in service.list_campaigns(session, year=year)]
+    return page.answer(campaigns, key=lambda c: (c.start_date, c.code))
 
 
 @router.post("", response_model=CampaignPublic, status_code=201)

@@ -12,6 +12,7 @@ from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.checklists import service
 from backend.core.db import SessionDep
+from backend.core.pagination import Page, Paging
 
 router = APIRouter(prefix="/checklists", tags=["checklists"])
 
@@ -23,8 +24,11 @@ class PublishRequest(BaseModel):
 
 
 @router.get("")
-def list_templates(principal: CurrentPrincipal, session: SessionDep) -> list[dict[str, Any]]:
-    return [service.template_public(t) for t in service.list_templates(session)]
+def list_templates(
+    principal: CurrentPrincipal, session: SessionDep, page: Paging
+) -> list[dict[str, Any]] | Page[dict[str, Any]]:
+    templates = [service.template_public(t) for t in service.list_templates(session)]
+    return page.answer(templates, key=lambda t: (t["code"], t["version"]))
 
 
 @router.get("/{code}/{version}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,10 @@ class Settings(BaseSettings):
     jwt_issuer: str = "hulei"
     access_token_minutes: int = 15
     refresh_token_days: int = 30
+    # A refresh whose answer was lost (2G) may be retried with the same token from the same device
+    # for this long and gets the same pair; any other second use revokes the sign-in. 0 turns it off.
+    # Keep it well under access_token_minutes: a retry returns the first answer's access token.
+    refresh_reuse_grace_seconds: int = 60
     production: bool = False
 
     # Login throttling: this many failures inside the window lock the phone number (and the IP).
@@ -49,10 +54,21 @@ class Settings(BaseSettings):
 
     # Visits: a fix farther than this from the household, or less accurate, is flagged location_mismatch.
     visit_max_distance_m: float = 200.0
+    # How far back sync pull sends a household's visit history (date, outcome, flags; no answers).
+    sync_visit_history_days: int = 180
     visit_max_accuracy_m: float = 100.0
     # Mandatory reports (强制报告): police must acknowledge and then handle within these windows.
     referral_receive_hours: int = 1
     referral_handle_hours: int = 72
+
+    # Which clock places a record made on a phone in a reporting period (backend/core/placement.py):
+    # the phone's own time, unless it is later than the server's receipt by more than the first bound,
+    # earlier than receipt by more than the second (an offline week is normal; months back is a clock
+    # reset to its firmware date), or before the earliest date (China time; the campaign's start). Then
+    # the record is flagged clock_suspect and placed by its receipt time.
+    device_clock_max_ahead_minutes: int = Field(default=10, ge=0)
+    device_clock_max_age_days: int = Field(default=90, ge=1)
+    device_clock_earliest_date: date = date(2025, 12, 22)
 
     # Venue inspections (issue 5): a GPS fix farther than this from the venue is flagged.
     inspection_max_distance_m: float = 200.0

@@ -7,9 +7,9 @@ Services raise a DomainError subclass; they never build HTTP responses. The `typ
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
@@ -43,6 +43,14 @@ def negotiate_locale(accept_language: str | None) -> str:
         elif tag.startswith("zh") and q > best_q:
             best, best_q = "zh-CN", q
     return best
+
+
+def request_locale(request: Request) -> str:
+    """The caller's language for messages built before the answer is rendered (validation lists)."""
+    return negotiate_locale(request.headers.get("accept-language"))
+
+
+Locale = Annotated[str, Depends(request_locale)]
 
 
 class DomainError(Exception):

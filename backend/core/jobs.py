@@ -62,14 +62,14 @@ _JOBS: dict[str, Job] = {}
 
 
 def register(job: Job) -> Job:
-    """Declare a job (domains do this at import time, in their scheduled.py)."""
+    """Declare a job (domains do this at import time, in their scheduled.py, listed in
+    backend/registries.py)."""
     _JOBS[job.name] = job
     return job
 
 
 def registered_jobs() -> list[Job]:
-    import backend.scheduled  # noqa: F401 - importing registers every domain's jobs
-
+    """The jobs declared so far (every process loads them all at start: backend/registries.py)."""
     return sorted(_JOBS.values(), key=lambda j: j.name)
 
 

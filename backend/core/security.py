@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -58,10 +60,31 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_access_token(user_id: int, roles: list[str], org_unit_id: int) -> tuple[str, datetime]:
-    """A short-lived access token; the user is reloaded on every request, so roles here are hints."""
+def successor_refresh_token(token: str) -> str:
+    """The refresh token that rotating `token` issues: HMAC-SHA256 of it under a key derived from the
+    JWT secret. A retried refresh (its answer lost) thus gets the same token again although only
+    digests are stored; a database reader holds neither the presented token nor the key."""
+    key = hashlib.sha256(b"hulei-refresh-successor\x00" + get_settings().jwt_secret.encode()).digest()
+    mac = hmac.digest(key, token.encode(), "sha256")
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def issue_access_token(
+    user_id: int,
+    roles: list[str],
+    org_unit_id: int,
+    *,
+    family_id: str | None = None,
+    issued_at: datetime | None = None,
+    token_id: str | None = None,
+) -> tuple[str, datetime]:
+    """A short-lived access token; the user is reloaded on every request, so roles here are hints.
+
+    `family_id` ties it to a sign-in (claim `fam`), checked live on every request so that ending
+    the sign-in ends the token. Given `issued_at` and `token_id`, the same inputs give the same
+    token, so a retried refresh can answer with the very token the first attempt issued."""
     settings = get_settings()
-    issued = clock.now()
+    issued = issued_at or clock.now()
     expires = issued + timedelta(minutes=settings.access_token_minutes)
     claims: dict[str, Any] = {
         "sub": str(user_id),
@@ -70,9 +93,11 @@ def issue_access_token(user_id: int, roles: list[str], org_unit_id: int) -> tupl
         "iss": settings.jwt_issuer,
         "iat": int(issued.timestamp()),
         "exp": int(expires.timestamp()),
-        "jti": uuid.uuid4().hex,
+        "jti": token_id or uuid.uuid4().hex,
         "typ": "access",
     }
+    if family_id is not None:
+        claims["fam"] = family_id
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256"), expires
 
 

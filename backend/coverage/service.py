@@ -8,8 +8,9 @@ one GROUP BY over indexed joins on both PostGIS and SpatiaLite, never a loop per
 Visits: a visit row that a later amendment replaces does not count (an amendment points at the
 visit it corrects with `amends_id`; a chain of amendments all point at the first visit or at the
 previous amendment). A household counts as visited in a period when an effective visit with
-outcome "visited" happened (device time) inside it; "never visited" means no such visit before
-the period's end. Households in scope are those registered before the period's end.
+outcome "visited" is placed inside it; "never visited" means no such visit before the period's end.
+Households in scope are those placed before the period's end. Records are placed by `counted_at`:
+the phone's time when plausible, else the server's receipt time (backend/core/placement.py).
 """
 
 from __future__ import annotations
@@ -42,13 +43,8 @@ from backend.referrals.models import ReferralStatus
 from backend.registry.idnumber import mask_name
 from backend.registry.models import RiskLevel
 
-RISK_KEYS: dict[str | None, str] = {
-    RiskLevel.low.value: "low",
-    RiskLevel.general.value: "general",
-    RiskLevel.major.value: "major",
-    RiskLevel.severe.value: "severe",
-    None: "none",
-}
+# Children are counted under each level's code (the risk vocabulary, backend/registry/models.py).
+RISK_KEYS: dict[str | None, str] = {**{level.value: level.code for level in RiskLevel}, None: "none"}
 REFERRAL_STATES = tuple(s.value for s in ReferralStatus)
 
 # ----------------------------------------------------------------------------- numbers
@@ -154,12 +150,12 @@ EFFECTIVE_VISIT = (
 )
 _HOUSEHOLDS_CTE = (
     ", hh AS (SELECT h.id AS household_id, m.target_id FROM household h "
-    "JOIN unit_map m ON m.unit_id = h.org_unit_id WHERE h.created_at < :end_at)"
+    "JOIN unit_map m ON m.unit_id = h.org_unit_id WHERE h.counted_at < :end_at)"
 )
 _VISITED_CTE = (
-    ", hv AS (SELECT v.household_id, max(CASE WHEN v.device_time >= :start_at THEN 1 ELSE 0 END) AS in_period "
+    ", hv AS (SELECT v.household_id, max(CASE WHEN v.counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period "
     "FROM visit v JOIN hh ON hh.household_id = v.household_id "
-    f"WHERE v.outcome = 'visited' AND v.device_time < :end_at AND {EFFECTIVE_VISIT} GROUP BY v.household_id)"
+    f"WHERE v.outcome = 'visited' AND v.counted_at < :end_at AND {EFFECTIVE_VISIT} GROUP BY v.household_id)"
 )
 
 
@@ -211,7 +207,7 @@ def _household_numbers(session: Session, targets: Targets, params: dict[str, Any
         n.households, n.visited, n.never_visited = int(households), int(visited), int(never)
     rows = run_grouped(session, _HOUSEHOLDS_CTE + (
         " SELECT hh.target_id, count(*) FROM visit v JOIN hh ON hh.household_id = v.household_id "
-        "WHERE v.location_mismatch = :flag AND v.device_time >= :start_at AND v.device_time < :end_at "
+        "WHERE v.location_mismatch = :flag AND v.counted_at >= :start_at AND v.counted_at < :end_at "
         f"AND {EFFECTIVE_VISIT} GROUP BY hh.target_id"
     ), targets, {**params, "flag": True})
     for target_id, count in rows:
@@ -520,11 +516,11 @@ def not_visited_households(
     since = datetime(1970, 1, 1, tzinfo=UTC) if ever else period.start_at
     statement = text(
         "SELECT h.id, h.org_unit_id, g.name, h.address, h.head_name, "
-        "(SELECT max(v.device_time) FROM visit v WHERE v.household_id = h.id) "
+        "(SELECT max(v.counted_at) FROM visit v WHERE v.household_id = h.id) "
         "FROM household h JOIN org_unit g ON g.id = h.org_unit_id "
-        "WHERE g.path >= :lo AND g.path < :hi AND h.created_at < :end_at AND h.id > :after "
+        "WHERE g.path >= :lo AND g.path < :hi AND h.counted_at < :end_at AND h.id > :after "
         "AND NOT EXISTS (SELECT 1 FROM visit v WHERE v.household_id = h.id AND v.outcome = 'visited' "
-        f"AND v.device_time >= :since AND v.device_time < :end_at AND {EFFECTIVE_VISIT}) "
+        f"AND v.counted_at >= :since AND v.counted_at < :end_at AND {EFFECTIVE_VISIT}) "
         "ORDER BY h.id LIMIT :limit"
     ).bindparams(bindparam("since", type_=DateTime(timezone=True)), bindparam("end_at", type_=DateTime(timezone=True)))
     rows = session.execute(statement, {"lo": unit.path, "hi": subtree_upper_bound(unit.path),

@@ -10,7 +10,7 @@ from backend.accounts.deps import requires
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.core.db import SessionDep
-from backend.core.pagination import Page
+from backend.core.pagination import Page, Paging
 from backend.helpers import service
 from backend.helpers.models import AssignmentStatus, HelperProfile
 from backend.helpers.schemas import (
@@ -23,6 +23,7 @@ from backend.helpers.schemas import (
     HelperUpdate,
     OverdueFollowUpPublic,
 )
+from backend.registry.models import RiskLevel
 
 router = APIRouter(prefix="/helpers", tags=["helpers"])
 
@@ -46,10 +47,11 @@ def create_helper(body: HelperCreate, principal: Coordinator, session: SessionDe
     return _helper(p, 0)
 
 
-@router.get("", response_model=list[HelperPublic])
-def list_helpers(principal: Annotated[Principal, requires(Action.helper_read)], session: SessionDep
-                 ) -> list[HelperPublic]:
-    return [_helper(p, load) for p, load in service.list_profiles(session, principal)]
+@router.get("", response_model=list[HelperPublic] | Page[HelperPublic])
+def list_helpers(principal: Annotated[Principal, requires(Action.helper_read)], session: SessionDep,
+                 page: Paging) -> list[HelperPublic] | Page[HelperPublic]:
+    helpers = [_helper(p, load) for p, load in service.list_profiles(session, principal)]
+    return page.answer(helpers, key=lambda h: (h.id,))
 
 
 @router.patch("/{helper_id}", response_model=HelperPublic)
@@ -77,12 +79,14 @@ def children_without_helper(
     return Page(items=[ChildWithoutHelperPublic(**vars(c)) for c in items], next_cursor=next_cursor)
 
 
-@router.get("/assignments", response_model=list[AssignmentPublic])
-def list_assignments(principal: Reader, session: SessionDep, status: AssignmentStatus | None = None,
-                     mine: bool = False) -> list[AssignmentPublic]:
-    """Your own assignments (helpers, or `mine=true`), or those in your jurisdiction (coordinators)."""
+@router.get("/assignments", response_model=list[AssignmentPublic] | Page[AssignmentPublic])
+def list_assignments(principal: Reader, session: SessionDep, page: Paging, status: AssignmentStatus | None = None,
+                     mine: bool = False) -> list[AssignmentPublic] | Page[AssignmentPublic]:
+    """Your own assignments (helpers, or `mine=true`), or those in your jurisdiction (coordinators), newest
+    first."""
     own = mine or not principal.can(Action.assignment_confirm)
-    return service.assignments_public(session, service.list_assignments(session, principal, status=status, mine=own))
+    rows = service.list_assignments(session, principal, status=status, mine=own, page=page)
+    return page.answer(service.assignments_public(session, rows), key=lambda a: (a.id,), descending=True)
 
 
 @router.get("/assignments/{assignment_id}", response_model=AssignmentPublic)
@@ -120,9 +124,12 @@ def record_followup(assignment_id: int, body: FollowUpCreate, principal: Answere
     return FollowUpPublic(id=f.id or 0, assignment_id=f.assignment_id, visited_at=f.visited_at, note=f.note)
 
 
-@router.get("/followups/overdue", response_model=list[OverdueFollowUpPublic])
-def overdue_followups(principal: Confirmer, session: SessionDep) -> list[OverdueFollowUpPublic]:
+@router.get("/followups/overdue", response_model=list[OverdueFollowUpPublic] | Page[OverdueFollowUpPublic])
+def overdue_followups(principal: Confirmer, session: SessionDep,
+                      page: Paging) -> list[OverdueFollowUpPublic] | Page[OverdueFollowUpPublic]:
     """Follow-up visits that are overdue in your jurisdiction."""
-    return [OverdueFollowUpPublic(assignment_id=o.assignment.id or 0, child_id=o.assignment.child_id,
-                                  helper_id=o.assignment.helper_id, risk_level=o.risk_level, due_at=o.due_at)
+    late = [OverdueFollowUpPublic(assignment_id=o.assignment.id or 0, child_id=o.assignment.child_id,
+                                  helper_id=o.assignment.helper_id,
+                                  risk_level=RiskLevel(o.risk_level) if o.risk_level else None, due_at=o.due_at)
             for o in service.overdue_followups(session, principal=principal)]
+    return page.answer(late, key=lambda o: (o.assignment_id,))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from backend.helpers.models import Skill
 from backend.incidents.schemas import LocalTime, LocalTimeOrNone
+from backend.registry.models import RiskLevel, RiskLevelCode
 
 
 class HelperCreate(BaseModel):
@@ -76,8 +77,13 @@ class OverdueFollowUpPublic(BaseModel):
     assignment_id: int
     child_id: int
     helper_id: int
-    risk_level: str | None
+    risk_level: RiskLevel | None
     due_at: LocalTime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def risk_level_code(self) -> RiskLevelCode | None:
+        return RiskLevelCode(self.risk_level.code) if self.risk_level else None
 
 
 class ChildWithoutHelperPublic(BaseModel):
@@ -87,8 +93,13 @@ class ChildWithoutHelperPublic(BaseModel):
     name_masked: str | None
     id_number_masked: str | None
     sex: str | None
-    risk_level: str | None
+    risk_level: RiskLevel | None
     vulnerable: bool
     org_unit_id: int
     unit_name: str
     pending: int = Field(description="proposals and offers still waiting for a coordinator or the helper")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def risk_level_code(self) -> RiskLevelCode | None:
+        return RiskLevelCode(self.risk_level.code) if self.risk_level else None

@@ -18,7 +18,7 @@ from backend.audit import service as audit
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.errors import Conflict, InvalidInput, NotFound
-from backend.core.pagination import decode_cursor, encode_cursor
+from backend.core.pagination import PageRequest, decode_cursor, encode_cursor
 from backend.helpers.matching import ChildNeed, HelperSlotInfo, match, needed_skills
 from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, FollowUp, HelperProfile, Skill
 from backend.helpers.schemas import AssignmentPublic
@@ -350,8 +350,9 @@ def expire_unanswered(session: Session) -> list[Assignment]:
 
 
 def list_assignments(session: Session, principal: Principal, *, status: AssignmentStatus | None = None,
-                     mine: bool = False) -> list[Assignment]:
-    """A helper's own assignments, or (coordinators) those of children in the jurisdiction."""
+                     mine: bool = False, page: PageRequest = PageRequest()) -> list[Assignment]:
+    """A helper's own assignments, or (coordinators) those of children in the jurisdiction, newest first
+    (the bare list: the newest 500)."""
     query = select(Assignment)
     if mine:
         query = query.join(HelperProfile, col(HelperProfile.id) == col(Assignment.helper_id)).where(
@@ -360,7 +361,7 @@ def list_assignments(session: Session, principal: Principal, *, status: Assignme
         query = query.where(orgunits.in_jurisdiction(principal, col(Assignment.org_unit_id)))
     if status is not None:
         query = query.where(col(Assignment.status) == status.value)
-    return list(session.execute(query.order_by(col(Assignment.id).desc()).limit(500)).scalars())
+    return list(session.execute(page.seek(query, col(Assignment.id), descending=True, bare_limit=500)).scalars())
 
 
 def assignments_public(session: Session, rows: list[Assignment]) -> list[AssignmentPublic]:

@@ -12,6 +12,7 @@ from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.core import clock
 from backend.core.db import SessionDep
+from backend.core.pagination import Page, Paging
 from backend.incidents import service
 from backend.incidents.models import Incident, IncidentStatus
 from backend.incidents.schemas import (
@@ -60,12 +61,13 @@ def create_incident(body: IncidentCreate, principal: Annotated[Principal, requir
     return present(session, incident)
 
 
-@router.get("", response_model=list[IncidentPublic])
+@router.get("", response_model=list[IncidentPublic] | Page[IncidentPublic])
 def list_incidents(principal: Annotated[Principal, requires(Action.incident_read)], session: SessionDep,
-                   status: IncidentStatus | None = None, overdue: bool = False) -> list[IncidentPublic]:
+                   page: Paging, status: IncidentStatus | None = None,
+                   overdue: bool = False) -> list[IncidentPublic] | Page[IncidentPublic]:
     """Incidents that started in or passed through the caller's jurisdiction, newest first."""
-    return [present(session, i) for i in service.list_visible(session, principal, status=status,
-                                                               overdue_only=overdue)]
+    rows = service.list_visible(session, principal, status=status, overdue_only=overdue, page=page)
+    return page.answer([present(session, i) for i in rows], key=lambda i: (i.id,), descending=True)
 
 
 @router.get("/{incident_id}", response_model=IncidentPublic)

@@ -15,6 +15,7 @@ from backend.audit import service as audit
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.pagination import PageRequest
 from backend.incidents.models import Incident, IncidentDeadline, IncidentHandoff, IncidentStatus, IncidentStep
 from backend.notifications import service as notifications
 from backend.notifications.recipients import coordinators_at_or_above
@@ -119,15 +120,16 @@ def get(session: Session, principal: Principal, incident_id: int) -> Incident:
 
 
 def list_visible(session: Session, principal: Principal, *, status: IncidentStatus | None = None,
-                 overdue_only: bool = False, limit: int = 100) -> list[Incident]:
-    """Incidents in the caller's jurisdiction, newest first; `overdue_only` keeps those with a missed limit."""
+                 overdue_only: bool = False, limit: int = 100, page: PageRequest = PageRequest()) -> list[Incident]:
+    """Incidents in the caller's jurisdiction, newest first; `overdue_only` keeps those with a missed limit.
+    The bare list holds the newest `limit`; `page` asks for a page instead."""
     query = select(Incident).where(_visible_filter(principal))
     if status is not None:
         query = query.where(col(Incident.status) == status.value)
     if overdue_only:
         query = query.where(exists().where(col(IncidentDeadline.incident_id) == col(Incident.id),
                                            _missed(clock.now())))
-    return list(session.execute(query.order_by(col(Incident.id).desc()).limit(limit)).scalars())
+    return list(session.execute(page.seek(query, col(Incident.id), descending=True, bare_limit=limit)).scalars())
 
 
 def _missed(now: datetime):  # type: ignore[no-untyped-def]

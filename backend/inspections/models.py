@@ -7,10 +7,11 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, Column, Date, DateTime
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, false
 from sqlmodel import Field, SQLModel
 
 from backend.core import clock
+from backend.core.placement import counted_from
 
 
 class Inspection(SQLModel, table=True):
@@ -29,6 +30,13 @@ class Inspection(SQLModel, table=True):
     checklist_version: int
     started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    # Where the inspection counts in periods (reports, weekly plans, a venue's last inspection): started_at
+    # when plausible, else the receipt time with clock_suspect set (backend/core/placement.py).
+    counted_at: datetime = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True, default=counted_from("started_at")),
+    )
+    clock_suspect: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     is_joint: bool = False
     is_reinspection: bool = False
     location: Any = Field(

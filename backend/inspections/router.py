@@ -12,6 +12,7 @@ from backend.accounts.deps import requires
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.core.db import SessionDep
+from backend.core.pagination import Page, PageRequest, Paging, page_request
 from backend.inspections import checklists, service
 from backend.inspections.models import Inspection, Penalty, ProblemStatus
 from backend.inspections.schemas import (
@@ -48,12 +49,15 @@ def _checklist_public(c: checklists.Checklist) -> ChecklistPublic:
     )
 
 
-@checklist_router.get("", response_model=list[ChecklistPublic])
-def list_checklists(principal: VenueReader, venue_type: VenueType | None = None) -> list[ChecklistPublic]:
+@checklist_router.get("", response_model=list[ChecklistPublic] | Page[ChecklistPublic])
+def list_checklists(principal: VenueReader, page: Paging,
+                    venue_type: VenueType | None = None) -> list[ChecklistPublic] | Page[ChecklistPublic]:
     """Every checklist version (or the current one for a venue type), zh-CN and English."""
     if venue_type is not None:
-        return [_checklist_public(checklists.current_for(venue_type))]
-    return [_checklist_public(c) for c in checklists.all_checklists()]
+        found = [_checklist_public(checklists.current_for(venue_type))]
+    else:
+        found = [_checklist_public(c) for c in checklists.all_checklists()]
+    return page.answer(found, key=lambda c: (c.code, c.version))
 
 
 @router.post("", response_model=InspectionPublic, status_code=status.HTTP_201_CREATED,
@@ -67,14 +71,17 @@ def submit_inspection(payload: InspectionSubmit, principal: Inspector, session: 
     return service.inspection_public(session, result.inspection, replayed=not result.created)
 
 
-@router.get("", response_model=list[InspectionPublic])
-def list_inspections(principal: Reader, session: SessionDep, venue_id: int,
-                     limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[InspectionPublic]:
+@router.get("", response_model=list[InspectionPublic] | Page[InspectionPublic])
+def list_inspections(
+    principal: Reader, session: SessionDep, venue_id: int,
+    page: Annotated[PageRequest, page_request(default=50, maximum=200, v1_limit=True)],
+) -> list[InspectionPublic] | Page[InspectionPublic]:
     """A venue's inspections, newest first."""
     venues.get_venue(session, principal, venue_id)
-    rows = session.execute(select(Inspection).where(col(Inspection.venue_id) == venue_id)
-                           .order_by(col(Inspection.started_at).desc()).limit(limit)).scalars().all()
-    return [service.inspection_public(session, i) for i in rows]
+    rows = session.execute(page.seek(select(Inspection).where(col(Inspection.venue_id) == venue_id),
+                                     col(Inspection.started_at), col(Inspection.id), descending=True)).scalars().all()
+    return page.answer([service.inspection_public(session, i) for i in rows], key=lambda i: (i.started_at, i.id),
+                       descending=True)
 
 
 @router.get("/{inspection_id}", response_model=InspectionPublic)
@@ -83,23 +90,29 @@ def get_inspection(inspection_id: int, principal: Reader, session: SessionDep) -
     return service.inspection_public(session, service.get_inspection(session, principal, inspection_id))
 
 
-@problem_router.get("", response_model=list[ProblemPublic])
-def list_problems(principal: Reader, session: SessionDep, venue_id: int | None = None,
-                  org_unit_id: int | None = None,
+@problem_router.get("", response_model=list[ProblemPublic] | Page[ProblemPublic])
+def list_problems(principal: Reader, session: SessionDep,
+                  page: Annotated[PageRequest, page_request(default=200, maximum=500, v1_limit=True)],
+                  venue_id: int | None = None, org_unit_id: int | None = None,
                   problem_status: Annotated[ProblemStatus | None, Query(alias="status")] = None,
-                  limit: Annotated[int, Query(ge=1, le=500)] = 200) -> list[ProblemPublic]:
-    """The problem ledger (问题清单) of the caller's jurisdiction or of one venue."""
+                  ) -> list[ProblemPublic] | Page[ProblemPublic]:
+    """The problem ledger (问题清单) of the caller's jurisdiction or of one venue, newest first (overdue
+    ones: oldest deadline first)."""
     rows = service.list_problems(session, principal, venue_id=venue_id, org_unit_id=org_unit_id,
-                                 status=problem_status, limit=limit)
-    return service.problems_public(session, rows)
+                                 status=problem_status, page=page)
+    found = service.problems_public(session, rows)
+    if problem_status is ProblemStatus.overdue:  # the service orders these as the overdue list
+        return page.answer(found, key=lambda p: (p.deadline_date, p.id))
+    return page.answer(found, key=lambda p: (p.id,), descending=True)
 
 
-@problem_router.get("/overdue", response_model=list[ProblemPublic])
-def overdue_problems(principal: Reader, session: SessionDep, org_unit_id: int | None = None,
-                     limit: Annotated[int, Query(ge=1, le=500)] = 500) -> list[ProblemPublic]:
+@problem_router.get("/overdue", response_model=list[ProblemPublic] | Page[ProblemPublic])
+def overdue_problems(principal: Reader, session: SessionDep,
+                     page: Annotated[PageRequest, page_request(default=500, maximum=500, v1_limit=True)],
+                     org_unit_id: int | None = None) -> list[ProblemPublic] | Page[ProblemPublic]:
     """Problems past their deadline and not rectified, oldest deadline first (for coordinators)."""
-    return service.problems_public(session, service.list_problems(session, principal, org_unit_id=org_unit_id,
-                                                                  overdue_only=True, limit=limit))
+    rows = service.list_problems(session, principal, org_unit_id=org_unit_id, overdue_only=True, page=page)
+    return page.answer(service.problems_public(session, rows), key=lambda p: (p.deadline_date, p.id))
 
 
 @problem_router.get("/{problem_id}", response_model=ProblemPublic)
@@ -121,10 +134,11 @@ def record_penalty(data: PenaltyCreate, principal: Inspector, session: SessionDe
     return service.penalty_public(service.record_penalty(session, principal, data))
 
 
-@penalty_router.get("", response_model=list[PenaltyPublic])
-def list_penalties(principal: Reader, session: SessionDep, venue_id: int) -> list[PenaltyPublic]:
+@penalty_router.get("", response_model=list[PenaltyPublic] | Page[PenaltyPublic])
+def list_penalties(principal: Reader, session: SessionDep, venue_id: int,
+                   page: Paging) -> list[PenaltyPublic] | Page[PenaltyPublic]:
     """A venue's penalties, newest first."""
     venues.get_venue(session, principal, venue_id)
-    rows = session.execute(select(Penalty).where(col(Penalty.venue_id) == venue_id)
-                           .order_by(col(Penalty.id).desc())).scalars().all()
-    return [service.penalty_public(p) for p in rows]
+    rows = session.execute(page.seek(select(Penalty).where(col(Penalty.venue_id) == venue_id), col(Penalty.id),
+                                     descending=True)).scalars().all()
+    return page.answer([service.penalty_public(p) for p in rows], key=lambda p: (p.id,), descending=True)

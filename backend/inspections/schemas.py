@@ -54,10 +54,10 @@ class PenaltyIn(BaseModel):
     problem_id: int | None = None
 
 
-class InspectionSubmit(BaseModel):
-    """One inspection as the phone recorded it (maybe offline)."""
+class InspectionData(BaseModel):
+    """One inspection as the phone recorded it (maybe offline): the `data` of a pushed "inspection"
+    item, whose client UUID is the item's own."""
 
-    client_uuid: UUID
     venue_id: int
     checklist_code: str = Field(max_length=40)
     checklist_version: int = Field(ge=1)
@@ -72,6 +72,12 @@ class InspectionSubmit(BaseModel):
     penalties: list[PenaltyIn] = Field(default_factory=list, max_length=10)
     notes: str = Field(default="", max_length=4000)
     photo_ids: list[str] = Field(default_factory=list, max_length=30)
+
+
+class InspectionSubmit(InspectionData):
+    """One inspection as the phone recorded it (maybe offline)."""
+
+    client_uuid: UUID
 
 
 class InspectorPublic(BaseModel):
@@ -120,6 +126,8 @@ class InspectionPublic(BaseModel):
     checklist_version: int
     started_at: datetime
     finished_at: datetime | None
+    counted_at: datetime = Field(description="Where the inspection counts in periods (sync.md 'Which clock counts')")
+    clock_suspect: bool = Field(description="The phone's time was implausible: counted by receipt time")
     inspectors: list[InspectorPublic]
     is_joint: bool
     is_reinspection: bool

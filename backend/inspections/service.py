@@ -20,10 +20,11 @@ from backend.accounts.models import User, UserRole
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import service as audit
-from backend.core import clock
+from backend.core import clock, placement
 from backend.core.config import get_settings
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.geo import distance_m, point, to_wgs84
+from backend.core.pagination import PageRequest
 from backend.inspections import checklists
 from backend.inspections.models import (
     Inspection,
@@ -44,6 +45,7 @@ from backend.inspections.schemas import (
     ProblemPublic,
     ProblemUpdate,
 )
+from backend.media import service as media
 from backend.orgunits import service as orgunits
 from backend.venues import service as venues
 from backend.venues.models import Venue, VenueType
@@ -166,11 +168,16 @@ def record_inspection(session: Session, principal: Principal, payload: Inspectio
         distance = round(distance_m(flon, flat, *lon_lat), 1)
         accuracy = payload.fix.accuracy_m
 
+    # The phone's start time places the inspection (reports, weekly plans, the venue's last inspection)
+    # and dates its problems' deadlines, unless it is implausible: then the receipt time does.
+    received_at = clock.now()
+    placed = placement.place(payload.started_at, received_at)
     inspection = Inspection(
         client_uuid=client_uuid, payload_hash=digest, venue_id=venue.id, org_unit_id=venue.org_unit_id,
         recorded_by_user_id=principal.user_id, checklist_code=checklist.code, checklist_version=checklist.version,
         started_at=clock.as_utc(payload.started_at),
         finished_at=clock.as_utc(payload.finished_at) if payload.finished_at else None, is_joint=len(agencies) >= 2,
+        counted_at=placed.counted_at, clock_suspect=placed.clock_suspect, created_at=received_at,
         is_reinspection=bool(payload.rechecks), location=location, fix_accuracy_m=accuracy, distance_m=distance,
         location_mismatch=distance is not None and distance > get_settings().inspection_max_distance_m,
         answers={k: v.value for k, v in payload.answers.items()}, notes=payload.notes,
@@ -182,7 +189,7 @@ def record_inspection(session: Session, principal: Principal, payload: Inspectio
     for user, agency in people:
         session.add(InspectionInspector(inspection_id=inspection.id, user_id=user.id or 0, agency=agency))
 
-    day = local_date(payload.started_at)
+    day = local_date(placed.counted_at)
     result = InspectionResult(inspection, created=True)
     explicit = {f.item_code: f for f in payload.findings if f.item_code}
     for item in checklist.items:
@@ -231,6 +238,8 @@ def record_inspection(session: Session, principal: Principal, payload: Inspectio
     for penalty in payload.penalties:
         _add_penalty(session, principal, venue, penalty, inspection.id, day)
     session.flush()
+    # Photos that came before their inspection are linked by this request, not by a later sweep.
+    media.link_waiting_photos(session, "inspection", [payload.client_uuid])
     audit.record(session, actor=principal, action="inspection.create", object_type="inspection",
                  object_id=inspection.id, org_unit_id=venue.org_unit_id,
                  details={"venue_id": venue.id, "problems_opened": len(result.opened),
@@ -340,9 +349,9 @@ def update_problem(session: Session, principal: Principal, problem_id: int, data
 
 def list_problems(session: Session, principal: Principal, *, venue_id: int | None = None,
                   org_unit_id: int | None = None, status: ProblemStatus | None = None, overdue_only: bool = False,
-                  limit: int = 500) -> list[Problem]:
-    """Problems in the caller's jurisdiction; `overdue_only` gives the coordinators' overdue list
-    (oldest deadline first)."""
+                  page: PageRequest = PageRequest(limit=500, limits_bare=True)) -> list[Problem]:
+    """Problems in the caller's jurisdiction, newest first; `overdue_only` gives the coordinators' overdue
+    list (oldest deadline first). `page`: the bare list's cap, or the page asked for."""
     today = venues.local_today()
     stmt = select(Problem).where(orgunits.in_jurisdiction(principal, col(Problem.org_unit_id)))
     if venue_id is not None:
@@ -355,14 +364,12 @@ def list_problems(session: Session, principal: Principal, *, venue_id: int | Non
         stmt = stmt.where(col(Problem.status).in_([ProblemStatus.open.value, ProblemStatus.rectifying.value,
                                                    ProblemStatus.overdue.value]),
                           col(Problem.deadline_date) < today)
-        stmt = stmt.order_by(col(Problem.deadline_date), col(Problem.id))
-    else:
-        if status is not None:
-            stmt = stmt.where(col(Problem.status) == status.value)
-            if status in (ProblemStatus.open, ProblemStatus.rectifying):
-                stmt = stmt.where(col(Problem.deadline_date) >= today)
-        stmt = stmt.order_by(col(Problem.id).desc())
-    return list(session.execute(stmt.limit(limit)).scalars())
+        return list(session.execute(page.seek(stmt, col(Problem.deadline_date), col(Problem.id))).scalars())
+    if status is not None:
+        stmt = stmt.where(col(Problem.status) == status.value)
+        if status in (ProblemStatus.open, ProblemStatus.rectifying):
+            stmt = stmt.where(col(Problem.deadline_date) >= today)
+    return list(session.execute(page.seek(stmt, col(Problem.id), descending=True)).scalars())
 
 
 def mark_overdue(session: Session) -> int:
@@ -430,6 +437,7 @@ def inspection_public(session: Session, inspection: Inspection, *, replayed: boo
         id=inspection.id, client_uuid=inspection.client_uuid, venue_id=inspection.venue_id,
         checklist_code=inspection.checklist_code, checklist_version=inspection.checklist_version,
         started_at=inspection.started_at, finished_at=inspection.finished_at,
+        counted_at=clock.as_utc(inspection.counted_at), clock_suspect=inspection.clock_suspect,
         inspectors=[InspectorPublic(user_id=i.user_id, display_name=u.display_name, agency=i.agency)
                     for i, u in people],
         is_joint=inspection.is_joint, is_reinspection=inspection.is_reinspection, distance_m=inspection.distance_m,

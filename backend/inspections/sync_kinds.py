@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from backend.accounts.principal import Principal
 from backend.inspections import service
-from backend.inspections.schemas import InspectionSubmit
+from backend.inspections.schemas import InspectionData, InspectionSubmit
 from backend.sync.itemwise import in_savepoint, parse_data
 from backend.sync.kinds import ItemResult, ItemStatus, PushItem, register_kind
 
@@ -38,4 +38,4 @@ def handle_inspections(session: Session, principal: Principal, items: list[PushI
     return results
 
 
-register_kind(KIND, handle_inspections, order=200)
+register_kind(KIND, handle_inspections, order=200, data_model=InspectionData)

@@ -303,7 +303,7 @@ def _parse_level(value: str | None, errs: _RowErrors, index: int) -> RiskLevel |
     if value is None:
         return None
     try:
-        return RiskLevel(value)
+        return RiskLevel.parse(value)  # the label the sheet shows, or its code
     except ValueError:
         errs.add(index, f"风险等级应为{'/'.join(lv.value for lv in RiskLevel)}之一，而不是“{value}”")
         return None

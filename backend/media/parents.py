@@ -37,7 +37,8 @@ _RESOLVERS: dict[str, ParentResolver] = {}
 
 
 def register_parent_kind(kind: str, resolver: ParentResolver) -> None:
-    """Declare how to find records of `kind` by client UUID (call at import time)."""
+    """Declare how to find records of `kind` by client UUID (call at import time, from a module
+    listed in backend/registries.py so that every process knows the kind)."""
     _RESOLVERS[kind] = resolver
 
 
@@ -52,9 +53,3 @@ def resolve_parent(session: Session, kind: str, client_uuid: uuid.UUID) -> Paren
     if resolver is None:
         return None
     return resolver(session, client_uuid)
-
-
-def load_parent_resolvers() -> None:
-    """Import the domains that register parent kinds (those that exist in this build)."""
-    import backend.inspections.media_parent
-    import backend.visits.media_parent  # noqa: F401

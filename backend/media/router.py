@@ -17,6 +17,7 @@ from backend.accounts.principal import Principal
 from backend.core.config import get_settings
 from backend.core.db import SessionDep
 from backend.core.errors import problem_response
+from backend.core.pagination import Page, Paging
 from backend.media import processing, service
 from backend.media.errors import MediaBadRange, MediaInvalidParent, MediaTooLarge
 from backend.media.parents import PARENT_KINDS
@@ -160,9 +161,11 @@ def list_media(
     principal: Annotated[Principal, requires(Action.media_read)],
     parent_kind: Annotated[str, Query(max_length=20)],
     parent_uuid: uuid.UUID,
-) -> list[MediaItemPublic]:
-    """The photos of one record inside the caller's jurisdiction."""
-    return [MediaItemPublic.of(i) for i in service.list_for_parent(session, principal, parent_kind, parent_uuid)]
+    page: Paging,
+) -> list[MediaItemPublic] | Page[MediaItemPublic]:
+    """The photos of one record inside the caller's jurisdiction, oldest first."""
+    items = [MediaItemPublic.of(i) for i in service.list_for_parent(session, principal, parent_kind, parent_uuid)]
+    return page.answer(items, key=lambda i: (i.created_at, str(i.client_uuid)))
 
 
 @router.get("/{client_uuid}")

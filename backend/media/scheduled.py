@@ -15,7 +15,6 @@ from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.jobs import Job, register
 from backend.media import service
-from backend.media.parents import load_parent_resolvers
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,6 @@ LINK_BATCH = 500
 def process_received(session: Session) -> int:
     """Make derivatives for the photos waiting, batch after batch until none is left or the time
     budget is spent (a busy day's backlog drains in one run, not twenty photos per interval)."""
-    load_parent_resolvers()
     handled = 0
     started = time.monotonic()
     while time.monotonic() - started < PROCESS_BUDGET_SECONDS:
@@ -65,7 +63,6 @@ def expire_uploads(session: Session) -> int:
 
 def link_late_parents(session: Session) -> int:
     """Link photos whose parent record has arrived since; return how many were linked."""
-    load_parent_resolvers()
     linked = 0
     for item in service.unlinked(session, LINK_BATCH):
         if service.link_parent(session, item):

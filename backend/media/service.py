@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from backend.accounts.principal import Principal
 from backend.audit import service as audit
 from backend.core import clock
 from backend.core.config import get_settings
+from backend.core.db import one_of
 from backend.core.geo import distance_m
 from backend.media import processing
 from backend.media.errors import (
@@ -386,6 +388,30 @@ def link_parent(session: Session, item: MediaItem) -> bool:
     return True
 
 
+# A photo waits for its parent once every byte is here; an unfinished upload links when it completes.
+_LINKABLE_STATES = (MediaState.received.value, MediaState.processing.value, MediaState.ready.value)
+
+
+def link_waiting_photos(session: Session, parent_kind: str, parent_uuids: Collection[uuid.UUID]) -> int:
+    """Link the photos that arrived before these records, which the caller has just stored in this
+    transaction; return how many were linked. The domain that stores a record calls this, so a photo
+    sent first is linked by the request that brings its parent, in whichever API process, and not
+    minutes later by the worker's sweep (which remains for a photo and its parent arriving at the
+    same instant through two requests, neither seeing the other's uncommitted row)."""
+    if not parent_uuids:
+        return 0
+    waiting = session.execute(
+        select(MediaItem)
+        .where(col(MediaItem.parent_kind) == parent_kind, one_of(session, col(MediaItem.parent_uuid), parent_uuids),
+               col(MediaItem.linked_at).is_(None), col(MediaItem.link_error).is_(None),
+               col(MediaItem.state).in_(_LINKABLE_STATES))
+        .order_by(col(MediaItem.id))
+        # Waits for a worker that is finishing the photo, then reads the GPS it found (see process()).
+        .with_for_update()
+    ).scalars()
+    return sum(link_parent(session, item) for item in waiting)
+
+
 # --- reading ----------------------------------------------------------------------------------
 
 
@@ -533,6 +559,10 @@ def process(session: Session, item: MediaItem) -> None:
     item.gps_lon, item.gps_lat, item.gps_alt_m, item.gps_at = meta.lon, meta.lat, meta.alt_m, meta.gps_at
     item.taken_at, item.orientation = meta.taken_at, meta.orientation
     item.width, item.height = derived.width, derived.height
+    # The photo may have been linked while the derivatives were made (its parent pushed meanwhile):
+    # re-read that under a row lock, so that either this run or the linking request, which waits on
+    # the lock, compares the location with the GPS just read.
+    session.refresh(item, ["linked_at"], with_for_update=True)
     parent = resolve_parent(session, item.parent_kind, item.parent_uuid) if item.linked_at is not None else None
     _compare_location(item, parent)
     item.state = MediaState.ready.value
@@ -593,9 +623,11 @@ def unlinked(session: Session, limit: int) -> list[MediaItem]:
     rows = session.execute(
         select(MediaItem)
         .where(col(MediaItem.linked_at).is_(None), col(MediaItem.link_error).is_(None),
-               col(MediaItem.state).in_([MediaState.received.value, MediaState.processing.value,
-                                         MediaState.ready.value]))
+               col(MediaItem.state).in_(_LINKABLE_STATES))
         .order_by(col(MediaItem.link_checked_at).is_not(None), col(MediaItem.link_checked_at), col(MediaItem.id))
         .limit(limit)
+        # A photo locked by a worker finishing it or by a request linking it is left to the next sweep
+        # (see process() and link_waiting_photos()); waiting for it here could deadlock with a push.
+        .with_for_update(skip_locked=True)
     ).scalars()
     return list(rows)

@@ -12,6 +12,7 @@ from backend.accounts.principal import Principal
 from backend.core.db import SessionDep
 from backend.core.errors import NotFound
 from backend.core.geo import CoordinateSystem, geometry_geojson, to_wgs84
+from backend.core.pagination import Page, Paging
 from backend.orgunits import service
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.orgunits.schemas import OrgUnitFeature, OrgUnitPublic
@@ -56,10 +57,11 @@ def get_unit(unit_id: int, principal: Reader, session: SessionDep) -> OrgUnitPub
     return _public(service.get_visible_unit(session, principal, unit_id))
 
 
-@router.get("/{unit_id}/children", response_model=list[OrgUnitPublic])
-def children(unit_id: int, principal: Reader, session: SessionDep) -> list[OrgUnitPublic]:
-    """A unit's direct children."""
-    return [_public(u) for u in service.children(session, principal, unit_id)]
+@router.get("/{unit_id}/children", response_model=list[OrgUnitPublic] | Page[OrgUnitPublic])
+def children(unit_id: int, principal: Reader, session: SessionDep,
+             page: Paging) -> list[OrgUnitPublic] | Page[OrgUnitPublic]:
+    """A unit's direct children, by code."""
+    return page.answer([_public(u) for u in service.children(session, principal, unit_id)], key=lambda u: (u.code,))
 
 
 @router.get("/{unit_id}/boundary", response_model=OrgUnitFeature)

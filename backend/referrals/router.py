@@ -11,6 +11,7 @@ from backend.accounts.deps import requires
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.core.db import SessionDep
+from backend.core.pagination import Page, Paging
 from backend.referrals import service
 from backend.referrals.models import ReferralStatus
 
@@ -26,9 +27,11 @@ class HandleRequest(BaseModel):
 
 @router.get("")
 def list_referrals(
-    principal: Reader, session: SessionDep, status: ReferralStatus | None = None
-) -> list[dict[str, Any]]:
-    return [service.public(r) for r in service.list_referrals(session, principal, status=status)]
+    principal: Reader, session: SessionDep, page: Paging, status: ReferralStatus | None = None
+) -> list[dict[str, Any]] | Page[dict[str, Any]]:
+    """Referrals of your jurisdiction, newest first."""
+    rows = service.list_referrals(session, principal, status=status, page=page)
+    return page.answer([service.public(r) for r in rows], key=lambda r: (r["id"],), descending=True)
 
 
 @router.get("/{referral_id}")

@@ -14,6 +14,7 @@ from backend.audit import service as audit
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.errors import Conflict, NotFound
+from backend.core.pagination import PageRequest
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.referrals.models import Referral, ReferralStatus
@@ -128,13 +129,15 @@ def public(r: Referral) -> dict[str, Any]:
     }
 
 
-def list_referrals(session: Session, principal: Principal, *, status: ReferralStatus | None) -> list[Referral]:
-    """Referrals in the caller's jurisdiction (police and coordinators; 404 for everyone else)."""
+def list_referrals(session: Session, principal: Principal, *, status: ReferralStatus | None,
+                   page: PageRequest = PageRequest()) -> list[Referral]:
+    """Referrals in the caller's jurisdiction (police and coordinators; 404 for everyone else), newest
+    first (the bare list: the newest 500)."""
     principal.require(Action.referral_read)
     query = select(Referral).where(orgunits.in_jurisdiction(principal, col(Referral.org_unit_id)))
     if status is not None:
         query = query.where(col(Referral.status) == status.value)
-    return list(session.execute(query.order_by(col(Referral.id).desc()).limit(500)).scalars())
+    return list(session.execute(page.seek(query, col(Referral.id), descending=True, bare_limit=500)).scalars())
 
 
 def get_referral(session: Session, principal: Principal, referral_id: int) -> Referral:

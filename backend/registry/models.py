@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Uuid, text
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, TypeAdapter
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Uuid, false, text
 from sqlmodel import Field, SQLModel
 
 from backend.core import clock
+from backend.core.placement import counted_from
 
 
 def _ts(nullable: bool = False) -> Any:
@@ -27,8 +31,21 @@ def _rev_col() -> Any:
     return Column(BigInteger, nullable=False, index=True)
 
 
+def _counted_col() -> Any:
+    # Where the record counts in reporting periods: the phone's device_time when it was created offline
+    # and plausible, else its creation (receipt) time (backend/core/placement.py). Writes that place
+    # nothing (imports, the demo town) count it from created_at.
+    return Column(DateTime(timezone=True), nullable=False, default=counted_from("created_at"))
+
+
+def _suspect_col() -> Any:
+    return Column(Boolean, nullable=False, server_default=false())
+
+
 class RiskLevel(StrEnum):
-    """综合研判风险等级, in increasing order."""
+    """综合研判风险等级, in increasing order: the one vocabulary of risk levels. The value is the
+    Chinese label (stored, and carried by every v1 field); the member name is the stable code
+    (coverage's counts, every `*_code` field, accepted on input); `label_en` is the English label."""
 
     low = "低风险"
     general = "一般风险"
@@ -40,8 +57,79 @@ class RiskLevel(StrEnum):
         return list(RiskLevel).index(self)
 
     @property
-    def en(self) -> str:
-        return {"低风险": "low", "一般风险": "general", "较大风险": "elevated", "重大风险": "severe"}[self.value]
+    def code(self) -> str:
+        return self.name
+
+    @property
+    def label_zh(self) -> str:
+        return self.value
+
+    @property
+    def label_en(self) -> str:
+        return f"{self.name.capitalize()} risk"
+
+    @classmethod
+    def parse(cls, value: str) -> RiskLevel:
+        """A level from its code or its Chinese label (ValueError for anything else)."""
+        return cls.__members__.get(value) or cls(value)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        out = handler.resolve_ref_schema(handler(schema))
+        out["description"] = "Risk level as its Chinese label (v1 fields); the code is beside it in `<field>_code`."
+        out["x-codes"] = {level.value: level.code for level in cls}
+        return out
+
+
+class RiskLevelCode(StrEnum):
+    """The stable code of a risk level (RiskLevel's member names, in the same order)."""
+
+    low = "low"
+    general = "general"
+    major = "major"
+    severe = "severe"
+
+    @property
+    def level(self) -> RiskLevel:
+        return RiskLevel[self.value]
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        out = handler.resolve_ref_schema(handler(schema))
+        out["description"] = "Risk level code: " + ", ".join(
+            f"{level.code} ({level.label_zh}, {level.label_en})" for level in RiskLevel)
+        out["x-labels"] = {level.code: {"zh": level.label_zh, "en": level.label_en} for level in RiskLevel}
+        return out
+
+
+class _CodeOrLabel:
+    """Pydantic marker for input: a risk level given by its code or by its Chinese label (v1)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(_level_of_code, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # A union of the two enums documents as anyOf with a $ref to each.
+        return handler(core_schema.union_schema([TypeAdapter(RiskLevelCode).core_schema,
+                                                 TypeAdapter(RiskLevel).core_schema]))
+
+
+def _level_of_code(value: object) -> object:
+    return RiskLevel[value] if isinstance(value, str) and value in RiskLevel.__members__ else value
+
+
+# A risk level in a request: the code ("major") or the Chinese label ("较大风险").
+RiskLevelIn = Annotated[RiskLevel, _CodeOrLabel()]
+
+
+def risk_level_code(label: str | None) -> str | None:
+    """The code of a stored level (its Chinese label); no level stays None."""
+    return RiskLevel(label).code if label is not None else None
+
+
+def risk_reasons_public(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored risk reasons as the API shows them: each reason's level with its code beside it."""
+    return [{**r, "level_code": risk_level_code(r.get("level"))} if "level" in r else r for r in reasons]
 
 
 class ChildCategory(StrEnum):
@@ -94,6 +182,8 @@ class Household(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    counted_at: datetime = Field(default=None, sa_column=_counted_col())
+    clock_suspect: bool = Field(default=False, sa_column=_suspect_col())
 
 
 class Person(SQLModel, table=True):
@@ -141,6 +231,8 @@ class Person(SQLModel, table=True):
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    counted_at: datetime = Field(default=None, sa_column=_counted_col())
+    clock_suspect: bool = Field(default=False, sa_column=_suspect_col())
 
 
 class Guardianship(SQLModel, table=True):

@@ -11,15 +11,17 @@ from backend.accounts.deps import CurrentPrincipal, requires
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.core.db import SessionDep
-from backend.core.errors import Conflict
-from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from backend.core.errors import Conflict, Locale
+from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, Paging
 from backend.registry import service
 from backend.registry.schemas import (
     HouseholdCreate,
     HouseholdData,
+    HouseholdPatch,
     HouseholdUpdate,
     PersonCreate,
     PersonData,
+    PersonPatch,
     PersonUpdate,
     RiskOverride,
     RiskPersonData,
@@ -78,21 +80,24 @@ def get_household(household_id: int, principal: HouseholdReader, session: Sessio
 
 @router.put("/households/{household_id}")
 def update_household(
-    household_id: int, body: HouseholdUpdate, principal: HouseholdWriter, session: SessionDep
+    household_id: int, body: HouseholdUpdate, principal: HouseholdWriter, session: SessionDep, locale: Locale
 ) -> dict[str, Any]:
-    """Edit a household made on `version`; a stale version is 409 with the current copy."""
+    """Edit a household made on `version` (fields left out keep their values); a stale version is 409
+    with the current copy."""
     current = service.get_household(session, principal, household_id)
-    data = HouseholdData.model_validate(body.model_dump(exclude={"version"}))
-    stored, status = service.save_household(session, principal, current.uuid, body.version, data)
+    patch = HouseholdPatch.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
+    stored, status = service.save_household(session, principal, current.uuid, body.version, patch, locale=locale)
     if status == "conflict":
         raise _stale(service.household_public(stored))
     return service.household_public(stored)
 
 
 @router.get("/households/{household_id}/members")
-def household_members(household_id: int, principal: ChildReader, session: SessionDep) -> list[dict[str, Any]]:
+def household_members(
+    household_id: int, principal: ChildReader, session: SessionDep, page: Paging
+) -> list[dict[str, Any]] | Page[dict[str, Any]]:
     """Children and guardians of a household (ID numbers masked)."""
-    return service.household_members(session, principal, household_id)
+    return page.answer(service.household_members(session, principal, household_id), key=lambda p: (p["id"],))
 
 
 @router.post("/persons", status_code=201)
@@ -115,11 +120,14 @@ def get_person(person_id: int, principal: ChildReader, session: SessionDep) -> d
 
 
 @router.put("/persons/{person_id}")
-def update_person(person_id: int, body: PersonUpdate, principal: ChildWriter, session: SessionDep) -> dict[str, Any]:
-    """Edit a person made on `version`; a stale version is 409 with the current copy."""
+def update_person(
+    person_id: int, body: PersonUpdate, principal: ChildWriter, session: SessionDep, locale: Locale
+) -> dict[str, Any]:
+    """Edit a person made on `version` (fields left out keep their values; the ID number is never erased
+    by a role that cannot see it); a stale version is 409 with the current copy."""
     current = service.get_person(session, principal, person_id)
-    data = PersonData.model_validate(body.model_dump(exclude={"version"}))
-    stored, status = service.save_person(session, principal, current.uuid, body.version, data)
+    patch = PersonPatch.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
+    stored, status = service.save_person(session, principal, current.uuid, body.version, patch, locale=locale)
     if status == "conflict":
         raise _stale(service.person_public(stored))
     assert stored.id is not None
@@ -133,8 +141,11 @@ def reveal_id(person_id: int, body: RevealRequest, principal: CurrentPrincipal, 
 
 
 @router.get("/persons/{person_id}/risk-history")
-def risk_history(person_id: int, principal: ChildReader, session: SessionDep) -> list[dict[str, Any]]:
-    return service.risk_history(session, principal, person_id)
+def risk_history(
+    person_id: int, principal: ChildReader, session: SessionDep, page: Paging
+) -> list[dict[str, Any]] | Page[dict[str, Any]]:
+    """Every change of the child's risk level, oldest first."""
+    return page.answer(service.risk_history(session, principal, person_id), key=lambda c: (c["id"],))
 
 
 @router.post("/persons/{person_id}/risk-level")
@@ -146,9 +157,12 @@ def override_risk(
 
 
 @router.get("/risk-persons")
-def list_risk_persons(principal: RiskPersonReader, session: SessionDep) -> list[dict[str, Any]]:
+def list_risk_persons(
+    principal: RiskPersonReader, session: SessionDep, page: Paging
+) -> list[dict[str, Any]] | Page[dict[str, Any]]:
     """附件2 entries in your jurisdiction (police and coordinators only)."""
-    return [service.risk_person_public(r) for r in service.list_risk_persons(session, principal)]
+    entries = [service.risk_person_public(r) for r in service.list_risk_persons(session, principal)]
+    return page.answer(entries, key=lambda r: (r["id"],))
 
 
 @router.post("/risk-persons", status_code=201)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import service as audit
-from backend.core import clock, crypto
+from backend.core import clock, crypto, placement
 from backend.core.db import dialect_insert
-from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, InvalidInput, NotFound, validation_problem
 from backend.core.geo import point, to_wgs84
 from backend.core.pagination import Page, decode_cursor, encode_cursor
 from backend.orgunits import service as orgunits
@@ -30,6 +31,8 @@ from backend.registry.models import (
     RiskLevel,
     RiskLevelChange,
     RiskPerson,
+    risk_level_code,
+    risk_reasons_public,
 )
 from backend.registry.schemas import HouseholdData, PersonData, RiskPersonData
 from backend.sync import revisions
@@ -71,6 +74,12 @@ def content_hash(payload: dict[str, Any]) -> str:
     return crypto.keyed_digest(raw.encode())
 
 
+def _placed(device_time: datetime | None, created_at: datetime) -> dict[str, Any]:
+    """counted_at and clock_suspect of a record created now: decided once, on create; edits keep them."""
+    placed = placement.place(device_time, created_at)
+    return {"counted_at": placed.counted_at, "clock_suspect": placed.clock_suspect}
+
+
 def _unit_path(session: Session, unit_id: int) -> str | None:
     return orgunits.unit_path(session, unit_id)
 
@@ -96,6 +105,8 @@ def household_public(h: Household) -> dict[str, Any]:
         "note": h.note,
         "version": h.version,
         "updated_at": clock.as_utc(h.updated_at).isoformat(),
+        "counted_at": clock.as_utc(h.counted_at).isoformat(),
+        "clock_suspect": bool(h.clock_suspect),
     }
 
 
@@ -143,44 +154,31 @@ def _household_by_uuid(session: Session, uid: UUID) -> Household | None:
 
 
 def save_household(
-    session: Session, principal: Principal, uid: UUID, base_version: int | None, data: HouseholdData
+    session: Session,
+    principal: Principal,
+    uid: UUID,
+    base_version: int | None,
+    data: HouseholdData | BaseModel,
+    *,
+    locale: str = "zh",
 ) -> tuple[Household, str]:
-    """Create (base_version None) or edit a household. Returns the stored row and one of created,
-    updated, duplicate or conflict. A create races safely: the unique uuid decides."""
+    """Create (base_version None, `data` a HouseholdData) or edit a household (`data` a HouseholdPatch:
+    fields left out keep their stored values). Returns the stored row and one of created, updated,
+    duplicate or conflict. A create races safely: the unique uuid decides."""
     principal.require(Action.household_write)
-    digest = content_hash(data.model_dump(mode="json"))
     if base_version is None:
-        grid_id, lon, lat = _resolve_grid(session, principal, data)
-        now = clock.now()
-        insert = dialect_insert(session)
-        inserted = session.execute(
-            insert(Household)
-            .values(
-                uuid=uid,
-                version=1,
-                content_hash=digest,
-                rev=revisions.allocate(session),
-                created_by=principal.user_id,
-                created_at=now,
-                updated_at=now,
-                **_household_values(data, grid_id, lon, lat),
-            )
-            .on_conflict_do_nothing()
-            .returning(col(Household.id))
-        ).scalar_one_or_none()
-        stored = _household_by_uuid(session, uid)
-        assert stored is not None
-        if not _covered(session, principal, stored.org_unit_id):
-            raise HouseholdNotFound()
-        if inserted is not None:
-            return stored, "created"
-        return stored, "duplicate" if stored.content_hash == digest else "conflict"
+        assert isinstance(data, HouseholdData)
+        return _create_household(session, principal, uid, data)
+    given = data.model_dump(mode="json", exclude_unset=True)
+    digest = content_hash(given)
     current = _household_by_uuid(session, uid)
     if current is None or not _covered(session, principal, current.org_unit_id):
         raise HouseholdNotFound()
     if current.content_hash == digest and current.version >= base_version:
         return current, "duplicate"
-    grid_id, lon, lat = _resolve_grid(session, principal, data)
+    merged = _validated(HouseholdData, {**_household_as_data(current), **given}, locale)
+    grid_id, lon, lat = _edited_place(session, principal, current, merged, given)
+    moved = grid_id != current.org_unit_id  # read now: `current` is reloaded below
     result = session.execute(
         update(Household)
         .where(col(Household.uuid) == uid, col(Household.version) == base_version)
@@ -189,14 +187,111 @@ def save_household(
             content_hash=digest,
             rev=revisions.allocate(session),
             updated_at=clock.now(),
-            **_household_values(data, grid_id, lon, lat),
+            **_household_values(merged, grid_id, lon, lat),
         )
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
     stored = _household_by_uuid(session, uid)
     assert stored is not None
-    return stored, "updated" if result.rowcount == 1 else "conflict"  # type: ignore[attr-defined]
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return stored, "conflict"
+    if moved:
+        _move_members(session, stored)
+    return stored, "updated"
+
+
+def _create_household(
+    session: Session, principal: Principal, uid: UUID, data: HouseholdData
+) -> tuple[Household, str]:
+    digest = content_hash(data.model_dump(mode="json"))
+    grid_id, lon, lat = _resolve_grid(session, principal, data)
+    now = clock.now()
+    insert = dialect_insert(session)
+    inserted = session.execute(
+        insert(Household)
+        .values(
+            uuid=uid,
+            version=1,
+            content_hash=digest,
+            rev=revisions.allocate(session),
+            created_by=principal.user_id,
+            created_at=now,
+            updated_at=now,
+            **_placed(data.device_time, now),
+            **_household_values(data, grid_id, lon, lat),
+        )
+        .on_conflict_do_nothing()
+        .returning(col(Household.id))
+    ).scalar_one_or_none()
+    stored = _household_by_uuid(session, uid)
+    assert stored is not None
+    if not _covered(session, principal, stored.org_unit_id):
+        raise HouseholdNotFound()
+    if inserted is not None:
+        return stored, "created"
+    return stored, "duplicate" if stored.content_hash == digest else "conflict"
+
+
+def _edited_place(
+    session: Session, principal: Principal, current: Household, merged: HouseholdData, given: dict[str, Any]
+) -> tuple[int, float | None, float | None]:
+    """Grid and point after an edit. The grid changes only for a new `grid_id` or a point that really
+    moved: a phone sending back the point it holds (or editing a household a coordinator placed by
+    grid) keeps the household where it is."""
+    if merged.grid_id is not None and merged.grid_id != current.org_unit_id:
+        return _resolve_grid(session, principal, merged)
+    lon, lat = current.lon, current.lat
+    if "lon" in given or "lat" in given:
+        lon = lat = None
+        if merged.lon is not None and merged.lat is not None:
+            lon, lat = to_wgs84(merged.lon, merged.lat, merged.crs)
+    moved = (
+        lon is not None and lat is not None and (current.lon is None or current.lat is None
+                                                 or abs(lon - current.lon) > 1e-9 or abs(lat - current.lat) > 1e-9)
+    )
+    if moved and merged.grid_id is None:
+        return _resolve_grid(session, principal, merged)
+    return current.org_unit_id, lon, lat
+
+
+def _household_as_data(h: Household) -> dict[str, Any]:
+    """A stored household in the fields of HouseholdData (its point in WGS-84), for merging an edit."""
+    return {"address": h.address, "head_name": h.head_name, "contact": h.contact, "lon": h.lon, "lat": h.lat,
+            "crs": "wgs84", "note": h.note}
+
+
+def _move_members(session: Session, household: Household) -> None:
+    """Children and guardians of a household live where it lives: a move takes them along (and the
+    database leaves each a tombstone, so the phones of the unit they left drop them)."""
+    members = list(session.execute(
+        select(col(Person.id)).where(
+            col(Person.household_id) == household.id, col(Person.org_unit_id) != household.org_unit_id
+        ).order_by(col(Person.id))
+    ).scalars())
+    if not members:
+        return
+    first = revisions.allocate(session, len(members))
+    now = clock.now()
+    for n, person_id in enumerate(members):
+        session.execute(
+            update(Person)
+            .where(col(Person.id) == person_id)
+            .values(org_unit_id=household.org_unit_id, rev=first + n, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    session.expire_all()
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _validated(model: type[M], merged: dict[str, Any], locale: str) -> M:
+    """The merged record checked as a whole (an edit may null out a required field)."""
+    try:
+        return model.model_validate(merged)
+    except ValidationError as exc:
+        raise validation_problem([dict(e) for e in exc.errors()], locale) from exc
 
 
 def get_household(session: Session, principal: Principal, household_id: int) -> Household:
@@ -265,9 +360,12 @@ def person_public(p: Person, guardians: list[dict[str, Any]] | None = None) -> d
         "key_minor": p.key_minor,
         "vulnerable": p.vulnerable,
         "risk_level": p.risk_level,
-        "risk_reasons": p.risk_reasons,
+        "risk_level_code": risk_level_code(p.risk_level),
+        "risk_reasons": risk_reasons_public(p.risk_reasons),
         "version": p.version,
         "updated_at": clock.as_utc(p.updated_at).isoformat(),
+        "counted_at": clock.as_utc(p.counted_at).isoformat(),
+        "clock_suspect": bool(p.clock_suspect),
     }
     if guardians is not None:
         out["guardians"] = guardians
@@ -359,52 +457,43 @@ def _set_guardians(session: Session, principal: Principal, child: Person, data: 
 
 
 def save_person(
-    session: Session, principal: Principal, uid: UUID, base_version: int | None, data: PersonData
+    session: Session,
+    principal: Principal,
+    uid: UUID,
+    base_version: int | None,
+    data: PersonData | BaseModel,
+    *,
+    locale: str = "zh",
 ) -> tuple[Person, str]:
-    """Create or edit a child or guardian, validating the ID number; same statuses as households."""
+    """Create (base_version None, `data` a PersonData) or edit a child or guardian (`data` a
+    PersonPatch: fields left out keep their stored values, and the ID number is never erased by
+    someone who cannot see it); the ID number is validated; same statuses as households."""
     principal.require(Action.child_write)
-    parsed = _checked_id(data, clock.now().date())
-    digest = content_hash(data.model_dump(mode="json"))
     if base_version is None:
-        values = _person_values(session, principal, data, parsed)
-        now = clock.now()
-        insert = dialect_insert(session)
-        inserted = session.execute(
-            insert(Person)
-            .values(
-                uuid=uid,
-                version=1,
-                content_hash=digest,
-                rev=revisions.allocate(session),
-                risk_reasons=[],
-                created_by=principal.user_id,
-                created_at=now,
-                updated_at=now,
-                **values,
-            )
-            .on_conflict_do_nothing()
-            .returning(col(Person.id))
-        ).scalar_one_or_none()
-        stored = _person_by_uuid(session, uid)
-        if stored is None:
-            raise IdNumberTaken(
-                "该身份证号码已登记在另一人员名下，请核对或在已有记录上修改",
-                "Another person holds this ID number",
-                field="id_number",
-            )
-        if not _covered(session, principal, stored.org_unit_id):
-            raise PersonNotFound()
-        if inserted is None:
-            return stored, "duplicate" if stored.content_hash == digest else "conflict"
-        _set_guardians(session, principal, stored, data)
-        return stored, "created"
+        assert isinstance(data, PersonData)
+        return _create_person(session, principal, uid, data)
+    given = data.model_dump(mode="json", exclude_unset=True)
+    digest = content_hash(given)
     current = _person_by_uuid(session, uid)
     if current is None or not _covered(session, principal, current.org_unit_id):
         raise PersonNotFound()
     if current.content_hash == digest and current.version >= base_version:
         return current, "duplicate"
-    values = _person_values(session, principal, data, parsed)
-    if values["id_index"] is not None:
+    new_id = given.pop("id_number", _ABSENT)
+    keep_id = _keeps_id_number(principal, current, new_id)
+    merged_fields = {**_person_as_data(session, current), **{k: v for k, v in given.items() if k != "guardians"}}
+    merged_fields["id_number"] = None if keep_id else new_id
+    merged_fields["guardians"] = given.get("guardians") or []
+    merged = _validated(PersonData, merged_fields, locale)
+    parsed = None if keep_id else _checked_id(merged, clock.now().date())
+    values = _person_values(session, principal, merged, parsed)
+    if keep_id:
+        for column in ("id_cipher", "id_key_id", "id_index", "id_masked"):
+            del values[column]
+        if current.id_cipher is not None:
+            _check_against_kept_id(current, merged)
+            values.update(sex=current.sex, birth_date=current.birth_date)
+    elif values["id_index"] is not None:
         holder = session.execute(select(col(Person.uuid)).where(col(Person.id_index) == values["id_index"])).scalar()
         if holder is not None and holder != uid:
             raise IdNumberTaken(
@@ -427,8 +516,99 @@ def save_person(
     assert stored is not None
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return stored, "conflict"
-    _set_guardians(session, principal, stored, data)
+    if "guardians" in given:
+        _set_guardians(session, principal, stored, merged)
     return stored, "updated"
+
+
+_ABSENT: Any = object()
+
+
+def _keeps_id_number(principal: Principal, current: Person, sent: Any) -> bool:
+    """Whether an edit leaves the stored ID number as it is: the field left out, sent back in the
+    masked form the caller holds, or nulled by a role that may not see the number (and so cannot
+    mean to erase it)."""
+    if sent is _ABSENT:
+        return True
+    if sent is None:
+        return not principal.can(Action.child_reveal_id)
+    return current.id_masked is not None and str(sent).strip().upper() == current.id_masked.upper()
+
+
+def _check_against_kept_id(current: Person, merged: PersonData) -> None:
+    """Sex and birth date come from a stored ID number; an edit cannot contradict it."""
+    if merged.sex is not None and merged.sex.value != current.sex:
+        raise idnumber.InvalidIdNumber("性别与身份证号码不符", "The sex does not match the ID number", field="sex")
+    if merged.birth_date is not None and merged.birth_date != current.birth_date:
+        raise idnumber.InvalidIdNumber(
+            "出生日期与身份证号码不符", "The birth date does not match the ID number", field="birth_date"
+        )
+
+
+def _person_as_data(session: Session, p: Person) -> dict[str, Any]:
+    """A stored person in the fields of PersonData (without the ID number), for merging an edit."""
+    household_uuid = (
+        session.execute(select(col(Household.uuid)).where(col(Household.id) == p.household_id)).scalar_one()
+        if p.household_id is not None
+        else None
+    )
+    return {
+        "role": p.role,
+        "household_uuid": str(household_uuid) if household_uuid is not None else None,
+        "name": p.name,
+        "sex": p.sex,
+        "birth_date": p.birth_date.isoformat() if p.birth_date else None,
+        "hukou_place": p.hukou_place,
+        "residence": p.residence,
+        "in_school": p.in_school,
+        "contact": p.contact,
+        "categories": list(p.categories),
+        "groups": list(p.groups),
+        "signs": p.signs,
+        "task_force": p.task_force,
+        "assistance": p.assistance,
+        "key_minor": p.key_minor,
+        "vulnerable": p.vulnerable,
+        "org_unit_id": p.org_unit_id if p.household_id is None else None,
+    }
+
+
+def _create_person(session: Session, principal: Principal, uid: UUID, data: PersonData) -> tuple[Person, str]:
+    parsed = _checked_id(data, clock.now().date())
+    digest = content_hash(data.model_dump(mode="json"))
+    values = _person_values(session, principal, data, parsed)
+    now = clock.now()
+    insert = dialect_insert(session)
+    inserted = session.execute(
+        insert(Person)
+        .values(
+            uuid=uid,
+            version=1,
+            content_hash=digest,
+            rev=revisions.allocate(session),
+            risk_reasons=[],
+            created_by=principal.user_id,
+            created_at=now,
+            updated_at=now,
+            **_placed(data.device_time, now),
+            **values,
+        )
+        .on_conflict_do_nothing()
+        .returning(col(Person.id))
+    ).scalar_one_or_none()
+    stored = _person_by_uuid(session, uid)
+    if stored is None:
+        raise IdNumberTaken(
+            "该身份证号码已登记在另一人员名下，请核对或在已有记录上修改",
+            "Another person holds this ID number",
+            field="id_number",
+        )
+    if not _covered(session, principal, stored.org_unit_id):
+        raise PersonNotFound()
+    if inserted is None:
+        return stored, "duplicate" if stored.content_hash == digest else "conflict"
+    _set_guardians(session, principal, stored, data)
+    return stored, "created"
 
 
 def get_person(session: Session, principal: Principal, person_id: int) -> Person:
@@ -580,9 +760,11 @@ def risk_history(session: Session, principal: Principal, person_id: int) -> list
         {
             "id": r.id,
             "previous_level": r.previous_level,
+            "previous_level_code": risk_level_code(r.previous_level),
             "level": r.level,
+            "level_code": risk_level_code(r.level),
             "source": r.source,
-            "reasons": r.reasons,
+            "reasons": risk_reasons_public(r.reasons),
             "visit_id": r.visit_id,
             "actor_user_id": r.actor_user_id,
             "created_at": clock.as_utc(r.created_at).isoformat(),
@@ -606,6 +788,7 @@ def risk_person_public(r: RiskPerson) -> dict[str, Any]:
         "contact": r.contact,
         "categories": r.categories,
         "risk_level": r.risk_level,
+        "risk_level_code": risk_level_code(r.risk_level),
         "control_measures": r.control_measures,
         "version": r.version,
     }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from backend.accounts.principal import Principal
 from backend.registry import service
-from backend.registry.schemas import HouseholdData, PersonData
+from backend.registry.schemas import HouseholdData, HouseholdPatch, PersonData, PersonPatch
 from backend.sync.itemwise import in_savepoint, parse_data
 from backend.sync.kinds import ItemResult, ItemStatus, PushItem, register_kind
 
@@ -15,13 +16,16 @@ def push_households(session: Session, principal: Principal, items: list[PushItem
     """Create or edit households one by one (each in a savepoint)."""
     results: list[ItemResult] = []
     for item in items:
-        data = parse_data(HouseholdData, item.data, locale)
+        # An edit names only what it changes (sync.md, "Editing a record"); a new record is whole.
+        data = parse_data(HouseholdData if item.base_version is None else HouseholdPatch, item.data, locale)
         if isinstance(data, ItemResult):
             results.append(data)
             continue
 
-        def work(item: PushItem = item, data: HouseholdData = data) -> ItemResult:
-            stored, status = service.save_household(session, principal, item.client_uuid, item.base_version, data)
+        def work(item: PushItem = item, data: BaseModel = data) -> ItemResult:
+            stored, status = service.save_household(
+                session, principal, item.client_uuid, item.base_version, data, locale=locale
+            )
             return ItemResult(ItemStatus(status), record=service.household_public(stored))
 
         results.append(in_savepoint(session, locale, work))
@@ -32,13 +36,15 @@ def push_persons(session: Session, principal: Principal, items: list[PushItem], 
     """Create or edit children and guardians; an invalid ID number rejects that item only."""
     results: list[ItemResult] = []
     for item in items:
-        data = parse_data(PersonData, item.data, locale)
+        data = parse_data(PersonData if item.base_version is None else PersonPatch, item.data, locale)
         if isinstance(data, ItemResult):
             results.append(data)
             continue
 
-        def work(item: PushItem = item, data: PersonData = data) -> ItemResult:
-            stored, status = service.save_person(session, principal, item.client_uuid, item.base_version, data)
+        def work(item: PushItem = item, data: BaseModel = data) -> ItemResult:
+            stored, status = service.save_person(
+                session, principal, item.client_uuid, item.base_version, data, locale=locale
+            )
             assert stored.id is not None
             guardians = service.guardians_of(session, [stored.id])[stored.id]
             return ItemResult(ItemStatus(status), record=service.person_public(stored, guardians))
@@ -47,6 +53,6 @@ def push_persons(session: Session, principal: Principal, items: list[PushItem], 
     return results
 
 
-register_kind("household", push_households, order=10)
+register_kind("household", push_households, order=10, data_model=HouseholdData)
 # Items of one kind keep the phone's order: push a guardian before the child that names it.
-register_kind("person", push_persons, order=20)
+register_kind("person", push_persons, order=20, data_model=PersonData)

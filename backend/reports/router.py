@@ -12,6 +12,7 @@ from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.campaigns import service as campaigns
 from backend.core.db import SessionDep
+from backend.core.pagination import Page, Paging
 from backend.coverage.service import visible_unit
 from backend.reports import service
 from backend.reports.schemas import ReportCreate, ReportPublic, SubmissionPublic
@@ -30,29 +31,34 @@ def generate_report(
     return ReportPublic.of(service.generate(session, principal, unit, body.month))
 
 
-@router.get("/monthly", response_model=list[ReportPublic])
+@router.get("/monthly", response_model=list[ReportPublic] | Page[ReportPublic])
 def list_reports(
     session: SessionDep,
     principal: Annotated[Principal, requires(Action.report_read)],
+    page: Paging,
     unit_id: Annotated[int | None, Query()] = None,
     month: Annotated[str | None, _MONTH] = None,
-) -> list[ReportPublic]:
-    """Reports of a unit and everything under it."""
+) -> list[ReportPublic] | Page[ReportPublic]:
+    """Reports of a unit and everything under it, newest month first."""
     unit = visible_unit(session, principal, unit_id)
-    return [ReportPublic.of(r) for r in service.list_reports(session, principal, unit, month)]
+    reports = [ReportPublic.of(r) for r in service.list_reports(session, principal, unit, month)]
+    # Newest month first, then by id: -id makes one descending key of both.
+    return page.answer(reports, key=lambda r: (r.month, -r.id), descending=True)
 
 
-@router.get("/monthly/status", response_model=list[SubmissionPublic])
+@router.get("/monthly/status", response_model=list[SubmissionPublic] | Page[SubmissionPublic])
 def submission_status(
     session: SessionDep,
     principal: Annotated[Principal, requires(Action.report_read)],
     month: Annotated[str, _MONTH],
+    page: Paging,
     unit_id: Annotated[int | None, Query()] = None,
-) -> list[SubmissionPublic]:
+) -> list[SubmissionPublic] | Page[SubmissionPublic]:
     """For each child unit: submitted, late or still pending (due the 17th of the next month)."""
     unit = visible_unit(session, principal, unit_id)
     campaigns.month_period(month)
-    return [SubmissionPublic.of(s, month) for s in service.submission_states(session, unit, month)]
+    states = [SubmissionPublic.of(s, month) for s in service.submission_states(session, unit, month)]
+    return page.answer(states, key=lambda s: (s.unit_code,))
 
 
 @router.post("/monthly/{report_id}/submit", response_model=ReportPublic)

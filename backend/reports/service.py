@@ -61,7 +61,7 @@ def _visits_sheet(session: Session, kids: list[OrgUnit], targets: Targets, param
         f" SELECT m.target_id, count(*), {cases}, sum(CASE WHEN v.location_mismatch = :flag THEN 1 ELSE 0 END), "
         "count(DISTINCT v.household_id) FROM visit v JOIN household h ON h.id = v.household_id "
         "JOIN unit_map m ON m.unit_id = h.org_unit_id "
-        f"WHERE v.device_time >= :start_at AND v.device_time < :end_at AND {EFFECTIVE_VISIT} GROUP BY m.target_id"
+        f"WHERE v.counted_at >= :start_at AND v.counted_at < :end_at AND {EFFECTIVE_VISIT} GROUP BY m.target_id"
     ), targets, {**params, "flag": True})
     per = _per_unit(kids, rows, 7)
     header = ["单位代码", "单位", "走访次数", "已走访", "无人在家", "拒绝", "已搬离", "位置异常", "涉及户数"]
@@ -163,7 +163,7 @@ def _inspections_sheet(session: Session, kids: list[OrgUnit], targets: Targets, 
         " SELECT m.target_id, count(*), sum(CASE WHEN i.is_joint = :flag THEN 1 ELSE 0 END), "
         "sum(CASE WHEN i.is_reinspection = :flag THEN 1 ELSE 0 END), count(DISTINCT i.venue_id) "
         "FROM inspection i JOIN unit_map m ON m.unit_id = i.org_unit_id "
-        "WHERE i.started_at >= :start_at AND i.started_at < :end_at GROUP BY m.target_id"
+        "WHERE i.counted_at >= :start_at AND i.counted_at < :end_at GROUP BY m.target_id"
     ), targets, {**params, "flag": True})
     per = _per_unit(kids, rows, 4)
     return Sheet("场所检查", ["单位代码", "单位", "检查次数", "联合执法", "复查", "检查场所数"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response, status
@@ -13,6 +14,7 @@ from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.core.db import SessionDep
 from backend.core.errors import NotFound
+from backend.core.pagination import Page, Paging
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgUnit
 from backend.schedules import service
@@ -116,15 +118,18 @@ def my_calendar(principal: CurrentPrincipal, session: SessionDep) -> Response:
     return Response(service.ics_for(session, principal.user_id), media_type=ICS)
 
 
-@router.get("", response_model=list[PlanSummary])
-def list_plans(principal: Reader, session: SessionDep, org_unit_id: int) -> list[PlanSummary]:
-    """A jurisdiction's plans, newest week first."""
+@router.get("", response_model=list[PlanSummary] | Page[PlanSummary])
+def list_plans(principal: Reader, session: SessionDep, org_unit_id: int,
+               page: Paging) -> list[PlanSummary] | Page[PlanSummary]:
+    """A jurisdiction's plans, newest week first (the bare list: the newest 60)."""
     orgunits.get_visible_unit(session, principal, org_unit_id)
-    rows = session.execute(select(SchedulePlan).where(col(SchedulePlan.org_unit_id) == org_unit_id).order_by(
-        col(SchedulePlan.week_start_date).desc(), col(SchedulePlan.id).desc()).limit(60)).scalars()
-    return [PlanSummary(id=p.id or 0, org_unit_id=p.org_unit_id, week_start_date=p.week_start_date, status=p.status,
-                        violations=len(p.violations), generated_at=p.generated_at, published_at=p.published_at)
-            for p in rows]
+    rows = session.execute(page.seek(select(SchedulePlan).where(col(SchedulePlan.org_unit_id) == org_unit_id),
+                                     col(SchedulePlan.week_start_date), col(SchedulePlan.id), descending=True,
+                                     bare_limit=60)).scalars()
+    plans = [PlanSummary(id=p.id or 0, org_unit_id=p.org_unit_id, week_start_date=p.week_start_date, status=p.status,
+                         violations=len(p.violations), generated_at=p.generated_at, published_at=p.published_at)
+             for p in rows]
+    return page.answer(plans, key=lambda p: (p.week_start_date, p.id), descending=True)
 
 
 @router.get("/{plan_id}", response_model=PlanPublic)
@@ -133,10 +138,14 @@ def get_plan(plan_id: int, principal: Reader, session: SessionDep) -> PlanPublic
     return _plan_public(session, service.get_plan(session, principal, plan_id))
 
 
-@router.get("/{plan_id}/check", response_model=list[dict[str, object]])
-def check_plan(plan_id: int, principal: Reader, session: SessionDep) -> list[dict[str, object]]:
-    """Check a stored plan against today's venues, officers and rules; every violation is named."""
-    return [v.as_dict() for v in service.recheck(session, principal, plan_id)]
+@router.get("/{plan_id}/check", response_model=list[dict[str, object]] | Page[dict[str, object]])
+def check_plan(plan_id: int, principal: Reader, session: SessionDep,
+               page: Paging) -> list[dict[str, object]] | Page[dict[str, object]]:
+    """Check a stored plan against today's venues, officers and rules; every violation is named (paged:
+    by code, then by what it names)."""
+    violations = [v.as_dict() for v in service.recheck(session, principal, plan_id)]
+    return page.answer(violations, key=lambda v: (str(v["code"]), json.dumps(v["refs"], sort_keys=True, default=str),
+                                                  str(v["message_en"])))
 
 
 @router.post("/{plan_id}/publish", response_model=PlanPublic)

@@ -175,8 +175,8 @@ def inspected_in_week(session: Session, venue_ids: list[int], week_start: date) 
     for i in range(0, len(venue_ids), 900):
         chunk = venue_ids[i:i + 900]
         for vid, iid in session.execute(select(col(Inspection.venue_id), func.min(col(Inspection.id))).where(
-                col(Inspection.venue_id).in_(chunk), col(Inspection.started_at) >= start,
-                col(Inspection.started_at) < end).group_by(col(Inspection.venue_id))):
+                col(Inspection.venue_id).in_(chunk), col(Inspection.counted_at) >= start,
+                col(Inspection.counted_at) < end).group_by(col(Inspection.venue_id))):
             out[int(vid)] = int(iid)
     return out
 

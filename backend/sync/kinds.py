@@ -1,9 +1,10 @@
 """The push registry: each record kind a phone may push maps to a batch handler.
 
-A domain adds a kind by calling `register_kind` at import time (see backend/sync/handlers.py for
-the import list); the push code itself never changes. Handlers receive every item of their kind
-in one call so they can write in bulk, and must return one result per item, in order. They run
-in the request's transaction; a handler must never let one bad item fail the others.
+A domain adds a kind by calling `register_kind` at import time, in a module listed in
+backend/registries.py (which every process loads at start); the push code itself never changes.
+Handlers receive every item of their kind in one call so they can write in bulk, and must return
+one result per item, in order. They run in the request's transaction; a handler must never let
+one bad item fail the others.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel
 from sqlmodel import Session
 
 from backend.accounts.principal import Principal
@@ -52,11 +54,13 @@ class Kind:
     name: str
     handle: Handler
     order: int  # kinds run in this order within a batch (households before the visits that name them)
+    # The shape the handler validates `data` with: openapi.json documents it per kind (sync/schemas.py).
+    data_model: type[BaseModel] | None = None
 
 
 KINDS: dict[str, Kind] = {}
 
 
-def register_kind(name: str, handle: Handler, *, order: int = 100) -> None:
-    """Make `name` pushable."""
-    KINDS[name] = Kind(name=name, handle=handle, order=order)
+def register_kind(name: str, handle: Handler, *, order: int = 100, data_model: type[BaseModel] | None = None) -> None:
+    """Make `name` pushable; `data_model` is the schema its `data` is documented (and validated) by."""
+    KINDS[name] = Kind(name=name, handle=handle, order=order, data_model=data_model)

@@ -12,6 +12,7 @@ from backend.accounts.deps import CurrentPrincipal
 from backend.core.db import SessionDep
 from backend.core.errors import negotiate_locale
 from backend.core.routing import OrjsonRoute
+from backend.sync import pull as pulls
 from backend.sync import service
 from backend.sync.schemas import PullResponse, PushRequest, PushResponse
 
@@ -35,7 +36,7 @@ def pull(
     principal: CurrentPrincipal,
     session: SessionDep,
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=service.MAX_PULL_LIMIT)] = service.DEFAULT_PULL_LIMIT,
+    limit: Annotated[int, Query(ge=1, le=pulls.MAX_PULL_LIMIT)] = pulls.DEFAULT_PULL_LIMIT,
 ) -> Response:
     """Changes in your jurisdiction since `cursor` (none: everything), oldest first."""
-    return _json(service.pull(session, principal, cursor, limit))
+    return _json(pulls.pull(session, principal, cursor, limit))

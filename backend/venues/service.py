@@ -196,7 +196,7 @@ def risk_scores(session: Session, venues: Sequence[Venue], today: date | None = 
                 qid.in_(chunk), col(Penalty.created_at) >= since).group_by(qid)):
             recent_n[int(vid)] = recent_n.get(int(vid), 0) + int(n)
         iid = col(Inspection.venue_id)
-        for vid, at in session.execute(select(iid, func.max(col(Inspection.started_at))).where(
+        for vid, at in session.execute(select(iid, func.max(col(Inspection.counted_at))).where(
                 iid.in_(chunk)).group_by(iid)):
             if at is not None:
                 last[int(vid)] = clock.as_utc(at)
@@ -217,7 +217,7 @@ def last_inspected(session: Session, venue_ids: Sequence[int]) -> dict[int, date
     out: dict[int, datetime] = {}
     iid = col(Inspection.venue_id)
     for chunk in _chunks(venue_ids):
-        for vid, at in session.execute(select(iid, func.max(col(Inspection.started_at))).where(
+        for vid, at in session.execute(select(iid, func.max(col(Inspection.counted_at))).where(
                 iid.in_(chunk)).group_by(iid)):
             if at is not None:
                 out[int(vid)] = clock.as_utc(at)

@@ -7,8 +7,10 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, Uuid, false
 from sqlmodel import Field, SQLModel
+
+from backend.core.placement import counted_from
 
 
 class VisitOutcome(StrEnum):
@@ -41,6 +43,13 @@ class Visit(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=2000)
     device_time: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # The instant that puts the visit in a reporting period: device_time when plausible, else
+    # received_at with clock_suspect set (backend/core/placement.py). Every period query reads this.
+    counted_at: datetime = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True, default=counted_from("device_time")),
+    )
+    clock_suspect: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     lon: float | None = None
     lat: float | None = None
     accuracy_m: float | None = None
@@ -49,3 +58,5 @@ class Visit(SQLModel, table=True):
     location_mismatch: bool = Field(default=False, index=True)
     risk_level: str | None = Field(default=None, max_length=8)
     risk_reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Sync revision (backend/sync/revisions.py): phones pull their households' visit history by it.
+    rev: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))

@@ -13,7 +13,8 @@ from backend.core.geo import CoordinateSystem
 from backend.visits.models import VisitOutcome
 
 
-class GpsFix(BaseModel):
+# Named apart from the inspections' GpsFix and Answer: openapi.json has one namespace of schemas.
+class VisitGpsFix(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     lat: float = Field(ge=-90, le=90)
@@ -31,7 +32,7 @@ PhotoUuid = Annotated[str, AfterValidator(_canonical_uuid)]
 
 
 @with_config(ConfigDict(extra="forbid"))
-class Answer(TypedDict):
+class VisitAnswer(TypedDict):
     """One checklist answer. A plain dict once validated, not a model: a push validates a dozen per
     visit and stores them as JSON, and model instances only to dump them again cost a third of the
     batch's validation time."""
@@ -51,9 +52,9 @@ class VisitData(BaseModel):
     template_version: int = Field(default=SIX_LOOKS_VERSION, ge=1)
     device_time: AwareDatetime
     outcome: VisitOutcome
-    answers: dict[str, Answer] = Field(default_factory=dict)
+    answers: dict[str, VisitAnswer] = Field(default_factory=dict)
     children_seen: list[UUID] = Field(default_factory=list, max_length=30)
-    gps: GpsFix | None = None
+    gps: VisitGpsFix | None = None
     note: str | None = Field(default=None, max_length=2000)
 
 

@@ -16,16 +16,19 @@ from backend.accounts.principal import Principal
 from backend.checklists import service as checklists
 from backend.checklists.builtin import SIX_LOOKS_CODE, SIX_LOOKS_VERSION
 from backend.checklists.models import ChecklistTemplate
-from backend.core import clock, crypto
+from backend.core import clock, crypto, placement
 from backend.core.config import get_settings
 from backend.core.db import dialect_insert, one_of
 from backend.core.errors import DomainError, InvalidInput, NotFound, validation_problem
 from backend.core.geo import distances_m, to_wgs84
+from backend.core.pagination import PageRequest
+from backend.media import service as media
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgUnit
 from backend.referrals import service as referrals
 from backend.registry import service as registry
-from backend.registry.models import Household, Person, PersonRole
+from backend.registry.models import Household, Person, PersonRole, risk_level_code, risk_reasons_public
+from backend.sync import revisions
 from backend.sync.kinds import ItemResult, ItemStatus, PushItem
 from backend.visits import risk_rules
 from backend.visits.models import Visit
@@ -148,8 +151,11 @@ def visit_public(v: dict[str, Any]) -> dict[str, Any]:
         "reported_crs": v["reported_crs"],
         "distance_m": v["distance_m"],
         "location_mismatch": bool(v["location_mismatch"]),
+        "counted_at": iso(v["counted_at"]),
+        "clock_suspect": bool(v["clock_suspect"]),
         "risk_level": v["risk_level"],
-        "risk_reasons": v["risk_reasons"],
+        "risk_level_code": risk_level_code(v["risk_level"]),
+        "risk_reasons": risk_reasons_public(v["risk_reasons"]),
     }
 
 
@@ -310,6 +316,7 @@ def push_visits(
         # once, so the defaults' empty tuple is never mutated).
         answers = {k: {**_ANSWER_DEFAULTS, **a} for k, a in data.answers.items()}
         assessment = risk_rules.assess(data.outcome.value, answers)
+        placed = placement.place(data.device_time, received_at)  # which period the visit counts in
         row = {
             "client_uuid": item.client_uuid,
             "content_hash": digest,
@@ -325,6 +332,8 @@ def push_visits(
             "note": data.note,
             "device_time": clock.as_utc(data.device_time),  # SQLite keeps no offset: store UTC
             "received_at": received_at,
+            "counted_at": placed.counted_at,
+            "clock_suspect": placed.clock_suspect,
             "accuracy_m": data.gps.accuracy_m if data.gps else None,
             "reported_crs": data.gps.crs.value if data.gps else None,
             "risk_level": assessment.level.value if assessment.level else None,
@@ -338,6 +347,10 @@ def push_visits(
     rows = [p.row for p in pending if p.row]
     inserted: dict[UUID, int] = {}
     if rows:
+        # Revisions for phones' visit history; one allocation per batch (gaps from resends are harmless).
+        first_rev = revisions.allocate(session, len(rows))
+        for n, new_row in enumerate(rows):
+            new_row["rev"] = first_rev + n
         inserted = _insert_new(session, rows)
     stored_uuids = [p.item.client_uuid for p in pending if p.item.client_uuid not in inserted]
     stored: dict[UUID, Any] = {}
@@ -364,11 +377,14 @@ def push_visits(
                 "distance_m": row["distance_m"],
                 "location_mismatch": row["location_mismatch"],
                 "risk_level": row["risk_level"],
-                "risk_reasons": row["risk_reasons"],
+                "risk_level_code": risk_level_code(row["risk_level"]),
+                "risk_reasons": risk_reasons_public(row["risk_reasons"]),
                 "amends_id": row["amends_id"],
                 "lon": row["lon"],
                 "lat": row["lat"],
                 "reported_crs": row["reported_crs"],
+                "counted_at": row["counted_at"].isoformat(),
+                "clock_suspect": row["clock_suspect"],
             }
             results[index] = ItemResult(ItemStatus.created, record=record)
             continue
@@ -383,6 +399,8 @@ def push_visits(
         )
 
     _apply_consequences(session, principal, [p for p in pending if p.row and p.item.client_uuid in inserted], inserted)
+    # Photos that came before their visit (or amendment) are linked by this push, not by a later sweep.
+    media.link_waiting_photos(session, "visit", inserted.keys())
     return [r if r is not None else ItemResult(ItemStatus.rejected) for r in results]
 
 
@@ -437,7 +455,7 @@ _PG_RECORD = (
     "recorded_by integer, template_code text, template_version integer, outcome text, answers json, "
     "children_seen json, note text, device_time timestamptz, received_at timestamptz, lon float8, lat float8, "
     "accuracy_m float8, reported_crs text, distance_m float8, location_mismatch boolean, risk_level text, "
-    "risk_reasons json"
+    "risk_reasons json, rev int8, counted_at timestamptz, clock_suspect boolean"
 )
 _COLUMNS = [c.split()[0] for c in _PG_RECORD.split(", ")]
 
@@ -485,9 +503,16 @@ def get_visit(session: Session, principal: Principal, visit_id: int) -> dict[str
 
 
 def list_visits(
-    session: Session, principal: Principal, *, household_id: int | None, mismatch_only: bool, limit: int
+    session: Session,
+    principal: Principal,
+    *,
+    household_id: int | None,
+    mismatch_only: bool,
+    page: PageRequest,
+    clock_suspect_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Visits in the caller's jurisdiction, newest first; coordinators filter location mismatches."""
+    """Visits in the caller's jurisdiction, newest first; coordinators filter location mismatches and
+    visits placed by receipt time because the phone's clock was implausible."""
     principal.require(Action.visit_read)
     query = select(VISIT_TABLE).where(orgunits.in_jurisdiction(principal, VISIT_TABLE.c.org_unit_id))
     if household_id is not None:
@@ -495,5 +520,7 @@ def list_visits(
         query = query.where(VISIT_TABLE.c.household_id == household_id)
     if mismatch_only:
         query = query.where(VISIT_TABLE.c.location_mismatch.is_(True))
-    rows = session.execute(query.order_by(VISIT_TABLE.c.id.desc()).limit(limit)).mappings()
+    if clock_suspect_only:
+        query = query.where(VISIT_TABLE.c.clock_suspect.is_(True))
+    rows = session.execute(page.seek(query, VISIT_TABLE.c.id, descending=True)).mappings()
     return [visit_public(dict(r)) for r in rows]

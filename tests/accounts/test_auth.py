@@ -136,3 +136,67 @@ def test_changing_password_signs_out_other_sessions(client: TestClient, session:
     assert resp.status_code == 204
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": two.refresh_token}).status_code == 401
     assert sign_in(client, user, "a-new-long-password").headers
+
+
+def test_logout_ends_the_access_token_at_once(client: TestClient, session: Session) -> None:
+    town = make_town(session)
+    user = make_user(session, town.villages[0], Role.volunteer)
+    signed, elsewhere = sign_in(client, user), sign_in(client, user)
+    assert client.get("/api/v1/me", headers=signed.headers).status_code == 200
+    assert client.post("/api/v1/auth/logout", json={"refresh_token": signed.refresh_token}).status_code == 204
+    resp = client.get("/api/v1/me", headers=signed.headers)
+    assert resp.status_code == 401
+    assert resp.json()["code"] == "unauthenticated"
+    # Only that sign-in ended: the same user on another phone carries on.
+    assert client.get("/api/v1/me", headers=elsewhere.headers).status_code == 200
+
+
+def test_reuse_of_a_spent_refresh_token_ends_the_access_tokens_of_the_sign_in(
+    client: TestClient, session: Session
+) -> None:
+    town = make_town(session)
+    signed = sign_in(client, make_user(session, town.villages[0], Role.volunteer))
+    rotated = client.post("/api/v1/auth/refresh", json={"refresh_token": signed.refresh_token}).json()
+    clock.advance(timedelta(minutes=5))
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": signed.refresh_token}).status_code == 401
+    for access in (signed.headers, {"Authorization": f"Bearer {rotated['access_token']}"}):
+        assert client.get("/api/v1/me", headers=access).status_code == 401
+
+
+def test_changing_password_ends_other_sessions_access_but_keeps_this_one(
+    client: TestClient, session: Session
+) -> None:
+    town = make_town(session)
+    user = make_user(session, town.villages[0], Role.volunteer)
+    one, two = sign_in(client, user), sign_in(client, user)
+    resp = client.post("/api/v1/me/password", headers=one.headers,
+                       json={"current_password": TEST_PASSWORD, "new_password": "a-new-long-password"})
+    assert resp.status_code == 204
+    assert client.get("/api/v1/me", headers=two.headers).status_code == 401
+    assert client.get("/api/v1/me", headers=one.headers).status_code == 200
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": one.refresh_token}).status_code == 200
+
+
+def test_reactivating_a_user_does_not_revive_the_old_sign_ins(client: TestClient, session: Session) -> None:
+    town = make_town(session)
+    coordinator = sign_in(client, make_user(session, town.town, Role.coordinator))
+    volunteer = sign_in(client, make_user(session, town.villages[0], Role.volunteer))
+    url = f"/api/v1/users/{volunteer.user.id}"
+    assert client.patch(url, json={"is_active": False}, headers=coordinator.headers).status_code == 200
+    assert client.patch(url, json={"is_active": True}, headers=coordinator.headers).status_code == 200
+    assert client.get("/api/v1/me", headers=volunteer.headers).status_code == 401
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": volunteer.refresh_token}).status_code == 401
+    assert sign_in(client, volunteer.user).headers
+
+
+def test_stale_sign_ins_are_purged_with_their_tokens(client: TestClient, session: Session) -> None:
+    from sqlalchemy import text
+
+    from backend.core.jobs import run_due_jobs
+
+    town = make_town(session)
+    sign_in(client, make_user(session, town.villages[0], Role.volunteer))
+    clock.advance(timedelta(days=32))
+    run_due_jobs()
+    assert session.execute(text("SELECT count(*) FROM sign_in")).scalar_one() == 0
+    assert session.execute(text("SELECT count(*) FROM refresh_token")).scalar_one() == 0

@@ -36,20 +36,41 @@ def test_an_id_beyond_any_database_integer_is_a_422_problem(client: TestClient,
     assert resp.json()["code"] == "invalid-input"
 
 
-def test_a_lone_surrogate_in_json_text_is_a_422_problem(client: TestClient, coordinator: dict[str, str]) -> None:
+def test_a_lone_surrogate_in_json_text_is_a_422_problem_naming_the_field(
+    client: TestClient, coordinator: dict[str, str]
+) -> None:
     # Python's json decodes "\ud800" to a string no database encoding can hold.
     body = json.dumps(_venue("酒店\ud800"))
     resp = client.post("/api/v1/venues", headers={**coordinator, "Content-Type": "application/json"}, content=body)
     assert resp.status_code == 422, resp.text
     assert resp.json()["code"] == "invalid-input"
+    assert [e["field"] for e in resp.json()["errors"]] == ["name"]
 
 
-def test_a_nul_character_is_refused_by_postgis_and_kept_by_spatialite(
-    client: TestClient, coordinator: dict[str, str], backend_name: str
+def test_a_nul_character_is_refused_on_every_backend_naming_the_field(
+    client: TestClient, coordinator: dict[str, str]
 ) -> None:
+    # PostgreSQL text cannot hold NUL; SQLite could, so it is refused before either sees it.
     resp = client.post("/api/v1/venues", headers=coordinator, json=_venue("酒店\x00甲"))
-    # PostgreSQL text cannot hold NUL; SQLite stores it (and exports drop it, below).
-    assert resp.status_code == (422 if backend_name == "postgis" else 201), resp.text
+    assert resp.status_code == 422, resp.text
+    problem = resp.json()
+    assert problem["code"] == "invalid-input"
+    assert problem["errors"] == [{"field": "name", "type": "unstorable_text", "message": problem["errors"][0]["message"]}]
+    assert "U+0000" in problem["errors"][0]["message"]
+    assert client.get("/api/v1/venues", headers=coordinator).json()["items"] == []
+
+
+def test_unstorable_text_deep_in_a_body_or_in_a_key_is_named_by_its_path(
+    client: TestClient, coordinator: dict[str, str]
+) -> None:
+    resp = client.post("/api/v1/risk-persons", headers=coordinator, json={"name": "某人", "categories": ["1", "2\x00"]})
+    assert resp.status_code == 422, resp.text
+    assert [e["field"] for e in resp.json()["errors"]] == ["categories.1"]
+    body = json.dumps({"name": "某人", "categories": ["1"], "note\udc80": "x"})
+    resp = client.post("/api/v1/risk-persons", headers={**coordinator, "Content-Type": "application/json"},
+                       content=body)
+    assert resp.status_code == 422, resp.text
+    assert [e["field"] for e in resp.json()["errors"]] == ["note\\udc80"]  # escaped, never echoed raw
 
 
 def test_control_characters_in_a_name_do_not_break_the_venue_export(

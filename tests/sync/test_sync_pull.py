@@ -149,7 +149,7 @@ def test_a_helper_pulls_their_assignments_and_each_change_of_status(client: Test
     assert [a["id"] for a in _pulled_assignments(client, session, coordinator)[0]] == [proposal["id"]]
 
 
-def test_an_offer_that_lapses_reaches_the_helpers_phone_as_expired(
+def test_an_offer_that_lapses_leaves_the_helpers_phone(
     client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HULEI_HELPER_AUTO_CONFIRM", "true")
@@ -163,6 +163,48 @@ def test_an_offer_that_lapses_reaches_the_helpers_phone_as_expired(
     [offer], cursor = _pulled_assignments(client, session, helper_user)
     assert offer["status"] == "offered"
     clock.advance(timedelta(hours=25))
-    run_due_jobs()  # the bulk UPDATE that lapses offers stamps a revision too
-    changed, _ = _pulled_assignments(client, session, helper_user, cursor)
-    assert [(a["id"], a["status"]) for a in changed] == [(offer["id"], "expired")]
+    run_due_jobs()  # the bulk UPDATE that lapses offers leaves a tombstone (a database trigger)
+    items, _ = pull_all(client, SignedIn(helper_user, headers_for(session, helper_user), ""), cursor)
+    assert [(i["kind"], i["record"]) for i in items] == [
+        ("removal", {"kind": "assignment", "uuid": None, "id": offer["id"]})
+    ]
+
+
+def test_a_reinstalled_phone_learns_who_was_visited_and_when_but_no_answers(
+    client: TestClient, session: Session
+) -> None:
+    from tests.registry.factories import grid_centre, visit_item
+
+    w = make_world(client, session)
+    home, _ = seed_household(client, w.volunteer_a)
+    visit = visit_item(home["uuid"], at=grid_centre(0))
+    amendment = visit_item(home["uuid"], at=grid_centre(0), kind="amendment", amends_uuid=visit["client_uuid"])
+    push(client, w.volunteer_a, [visit])
+    push(client, w.volunteer_a, [amendment])
+    b_home, _ = seed_household(client, w.volunteer_b, village=1)
+    push(client, w.volunteer_b, [visit_item(b_home["uuid"], at=grid_centre(1))])
+
+    items, _ = pull_all(client, w.volunteer_a)
+    history = [i["record"] for i in items if i["kind"] == "visit"]
+    assert [(v["client_uuid"], v["amends_uuid"]) for v in history] == [
+        (visit["client_uuid"], None),
+        (amendment["client_uuid"], visit["client_uuid"]),
+    ]
+    assert {v["household_uuid"] for v in history} == {home["uuid"]}
+    assert history[0]["outcome"] == "visited" and history[0]["device_time"].startswith("2026-11-20")
+    assert not {"answers", "note", "children_seen", "lon", "lat"} & set(history[0])
+
+
+def test_visit_history_is_bounded_to_the_recent_window(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.registry.factories import grid_centre, visit_item
+
+    w = make_world(client, session)
+    home, _ = seed_household(client, w.volunteer_a)
+    visited = clock.now() - timedelta(days=9)
+    push(client, w.volunteer_a, [visit_item(home["uuid"], at=grid_centre(0), device_time=visited.isoformat())])
+    monkeypatch.setenv("HULEI_SYNC_VISIT_HISTORY_DAYS", "5")  # the visit is 9 days old by its phone's clock
+    get_settings.cache_clear()
+    items, _ = pull_all(client, w.volunteer_a)
+    assert [i for i in items if i["kind"] == "visit"] == []

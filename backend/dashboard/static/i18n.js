@@ -32,7 +32,7 @@ window.HuleiI18n = {
     state_late: "Late", due: "due", no_plan: "No plan for next week yet", status_new: "New",
     status_received: "Received", status_handled: "Handled", overdue: "overdue", deadline: "deadline",
     more: "More…", lang_switch: "中文", base_layer_none: "No base layer", select_unit: "Select an area on the map first",
-    high_risk_count: "High-risk children (elevated/severe)", on_ledger: "Annex 3 ledger",
+    high_risk_count: "High-risk children (major/severe)", on_ledger: "Annex 3 ledger",
     helper_pending: "helper proposed, not yet accepted"
   }
 };
