@@ -11,15 +11,18 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute
 
-from backend.api import build_api_router
+from backend.api import API_PREFIX, build_api_router
 from backend.core.config import get_settings
 from backend.core.crypto import check_production_keys
 from backend.core.db import dispose_engines
 from backend.core.errors import document_problems, install_problem_handlers
 from backend.core.health import router as health_router
 from backend.core.overload import InFlightLimit, size_thread_pool
+from backend.core.request_encoding import GzipRequestBodies
+from backend.core.text import UnstorableTextGuard
 from backend.dashboard.router import mount_dashboard
 from backend.registries import load_all
+from backend.sync import router as sync_router
 
 API_DESCRIPTION = """\
 Hulei (护蕾) serves the phones of volunteers, grid workers, officers and helpers in the
@@ -77,6 +80,11 @@ def create_app() -> FastAPI:
     app.include_router(health_router)
     app.include_router(build_api_router())
     mount_dashboard(app)
+    # Request bodies on the way in: gzip decoded within a bound, then text no database can store
+    # refused alike on both backends (backend/core/request_encoding.py, backend/core/text.py).
+    itemwise = {API_PREFIX + path: members for path, members in sync_router.ITEMWISE_TEXT.items()}
+    app.add_middleware(UnstorableTextGuard, itemwise=itemwise)
+    app.add_middleware(GzipRequestBodies, max_bytes=settings.request_max_decompressed_bytes)
     # Outermost, so a request turned away costs nothing else (see backend/core/overload.py).
     app.add_middleware(InFlightLimit, limit=settings.api_max_in_flight)
     return app

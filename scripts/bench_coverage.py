@@ -131,13 +131,13 @@ def run(url: str, per_grid: int) -> list[Figure]:
         households = 0
         with conn.cursor() as cur:
             with cur.copy("COPY household (id, uuid, org_unit_id, address, lon, lat, location, version, content_hash,"
-                          " rev, created_at, updated_at) FROM STDIN") as copy:
+                          " rev, created_at, updated_at, counted_at) FROM STDIN") as copy:
                 for gid, gw, gs, dx, dy in grids:
                     for _k in range(per_grid):
                         hid += 1
                         lon, lat = gw + dx * rng.random(), gs + dy * rng.random()
                         copy.write_row((hid, uuid.uuid4(), gid, f"基准地址{hid}", lon, lat,
-                                        f"SRID=4326;POINT({lon:.6f} {lat:.6f})", 1, "0" * 64, hid, ts, ts))
+                                        f"SRID=4326;POINT({lon:.6f} {lat:.6f})", 1, "0" * 64, hid, ts, ts, ts))
                         households += 1
             cur.execute("SELECT setval(pg_get_serial_sequence('household', 'id'), %s)", (hid,))
         conn.commit()
@@ -149,7 +149,7 @@ def run(url: str, per_grid: int) -> list[Figure]:
         with conn.cursor() as cur:
             with cur.copy("COPY visit (client_uuid, content_hash, household_id, org_unit_id, recorded_by,"
                           " template_code, template_version, outcome, answers, children_seen, device_time, received_at,"
-                          " location_mismatch, risk_reasons) FROM STDIN") as copy:
+                          " location_mismatch, risk_reasons, counted_at) FROM STDIN") as copy:
                 h = 0
                 for gid, *_ in grids:
                     share = rng.random()
@@ -159,10 +159,11 @@ def run(url: str, per_grid: int) -> list[Figure]:
                             when = phase_start + timedelta(minutes=rng.randrange(0, 99 * 24 * 60))
                             outcome = "visited" if rng.random() < 0.9 else "nobody_home"
                             copy.write_row((uuid.uuid4(), "0" * 64, h, gid, user_id, "six-looks", 1, outcome, "{}",
-                                            "[]", when, when, rng.random() < 0.03, "[]"))
+                                            "[]", when, when, rng.random() < 0.03, "[]", when))
                             visits += 1
             with cur.copy("COPY person (uuid, role, household_id, org_unit_id, name, categories, groups, key_minor,"
-                          " vulnerable, risk_level, risk_reasons, version, content_hash, rev, created_at, updated_at)"
+                          " vulnerable, risk_level, risk_reasons, version, content_hash, rev, created_at, updated_at,"
+                          " counted_at)"
                           " FROM STDIN") as copy:
                 h = 0
                 for gid, *_ in grids:
@@ -170,7 +171,7 @@ def run(url: str, per_grid: int) -> list[Figure]:
                         h += 1
                         if h % 3 == 0:
                             copy.write_row((uuid.uuid4(), "child", h, gid, "儿童", "[]", "[]", False, False,
-                                            rng.choice(levels), "[]", 1, "0" * 64, 2_000_000 + h, ts, ts))
+                                            rng.choice(levels), "[]", 1, "0" * 64, 2_000_000 + h, ts, ts, ts))
                             children += 1
         conn.commit()
         conn.execute("ANALYZE")

@@ -305,8 +305,8 @@ def push_benchmarks(admin: URL, sizes: Sizes, hello: Timing) -> list[Figure]:
             warm_up = _visits(households, count=1, seed=3)
             http.post("/api/v1/sync/push", json={"items": warm_up}, headers=headers)
             push_headers = {**headers, "Content-Type": "application/json"}
-            # The village's first pull, before the pushes below add 40,000 visits in ten minutes (no
-            # village sees that many): households and templates, as this figure has always measured.
+            # The village's first pull, before the pushes below add eight visits per household within
+            # minutes (no village sees that): households and templates, as this figure has always measured.
             # The pull benchmarks below measure a town with a realistic visit history.
             village = _drain(http, headers, limit=5000)
             pulled = village.kinds["household"]

@@ -224,12 +224,14 @@ def test_walking_the_pages_of_every_list_gives_its_bare_array_each_record_once(
             continue
         assert _canonical(first) == _canonical(bare.json()), path
         assert [json.dumps(i, sort_keys=True) for i in first] == [json.dumps(i, sort_keys=True) for i in again], path
-        one_page = client.get(url, params={**params, "paged": "true", "limit": 500}, headers=headers).json()
+        most = listing.v1_limit or 500
+        one_page = client.get(url, params={**params, "paged": "true", "limit": most}, headers=headers).json()
         assert one_page["items"] == first and one_page["next_cursor"] is None, path
-    seen = {path: len(_walk(client, listing.url(seeded), listing.params(seeded), seeded.headers(listing.who), 500))
+    seen = {path: len(_walk(client, listing.url(seeded), listing.params(seeded), seeded.headers(listing.who),
+                            listing.v1_limit or 500))
             for path, listing in LISTINGS.items()}
     # The walk is not vacuous: most lists hold several records.
-    assert sum(1 for n in seen.values() if n >= 3) >= 15, seen
+    assert sum(1 for n in seen.values() if n >= 3) >= 12, seen
 
 
 def test_a_cursor_the_server_did_not_issue_is_a_422_naming_cursor(client: TestClient, seeded: Seeded) -> None:

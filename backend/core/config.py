@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # Requests in flight per API process before it answers 503 server-busy; the thread pool is sized
     # above it so a request holding a database lock always finds a thread to finish on.
     api_max_in_flight: int = 64
+    # A gzip request body (Content-Encoding: gzip) may expand to at most this many bytes; beyond it
+    # is 413 (a compression bomb). A full push of 500 records is well under 2 MB.
+    request_max_decompressed_bytes: int = 16 * 1024 * 1024
 
     # Background jobs: a worker renews its claim on a running job every third of this; a worker
     # killed mid-job is replaced by another within one lease.

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 
+import orjson
 from fastapi import Depends
 from sqlalchemy import ColumnElement, DateTime, Engine, MetaData, any_, bindparam, create_engine, event
 from sqlalchemy.dialects import sqlite
@@ -126,7 +127,9 @@ def create_db_engine(raw_url: str | None = None, *, sqlite_autocommit: bool = Fa
     url = normalise_url(raw_url or get_settings().database_url)
     if is_sqlite(url):
         return _sqlite_engine(url, autocommit=sqlite_autocommit)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # orjson decodes the JSON columns (categories, answers, reasons) several times faster than the
+    # standard library: a town's first sync pull reads a hundred thousand of them.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=orjson.loads)
 
 
 _engines: dict[str, Engine] = {}

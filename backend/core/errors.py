@@ -205,6 +205,17 @@ class UnstorableValue(InvalidInput):
 _UNSTORABLE_SQLSTATES = frozenset({"22003", "22001", "22021", "22P05"})
 
 
+class BodyRefused(StarletteHTTPException):
+    """A problem found while the application reads the request body, raised by a middleware that
+    checks the body on its way in (gzip bounds, unstorable text). FastAPI lets an HTTPException out
+    of its body parsing unchanged (any other exception there becomes a bare 400); the handler
+    installed below answers with the problem it carries."""
+
+    def __init__(self, problem: DomainError) -> None:
+        super().__init__(problem.status, problem.detail_en or problem.title_en, headers=problem.headers or None)
+        self.problem = problem
+
+
 def is_unstorable_value(exc: BaseException) -> bool:
     """Whether `exc` is the database driver refusing a client's value (rather than a server fault)."""
     if isinstance(exc, DataError):
@@ -348,6 +359,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         locale = negotiate_locale(request.headers.get("accept-language"))
         return problem_response(validation_problem(list(exc.errors()), locale), request)
+
+    @app.exception_handler(BodyRefused)
+    async def _body_refused(request: Request, exc: BodyRefused) -> JSONResponse:
+        return problem_response(exc.problem, request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -15,7 +16,14 @@ class _OrjsonRequest(Request):
         # orjson.JSONDecodeError is a json.JSONDecodeError, so FastAPI still answers bad JSON with
         # its usual 422 (as a problem); it parses a 120 kB push about five times faster than json.
         if not hasattr(self, "_json"):
-            self._json = orjson.loads(await self.body())
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                # orjson refuses a lone surrogate escape ("\ud800") outright; the standard parser
+                # reads it, so a sync push can reject just the item holding it (backend/core/text.py).
+                # Really invalid JSON fails here too, as a json.JSONDecodeError.
+                self._json = json.loads(body)
         return self._json
 
 

@@ -94,8 +94,16 @@ def local_date(value: datetime) -> date:
     return clock.as_utc(value).astimezone(clock.SHANGHAI).date()
 
 
-def payload_digest(payload: InspectionSubmit) -> str:
-    raw = json.dumps(payload.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def payload_digest(payload: InspectionSubmit, *, as_sent: bool = False) -> str:
+    """Digest of what the inspection says: the validated body with defaults filled in and its
+    instants in UTC, so the same body written with another offset is a resend, not a conflict.
+    `as_sent` keeps the offsets as the phone wrote them: the digest stored before 2026-11-29."""
+    body = payload.model_dump(mode="json")
+    if not as_sent:
+        for name in ("started_at", "finished_at"):
+            instant = getattr(payload, name)
+            body[name] = clock.as_utc(instant).isoformat() if instant is not None else None
+    raw = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -134,7 +142,7 @@ def record_inspection(session: Session, principal: Principal, payload: Inspectio
         select(Inspection).where(col(Inspection.client_uuid) == client_uuid)).scalar_one_or_none()
     if existing is not None:
         principal.ensure_covers(orgunits.unit_path(session, existing.org_unit_id))
-        if existing.payload_hash != digest:
+        if existing.payload_hash != digest and existing.payload_hash != payload_digest(payload, as_sent=True):
             raise InspectionConflict("同一检查编号已提交过不同内容", "the client UUID was used for another body",
                                      inspection_id=existing.id)
         return InspectionResult(existing, created=False)

@@ -35,7 +35,7 @@ from backend.registry.models import (
     risk_reasons_public,
 )
 from backend.registry.schemas import HouseholdData, PersonData, RiskPersonData
-from backend.sync import revisions
+from backend.sync import revisions, tombstones
 
 
 class HouseholdNotFound(NotFound):
@@ -197,7 +197,7 @@ def save_household(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return stored, "conflict"
     if moved:
-        _move_members(session, stored)
+        _move_dependents(session, stored)
     return stored, "updated"
 
 
@@ -261,18 +261,22 @@ def _household_as_data(h: Household) -> dict[str, Any]:
             "crs": "wgs84", "note": h.note}
 
 
-def _move_members(session: Session, household: Household) -> None:
-    """Children and guardians of a household live where it lives: a move takes them along (and the
-    database leaves each a tombstone, so the phones of the unit they left drop them)."""
+def _move_dependents(session: Session, household: Household) -> None:
+    """Children and guardians of a household live where it lives, and its visit history goes with it:
+    a move takes them along. The database leaves each member a tombstone, so the phones of the unit
+    they left drop them; the visits get new revisions, so the phones of the new unit receive them."""
+    from backend.visits.models import Visit  # the visits domain builds on the registry, not the reverse
+
     members = list(session.execute(
         select(col(Person.id)).where(
             col(Person.household_id) == household.id, col(Person.org_unit_id) != household.org_unit_id
         ).order_by(col(Person.id))
     ).scalars())
-    if not members:
-        return
-    first = revisions.allocate(session, len(members))
+    visits = list(session.execute(
+        select(col(Visit.id)).where(col(Visit.household_id) == household.id).order_by(col(Visit.id))
+    ).scalars())
     now = clock.now()
+    first = revisions.allocate(session, len(members) + len(visits)) if members or visits else 0
     for n, person_id in enumerate(members):
         session.execute(
             update(Person)
@@ -280,7 +284,29 @@ def _move_members(session: Session, household: Household) -> None:
             .values(org_unit_id=household.org_unit_id, rev=first + n, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+    for n, visit_id in enumerate(visits, start=len(members)):
+        session.execute(
+            update(Visit).where(col(Visit.id) == visit_id).values(rev=first + n)
+            .execution_options(synchronize_session=False)
+        )
     session.expire_all()
+
+
+def _touch_wards(session: Session, guardian_id: int) -> None:
+    """A child's record carries its guardians' names and numbers: a guardian's edit is news for the
+    phones that hold the child, so each ward gets a new revision."""
+    wards = list(session.execute(
+        select(col(Guardianship.child_id)).where(col(Guardianship.guardian_id) == guardian_id)
+        .order_by(col(Guardianship.child_id))
+    ).scalars())
+    if not wards:
+        return
+    first = revisions.allocate(session, len(wards))
+    for n, child_id in enumerate(wards):
+        session.execute(
+            update(Person).where(col(Person.id) == child_id).values(rev=first + n)
+            .execution_options(synchronize_session=False)
+        )
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -385,12 +411,22 @@ def _checked_id(data: PersonData, today: date) -> idnumber.IdNumber | None:
 
 
 def _person_values(
-    session: Session, principal: Principal, data: PersonData, parsed: idnumber.IdNumber | None
+    session: Session,
+    principal: Principal,
+    data: PersonData,
+    parsed: idnumber.IdNumber | None,
+    *,
+    creating: bool = False,
 ) -> dict[str, Any]:
     household_id: int | None = None
     if data.household_uuid is not None:
         h = _household_by_uuid(session, data.household_uuid)
-        if h is None or not _covered(session, principal, h.org_unit_id):
+        # A child registered offline into a household that has moved away since is kept (it follows
+        # the household); editing one that left the caller's view is not allowed.
+        if h is None or not (
+            _covered(session, principal, h.org_unit_id)
+            or (creating and h.id in tombstones.left_view(session, principal, "household", [h.id or 0]))
+        ):
             raise HouseholdNotFound(
                 "所属户不存在或不在您的辖区内，请先同步该户",
                 "The household is unknown or outside your area",
@@ -446,7 +482,10 @@ def _set_guardians(session: Session, principal: Principal, child: Person, data: 
     session.execute(delete(Guardianship).where(col(Guardianship.child_id) == child.id))
     for link in data.guardians:
         guardian = _person_by_uuid(session, link.uuid)
-        if guardian is None or not _covered(session, principal, guardian.org_unit_id):
+        # A guardian of the child's own household is within reach whenever the child is.
+        same_household = guardian is not None and guardian.household_id is not None and (
+            guardian.household_id == child.household_id)
+        if guardian is None or not (same_household or _covered(session, principal, guardian.org_unit_id)):
             raise PersonNotFound(
                 "监护人不存在，请先同步监护人信息",
                 "The guardian is unknown; push the guardian first",
@@ -518,6 +557,8 @@ def save_person(
         return stored, "conflict"
     if "guardians" in given:
         _set_guardians(session, principal, stored, merged)
+    assert stored.id is not None
+    _touch_wards(session, stored.id)
     return stored, "updated"
 
 
@@ -576,7 +617,7 @@ def _person_as_data(session: Session, p: Person) -> dict[str, Any]:
 def _create_person(session: Session, principal: Principal, uid: UUID, data: PersonData) -> tuple[Person, str]:
     parsed = _checked_id(data, clock.now().date())
     digest = content_hash(data.model_dump(mode="json"))
-    values = _person_values(session, principal, data, parsed)
+    values = _person_values(session, principal, data, parsed, creating=True)
     now = clock.now()
     insert = dialect_insert(session)
     inserted = session.execute(
@@ -603,7 +644,11 @@ def _create_person(session: Session, principal: Principal, uid: UUID, data: Pers
             "Another person holds this ID number",
             field="id_number",
         )
-    if not _covered(session, principal, stored.org_unit_id):
+    if not (
+        _covered(session, principal, stored.org_unit_id)
+        or (stored.household_id is not None
+            and stored.household_id in tombstones.left_view(session, principal, "household", [stored.household_id]))
+    ):
         raise PersonNotFound()
     if inserted is None:
         return stored, "duplicate" if stored.content_hash == digest else "conflict"

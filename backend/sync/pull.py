@@ -40,7 +40,7 @@ from backend.helpers import service as helpers
 from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, HelperProfile
 from backend.orgunits import service as orgunits
 from backend.registry import service as registry
-from backend.registry.models import Household, Person
+from backend.registry.models import Household, Person, risk_level_code
 from backend.sync import revisions
 from backend.sync.models import SyncRemoval
 from backend.visits.models import Visit
@@ -53,54 +53,73 @@ HELPER_LIVE = (AssignmentStatus.offered.value, AssignmentStatus.accepted.value)
 
 
 @dataclass(frozen=True)
-class Row:
-    """One changed record of a kind, as read for a page."""
-
-    rev: int
-    kind: str
-    obj: Any
-
-
-@dataclass(frozen=True)
 class PullKind:
     name: str
     readable: Callable[[Principal], bool]
-    # (session, principal, after, upto, limit) -> rows with after < rev <= upto the caller keeps, by rev
-    changed: Callable[[Session, Principal, int, int, int], list[Row]]
-    # the public records of a page's rows of this kind, in order
-    records: Callable[[Session, list[Any]], list[dict[str, Any]]]
-    # removals: which tombstones of this kind may concern the caller, and which keys the caller still sees
+    # (session, principal, after, upto, limit) -> the first `limit` revisions in (after, upto] the
+    # caller's phone keeps, ascending: cheap, it only finds where the page ends
+    revs: Callable[[Session, Principal, int, int, int], list[int]]
+    # (session, principal, after, cut) -> (rev, public record) of the same rows in (after, cut]
+    load: Callable[[Session, Principal, int, int], list[tuple[int, dict[str, Any]]]]
+    # removals: which tombstones of this kind may concern the caller, and which of their records the
+    # caller still sees (the same predicate as `revs` and `load`: what is sent is what is kept)
     audience: Callable[[Principal], ColumnElement[bool]] | None = None
-    still_visible: Callable[[Session, Principal, list[SyncRemoval]], set[int]] | None = None
+    still_visible: Callable[[Session, Principal, set[int]], set[int]] | None = None
 
 
-def _jurisdiction_audience(principal: Principal) -> ColumnElement[bool]:
-    return orgunits.in_jurisdiction(principal, col(SyncRemoval.org_unit_id))
+Scope = Callable[[Principal], ColumnElement[bool]]
 
 
-def _changed(model: Any, scope: Callable[[Principal], ColumnElement[bool]]) -> Callable[..., list[Row]]:
-    def changed(session: Session, principal: Principal, after: int, upto: int, limit: int) -> list[Row]:
-        rows = session.execute(
-            select(model)
-            .where(col(model.rev) > after, col(model.rev) <= upto, scope(principal))
-            .order_by(col(model.rev))
-            .limit(limit)
-        ).scalars()
-        return [Row(r.rev, "", r) for r in rows]
+def _revs(model: Any, scope: Scope) -> Callable[[Session, Principal, int, int, int], list[int]]:
+    def revs(session: Session, principal: Principal, after: int, upto: int, limit: int) -> list[int]:
+        return list(
+            session.execute(
+                select(col(model.rev))
+                .where(col(model.rev) > after, col(model.rev) <= upto, scope(principal))
+                .order_by(col(model.rev))
+                .limit(limit)
+            ).scalars()
+        )
 
-    return changed
+    return revs
 
 
-def _visible_ids(model: Any, scope: Callable[[Principal], ColumnElement[bool]]) -> Callable[..., set[int]]:
+def _columns(model: Any, *leave_out: str) -> list[Any]:
+    """A table's plain columns: rows come back as named tuples, not ORM objects (a town's first pull
+    builds a hundred thousand of them), and never with what the phone must not get."""
+    table = model.__table__
+    return [c for c in table.c if c.name not in leave_out]
+
+
+def _load(
+    model: Any, scope: Scope, columns: list[Any], records: Callable[[Session, list[Any]], list[dict[str, Any]]]
+) -> Callable[[Session, Principal, int, int], list[tuple[int, dict[str, Any]]]]:
+    def load(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
+        rows = list(
+            session.execute(
+                select(*columns)
+                .where(col(model.rev) > after, col(model.rev) <= cut, scope(principal))
+                .order_by(col(model.rev))
+            )
+        )
+        return list(zip([r.rev for r in rows], records(session, rows), strict=True))
+
+    return load
+
+
+def _visible_ids(model: Any, scope: Scope) -> Callable[[Session, Principal, set[int]], set[int]]:
     """Of the tombstones' records, the ids the caller still sees (moved within its view, or back)."""
 
-    def still_visible(session: Session, principal: Principal, tombstones: list[SyncRemoval]) -> set[int]:
-        ids = {t.record_id for t in tombstones}
+    def still_visible(session: Session, principal: Principal, ids: set[int]) -> set[int]:
         return set(
             session.execute(select(col(model.id)).where(col(model.id).in_(ids), scope(principal))).scalars()
         )
 
     return still_visible
+
+
+def _jurisdiction_audience(principal: Principal) -> ColumnElement[bool]:
+    return orgunits.in_jurisdiction(principal, col(SyncRemoval.org_unit_id))
 
 
 # ---------------------------------------------------------------- the kinds
@@ -143,17 +162,30 @@ def _assignment_audience(principal: Principal) -> ColumnElement[bool]:
     return own
 
 
-def _assignment_records(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    return [a.model_dump(mode="json") for a in helpers.assignments_public(session, rows)]
+def _load_assignments(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
+    rows = list(
+        session.execute(
+            select(Assignment)
+            .where(col(Assignment.rev) > after, col(Assignment.rev) <= cut, _assignment_scope(principal))
+            .order_by(col(Assignment.rev))
+        ).scalars()
+    )
+    public = helpers.assignments_public(session, rows)
+    return [(a.rev, p.model_dump(mode="json")) for a, p in zip(rows, public, strict=True)]
 
 
-def _template_records(_: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    return [checklists.template_public(t) for t in rows]
-
-
-def _visit_changed(session: Session, principal: Principal, after: int, upto: int, limit: int) -> list[Row]:
-    """Recent visits (the history window) in the caller's jurisdiction: who was visited, when, how."""
+def _visit_scope(principal: Principal) -> ColumnElement[bool]:
+    """The recent history (the window) of the households the caller keeps: who was visited, when, how.
+    History follows its household: a household that moves takes it along (its visits get new
+    revisions), and a phone that gets a household's removal drops its history with it."""
     since = clock.now() - timedelta(days=get_settings().sync_visit_history_days)
+    return and_(
+        col(Visit.counted_at) >= since,
+        col(Visit.household_id).in_(select(col(Household.id)).where(_household_scope(principal))),
+    )
+
+
+def _load_visits(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
     original = aliased(Visit)
     rows = session.execute(
         select(
@@ -173,37 +205,32 @@ def _visit_changed(session: Session, principal: Principal, after: int, upto: int
         )
         .join(Household, col(Household.id) == col(Visit.household_id))
         .outerjoin(original, col(original.id) == col(Visit.amends_id))
-        .where(
-            col(Visit.rev) > after,
-            col(Visit.rev) <= upto,
-            col(Visit.counted_at) >= since,
-            orgunits.in_jurisdiction(principal, col(Visit.org_unit_id)),
-        )
+        .where(col(Visit.rev) > after, col(Visit.rev) <= cut, _visit_scope(principal))
         .order_by(col(Visit.rev))
-        .limit(limit)
-    ).mappings()
-    return [Row(r["rev"], "", dict(r)) for r in rows]
+    )
 
-
-def _visit_records(_: Session, rows: list[Any]) -> list[dict[str, Any]]:
     def iso(value: Any) -> str | None:
         return clock.as_utc(value).isoformat() if value is not None else None
 
     return [
-        {
-            "id": v["id"],
-            "client_uuid": str(v["client_uuid"]),
-            "household_id": v["household_id"],
-            "household_uuid": str(v["household_uuid"]),
-            "amends_uuid": str(v["amends_uuid"]) if v["amends_uuid"] is not None else None,
-            "device_time": iso(v["device_time"]),
-            "counted_at": iso(v["counted_at"]),
-            "clock_suspect": bool(v["clock_suspect"]),
-            "received_at": iso(v["received_at"]),
-            "outcome": v["outcome"],
-            "location_mismatch": bool(v["location_mismatch"]),
-            "risk_level": v["risk_level"],
-        }
+        (
+            v.rev,
+            {
+                "id": v.id,
+                "client_uuid": str(v.client_uuid),
+                "household_id": v.household_id,
+                "household_uuid": str(v.household_uuid),
+                "amends_uuid": str(v.amends_uuid) if v.amends_uuid is not None else None,
+                "device_time": iso(v.device_time),
+                "counted_at": iso(v.counted_at),
+                "clock_suspect": bool(v.clock_suspect),
+                "received_at": iso(v.received_at),
+                "outcome": v.outcome,
+                "location_mismatch": bool(v.location_mismatch),
+                "risk_level": v.risk_level,
+                "risk_level_code": risk_level_code(v.risk_level),
+            },
+        )
         for v in rows
     ]
 
@@ -212,38 +239,40 @@ KINDS: Sequence[PullKind] = (
     PullKind(
         name="household",
         readable=lambda p: p.can(Action.household_read),
-        changed=_changed(Household, _household_scope),
-        records=lambda _, rows: [registry.household_public(h) for h in rows],
+        revs=_revs(Household, _household_scope),
+        load=_load(Household, _household_scope, _columns(Household, "location"),
+                   lambda _, rows: [registry.household_public(h) for h in rows]),
         audience=_jurisdiction_audience,
         still_visible=_visible_ids(Household, _household_scope),
     ),
     PullKind(
         name="person",
         readable=lambda p: p.can(Action.child_read),
-        changed=_changed(Person, _person_scope),
-        records=_person_records,
+        revs=_revs(Person, _person_scope),
+        load=_load(Person, _person_scope, _columns(Person, "id_cipher", "id_key_id", "id_index"), _person_records),
         audience=_jurisdiction_audience,
         still_visible=_visible_ids(Person, _person_scope),
     ),
     PullKind(
         name="template",
         readable=lambda p: True,
-        changed=_changed(ChecklistTemplate, lambda p: true()),
-        records=_template_records,
+        revs=_revs(ChecklistTemplate, lambda p: true()),
+        load=_load(ChecklistTemplate, lambda p: true(), _columns(ChecklistTemplate),
+                   lambda _, rows: [checklists.template_public(t) for t in rows]),
     ),
     PullKind(
         name="assignment",
         readable=lambda p: p.can(Action.assignment_read),
-        changed=_changed(Assignment, _assignment_scope),
-        records=_assignment_records,
+        revs=_revs(Assignment, _assignment_scope),
+        load=_load_assignments,
         audience=_assignment_audience,
         still_visible=_visible_ids(Assignment, _assignment_scope),
     ),
     PullKind(
         name="visit",
         readable=lambda p: p.can(Action.visit_read),
-        changed=_visit_changed,
-        records=_visit_records,
+        revs=_revs(Visit, _visit_scope),
+        load=_load_visits,
     ),
 )
 BY_NAME = {k.name: k for k in KINDS}
@@ -256,40 +285,60 @@ BY_NAME = {k.name: k for k in KINDS}
 class Position:
     after: int  # every change up to this revision was delivered
     path: str | None  # the jurisdiction the cursor was issued for
+    kinds: str | None  # the kinds the caller could read then (None: a cursor from before 2026-11-29)
 
 
 def _position(cursor: str | None) -> Position:
     raw = decode_cursor(cursor)
     if raw is None:
-        return Position(0, None)
-    after, path = raw.get("r"), raw.get("p")
-    if type(after) is not int or after < 0 or not isinstance(path, str):
+        return Position(0, None, None)
+    after, path, kinds = raw.get("r"), raw.get("p"), raw.get("k")
+    if type(after) is not int or after < 0 or not isinstance(path, str) or not isinstance(kinds, str | None):
         raise InvalidInput("同步游标无效，请不带游标重新同步", "The cursor is not valid; pull again without one",
                            field="cursor")
-    return Position(after, path)
+    return Position(after, path, kinds)
 
 
 # ---------------------------------------------------------------- the pull
 
 
-def _removals(session: Session, principal: Principal, after: int, upto: int, limit: int) -> list[Row]:
-    """Tombstones in (after, upto] whose former audience includes the caller, kinds it may read."""
+def _removal_scope(principal: Principal) -> ColumnElement[bool]:
+    """Tombstones whose former audience includes the caller, of kinds it may read."""
     audiences = [
         and_(col(SyncRemoval.kind) == k.name, k.audience(principal))
         for k in KINDS
         if k.audience is not None and k.readable(principal)
     ]
-    rows = session.execute(
-        select(SyncRemoval)
-        .where(col(SyncRemoval.rev) > after, col(SyncRemoval.rev) <= upto, or_(false(), *audiences))
-        .order_by(col(SyncRemoval.rev))
-        .limit(limit)
-    ).scalars()
-    return [Row(t.rev, "removal", t) for t in rows]
+    return or_(false(), *audiences)
 
 
 def _removal_record(t: SyncRemoval) -> dict[str, Any]:
     return {"kind": t.kind, "uuid": str(t.record_uuid) if t.record_uuid else None, "id": t.record_id}
+
+
+def _load_removals(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
+    """The page's removals, less those whose record the caller still sees (a move within its view)."""
+    tombstones = list(
+        session.execute(
+            select(SyncRemoval)
+            .where(col(SyncRemoval.rev) > after, col(SyncRemoval.rev) <= cut, _removal_scope(principal))
+            .order_by(col(SyncRemoval.rev))
+        ).scalars()
+    )
+    visible: dict[str, set[int]] = {}
+    for kind in KINDS:
+        ids = {t.record_id for t in tombstones if t.kind == kind.name}
+        if ids and kind.still_visible is not None:
+            visible[kind.name] = kind.still_visible(session, principal, ids)
+    return [(t.rev, _removal_record(t)) for t in tombstones if t.record_id not in visible.get(t.kind, set())]
+
+
+REMOVALS = PullKind(
+    name="removal",
+    readable=lambda p: True,
+    revs=_revs(SyncRemoval, _removal_scope),
+    load=_load_removals,
+)
 
 
 def pull(session: Session, principal: Principal, cursor: str | None, limit: int) -> dict[str, Any]:
@@ -299,43 +348,29 @@ def pull(session: Session, principal: Principal, cursor: str | None, limit: int)
     position = _position(cursor)
     checklists.ensure_builtin(session)  # before the watermark: a template made now is in this cut
     upto = revisions.current(session)
-    # Another jurisdiction, or a cursor ahead of the server (a database restored from a backup):
-    # the phone's copy cannot be patched, it is rebuilt.
-    reset = position.path is not None and (position.path != principal.org_path or position.after > upto)
+    readable = [k for k in KINDS if k.readable(principal)]
+    kinds = ",".join(k.name for k in readable)
+    # Another jurisdiction, other roles, or a cursor ahead of the server (a database restored from a
+    # backup): the phone's copy cannot be patched, it is rebuilt.
+    reset = position.path is not None and (
+        position.path != principal.org_path
+        or (position.kinds is not None and position.kinds != kinds)
+        or position.after > upto
+    )
     after = 0 if reset else position.after
 
-    readable = [k for k in KINDS if k.readable(principal)]
-    raw: list[Row] = []
-    for kind in readable:
-        raw += [Row(r.rev, kind.name, r.obj) for r in kind.changed(session, principal, after, upto, limit + 1)]
-    raw += _removals(session, principal, after, upto, limit + 1)
-    raw.sort(key=lambda r: r.rev)  # revisions are unique across kinds: one counter hands them all out
-    has_more = len(raw) > limit
-    page = raw[:limit]
+    # Where the page ends, from revision numbers alone; then only the page's rows are loaded.
+    sources = [*readable, REMOVALS]
+    revs = sorted(r for kind in sources for r in kind.revs(session, principal, after, upto, limit + 1))
+    has_more = len(revs) > limit
+    cut = revs[limit - 1] if has_more else upto  # revisions are unique: one counter hands them all out
+    page: list[tuple[int, str, dict[str, Any]]] = []
+    for kind in sources:
+        page += [(rev, kind.name, record) for rev, record in kind.load(session, principal, after, cut)]
+    page.sort(key=lambda entry: entry[0])
+    items = [{"kind": kind, "rev": rev, "record": record} for rev, kind, record in page]
 
-    # A tombstone is news only to a caller who no longer sees the record (not one it moved within).
-    tombstones = [r.obj for r in page if r.kind == "removal"]
-    visible: dict[str, set[int]] = {}
-    for kind in readable:
-        if kind.still_visible is not None:
-            of_kind = [t for t in tombstones if t.kind == kind.name]
-            visible[kind.name] = kind.still_visible(session, principal, of_kind) if of_kind else set()
-    records: dict[tuple[str, int], dict[str, Any]] = {}
-    for kind in readable:
-        objs = [r.obj for r in page if r.kind == kind.name]
-        if objs:
-            for r, record in zip([r for r in page if r.kind == kind.name], kind.records(session, objs), strict=True):
-                records[(kind.name, r.rev)] = record
-    items: list[dict[str, Any]] = []
-    for r in page:
-        if r.kind == "removal":
-            if r.obj.record_id in visible.get(r.obj.kind, set()):
-                continue
-            items.append({"kind": "removal", "rev": r.rev, "record": _removal_record(r.obj)})
-        else:
-            items.append({"kind": r.kind, "rev": r.rev, "record": records[(r.kind, r.rev)]})
-
-    persons = sum(1 for r in page if r.kind == "person")
+    persons = sum(1 for item in items if item["kind"] == "person")
     if persons:
         audit.record(
             session,
@@ -345,11 +380,9 @@ def pull(session: Session, principal: Principal, cursor: str | None, limit: int)
             org_unit_id=principal.org_unit_id,
             details={"after": after, "persons": persons},
         )
-    # A short page delivered everything up to the watermark; a full one resumes after its last row.
-    last = page[-1].rev if has_more else upto
     return {
         "items": items,
-        "next_cursor": encode_cursor({"r": last, "p": principal.org_path}),
+        "next_cursor": encode_cursor({"r": cut, "p": principal.org_path, "k": kinds}),
         "has_more": has_more,
         "reset": reset,
     }

@@ -18,6 +18,10 @@ from backend.sync.schemas import PullResponse, PushRequest, PushResponse
 
 router = APIRouter(prefix="/sync", tags=["sync"], route_class=OrjsonRoute)
 
+# Text no database can store rejects only the pushed item holding it (service.push judges each
+# item's data); the request-wide check (backend/core/text.py) leaves items' data to it.
+ITEMWISE_TEXT = {f"{router.prefix}/push": ("items.*.data",)}
+
 
 def _json(body: object) -> Response:
     # Serialised once, straight to bytes: the push/pull hot path skips response-model re-validation.

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from backend.accounts.principal import Principal
 from backend.audit import service as audit
-from backend.core import clock
+from backend.core import clock, text
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from backend.sync.kinds import KINDS, ItemResult, ItemStatus, PushItem
 from backend.sync.schemas import MAX_PUSH_ITEMS, PushItemIn
@@ -32,7 +32,16 @@ def push(session: Session, principal: Principal, raw_items: list[PushItemIn], lo
         )
     results: list[ItemResult | None] = [None] * len(raw_items)
     by_kind: dict[str, list[int]] = {}
+    # Text no backend can store rejects its item here, before any handler sees it, so every kind is
+    # covered and both backends answer alike (backend/core/text.py). One check of the whole batch
+    # first: items are looked at one by one only when some text is suspect.
+    suspect = text.holds_unstorable([raw.data for raw in raw_items])
     for i, raw in enumerate(raw_items):
+        unstorable = text.find_unstorable(raw.data) if suspect else []
+        if unstorable:
+            problem = text.unstorable_problem(unstorable, locale).to_problem(locale)
+            results[i] = ItemResult(ItemStatus.rejected, problem=problem)
+            continue
         if raw.kind not in KINDS:
             results[i] = ItemResult(
                 ItemStatus.rejected,

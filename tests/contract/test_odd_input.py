@@ -55,7 +55,7 @@ def test_a_nul_character_is_refused_on_every_backend_naming_the_field(
     assert resp.status_code == 422, resp.text
     problem = resp.json()
     assert problem["code"] == "invalid-input"
-    assert problem["errors"] == [{"field": "name", "type": "unstorable_text", "message": problem["errors"][0]["message"]}]
+    assert [(e["field"], e["type"]) for e in problem["errors"]] == [("name", "unstorable_text")]
     assert "U+0000" in problem["errors"][0]["message"]
     assert client.get("/api/v1/venues", headers=coordinator).json()["items"] == []
 

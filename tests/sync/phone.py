@@ -112,6 +112,11 @@ class LocalStore:
             self.removals_applied += 1
         else:
             self.removals_ignored += 1
+        if kind == "household" and key is not None:
+            # A household's visit history leaves with it (sync.md, "Removals").
+            visits = self.records["visit"]
+            for gone in [k for k, v in visits.items() if v.get("household_uuid") == key]:
+                del visits[gone]
 
     def apply(self, item: dict[str, Any]) -> None:
         """One pulled item, as the contract says: replace by key, delete on removal, skip unknown kinds."""

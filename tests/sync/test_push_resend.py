@@ -19,9 +19,17 @@ from sqlalchemy import update
 from sqlmodel import Session, col
 
 from backend.core import crypto
+from backend.inspections.models import Inspection
+from backend.inspections.schemas import InspectionSubmit
+from backend.inspections.service import payload_digest
+from backend.venues.models import VenueType
 from backend.visits.models import Visit
+from backend.visits.schemas import AmendmentData, VisitGpsFix
+from backend.visits.service import canonical_record
 from tests.factories import SignedIn
 from tests.registry.factories import child_item, fine_answers, grid_centre, household_item, make_world, seed_household
+from tests.venues.factories import inspection_body, make_venue
+from tests.venues.factories import make_world as venue_world
 
 DEVICE_TIME = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 
@@ -140,7 +148,8 @@ def _visit(home_uuid: str, child_uuid: str | None, **extra: Any) -> dict[str, An
     lon, lat = grid_centre(0)
     data = {
         "household_uuid": home_uuid, "device_time": DEVICE_TIME.isoformat(), "outcome": "visited",
-        "answers": answers, "children_seen": [child_uuid] if child_uuid else [], "gps": {"lon": lon, "lat": lat, "accuracy_m": 8.0},
+        "answers": answers, "children_seen": [child_uuid] if child_uuid else [],
+        "gps": {"lon": lon, "lat": lat, "accuracy_m": 8.0},
         **extra,
     }
     return {"kind": "visit", "client_uuid": str(uuid.uuid4()), "data": data}
@@ -267,3 +276,44 @@ def test_any_rewriting_of_an_applied_registry_edit_is_a_duplicate(client: TestCl
         assert _send(client, w.volunteer_a, body)["status"] == "duplicate", body
 
     resend_edit()
+
+
+def test_every_field_of_a_visit_counts_in_its_digest() -> None:
+    # The canonical record is written out field by field (for speed): a field added to the models
+    # must be added there too, or a change of it would pass for a resend.
+    amendment = AmendmentData.model_validate({
+        "household_uuid": str(uuid.uuid4()), "amends_uuid": str(uuid.uuid4()), "device_time": DEVICE_TIME,
+        "outcome": "visited", "gps": {"lon": 108.3, "lat": 30.0},
+    })
+    record = canonical_record(amendment)
+    assert set(record) == set(AmendmentData.model_fields)
+    assert len(record["gps"]) == len(VisitGpsFix.model_fields)
+
+
+INSPECTION_DEFAULTS: dict[str, Any] = {
+    "finished_at": None, "inspector_ids": [], "fix": None, "findings": [], "rechecks": [], "penalties": [],
+    "notes": "", "photo_ids": [], "fix.crs": "wgs84", "fix.accuracy_m": None,
+}
+
+
+def test_any_rewriting_of_a_pushed_inspection_is_a_duplicate(client: TestClient, session: Session) -> None:
+    w = venue_world(client, session)
+    hotel = make_venue(session, w.town, venue_type=VenueType.hotel)
+    body = inspection_body(hotel, at=grid_centre(0), started_at=DEVICE_TIME.astimezone(timezone(timedelta(hours=8))))
+    item = {"kind": "inspection", "client_uuid": body.pop("client_uuid"), "data": body}
+    assert _send(client, w.police, json.dumps({"items": [item]}))["status"] == "created"
+
+    @seed(12)
+    @SETTINGS
+    @given(rewritten(item, INSPECTION_DEFAULTS))
+    def resend(raw: str) -> None:
+        assert _send(client, w.police, raw)["status"] == "duplicate", raw
+
+    resend()
+    # Inspections stored before digests were normalised carry the digest of the body as sent.
+    as_sent = payload_digest(InspectionSubmit.model_validate({**body, "client_uuid": item["client_uuid"]}),
+                             as_sent=True)
+    session.execute(update(Inspection).where(col(Inspection.client_uuid) == item["client_uuid"])
+                    .values(payload_hash=as_sent))
+    session.commit()
+    assert _send(client, w.police, json.dumps({"items": [item]}))["status"] == "duplicate"

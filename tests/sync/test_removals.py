@@ -152,3 +152,68 @@ def test_a_removal_names_no_record_of_another_jurisdiction(client: TestClient, s
                headers=w.coordinator.headers)
     items, _ = pull_all(client, w.volunteer_a, cursor)
     assert items == []
+
+
+def test_a_phone_whose_user_gained_or_lost_a_kind_rebuilds(client: TestClient, session: Session) -> None:
+    from backend.accounts.models import UserRole
+
+    w = make_world(client, session)
+    seed_household(client, w.volunteer_a)
+    _, cursor = _phone(client, w.volunteer_a)
+    session.add(UserRole(user_id=w.volunteer_a.user.id or 0, role=Role.helper.value))  # now reads assignments
+    session.commit()
+    resp = client.get("/api/v1/sync/pull", params={"cursor": cursor}, headers=w.volunteer_a.headers)
+    assert resp.status_code == 200 and resp.json()["reset"] is True
+    assert {i["kind"] for i in resp.json()["items"]} >= {"household", "person", "template"}
+
+
+def test_a_households_visit_history_moves_with_it(client: TestClient, session: Session) -> None:
+    from tests.registry.factories import grid_centre, push, visit_item
+
+    w = make_world(client, session)
+    home, _ = seed_household(client, w.volunteer_a)
+    visit = visit_item(home["uuid"], at=grid_centre(0))
+    push(client, w.volunteer_a, [visit])
+    _, cursor_b = _phone(client, w.volunteer_b)
+    client.put(f"/api/v1/households/{home['id']}", json={"version": 1, "grid_id": w.town.grids[1][0].id},
+               headers=w.coordinator.headers)
+    items, _ = pull_all(client, w.volunteer_b, cursor_b)
+    assert [i["record"]["client_uuid"] for i in items if i["kind"] == "visit"] == [visit["client_uuid"]]
+    fresh_a, _ = pull_all(client, w.volunteer_a)
+    assert [i for i in fresh_a if i["kind"] in {"visit", "household"}] == []
+
+
+def test_a_visit_recorded_offline_before_the_phone_heard_of_a_move_is_kept(
+    client: TestClient, session: Session
+) -> None:
+    from tests.registry.factories import grid_centre, push, statuses, visit_item
+
+    w = make_world(client, session)
+    home, _ = seed_household(client, w.volunteer_a)
+    client.put(f"/api/v1/households/{home['id']}", json={"version": 1, "grid_id": w.town.grids[1][0].id},
+               headers=w.coordinator.headers)
+    body = push(client, w.volunteer_a, [visit_item(home["uuid"], at=grid_centre(0))])
+    assert statuses(body) == ["created"], body
+    record = body["results"][0]["record"]
+    assert (record["household_id"], record["org_unit_id"], record["lon"]) == (None, None, None)
+    history, _ = pull_all(client, w.volunteer_b)
+    assert [i["record"]["household_uuid"] for i in history if i["kind"] == "visit"] == [home["uuid"]]
+    # A household that was never in the pusher's village stays out of reach.
+    b_home, _ = seed_household(client, w.volunteer_b, village=1, grid=2)
+    assert statuses(push(client, w.volunteer_a, [visit_item(b_home["uuid"], at=grid_centre(1))])) == ["rejected"]
+
+
+def test_a_guardians_edit_reaches_the_phones_holding_the_child(client: TestClient, session: Session) -> None:
+    from tests.registry.factories import child_item, household_item, push, statuses
+
+    w = make_world(client, session)
+    h = household_item(0)
+    guardian = child_item(h["client_uuid"], role="guardian", name="王母", id_number="", contact="13700000000")
+    kid = child_item(h["client_uuid"], guardians=[{"uuid": guardian["client_uuid"], "relation": "母亲"}])
+    assert statuses(push(client, w.volunteer_a, [h, guardian, kid])) == ["created"] * 3
+    phone, cursor = _phone(client, w.volunteer_a)
+    edit = {"kind": "person", "client_uuid": guardian["client_uuid"], "base_version": 1,
+            "data": {"contact": "13700000001"}}
+    assert statuses(push(client, w.volunteer_a, [edit])) == ["updated"]
+    _catch_up(client, w.volunteer_a, phone, cursor)
+    assert phone[("person", kid["client_uuid"])]["guardians"][0]["contact"] == "13700000001"
