@@ -43,7 +43,8 @@ def test_incremental_puller_misses_nothing_while_two_phones_push(session: Sessio
         try:
             while not stop.is_set():
                 h = household_item(0, 0)
-                items = [PushItemIn.model_validate(h), PushItemIn.model_validate(child_item(h["client_uuid"]))]
+                kid = child_item(h["client_uuid"], id_number="")
+                items = [PushItemIn.model_validate(h), PushItemIn.model_validate(kid)]
                 with Session(get_engine()) as s:
                     body = sync.push(s, _principal(s, user_id), items, "en")
                     s.commit()
@@ -92,7 +93,8 @@ def test_a_page_cut_never_splits_what_one_push_committed(session: Session) -> No
         items = []
         for _ in range(5):
             h = household_item(0, 0, uid=uuid.uuid4())
-            items += [PushItemIn.model_validate(h), PushItemIn.model_validate(child_item(h["client_uuid"]))]
+            kid = child_item(h["client_uuid"], id_number="")
+            items += [PushItemIn.model_validate(h), PushItemIn.model_validate(kid)]
         sync.push(s, principal, items, "en")
         s.commit()
     revs: list[int] = []
