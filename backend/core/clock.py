@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, AwareDatetime
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -45,3 +48,19 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    """A time whose UTC instant exists (9999-12-31T23:59:59-14:00 does not: it is in year 10000)."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("the time is out of range") from exc
+    return value
+
+
+# Times phones send: any offset, but one that names a real UTC instant (checked as a field, so one
+# absurd clock rejects its record, not the batch it came in).
+PhoneTime = Annotated[datetime, AfterValidator(_in_utc_range)]
+AwarePhoneTime = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]

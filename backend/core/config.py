@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     visit_max_distance_m: float = 200.0
     # How far back sync pull sends a household's visit history (date, outcome, flags; no answers).
     sync_visit_history_days: int = 180
+    # A visit recorded offline for a household moved out of the recorder's area is kept this long after the move.
+    sync_moved_record_grace_days: int = 30
     visit_max_accuracy_m: float = 100.0
     # Mandatory reports (强制报告): police must acknowledge and then handle within these windows.
     referral_receive_hours: int = 1

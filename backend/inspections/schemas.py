@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from backend.core.clock import PhoneTime
 from backend.core.geo import CoordinateSystem
 from backend.inspections.models import PenaltyKind, ProblemStatus
 
@@ -61,8 +62,8 @@ class InspectionData(BaseModel):
     venue_id: int
     checklist_code: str = Field(max_length=40)
     checklist_version: int = Field(ge=1)
-    started_at: datetime
-    finished_at: datetime | None = None
+    started_at: PhoneTime
+    finished_at: PhoneTime | None = None
     inspector_ids: list[int] = Field(default_factory=list, max_length=20,
                                      description="Other officers present; the caller is always included")
     fix: GpsFix | None = None

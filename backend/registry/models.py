@@ -124,7 +124,11 @@ RiskLevelIn = Annotated[RiskLevel, _CodeOrLabel()]
 
 def risk_level_code(label: str | None) -> str | None:
     """The code of a stored level (its Chinese label); no level stays None."""
-    return RiskLevel(label).code if label is not None else None
+    # A dict, not RiskLevel(label): a town's first sync pull asks this for every child.
+    return _CODE_OF_LABEL[label] if label is not None else None
+
+
+_CODE_OF_LABEL: dict[str, str] = {level.value: level.code for level in RiskLevel}
 
 
 def risk_reasons_public(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,8 +7,9 @@ from datetime import date
 from typing import Annotated, Any, Optional
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from backend.core.clock import AwarePhoneTime
 from backend.core.geo import CoordinateSystem
 from backend.registry.idnumber import Sex
 from backend.registry.models import ChildCategory, ChildGroup, PersonRole, RiskLevelIn, RiskPersonCategory
@@ -17,7 +18,7 @@ Text60 = Annotated[str, Field(min_length=1, max_length=60)]
 # When the record was made on the phone. Not content: it is left out of dumps, so the content digest
 # (resends, duplicates) and the stored fields are the same with or without it.
 DeviceTime = Annotated[
-    AwareDatetime | None,
+    AwarePhoneTime | None,
     Field(
         exclude=True,
         description="When the record was made on the phone (ISO 8601 with offset). On create it places the "

@@ -35,7 +35,7 @@ from backend.registry.models import (
     risk_reasons_public,
 )
 from backend.registry.schemas import HouseholdData, PersonData, RiskPersonData
-from backend.sync import revisions, tombstones
+from backend.sync import revisions
 
 
 class HouseholdNotFound(NotFound):
@@ -411,22 +411,12 @@ def _checked_id(data: PersonData, today: date) -> idnumber.IdNumber | None:
 
 
 def _person_values(
-    session: Session,
-    principal: Principal,
-    data: PersonData,
-    parsed: idnumber.IdNumber | None,
-    *,
-    creating: bool = False,
+    session: Session, principal: Principal, data: PersonData, parsed: idnumber.IdNumber | None
 ) -> dict[str, Any]:
     household_id: int | None = None
     if data.household_uuid is not None:
         h = _household_by_uuid(session, data.household_uuid)
-        # A child registered offline into a household that has moved away since is kept (it follows
-        # the household); editing one that left the caller's view is not allowed.
-        if h is None or not (
-            _covered(session, principal, h.org_unit_id)
-            or (creating and h.id in tombstones.left_view(session, principal, "household", [h.id or 0]))
-        ):
+        if h is None or not _covered(session, principal, h.org_unit_id):
             raise HouseholdNotFound(
                 "所属户不存在或不在您的辖区内，请先同步该户",
                 "The household is unknown or outside your area",
@@ -482,10 +472,7 @@ def _set_guardians(session: Session, principal: Principal, child: Person, data: 
     session.execute(delete(Guardianship).where(col(Guardianship.child_id) == child.id))
     for link in data.guardians:
         guardian = _person_by_uuid(session, link.uuid)
-        # A guardian of the child's own household is within reach whenever the child is.
-        same_household = guardian is not None and guardian.household_id is not None and (
-            guardian.household_id == child.household_id)
-        if guardian is None or not (same_household or _covered(session, principal, guardian.org_unit_id)):
+        if guardian is None or not _covered(session, principal, guardian.org_unit_id):
             raise PersonNotFound(
                 "监护人不存在，请先同步监护人信息",
                 "The guardian is unknown; push the guardian first",
@@ -617,7 +604,7 @@ def _person_as_data(session: Session, p: Person) -> dict[str, Any]:
 def _create_person(session: Session, principal: Principal, uid: UUID, data: PersonData) -> tuple[Person, str]:
     parsed = _checked_id(data, clock.now().date())
     digest = content_hash(data.model_dump(mode="json"))
-    values = _person_values(session, principal, data, parsed, creating=True)
+    values = _person_values(session, principal, data, parsed)
     now = clock.now()
     insert = dialect_insert(session)
     inserted = session.execute(
@@ -644,11 +631,7 @@ def _create_person(session: Session, principal: Principal, uid: UUID, data: Pers
             "Another person holds this ID number",
             field="id_number",
         )
-    if not (
-        _covered(session, principal, stored.org_unit_id)
-        or (stored.household_id is not None
-            and stored.household_id in tombstones.left_view(session, principal, "household", [stored.household_id]))
-    ):
+    if not _covered(session, principal, stored.org_unit_id):
         raise PersonNotFound()
     if inserted is None:
         return stored, "duplicate" if stored.content_hash == digest else "conflict"

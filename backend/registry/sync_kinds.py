@@ -53,6 +53,6 @@ def push_persons(session: Session, principal: Principal, items: list[PushItem], 
     return results
 
 
-register_kind("household", push_households, order=10, data_model=HouseholdData)
+register_kind("household", push_households, order=10, data_model=HouseholdData, edit_model=HouseholdPatch)
 # Items of one kind keep the phone's order: push a guardian before the child that names it.
-register_kind("person", push_persons, order=20, data_model=PersonData)
+register_kind("person", push_persons, order=20, data_model=PersonData, edit_model=PersonPatch)

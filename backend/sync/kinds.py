@@ -54,13 +54,17 @@ class Kind:
     name: str
     handle: Handler
     order: int  # kinds run in this order within a batch (households before the visits that name them)
-    # The shape the handler validates `data` with: openapi.json documents it per kind (sync/schemas.py).
+    # The shapes the handler validates `data` with (a new record; an edit, for kinds taking
+    # `base_version`): openapi.json documents them per kind (sync/schemas.py).
     data_model: type[BaseModel] | None = None
+    edit_model: type[BaseModel] | None = None
 
 
 KINDS: dict[str, Kind] = {}
 
 
-def register_kind(name: str, handle: Handler, *, order: int = 100, data_model: type[BaseModel] | None = None) -> None:
-    """Make `name` pushable; `data_model` is the schema its `data` is documented (and validated) by."""
-    KINDS[name] = Kind(name=name, handle=handle, order=order, data_model=data_model)
+def register_kind(name: str, handle: Handler, *, order: int = 100, data_model: type[BaseModel] | None = None,
+                  edit_model: type[BaseModel] | None = None) -> None:
+    """Make `name` pushable. `data_model` is the schema its `data` is validated by (and documented
+    with); `edit_model` that of an edit (`base_version` set), for kinds that take edits."""
+    KINDS[name] = Kind(name=name, handle=handle, order=order, data_model=data_model, edit_model=edit_model)

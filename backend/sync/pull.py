@@ -40,7 +40,7 @@ from backend.helpers import service as helpers
 from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, HelperProfile
 from backend.orgunits import service as orgunits
 from backend.registry import service as registry
-from backend.registry.models import Household, Person, risk_level_code
+from backend.registry.models import Household, Person, PersonRole, risk_level_code
 from backend.sync import revisions
 from backend.sync.models import SyncRemoval
 from backend.visits.models import Visit
@@ -134,8 +134,9 @@ def _person_scope(principal: Principal) -> ColumnElement[bool]:
 
 
 def _person_records(session: Session, people: list[Any]) -> list[dict[str, Any]]:
-    guardians = registry.guardians_of(session, [p.id for p in people])
-    return [registry.person_public(p, guardians.get(p.id)) for p in people]
+    # Only children have guardians; every person record carries the list (empty for a guardian).
+    guardians = registry.guardians_of(session, [p.id for p in people if p.role == PersonRole.child.value])
+    return [registry.person_public(p, guardians.get(p.id, [])) for p in people]
 
 
 def _own_assignment(principal: Principal) -> ColumnElement[bool]:

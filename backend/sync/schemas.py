@@ -49,26 +49,32 @@ class PushItemIn(BaseModel):
         return schema
 
 
-_DOCUMENTED: dict[tuple[str, type[BaseModel]], type[BaseModel]] = {}
+_DOCUMENTED: dict[tuple[str, type[BaseModel], type[BaseModel] | None], type[BaseModel]] = {}
 
 
 def _documented_item(kind: Kind) -> type[BaseModel]:
     """The item of one kind as openapi.json shows it (`kind` fixed, `data` the handler's model).
     Documentation only: requests are still validated as PushItemIn."""
     assert kind.data_model is not None
-    key = (kind.name, kind.data_model)
+    key = (kind.name, kind.data_model, kind.edit_model)
     if key not in _DOCUMENTED:
         envelope = PushItemIn.model_fields
         name = "PushItem" + "".join(part.capitalize() for part in re.split(r"[^0-9A-Za-z]+", kind.name))
+        data: Any = kind.data_model
+        doc = f"A pushed {kind.name}: `data` is {kind.data_model.__name__}."
+        if kind.edit_model is not None:
+            data = kind.data_model | kind.edit_model
+            doc = (f"A pushed {kind.name}: `data` is {kind.data_model.__name__} for a new record (`base_version` "
+                   f"null), {kind.edit_model.__name__} for an edit (only the fields it changes).")
         _DOCUMENTED[key] = create_model(
             name,
             __config__=ConfigDict(extra="forbid"),
-            __doc__=f"A pushed {kind.name}: `data` is {kind.data_model.__name__}.",
+            __doc__=doc,
             # A Literal of a value known only at run time (the registry's kind name).
             kind=(cast(Any, Literal)[kind.name], Field(description=f"Always {kind.name!r}")),
             client_uuid=(UUID, envelope["client_uuid"]),
             base_version=(int | None, envelope["base_version"]),
-            data=(kind.data_model, ...),
+            data=(data, ...),
         )
     return _DOCUMENTED[key]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal, NotRequired
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, with_config
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 from backend.checklists.builtin import SIX_LOOKS_CODE, SIX_LOOKS_VERSION
+from backend.core.clock import AwarePhoneTime
 from backend.core.geo import CoordinateSystem
 from backend.visits.models import VisitOutcome
 
@@ -50,7 +51,7 @@ class VisitData(BaseModel):
     household_uuid: UUID
     template_code: str = Field(default=SIX_LOOKS_CODE, max_length=60)
     template_version: int = Field(default=SIX_LOOKS_VERSION, ge=1)
-    device_time: AwareDatetime
+    device_time: AwarePhoneTime
     outcome: VisitOutcome
     answers: dict[str, VisitAnswer] = Field(default_factory=dict)
     children_seen: list[UUID] = Field(default_factory=list, max_length=30)

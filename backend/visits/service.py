@@ -283,7 +283,7 @@ def push_visits(
         if parsed
         else {}
     )
-    left_behind = tombstones.left_view(
+    left_behind = tombstones.left_view_lately(
         session, principal, "household", [r.id for r in household_rows.values() if not principal.covers(r.path)]
     )
     templates: dict[tuple[str, int], TemplateIndex | None] = {}

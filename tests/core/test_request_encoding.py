@@ -123,12 +123,16 @@ def test_the_bound_is_a_setting(client: TestClient, session: Session, monkeypatc
         assert ok.status_code == 200, ok.text
 
 
+# mtime=0: the bodies (and so the test ids) are the same in every pytest-xdist worker.
+_EMPTY_PUSH = gzip.compress(b'{"items": []}', mtime=0)
+
+
 @pytest.mark.parametrize("body", [
     b"not gzip at all",
-    gzip.compress(b'{"items": []}')[:-6],  # cut off before its checksum
-    gzip.compress(b'{"items": []}')[:-8] + b"\x00\x00\x00\x00" + gzip.compress(b'{"items": []}')[-4:],  # bad CRC
-    gzip.compress(b'{"items": []}') + b"trailing junk",
-])
+    _EMPTY_PUSH[:-6],  # cut off before its checksum
+    _EMPTY_PUSH[:-8] + b"\x00\x00\x00\x00" + _EMPTY_PUSH[-4:],  # bad CRC
+    _EMPTY_PUSH + b"trailing junk",
+], ids=["not-gzip", "truncated", "bad-crc", "trailing-bytes"])
 def test_a_corrupt_gzip_body_is_a_400_problem(client: TestClient, session: Session, body: bytes) -> None:
     w = make_world(client, session)
     resp = _post(client, w.volunteer_a.headers, body)

@@ -26,6 +26,12 @@ def _component(spec: dict[str, Any], ref: str) -> dict[str, Any]:
     return schema
 
 
+def _data_refs(variant: dict[str, Any]) -> list[str]:
+    """The `data` schemas of one kind's item: a new record's, then (kinds taking edits) an edit's."""
+    data = variant["properties"]["data"]
+    return [s["$ref"] for s in data.get("anyOf", [data])]
+
+
 def _push_item(spec: dict[str, Any]) -> dict[str, Any]:
     body = spec["paths"]["/api/v1/sync/push"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     items = _component(spec, body["$ref"])["properties"]["items"]
@@ -46,20 +52,24 @@ def test_every_registered_push_kind_documents_its_data_schema() -> None:
         variant = _component(spec, ref)
         assert variant["properties"]["kind"]["const"] == kind
         assert {"kind", "client_uuid", "data"} <= set(variant["required"])
-        data = _component(spec, variant["properties"]["data"]["$ref"])
-        model = KINDS[kind].data_model
-        assert model is not None and data["title"] == model.__name__
-        assert data["properties"], kind
+        documented = [_component(spec, ref) for ref in _data_refs(variant)]
+        models = [m for m in (KINDS[kind].data_model, KINDS[kind].edit_model) if m is not None]
+        assert [d["title"] for d in documented] == [m.__name__ for m in models], kind
+        assert all(d["properties"] for d in documented), kind
 
 
 def test_documented_limits_are_the_ones_the_handlers_enforce() -> None:
     spec = _spec()
     mapping = _push_item(spec)["discriminator"]["mapping"]
 
-    def data_of(kind: str) -> dict[str, Any]:
-        return _component(spec, _component(spec, mapping[kind])["properties"]["data"]["$ref"])
+    def data_of(kind: str, edit: bool = False) -> dict[str, Any]:
+        return _component(spec, _data_refs(_component(spec, mapping[kind]))[1 if edit else 0])
 
     assert data_of("household")["properties"]["address"]["maxLength"] == 200
+    assert "address" in data_of("household")["required"]
+    # An edit names only what it changes: nothing is required, the limits stay.
+    assert "required" not in data_of("household", edit=True)
+    assert data_of("person", edit=True)["properties"]["name"]["anyOf"][0]["maxLength"] == 60
     assert data_of("visit")["properties"]["children_seen"]["maxItems"] == 30
     assert "amends_uuid" in data_of("amendment")["required"]
     # An inspection's client UUID is the item's: its data does not carry (or need) one.
@@ -71,7 +81,7 @@ def test_data_beyond_a_documented_limit_rejects_that_item_only(client: TestClien
     w = make_world(client, session)
     spec = client.get("/openapi.json").json()
     mapping = _push_item(spec)["discriminator"]["mapping"]
-    household = _component(spec, _component(spec, mapping["household"])["properties"]["data"]["$ref"])
+    household = _component(spec, _data_refs(_component(spec, mapping["household"]))[0])
     too_long = "址" * (household["properties"]["address"]["maxLength"] + 1)
     body = push(client, w.volunteer_a, [household_item(0), household_item(0, address=too_long),
                                         {**household_item(0), "kind": "household-v9"}])

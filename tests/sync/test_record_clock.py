@@ -240,3 +240,18 @@ def test_an_inspection_with_a_phone_clock_far_ahead_counts_in_the_month_it_arriv
     _, book = _report(client, w.coordinator.headers, "2026-11")
     inspections = {r[1]: r for r in book["场所检查"].iter_rows(values_only=True)}
     assert inspections["青山村"][2] == 2
+
+
+@pytest.mark.parametrize("absurd", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_time_with_no_utc_instant_rejects_only_its_record(client: TestClient, session: Session, absurd: str) -> None:
+    """Year 10000 or year 0 in UTC: that record is refused naming the field; the batch is stored."""
+    w = make_world(client, session)
+    good = household_item(0)
+    bad_home = household_item(0, device_time=absurd)
+    bad_kid = child_item(good["client_uuid"], device_time=absurd)
+    bad_visit = visit_item(good["client_uuid"], at=grid_centre(0), device_time=absurd)
+    fine_visit = visit_item(good["client_uuid"], at=grid_centre(0))
+    body = push(client, w.volunteer_a, [good, bad_home, bad_kid, bad_visit, fine_visit])
+    assert statuses(body) == ["created", "rejected", "rejected", "rejected", "created"], body
+    for result in body["results"][1:4]:
+        assert [e["field"] for e in result["problem"]["errors"]] == ["device_time"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session
 
 from backend.accounts.models import User
 from backend.accounts.permissions import Role
+from backend.core.config import get_settings
 from backend.registry.models import RiskLevel
 from tests.factories import SignedIn, make_town, make_user
 from tests.helpers.factories import grid_point, make_child, make_helper, raise_risk
@@ -184,9 +187,9 @@ def test_a_households_visit_history_moves_with_it(client: TestClient, session: S
 
 
 def test_a_visit_recorded_offline_before_the_phone_heard_of_a_move_is_kept(
-    client: TestClient, session: Session
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.registry.factories import grid_centre, push, statuses, visit_item
+    from tests.registry.factories import child_item, grid_centre, push, statuses, visit_item
 
     w = make_world(client, session)
     home, _ = seed_household(client, w.volunteer_a)
@@ -201,6 +204,15 @@ def test_a_visit_recorded_offline_before_the_phone_heard_of_a_move_is_kept(
     # A household that was never in the pusher's village stays out of reach.
     b_home, _ = seed_household(client, w.volunteer_b, village=1, grid=2)
     assert statuses(push(client, w.volunteer_a, [visit_item(b_home["uuid"], at=grid_centre(1))])) == ["rejected"]
+    # Nor can the old village add people to the moved family, or read them through a create's answer.
+    assert statuses(push(client, w.volunteer_a, [child_item(home["uuid"])])) == ["rejected"]
+    member = client.get(f"/api/v1/households/{home['id']}/members", headers=w.volunteer_b.headers).json()[0]
+    probe = push(client, w.volunteer_a, [child_item(home["uuid"], uid=uuid.UUID(member["uuid"]))])
+    assert statuses(probe) == ["rejected"] and probe["results"][0]["record"] is None
+    # Past the grace period after the move (30 days by default) the old village's visits are refused too.
+    monkeypatch.setenv("HULEI_SYNC_MOVED_RECORD_GRACE_DAYS", "0")
+    get_settings.cache_clear()
+    assert statuses(push(client, w.volunteer_a, [visit_item(home["uuid"], at=grid_centre(0))])) == ["rejected"]
 
 
 def test_a_guardians_edit_reaches_the_phones_holding_the_child(client: TestClient, session: Session) -> None:
