@@ -73,7 +73,7 @@ Scope = Callable[[Principal], ColumnElement[bool]]
 def _revs(model: Any, scope: Scope) -> Callable[[Session, Principal, int, int, int], list[int]]:
     def revs(session: Session, principal: Principal, after: int, upto: int, limit: int) -> list[int]:
         return list(
-            session.execute(
+            session.connection().execute(
                 select(col(model.rev))
                 .where(col(model.rev) > after, col(model.rev) <= upto, scope(principal))
                 .order_by(col(model.rev))
@@ -95,8 +95,9 @@ def _load(
     model: Any, scope: Scope, columns: list[Any], records: Callable[[Session, list[Any]], list[dict[str, Any]]]
 ) -> Callable[[Session, Principal, int, int], list[tuple[int, dict[str, Any]]]]:
     def load(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
+        # Core, not ORM, execution: plain rows without the ORM's per-row loading work.
         rows = list(
-            session.execute(
+            session.connection().execute(
                 select(*columns)
                 .where(col(model.rev) > after, col(model.rev) <= cut, scope(principal))
                 .order_by(col(model.rev))
