@@ -31,7 +31,10 @@ DEFAULT_PHASES: tuple[tuple[str, str, str, tuple[int, int], tuple[int, int]], ..
     ("consolidation", "巩固成果", "Consolidation", (7, 1), (12, 31)),
 )
 MAX_PERIOD_DAYS = 800
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# A reporting month 'YYYY-MM' of this century: year 9999 or 0000 has no next month or previous day,
+# and a period is computed from both. Every month parameter uses this one pattern.
+MONTH_PATTERN = r"^(20\d{2})-(0[1-9]|1[0-2])$"
+_MONTH = re.compile(MONTH_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,8 @@ def month_period(month: str) -> Period:
     """The calendar month 'YYYY-MM'."""
     match = _MONTH.match(month)
     if match is None:
-        raise InvalidInput("月份格式应为 YYYY-MM", "month must look like YYYY-MM", field="month")
+        raise InvalidInput("月份格式应为 YYYY-MM（2000至2099年）", "month must look like YYYY-MM (years 2000 to 2099)",
+                           field="month")
     year, mon = int(match.group(1)), int(match.group(2))
     last = calendar.monthrange(year, mon)[1]
     return Period(date(year, mon, 1), date(year, mon, last), "month", f"{year}年{mon}月", month, f"month:{month}")

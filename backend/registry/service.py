@@ -262,9 +262,10 @@ def _household_as_data(h: Household) -> dict[str, Any]:
 
 
 def _move_dependents(session: Session, household: Household) -> None:
-    """Children and guardians of a household live where it lives, and its visit history goes with it:
-    a move takes them along. The database leaves each member a tombstone, so the phones of the unit
-    they left drop them; the visits get new revisions, so the phones of the new unit receive them."""
+    """Children and guardians of a household live where it lives, and its visits go with it: a move
+    takes them along. The database leaves each member a tombstone, so the phones of the unit they
+    left drop them; the visits move to the new unit (the old one reads them no more) with new
+    revisions, so the phones of the new unit receive the history."""
     from backend.visits.models import Visit  # the visits domain builds on the registry, not the reverse
 
     members = list(session.execute(
@@ -285,8 +286,9 @@ def _move_dependents(session: Session, household: Household) -> None:
             .execution_options(synchronize_session=False)
         )
     for n, visit_id in enumerate(visits, start=len(members)):
+        # The visit's answers (六看六问) are about the family: they are read where the family lives now.
         session.execute(
-            update(Visit).where(col(Visit.id) == visit_id).values(rev=first + n)
+            update(Visit).where(col(Visit.id) == visit_id).values(rev=first + n, org_unit_id=household.org_unit_id)
             .execution_options(synchronize_session=False)
         )
     session.expire_all()

@@ -11,6 +11,7 @@ from backend.accounts.deps import requires
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.campaigns import service as campaigns
+from backend.campaigns.service import MONTH_PATTERN
 from backend.core.db import SessionDep
 from backend.core.pagination import Page, Paging
 from backend.coverage.service import visible_unit
@@ -19,7 +20,7 @@ from backend.reports.schemas import ReportCreate, ReportPublic, SubmissionPublic
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
-_MONTH = Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+_MONTH = Query(pattern=MONTH_PATTERN, description="YYYY-MM")
 
 
 @router.post("/monthly", response_model=ReportPublic, status_code=201)

@@ -7,13 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from backend.campaigns.service import MONTH_PATTERN
 from backend.reports.models import MonthlyReport
 from backend.reports.service import SubmissionState
 
 
 class ReportCreate(BaseModel):
     unit_id: int | None = Field(default=None, description="default: the caller's own unit")
-    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    month: str = Field(pattern=MONTH_PATTERN, description="YYYY-MM")
 
 
 class ReportPublic(BaseModel):

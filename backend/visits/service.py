@@ -441,7 +441,8 @@ def push_visits(
                 "clock_suspect": row["clock_suspect"],
             }
             if row["household_id"] in left_behind:  # the family moved away: not where it lives now
-                record.update(household_id=None, org_unit_id=None, lon=None, lat=None, distance_m=None)
+                record.update(household_id=None, org_unit_id=None, lon=None, lat=None, distance_m=None,
+                              amends_id=None)
             results[index] = ItemResult(ItemStatus.created, record=record)
             continue
         existing = stored.get(uid)

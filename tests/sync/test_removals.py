@@ -184,6 +184,11 @@ def test_a_households_visit_history_moves_with_it(client: TestClient, session: S
     assert [i["record"]["client_uuid"] for i in items if i["kind"] == "visit"] == [visit["client_uuid"]]
     fresh_a, _ = pull_all(client, w.volunteer_a)
     assert [i for i in fresh_a if i["kind"] in {"visit", "household"}] == []
+    # The answers are about the family: the old village reads them no more, through any path.
+    assert client.get("/api/v1/visits", headers=w.volunteer_a.headers).json() == []
+    resent = push(client, w.volunteer_a, [visit])
+    assert resent["results"][0]["record"] is None
+    assert len(client.get("/api/v1/visits", headers=w.volunteer_b.headers).json()) == 1
 
 
 def test_a_visit_recorded_offline_before_the_phone_heard_of_a_move_is_kept(
