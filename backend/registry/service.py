@@ -271,26 +271,13 @@ def _move_dependents(session: Session, household: Household) -> None:
     members = list(session.execute(
         select(col(Person.id)).where(
             col(Person.household_id) == household.id, col(Person.org_unit_id) != household.org_unit_id
-        ).order_by(col(Person.id))
+        )
     ).scalars())
-    visits = list(session.execute(
-        select(col(Visit.id)).where(col(Visit.household_id) == household.id).order_by(col(Visit.id))
-    ).scalars())
+    visits = list(session.execute(select(col(Visit.id)).where(col(Visit.household_id) == household.id)).scalars())
     now = clock.now()
-    first = revisions.allocate(session, len(members) + len(visits)) if members or visits else 0
-    for n, person_id in enumerate(members):
-        session.execute(
-            update(Person)
-            .where(col(Person.id) == person_id)
-            .values(org_unit_id=household.org_unit_id, rev=first + n, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    for n, visit_id in enumerate(visits, start=len(members)):
-        # The visit's answers (六看六问) are about the family: they are read where the family lives now.
-        session.execute(
-            update(Visit).where(col(Visit.id) == visit_id).values(rev=first + n, org_unit_id=household.org_unit_id)
-            .execution_options(synchronize_session=False)
-        )
+    revisions.restamp(session, Person, members, org_unit_id=household.org_unit_id, updated_at=now)
+    # The visit's answers (六看六问) are about the family: they are read where the family lives now.
+    revisions.restamp(session, Visit, visits, org_unit_id=household.org_unit_id)
     session.expire_all()
 
 
@@ -299,16 +286,8 @@ def _touch_wards(session: Session, guardian_id: int) -> None:
     phones that hold the child, so each ward gets a new revision."""
     wards = list(session.execute(
         select(col(Guardianship.child_id)).where(col(Guardianship.guardian_id) == guardian_id)
-        .order_by(col(Guardianship.child_id))
     ).scalars())
-    if not wards:
-        return
-    first = revisions.allocate(session, len(wards))
-    for n, child_id in enumerate(wards):
-        session.execute(
-            update(Person).where(col(Person.id) == child_id).values(rev=first + n)
-            .execution_options(synchronize_session=False)
-        )
+    revisions.restamp(session, Person, wards)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from typing import Any
+
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from backend.core.db import dialect_insert
@@ -25,3 +27,18 @@ def current(session: Session) -> int:
     """The newest revision handed out (0 when none)."""
     value = session.execute(text("SELECT value FROM sync_counter WHERE id = 1")).scalar_one_or_none()
     return int(value or 0)
+
+
+def restamp(session: Session, model: Any, ids: list[int], **values: Any) -> None:
+    """Give each of these rows a new revision (in id order), setting `values` too, so phones that
+    keep them pull them again. Revisions are unique per row: a page cut never splits one."""
+    if not ids:
+        return
+    first = allocate(session, len(ids))
+    for n, row_id in enumerate(sorted(ids)):
+        session.execute(
+            update(model)
+            .where(model.id == row_id)
+            .values(rev=first + n, **values)
+            .execution_options(synchronize_session=False)
+        )
