@@ -643,7 +643,7 @@ def guardians_of(session: Session, child_ids: list[int]) -> dict[int, list[dict[
         .where(col(Guardianship.child_id).in_(child_ids))
         .order_by(col(Guardianship.child_id), col(Person.id))
     )
-    for child_id, relation, uid, name, contact in rows:
+    for child_id, relation, uid, name, contact in rows.all():
         out[child_id].append({"uuid": str(uid), "name": name, "contact": contact, "relation": relation})
     return out
 

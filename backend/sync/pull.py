@@ -78,7 +78,7 @@ def _revs(model: Any, scope: Scope) -> Callable[[Session, Principal, int, int, i
                 .where(col(model.rev) > after, col(model.rev) <= upto, scope(principal))
                 .order_by(col(model.rev))
                 .limit(limit)
-            ).scalars()
+            ).scalars().all()
         )
 
     return revs
@@ -96,12 +96,15 @@ def _load(
 ) -> Callable[[Session, Principal, int, int], list[tuple[int, dict[str, Any]]]]:
     def load(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
         # Core, not ORM, execution: plain rows without the ORM's per-row loading work.
-        rows = list(
-            session.connection().execute(
+        # fetchall, not iteration: one driver call per page instead of one per row.
+        rows: list[Any] = list(
+            session.connection()
+            .execute(
                 select(*columns)
                 .where(col(model.rev) > after, col(model.rev) <= cut, scope(principal))
                 .order_by(col(model.rev))
             )
+            .all()
         )
         return list(zip([r.rev for r in rows], records(session, rows), strict=True))
 
@@ -189,7 +192,7 @@ def _visit_scope(principal: Principal) -> ColumnElement[bool]:
 
 def _load_visits(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
     original = aliased(Visit)
-    rows = session.execute(
+    rows: Sequence[Any] = session.connection().execute(
         select(
             col(Visit.rev),
             col(Visit.id),
@@ -209,7 +212,7 @@ def _load_visits(session: Session, principal: Principal, after: int, cut: int) -
         .outerjoin(original, col(original.id) == col(Visit.amends_id))
         .where(col(Visit.rev) > after, col(Visit.rev) <= cut, _visit_scope(principal))
         .order_by(col(Visit.rev))
-    )
+    ).all()
 
     def iso(value: Any) -> str | None:
         return clock.as_utc(value).isoformat() if value is not None else None
