@@ -280,7 +280,6 @@ KINDS: Sequence[PullKind] = (
         load=_load_visits,
     ),
 )
-BY_NAME = {k.name: k for k in KINDS}
 
 
 # ---------------------------------------------------------------- the cursor
