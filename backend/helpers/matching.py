@@ -19,9 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from scipy.optimize import linear_sum_assignment
-
 from backend.core.geo import distance_m
 from backend.helpers.models import Skill
 
@@ -135,6 +132,11 @@ def pair_cost(child: ChildNeed, helper: HelperSlotInfo, *, first_place: bool, ma
 
 def match(children: list[ChildNeed], helpers: list[HelperSlotInfo], *, max_km: float) -> list[Match]:
     """Fill as many slots as possible at minimum total cost, never above any helper's capacity."""
+    # numpy and scipy load here, not at import: every API and worker process would pay for them at
+    # start-up, and only the matching job uses them.
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+
     pool = {h.helper_id: HelperSlotInfo(**vars(h)) for h in helpers}
     open_slots = {c.child_id: c.slots for c in children}
     taken: dict[int, set[int]] = {c.child_id: set(c.excluded) for c in children}

@@ -6,20 +6,16 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib import font_manager
-from matplotlib import pyplot as plt
-from matplotlib.patches import Polygon as PolygonPatch
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from backend.core.spreadsheet import xlsx_row
+
+if TYPE_CHECKING:
+    from matplotlib.font_manager import FontProperties
 
 CJK_FONT_FILES = (
     Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
@@ -57,10 +53,12 @@ def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
     return out.getvalue()
 
 
-def _cjk_font() -> font_manager.FontProperties | None:
+def _cjk_font() -> FontProperties | None:
+    from matplotlib.font_manager import FontProperties
+
     for path in CJK_FONT_FILES:
         if path.exists():
-            return font_manager.FontProperties(fname=str(path))
+            return FontProperties(fname=str(path))
     return None
 
 
@@ -74,6 +72,14 @@ class MapUnit:
 
 def coverage_png(title: str, units: Sequence[MapUnit]) -> bytes:
     """Units filled by coverage (red 0% to green 100%, grey without households), labelled."""
+    # matplotlib is imported here, not at module level: it costs every API and worker process about
+    # a second and a half at start-up, and only the monthly report draws.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.patches import Polygon as PolygonPatch
+
     font = _cjk_font()
     fig, ax = plt.subplots(figsize=(8, 6), dpi=120)
     cmap = matplotlib.colormaps["RdYlGn"]
