@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, text, update
+from sqlalchemy import and_, case, func, or_, select, text, update
 from sqlmodel import Session, col
 
 from backend.accounts.models import User
@@ -375,22 +375,6 @@ def assignments_public(session: Session, rows: list[Assignment]) -> list[Assignm
         answer_due_at=a.answer_due_at, answered_at=a.answered_at, last_followup_at=a.last_followup_at,
         followup_due_at=followup_due(a, levels.get(a.child_id)),
     ) for a in rows]
-
-
-def assignments_changed(session: Session, principal: Principal, *, after: int, limit: int) -> list[Assignment]:
-    """Assignments with a revision above `after` that the caller's phone keeps: a helper's own, and
-    for coordinators also those of children in their jurisdiction; lowest revision first."""
-    from backend.accounts.permissions import Action
-
-    own = col(Assignment.helper_id).in_(
-        select(col(HelperProfile.id)).where(col(HelperProfile.user_id) == principal.user_id)
-    )
-    scope: ColumnElement[bool] = own
-    if principal.can(Action.assignment_confirm):
-        scope = or_(own, orgunits.in_jurisdiction(principal, col(Assignment.org_unit_id)))
-    return list(session.execute(
-        select(Assignment).where(col(Assignment.rev) > after, scope).order_by(col(Assignment.rev)).limit(limit)
-    ).scalars())
 
 
 def get_assignment(session: Session, principal: Principal, assignment_id: int) -> Assignment:

@@ -167,14 +167,17 @@ def _assignment_audience(principal: Principal) -> ColumnElement[bool]:
     return own
 
 
-def _load_assignments(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
-    rows = list(
+def _page_objects(session: Session, model: Any, scope: ColumnElement[bool], after: int, cut: int) -> list[Any]:
+    """ORM rows of `model` in the page (after, cut] within `scope`, by revision (small kinds only)."""
+    return list(
         session.execute(
-            select(Assignment)
-            .where(col(Assignment.rev) > after, col(Assignment.rev) <= cut, _assignment_scope(principal))
-            .order_by(col(Assignment.rev))
+            select(model).where(col(model.rev) > after, col(model.rev) <= cut, scope).order_by(col(model.rev))
         ).scalars()
     )
+
+
+def _load_assignments(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
+    rows = _page_objects(session, Assignment, _assignment_scope(principal), after, cut)
     public = helpers.assignments_public(session, rows)
     return [(a.rev, p.model_dump(mode="json")) for a, p in zip(rows, public, strict=True)]
 
@@ -322,13 +325,7 @@ def _removal_record(t: SyncRemoval) -> dict[str, Any]:
 
 def _load_removals(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
     """The page's removals, less those whose record the caller still sees (a move within its view)."""
-    tombstones = list(
-        session.execute(
-            select(SyncRemoval)
-            .where(col(SyncRemoval.rev) > after, col(SyncRemoval.rev) <= cut, _removal_scope(principal))
-            .order_by(col(SyncRemoval.rev))
-        ).scalars()
-    )
+    tombstones = _page_objects(session, SyncRemoval, _removal_scope(principal), after, cut)
     visible: dict[str, set[int]] = {}
     for kind in KINDS:
         ids = {t.record_id for t in tombstones if t.kind == kind.name}
