@@ -160,6 +160,26 @@ def reseal_id_numbers(batch: Annotated[int, typer.Option(help="Rows per table pe
     typer.echo(f"re-sealed {total} ID numbers under the active key")
 
 
+@app.command("canonicalise-id-numbers")
+def canonicalise_id_numbers(batch: Annotated[int, typer.Option(help="Rows read per statement")] = 1000) -> None:
+    """Rewrite stored ID numbers typed in full-width or other digits in their canonical ASCII form (once,
+    after upgrading to revision 0012; needs the ID-number keys). Exits 1 naming duplicates stored
+    before the fix, which a person must merge."""
+    from backend.core.db import session_scope
+    from backend.registries import load_all
+    from backend.registry.canonicalise import canonicalise_id_numbers as canonicalise
+
+    load_all()
+    with session_scope() as session:
+        report = canonicalise(session, batch=batch)
+        session.commit()
+    typer.echo(f"rewrote {report.rewritten} ID numbers in canonical form")
+    for table, row_id, holder_id in report.duplicates:
+        typer.echo(f"{table} {row_id}: the same number as {table} {holder_id}; left as it is, merge them", err=True)
+    if report.duplicates:
+        raise typer.Exit(code=1)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit hash chain; exit 1 at the first broken link."""

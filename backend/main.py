@@ -12,6 +12,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute
 
 from backend.api import API_PREFIX, build_api_router
+from backend.audit.disclosure import DisclosureAudit
 from backend.core.config import get_settings
 from backend.core.crypto import check_production_keys
 from backend.core.db import dispose_engines
@@ -73,6 +74,9 @@ def create_app() -> FastAPI:
         return document_problems(default_openapi())
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # Innermost: a collector per request of the person-bearing records it discloses or changes; no
+    # answer leaves before they are in the audit log (backend/audit/disclosure.py).
+    app.add_middleware(DisclosureAudit)
     # Phones send Accept-Encoding: gzip; sync pulls of a whole village compress about tenfold.
     # Level 6 (zlib's default) compresses within a few per cent of Starlette's default 9 at about half
     # the CPU, which the one event loop spends on every large push answer and pull page.

@@ -22,6 +22,7 @@ def import_all_models() -> None:
     import backend.registry.models
     import backend.reports.models
     import backend.schedules.models
+    import backend.sealing.models
     import backend.sync.models
     import backend.venues.models
     import backend.visits.models  # noqa: F401

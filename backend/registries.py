@@ -32,6 +32,7 @@ REGISTERING_MODULES: tuple[str, ...] = (
     "backend.inspections.scheduled",
     "backend.media.scheduled",
     "backend.notifications.scheduled",
+    "backend.registry.scheduled",
 )
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from backend.accounts import service as accounts
-from backend.accounts.models import User
+from backend.accounts.models import Agency, User
 from backend.accounts.permissions import Action, Role
 from backend.core import clock
 from backend.demo.town import DemoTown
@@ -39,7 +39,7 @@ from backend.referrals.models import Referral
 from backend.registry.models import Household, Person, RiskPerson, RiskPersonCategory
 from backend.schedules import service as schedule_service
 from backend.venues.models import Venue
-from tests.factories import make_user
+from tests.factories import make_user, next_phone
 from tests.helpers.factories import make_child
 from tests.media.conftest import camera_jpeg
 from tests.notifications.factories import headers_for, notify
@@ -65,6 +65,10 @@ class World:
     caller_id: int = 0  # the signed-in caller (for records that belong to a person, not a unit)
     # Records that are costly to make and that calls do not change, kept for the next call on this world.
     memo: dict[tuple[str, bool], int] = field(default_factory=dict)
+    # The assigned / not-assigned axis (issue 13): every child a probe makes is taken on by the caller
+    # (an accepted assignment to the caller's helper profile), so the caller's households, visits and
+    # photos are those of a child assigned to it. A helper sees only those; other roles see their area.
+    assigned: bool = False
 
 
 def village_caller(town: DemoTown) -> OrgUnit:
@@ -128,6 +132,27 @@ def user(w: World, user_id: int) -> User:
     return found
 
 
+def managed_user(w: World, own: bool) -> int:
+    """A user the caller ranks above in the grant table (backend/accounts/grants.py), on the own side
+    (the caller's village) or the foreign one (village 1): an administrator manages coordinators, a
+    coordinator the field workers (the own or foreign volunteer); other roles manage nobody."""
+    if Role.admin in accounts.user_roles(s(w), w.caller_id):
+        unit = w.town.villages[0] if own else w.town.villages[1]
+        return make_user(s(w), unit, Role.coordinator, agency=Agency.government).id or 0
+    return w.own_user_id if own else w.foreign_user_id
+
+
+def grantable_user(w: World, own: bool) -> dict[str, Any]:
+    """A new user the caller may create by the grant table, in grid 0/0 or village 1: an administrator
+    appoints a coordinator (of the caller's village), a coordinator a women's-federation volunteer."""
+    body: dict[str, Any] = {"phone": next_phone(), "display_name": "新用户", "password": "long-enough-secret"}
+    if Role.admin in accounts.user_roles(s(w), w.caller_id):
+        unit = w.town.villages[0] if own else w.town.villages[1]
+        return body | {"org_unit_id": unit.id, "roles": [Role.coordinator.value], "agency": Agency.government.value}
+    return body | {"org_unit_id": unit_id(w, own), "roles": [Role.volunteer.value],
+                   "agency": Agency.womens_federation.value}
+
+
 def volunteer(w: World, own: bool) -> User:
     return user(w, w.own_user_id if own else w.foreign_user_id)
 
@@ -137,7 +162,20 @@ def grid(w: World, own: bool) -> OrgUnit:
 
 
 def child(w: World, own: bool) -> Person:
-    return make_child(s(w), grid(w, own))
+    kid = make_child(s(w), grid(w, own))
+    if w.assigned:
+        take_on(w, kid)
+    return kid
+
+
+def take_on(w: World, kid: Person) -> None:
+    """The caller takes the child on: an accepted assignment to the caller's helper profile."""
+    profile = helper_profile(w, user(w, w.caller_id))
+    now = clock.now()
+    s(w).add(Assignment(child_id=kid.id or 0, helper_id=profile.id or 0, org_unit_id=kid.org_unit_id,
+                        mode="one_to_one", status=AssignmentStatus.accepted.value, proposed_at=now, confirmed_at=now,
+                        answer_due_at=now, answered_at=now))
+    s(w).commit()
 
 
 def home_of(w: World, person: Person) -> Household:
@@ -170,6 +208,15 @@ def risk_person(w: World, own: bool) -> int:
     return row.id or 0
 
 
+def sealed_risk_person(w: World, own: bool) -> int:
+    """A 附件2 entry sealed as the registry seals an entry of a minor (backend/sealing)."""
+    row = RiskPerson(org_unit_id=grid(w, own).id or 0, name="某丙", sealed=True,
+                     categories=[RiskPersonCategory.community_correction.value])
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
 def push_visit(c: TestClient, h: dict[str, str], home: Household, *, abuse: bool = False) -> Response:
     answers = fine_answers()
     if abuse:
@@ -193,6 +240,19 @@ def visit(c: TestClient, w: World, own: bool, *, abuse: bool = False) -> int:
     return int(pushed.json()["record"]["id"])
 
 
+def visit_uuid(c: TestClient, w: World, own: bool) -> str:
+    """The client UUID of a new visit of a new household of the own or the foreign side."""
+    pushed = item_outcome(push_visit(c, headers_for(s(w), volunteer(w, own)), household(w, own)))
+    assert pushed.status_code == 201, pushed.text
+    return str(pushed.json()["client_uuid"])
+
+
+def photo_parent(c: TestClient, w: World, own: bool) -> str:
+    """What a probe's photo belongs to: a visit of a child the caller took on (assigned axis), else a
+    visit that has not arrived yet (the photo stays with its uploader's unit)."""
+    return visit_uuid(c, w, own) if w.assigned else str(uuid.uuid4())
+
+
 def referral(c: TestClient, w: World, own: bool) -> int:
     visit_id = visit(c, w, own, abuse=True)
     return int(s(w).execute(select(col(Referral.id)).where(col(Referral.visit_id) == visit_id)).scalar_one())
@@ -209,7 +269,7 @@ def upload(c: TestClient, h: dict[str, str], client_uuid: str, parent_uuid: str 
 def photo(c: TestClient, w: World, own: bool, parent_uuid: str | None = None) -> str:
     """A photo uploaded by the own or the foreign volunteer (it belongs to their unit until linked)."""
     client_uuid = str(uuid.uuid4())
-    resp = upload(c, headers_for(s(w), volunteer(w, own)), client_uuid, parent_uuid)
+    resp = upload(c, headers_for(s(w), volunteer(w, own)), client_uuid, parent_uuid or photo_parent(c, w, own))
     assert resp.status_code == 201, resp.text
     return client_uuid
 
@@ -270,7 +330,7 @@ def assignment(w: World, own: bool, status: AssignmentStatus) -> int:
     """Own: a child of the caller's village held by the caller's own helper profile (so a helper answers
     it and a coordinator sees it); foreign: a child of village 1 held by the foreign volunteer's."""
     session = s(w)
-    kid = child(w, own)
+    kid = make_child(session, grid(w, own))
     profile = helper_profile(w, user(w, w.caller_id if own else w.foreign_user_id))
     now = clock.now()
     offered = status is not AssignmentStatus.proposed
@@ -319,8 +379,7 @@ PROBES: dict[str, Probe] = {
         lambda c, h, w, own: c.get(f"/api/v1/users/{w.own_user_id if own else w.foreign_user_id}", headers=h)
     ),
     "user.manage": Probe(
-        lambda c, h, w, own: c.patch(f"/api/v1/users/{w.own_user_id if own else w.foreign_user_id}",
-                                     json={"display_name": "改名"}, headers=h)
+        lambda c, h, w, own: c.patch(f"/api/v1/users/{managed_user(w, own)}", json={"display_name": "改名"}, headers=h)
     ),
     "audit.read": Probe(lambda c, h, w, own: c.get("/api/v1/audit", headers=h), has_jurisdiction=False),
     "coverage.read": Probe(lambda c, h, w, own: c.get("/api/v1/coverage", params={"unit_id": unit_id(w, own)},
@@ -350,6 +409,8 @@ PROBES: dict[str, Probe] = {
     "risk_person.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/risk-persons/{risk_person(w, own)}", headers=h)),
     "risk_person.write": Probe(lambda c, h, w, own: c.post("/api/v1/risk-persons", headers=h, json={
         "name": "某乙", "categories": [RiskPersonCategory.vagrant.value], "org_unit_id": grid(w, own).id})),
+    "sealed.open": Probe(lambda c, h, w, own: c.post(f"/api/v1/risk-persons/{sealed_risk_person(w, own)}/open-sealed",
+                                                     json={"reason": "办案需要，核查"}, headers=h)),
     "visit.create": Probe(lambda c, h, w, own: item_outcome(push_visit(c, h, household(w, own)))),
     "visit.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/visits/{visit(c, w, own)}", headers=h)),
     "referral.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/referrals/{referral(c, w, own)}", headers=h)),

@@ -5,7 +5,11 @@ guard it, in the order it checks them, and how to call it against a record or un
 caller's jurisdiction and outside it. For each row and each role: a role lacking an action is
 refused (403, or 404 for a hidden action: the record's existence is not confirmed); an allowed
 role succeeds on its own record and gets 404 for a foreign one (a foreign record is as good as
-absent: lists must not carry it); no token at all is 401. PUBLIC holds the operations served
+absent: lists must not carry it); no token at all is 401. Helpers are tried twice (issue 13): with
+every child the row makes taken on by them (an accepted assignment) and without; on a row that
+carries children's records (`by_assignment`) a helper's own-side record of a child not assigned to
+it is 404 like a foreign one, and no answer a helper without the child receives, on any row, may
+carry an identifier or a name of any child, guardian, household or visit of the town. PUBLIC holds the operations served
 without a token, each with the authorisation it carries itself (a password, a refresh token, a
 signed link, a calendar secret). The first test fails, naming it, when the app has an operation
 without a row, so a new endpoint cannot ship without saying who may call it.
@@ -13,7 +17,8 @@ without a row, so a new endpoint cannot ship without saying who may call it.
 
 from __future__ import annotations
 
-import uuid
+import contextlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -40,15 +45,18 @@ from backend.media import scheduled as media_jobs
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.referrals.models import Referral, ReferralStatus
+from backend.registry.models import Household, Person
 from backend.reports import service as reports
 from backend.reports.models import MonthlyReport, ReportStatus
+from backend.sync import revisions
 from backend.venues import xlsx as venue_xlsx
+from backend.visits.models import Visit
 from tests import matrix_support as m
-from tests.factories import TEST_PASSWORD, make_town, make_user, next_phone, sign_in
+from tests.factories import TEST_PASSWORD, make_town, make_user, sign_in
 from tests.matrix_support import PROBES, Call, Probe, World, county_caller, village_caller
 from tests.media.conftest import media_root  # noqa: F401 (a fixture)
 from tests.notifications.factories import add_device, headers_for
-from tests.registry.factories import child_id, household_item
+from tests.registry.factories import child_id
 from tests.venues.factories import grid_point
 
 A = Action
@@ -70,12 +78,21 @@ class Row:
     foreign_status: int = 404
     # Vector tiles are served on PostGIS only; an allowed caller on SpatiaLite gets 501 (documented).
     postgis_only: bool = False
+    # The operation carries children's records (or counts of them): a caller whose access is by
+    # assignment only (a helper) gets an own-side record of a child not assigned to it as a foreign one.
+    by_assignment: bool = False
 
 
-def probe(action: str, *guard: Action) -> Row:
+def probe(action: str, *guard: Action, by_assignment: bool = False) -> Row:
     """The row of an endpoint the action matrix already probes; `guard` defaults to the action."""
     p: Probe = PROBES[action]
-    return Row(p.call, guard or (Action(action),), foreign=p.has_jurisdiction, caller=p.caller)
+    return Row(p.call, guard or (Action(action),), foreign=p.has_jurisdiction, caller=p.caller,
+               by_assignment=by_assignment)
+
+
+def child_row(call: Call, *guard: Action, foreign_status: int = 404) -> Row:
+    """A row whose answer carries children's records (or counts of them)."""
+    return Row(call, guard, foreign_status=foreign_status, by_assignment=True)
 
 
 def listed(ident: object, resp: Response, key: str = "id") -> Response:
@@ -109,7 +126,7 @@ def ready_photo(c: TestClient, w: World, own: bool) -> str:
 
 
 def listed_photo(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
-    parent = str(uuid.uuid4())
+    parent = m.photo_parent(c, w, own)
     client_uuid = m.photo(c, w, own, parent)
     resp = c.get(f"{API}/media", params={"parent_kind": "visit", "parent_uuid": parent}, headers=h)
     return listed(client_uuid, resp, key="client_uuid")
@@ -126,15 +143,38 @@ def received_referral(c: TestClient, w: World, own: bool) -> int:
 
 
 def pull(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
-    """The pull seen as an answer about one household: it carries the caller's own, never a foreign one."""
-    item = household_item(0, 2) if own else household_item(1, 0)  # where the own / foreign volunteer sits
-    pushed = c.post(f"{API}/sync/push", json={"items": [item]}, headers=headers_for(m.s(w), m.volunteer(w, own)))
-    assert m.item_outcome(pushed).status_code == 201, pushed.text  # pushed, so it has a revision to pull
+    """The pull seen as an answer about one household and its child: it carries the caller's own, never
+    a foreign one (nor, to a helper, one whose child it has not taken on)."""
+    kid = m.child(w, own)
+    revisions.restamp(m.s(w), Household, [kid.household_id or 0])  # new revisions, as a phone's push gives
+    revisions.restamp(m.s(w), Person, [kid.id or 0])
+    m.s(w).commit()
     resp = c.get(f"{API}/sync/pull", params={"limit": 500}, headers=h)
     if not resp.is_success:
         return resp
-    records = [e["record"] for e in resp.json()["items"] if e["kind"] == "household"]
-    return listed(item["client_uuid"], Response(resp.status_code, json=records, request=resp.request), key="uuid")
+    records = [e["record"] for e in resp.json()["items"] if e["kind"] in ("household", "person")]
+    home = m.home_of(w, kid)
+    if str(kid.uuid) not in {r["uuid"] for r in records}:
+        return Response(404, json={"not_listed": "child"}, request=resp.request)
+    return listed(str(home.uuid), Response(resp.status_code, json=records, request=resp.request), key="uuid")
+
+
+def counted(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
+    """Coverage seen as an answer about one household: a new household of the own (or foreign) village
+    is counted in the village's numbers, 404 when it is not (nor, for a helper, when its child is not
+    taken on by the helper)."""
+    village = w.town.villages[0 if own else 1]
+
+    def households() -> Response:
+        return c.get(f"{API}/coverage", params={"unit_id": village.id}, headers=h)
+
+    before = households()
+    m.household(w, own)
+    after = households()
+    if not (before.is_success and after.is_success):
+        return after
+    more = after.json()["totals"]["households"] > before.json()["totals"]["households"]
+    return after if more else Response(404, json={"not_counted": True}, request=after.request)
 
 
 def venue_workbook(w: World, own: bool) -> bytes:
@@ -244,9 +284,8 @@ ROWS: dict[str, Row] = {
         "current_password": TEST_PASSWORD, "new_password": "another-horse-battery"}), (), foreign=False),
     "GET /api/v1/users": Row(lambda c, h, w, own: listed(own_or_foreign_user(w, own), c.get(
         f"{API}/users", params={"limit": 500}, headers=h)), (A.user_read,)),
-    "POST /api/v1/users": Row(lambda c, h, w, own: c.post(f"{API}/users", headers=h, json={
-        "phone": next_phone(), "display_name": "新志愿者", "password": "long-enough-secret",
-        "org_unit_id": m.unit_id(w, own), "roles": [Role.volunteer.value]}), (A.user_manage,)),
+    "POST /api/v1/users": Row(lambda c, h, w, own: c.post(f"{API}/users", headers=h, json=m.grantable_user(w, own)),
+                              (A.user_manage,)),
     "GET /api/v1/users/{user_id}": probe("user.read"),
     "PATCH /api/v1/users/{user_id}": probe("user.manage"),
     "GET /api/v1/devices": Row(lambda c, h, w, own: listed(device(w, own), c.get(f"{API}/devices", headers=h)), ()),
@@ -267,61 +306,65 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/audit/verify": Row(lambda c, h, w, own: c.get(f"{API}/audit/verify", headers=h), (A.audit_read,),
                                     foreign=False),
     # Registry: households, children, 附件2 risk persons.
-    "GET /api/v1/households": Row(lambda c, h, w, own: c.get(f"{API}/households", headers=h, params={
-        "unit_id": m.unit_id(w, own)}), (A.household_read,)),
+    "GET /api/v1/households": child_row(lambda c, h, w, own: listed(m.household(w, own).id, c.get(
+        f"{API}/households", headers=h, params={"limit": 500})), A.household_read),
     # A grid outside the jurisdiction is refused like one that does not exist (422 household-grid-unknown).
     "POST /api/v1/households": Row(lambda c, h, w, own: c.post(f"{API}/households", headers=h, json={
         "address": "新登记1号", "grid_id": m.grid(w, own).id}), (A.household_write,), foreign_status=422),
-    "GET /api/v1/households/{household_id}": probe("household.read"),
+    "GET /api/v1/households/{household_id}": probe("household.read", by_assignment=True),
     "PUT /api/v1/households/{household_id}": probe("household.write"),
-    "GET /api/v1/households/{household_id}/members": Row(
+    "GET /api/v1/households/{household_id}/members": child_row(
         lambda c, h, w, own: c.get(f"{API}/households/{m.household(w, own).id}/members", headers=h),
-        (A.child_read,)),
+        A.child_read),
     "POST /api/v1/persons": Row(lambda c, h, w, own: c.post(f"{API}/persons", headers=h, json={
         "role": "child", "household_uuid": str(m.household(w, own).uuid), "name": "新儿童", "id_number": child_id()}),
         (A.child_write,)),
-    "GET /api/v1/persons/{person_id}": probe("child.read"),
+    "GET /api/v1/persons/{person_id}": probe("child.read", by_assignment=True),
     "PUT /api/v1/persons/{person_id}": probe("child.write"),
-    "POST /api/v1/persons/{person_id}/reveal-id": probe("child.reveal_id"),
-    "GET /api/v1/persons/{person_id}/risk-history": Row(
-        lambda c, h, w, own: c.get(f"{API}/persons/{m.child(w, own).id}/risk-history", headers=h), (A.child_read,)),
-    "POST /api/v1/persons/{person_id}/risk-level": probe("risk.override"),
+    "POST /api/v1/persons/{person_id}/reveal-id": probe("child.reveal_id", by_assignment=True),
+    "GET /api/v1/persons/{person_id}/risk-history": child_row(
+        lambda c, h, w, own: c.get(f"{API}/persons/{m.child(w, own).id}/risk-history", headers=h), A.child_read),
+    "POST /api/v1/persons/{person_id}/risk-level": probe("risk.override", by_assignment=True),
     "GET /api/v1/risk-persons": Row(lambda c, h, w, own: listed(m.risk_person(w, own), c.get(
         f"{API}/risk-persons", headers=h)), (A.risk_person_read,)),
     "POST /api/v1/risk-persons": probe("risk_person.write"),
     "GET /api/v1/risk-persons/{risk_person_id}": probe("risk_person.read"),
+    "PUT /api/v1/risk-persons/{risk_person_id}": Row(lambda c, h, w, own: c.put(
+        f"{API}/risk-persons/{m.risk_person(w, own)}", json={"version": 1, "control_measures": "每周走访"}, headers=h),
+        (A.risk_person_write,)),
+    "POST /api/v1/risk-persons/{risk_person_id}/open-sealed": probe("sealed.open"),
     # Checklist templates are the same for everyone.
     "GET /api/v1/checklists": Row(lambda c, h, w, own: c.get(f"{API}/checklists", headers=h), (), foreign=False),
     "GET /api/v1/checklists/{code}/{version}": Row(
         lambda c, h, w, own: c.get(f"{API}/checklists/six-looks-six-asks/1", headers=h), (), foreign=False),
     "POST /api/v1/checklists/{code}": probe("checklist.manage"),
     # Visits, referrals, offline sync, ledgers.
-    "GET /api/v1/visits": Row(lambda c, h, w, own: listed(m.visit(c, w, own), c.get(f"{API}/visits", headers=h)),
-                              (A.visit_read,)),
-    "GET /api/v1/visits/{visit_id}": probe("visit.read"),
-    "GET /api/v1/referrals": Row(lambda c, h, w, own: listed(m.referral(c, w, own),
-                                                             c.get(f"{API}/referrals", headers=h)), (A.referral_read,)),
-    "GET /api/v1/referrals/{referral_id}": probe("referral.read"),
-    "POST /api/v1/referrals/{referral_id}/receive": probe("referral.manage"),
-    "POST /api/v1/referrals/{referral_id}/handle": Row(
+    "GET /api/v1/visits": child_row(lambda c, h, w, own: listed(m.visit(c, w, own), c.get(f"{API}/visits",
+                                                                                         headers=h)), A.visit_read),
+    "GET /api/v1/visits/{visit_id}": probe("visit.read", by_assignment=True),
+    "GET /api/v1/referrals": child_row(lambda c, h, w, own: listed(m.referral(c, w, own), c.get(
+        f"{API}/referrals", headers=h)), A.referral_read),
+    "GET /api/v1/referrals/{referral_id}": probe("referral.read", by_assignment=True),
+    "POST /api/v1/referrals/{referral_id}/receive": probe("referral.manage", by_assignment=True),
+    "POST /api/v1/referrals/{referral_id}/handle": child_row(
         lambda c, h, w, own: c.post(f"{API}/referrals/{received_referral(c, w, own)}/handle", json={}, headers=h),
-        (A.referral_manage,)),
-    "POST /api/v1/sync/push": probe("visit.create"),
-    "GET /api/v1/sync/pull": Row(pull, (A.household_read,)),
-    "GET /api/v1/ledgers/{annex}.xlsx": probe("ledger.export", A.child_read, A.ledger_export),
+        A.referral_manage),
+    "POST /api/v1/sync/push": probe("visit.create", by_assignment=True),
+    "GET /api/v1/sync/pull": child_row(pull, A.household_read),
+    "GET /api/v1/ledgers/{annex}.xlsx": probe("ledger.export", A.child_read, A.ledger_export, by_assignment=True),
     "POST /api/v1/ledgers/{annex}/import": probe("ledger.import", A.risk_person_read, A.risk_person_write,
                                                  A.ledger_import),
     # Photos.
     "PUT /api/v1/media/{client_uuid}": probe("media.upload"),
-    "GET /api/v1/media/{client_uuid}": probe("media.read"),
-    "GET /api/v1/media/{client_uuid}/upload": Row(
-        lambda c, h, w, own: c.get(f"{API}/media/{m.photo(c, w, own)}/upload", headers=h), (A.media_upload,)),
-    "HEAD /api/v1/media/{client_uuid}/upload": Row(
-        lambda c, h, w, own: c.head(f"{API}/media/{m.photo(c, w, own)}/upload", headers=h), (A.media_upload,)),
-    "GET /api/v1/media": Row(listed_photo, (A.media_read,)),
-    "GET /api/v1/media/{client_uuid}/link": Row(
-        lambda c, h, w, own: c.get(f"{API}/media/{ready_photo(c, w, own)}/link", headers=h), (A.media_read,)),
-    "GET /api/v1/media/{client_uuid}/original": probe("media.original"),
+    "GET /api/v1/media/{client_uuid}": probe("media.read", by_assignment=True),
+    "GET /api/v1/media/{client_uuid}/upload": child_row(
+        lambda c, h, w, own: c.get(f"{API}/media/{m.photo(c, w, own)}/upload", headers=h), A.media_upload),
+    "HEAD /api/v1/media/{client_uuid}/upload": child_row(
+        lambda c, h, w, own: c.head(f"{API}/media/{m.photo(c, w, own)}/upload", headers=h), A.media_upload),
+    "GET /api/v1/media": child_row(listed_photo, A.media_read),
+    "GET /api/v1/media/{client_uuid}/link": child_row(
+        lambda c, h, w, own: c.get(f"{API}/media/{ready_photo(c, w, own)}/link", headers=h), A.media_read),
+    "GET /api/v1/media/{client_uuid}/original": probe("media.original", by_assignment=True),
     # Venues, inspections, problems, penalties.
     "GET /api/v1/venues": probe("venue.read"),
     "POST /api/v1/venues": probe("venue.write"),
@@ -387,9 +430,9 @@ ROWS: dict[str, Row] = {
         f"{API}/helpers/{profile(w, own)}", json={"capacity": 3}, headers=h), (A.helper_manage,)),
     "POST /api/v1/helpers/proposals": Row(lambda c, h, w, own: c.post(f"{API}/helpers/proposals", headers=h),
                                           (A.assignment_confirm,), foreign=False),
-    "GET /api/v1/helpers/children-without-helper": Row(lambda c, h, w, own: c.get(
+    "GET /api/v1/helpers/children-without-helper": child_row(lambda c, h, w, own: c.get(
         f"{API}/helpers/children-without-helper", params={"unit_id": m.unit_id(w, own)}, headers=h),
-        (A.child_read, A.helper_read)),
+        A.child_read, A.helper_read),
     "GET /api/v1/helpers/assignments": Row(lambda c, h, w, own: listed(
         m.assignment(w, own, AssignmentStatus.proposed), c.get(f"{API}/helpers/assignments", headers=h)),
         (A.assignment_read,)),
@@ -402,6 +445,9 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/helpers/assignments/{assignment_id}/decline": Row(lambda c, h, w, own: c.post(
         f"{API}/helpers/assignments/{m.assignment(w, own, AssignmentStatus.offered)}/decline", headers=h),
         (A.assignment_answer,)),
+    "POST /api/v1/helpers/assignments/{assignment_id}/end": Row(lambda c, h, w, own: c.post(
+        f"{API}/helpers/assignments/{m.assignment(w, own, AssignmentStatus.accepted)}/end", headers=h),
+        (A.assignment_confirm,)),
     "POST /api/v1/helpers/assignments/{assignment_id}/followups": Row(lambda c, h, w, own: c.post(
         f"{API}/helpers/assignments/{m.assignment(w, own, AssignmentStatus.accepted)}/followups",
         json={"note": "随访正常"}, headers=h), (A.assignment_answer,)),
@@ -426,11 +472,11 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/escalations/referrals": Row(lambda c, h, w, own: listed(late_referral(c, w, own), c.get(
         f"{API}/escalations/referrals", headers=h), key="referral_id"), (A.referral_read,)),
     # Coverage, campaigns, monthly reports.
-    "GET /api/v1/coverage": probe("coverage.read"),
+    "GET /api/v1/coverage": child_row(counted, A.coverage_read),
     "GET /api/v1/coverage/tiles/{z}/{x}/{y}.mvt": Row(
         lambda c, h, w, own: c.get(f"{API}/coverage/tiles/0/0/0.mvt", headers=h), (A.coverage_read,),
         foreign=False, postgis_only=True),
-    "GET /api/v1/coverage/not-visited": probe("coverage.households"),
+    "GET /api/v1/coverage/not-visited": probe("coverage.households", by_assignment=True),
     "GET /api/v1/campaigns": Row(lambda c, h, w, own: c.get(f"{API}/campaigns", headers=h), (A.coverage_read,),
                                  foreign=False),
     "POST /api/v1/campaigns": probe("campaign.manage"),
@@ -563,13 +609,15 @@ def _world(session: Session) -> World:
     return World(town, own_user.id or 0, foreign_user.id or 0, session=session, caller_id=own_user.id or 0)
 
 
-def expected(row: Row, role: Role, own: bool, backend: str) -> str:
-    """"2xx" or the status the role must get."""
+def expected(row: Row, role: Role, own: bool, backend: str, assigned: bool = False) -> str:
+    """"2xx" or the status the role must get (`assigned`: the row's children are taken on by the caller)."""
     missing = [a for a in row.guard if a not in PERMISSIONS[role]]
     if missing:
         return "404" if missing[0] in HIDDEN_ACTIONS else "403"
     if not own:
         return str(row.foreign_status)
+    if role is Role.helper and row.by_assignment and not assigned:
+        return "404"
     if row.postgis_only and backend == "spatialite":
         return "501"
     return "2xx"
@@ -596,13 +644,65 @@ def test_endpoint_role_jurisdiction(client: TestClient, session: Session, backen
 
     check("no token", row.call(client, {}, base, True), "401")
     for role in Role:
-        caller: User = make_user(session, row.caller(base.town), role)
-        world = replace(base, caller_id=caller.id or 0)
-        headers = headers_for(session, caller)
-        for own in (True, False) if row.foreign else (True,):
-            resp = row.call(client, headers, world, own)
-            check(f"{role.value} {'own' if own else 'foreign'}", resp, expected(row, role, own, backend_name))
+        for assigned in (False, True) if role is Role.helper else (False,):
+            caller: User = make_user(session, row.caller(base.town), role)
+            world = replace(base, caller_id=caller.id or 0, assigned=assigned)
+            headers = headers_for(session, caller)
+            axis = (" assigned" if assigned else " not-assigned") if role is Role.helper else ""
+            for own in (True, False) if row.foreign else (True,):
+                with received_by(client, headers) as answers:
+                    resp = row.call(client, headers, world, own)
+                who = f"{role.value}{axis} {'own' if own else 'foreign'}"
+                check(who, resp, expected(row, role, own, backend_name, assigned))
+                if role is Role.helper and not assigned:
+                    failures += [f"{who}: the answer carries {leak}" for leak in children_in(session, answers)]
     assert not failures, f"{op}:\n" + "\n".join(failures)
+
+
+@contextlib.contextmanager
+def received_by(client: TestClient, headers: dict[str, str]) -> Iterator[list[Response]]:
+    """Every answer the server sends to requests made with these headers while the block runs (a row
+    may make records through other users' requests first; those answers are theirs)."""
+    answers: list[Response] = []
+    token = headers.get("Authorization")
+
+    def keep(resp: Response) -> None:
+        if token is not None and resp.request.headers.get("Authorization") == token:
+            resp.read()
+            answers.append(resp)
+
+    hooks = client.event_hooks
+    client.event_hooks = {**hooks, "response": [*hooks.get("response", []), keep]}
+    try:
+        yield answers
+    finally:
+        client.event_hooks = hooks
+
+
+def children_in(session: Session, answers: list[Response]) -> list[str]:
+    """Identifiers and names of the town's children, guardians, households and visits that these
+    answers carry (none may reach a helper that has taken on no child)."""
+    session.expire_all()
+    marks: dict[str, str] = {}
+    for uid, name in session.execute(select(col(Person.uuid), col(Person.name))).all():
+        marks[str(uid)] = f"person {uid}"
+        marks[name] = f"the name of person {uid}"
+    for uid, address in session.execute(select(col(Household.uuid), col(Household.address))).all():
+        marks[str(uid)] = f"household {uid}"
+        marks[address] = f"the address of household {uid}"
+    for (uid,) in session.execute(select(col(Visit.client_uuid))).all():
+        marks[str(uid)] = f"visit {uid}"
+    found: list[str] = []
+    for resp in answers:
+        kind = resp.headers.get("content-type", "")
+        if not kind.startswith(("application/json", "application/problem", "application/geo+json", "text/")):
+            continue
+        body = resp.text
+        with contextlib.suppress(ValueError):
+            body += json.dumps(resp.json(), ensure_ascii=False)
+        found += [f"{what} ({resp.request.method} {resp.request.url.path})" for mark, what in marks.items()
+                  if mark in body]
+    return found
 
 
 @pytest.mark.usefixtures("media_root")

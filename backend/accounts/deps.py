@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from backend.accounts import service
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
+from backend.audit import disclosure
 from backend.core.db import SessionDep
 from backend.core.errors import Unauthenticated
 from backend.core.security import decode_access_token
@@ -49,6 +50,7 @@ def current_principal(
         raise Unauthenticated(
             "登录已失效或账号已停用，请重新登录", "This sign-in has ended or the account is not active"
         )
+    disclosure.bind_actor(principal)  # the request's audit entry names its caller
     return principal
 
 

@@ -48,6 +48,8 @@ class Action(StrEnum):
     child_reveal_id = "child.reveal_id"
     risk_person_read = "risk_person.read"
     risk_person_write = "risk_person.write"
+    # Open one sealed record (犯罪记录封存: a person who was a minor at the time) with a stated reason.
+    sealed_open = "sealed.open"
     visit_create = "visit.create"
     visit_read = "visit.read"
     referral_read = "referral.read"
@@ -79,8 +81,9 @@ class Action(StrEnum):
 # record did not exist, rather than a 403 that confirms it does (children, referrals, 附件2, 2112).
 HIDDEN_ACTIONS: frozenset[Action] = frozenset({
     Action.media_original, Action.household_read, Action.child_read, Action.child_reveal_id,
-    Action.risk_person_read, Action.risk_person_write, Action.visit_read, Action.referral_read,
-    Action.referral_manage, Action.incident_read, Action.incident_handoff, Action.incident_close,
+    Action.risk_person_read, Action.risk_person_write, Action.sealed_open, Action.visit_read,
+    Action.referral_read, Action.referral_manage, Action.incident_read, Action.incident_handoff,
+    Action.incident_close,
 })
 
 A = Action
@@ -110,13 +113,14 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         A.orgunit_read, A.device_register, A.venue_read, A.venue_write, A.inspection_read, A.inspection_create,
         A.problem_update, A.problem_verify, A.schedule_read, A.media_upload, A.media_read, A.notification_read,
     }),
-    # Venues and inspections; children (with full ID numbers), 附件2, referrals, ledgers; photo originals.
+    # Venues and inspections; children (with full ID numbers), 附件2, referrals, ledgers; photo originals;
+    # the only role that opens a sealed record (with a reason, audited).
     Role.police: frozenset({
         A.orgunit_read, A.device_register, A.venue_read, A.venue_write, A.inspection_read, A.inspection_create,
         A.problem_update, A.problem_verify, A.schedule_read, A.media_upload, A.media_read, A.media_original,
         A.household_read, A.child_read, A.child_reveal_id, A.risk_person_read, A.risk_person_write,
-        A.visit_read, A.referral_read, A.referral_manage, A.ledger_export, A.ledger_import, A.coverage_read,
-        A.report_read, A.notification_read,
+        A.sealed_open, A.visit_read, A.referral_read, A.referral_manage, A.ledger_export, A.ledger_import,
+        A.coverage_read, A.report_read, A.notification_read,
     }),
     # Everything in their jurisdiction except verifying problems (an officer's re-inspection does that).
     Role.coordinator: frozenset({
@@ -137,23 +141,17 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     }),
 }
 
-# Roles a coordinator may hand out; only an admin creates coordinators and admins.
-GRANTABLE_BY: dict[Role, frozenset[Role]] = {
-    Role.coordinator: frozenset(
-        {Role.volunteer, Role.helper, Role.grid_worker, Role.market_officer, Role.police}
-    ),
-    Role.admin: frozenset(Role),
-}
+# Roles whose access to children's records reaches only the children assigned to the user: a helper
+# sees a child with an accepted assignment to them, that child's household and the household's visits,
+# inside the jurisdiction, and nothing else of children (backend/accounts/scope.py). A right another
+# role of the same user grants (a helper who is also a volunteer) keeps that role's area-wide reach.
+ASSIGNED_ONLY: frozenset[Role] = frozenset({Role.helper})
+
+# Who may give which role to whom (and so who may manage whom) is the grant table in
+# backend/accounts/grants.py.
 
 
 def allowed(roles: frozenset[Role] | set[Role], action: Action) -> bool:
     """Whether any of the roles grants the action."""
     return any(action in PERMISSIONS[r] for r in roles)
 
-
-def grantable(roles: frozenset[Role] | set[Role]) -> frozenset[Role]:
-    """Roles that a user holding `roles` may grant to others."""
-    out: set[Role] = set()
-    for r in roles:
-        out |= GRANTABLE_BY.get(r, frozenset())
-    return frozenset(out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.accounts.permissions import HIDDEN_ACTIONS, Action, Role, allowed
+from backend.accounts.permissions import ASSIGNED_ONLY, HIDDEN_ACTIONS, PERMISSIONS, Action, Role, allowed
 from backend.core.errors import Forbidden, NotFound
 
 
@@ -37,6 +37,13 @@ class Principal:
             f"Your roles do not allow '{action.value}'",
             action=action.value,
         )
+
+    def by_assignment(self, action: Action) -> bool:
+        """Whether the right to `action` comes only from roles that reach the children assigned to the
+        user (helpers): then it reaches those children, their households and those households' visits,
+        not the whole jurisdiction. Every scoped query asks through backend/accounts/scope.py."""
+        granting = {r for r in self.roles if action in PERMISSIONS[r]}
+        return bool(granting) and granting <= ASSIGNED_ONLY
 
     def covers(self, unit_path: str) -> bool:
         """Whether a unit (by its path) lies inside this principal's jurisdiction."""

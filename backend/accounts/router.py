@@ -81,7 +81,9 @@ def list_users(
 def create_user(
     body: UserCreate, principal: Annotated[Principal, requires(Action.user_manage)], session: SessionDep
 ) -> UserPublic:
-    """Create a user in the caller's jurisdiction."""
+    """Create a user in the caller's jurisdiction, with roles the grant table lets the caller give at
+    that unit to that agency (README, "Who may grant which role"); otherwise 403
+    `role-not-grantable`, naming each refused role and why."""
     return service.to_public(session, service.create_user(session, principal, body))
 
 
@@ -100,7 +102,10 @@ def update_user(
     principal: Annotated[Principal, requires(Action.user_manage)],
     session: SessionDep,
 ) -> UserPublic:
-    """Change a user's name, unit, roles or active flag."""
+    """Change a user's name, unit, roles, agency or active flag. Nobody changes their own roles, unit,
+    agency or active flag (403 `user-self-change`; one's own name may change); a peer or superior in
+    the grant table is out of reach (403 `user-not-manageable`); new roles, a new unit or a new agency
+    must make a grant the caller may give (403 `role-not-grantable`)."""
     return service.to_public(session, service.update_user(session, principal, user_id, body))
 
 

@@ -46,7 +46,9 @@ class UserCreate(BaseModel):
     password: str = Field(min_length=10, max_length=200)
     org_unit_id: int
     roles: list[Role] = Field(min_length=1)
-    agency: Agency | None = None
+    agency: Agency | None = Field(
+        default=None, description="The body the user works for; every role is granted only to users of the "
+        "agencies the grant table names for it (police roles to the police, and so on)")
 
 
 class UserUpdate(BaseModel):

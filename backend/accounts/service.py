@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,8 +9,9 @@ from typing import Any
 from sqlalchemy import and_, delete, select, update
 from sqlmodel import Session, col
 
+from backend.accounts import grants
 from backend.accounts.models import Agency, Device, LoginThrottle, RefreshToken, SignIn, User, UserRole
-from backend.accounts.permissions import Role, grantable
+from backend.accounts.permissions import Role
 from backend.accounts.principal import Principal
 from backend.accounts.schemas import (
     DeviceRegister,
@@ -21,10 +21,10 @@ from backend.accounts.schemas import (
     UserUpdate,
 )
 from backend.audit import service as audit
-from backend.core import clock
+from backend.core import clock, identifiers
 from backend.core.config import get_settings
 from backend.core.db import dialect_insert
-from backend.core.errors import Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthenticated
+from backend.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthenticated
 from backend.core.pagination import decode_cursor, encode_cursor
 from backend.core.security import (
     hash_password,
@@ -36,9 +36,7 @@ from backend.core.security import (
     verify_password,
 )
 from backend.orgunits import service as orgunits
-from backend.orgunits.models import OrgUnit
-
-_MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+from backend.orgunits.models import OrgLevel, OrgUnit
 
 
 class InvalidCredentials(Unauthenticated):
@@ -66,14 +64,14 @@ class RefreshTokenReused(Unauthenticated):
 
 
 def normalise_phone(raw: str) -> str:
-    """An 11-digit mainland mobile number, accepting +86/0086 and spaces or dashes."""
-    digits = re.sub(r"[\s-]", "", raw or "")
-    for prefix in ("+86", "0086"):
-        if digits.startswith(prefix):
-            digits = digits[len(prefix) :]
-    if not _MAINLAND_MOBILE.match(digits):
-        raise InvalidInput("请输入11位中国大陆手机号", "Enter an 11-digit mainland China mobile number", field="phone")
-    return digits
+    """An 11-digit mainland mobile number in its one stored form (backend/core/identifiers.py): +86/0086,
+    spaces, dashes and full-width digits accepted, digits of other scripts refused."""
+    try:
+        return identifiers.mobile(raw or "")
+    except ValueError:
+        raise InvalidInput(
+            "请输入11位中国大陆手机号", "Enter an 11-digit mainland China mobile number", field="phone"
+        ) from None
 
 
 def user_roles(session: Session, user_id: int) -> frozenset[Role]:
@@ -415,20 +413,41 @@ def change_password(session: Session, principal: Principal, *, current: str, new
 # ------------------------------------------------------------------ users
 
 
-def _check_grant(principal: Principal, roles: list[Role]) -> None:
-    allowed_roles = grantable(principal.roles)
-    refused = [r for r in roles if r not in allowed_roles]
-    if refused:
-        raise Forbidden(
-            f"无权授予角色：{', '.join(refused)}", f"You may not grant: {', '.join(refused)}", roles=refused
-        )
+def _standing(unit: OrgUnit, roles: frozenset[Role], agency: str | None, is_active: bool) -> grants.Standing:
+    """A user's standing for the grant table."""
+    return grants.Standing(unit_path=unit.path, unit_level=OrgLevel(unit.level), roles=roles,
+                           agency=Agency(agency) if agency else None, is_active=is_active)
+
+
+def _check_user_change(session: Session, principal: Principal, *, user: User | None,
+                       before: grants.Standing | None, after: grants.Standing, request: dict[str, Any]) -> None:
+    """grants.check_user_change, with every refusal audited: an attempt to raise oneself or to touch a
+    peer is what an auditor looks for. The refusal rolls the request back, so it is written apart."""
+    try:
+        grants.check_user_change(principal, user_id=user.id if user else None, before=before, after=after)
+    except (grants.UserSelfChange, grants.UserNotManageable, grants.RoleNotGrantable) as refusal:
+        object_id = user.id if user else None
+        org_unit_id = user.org_unit_id if user else None
+        session.rollback()  # on SQLite this transaction holds the write lock the side one needs
+        with Session(session.get_bind()) as side:
+            audit.record(side, actor=principal, action="user.change_refused", object_type="user",
+                         object_id=object_id, org_unit_id=org_unit_id,
+                         details={"code": refusal.code, "request": request, **refusal.extensions})
+            side.commit()
+        raise
 
 
 def create_user(session: Session, principal: Principal, data: UserCreate) -> User:
-    """Create a user inside the caller's jurisdiction with roles the caller may grant."""
+    """Create a user inside the caller's jurisdiction, with roles the grant table lets the caller give
+    at that unit to that agency (backend/accounts/grants.py)."""
     phone = normalise_phone(data.phone)
-    orgunits.get_visible_unit(session, principal, data.org_unit_id)
-    _check_grant(principal, data.roles)
+    unit = orgunits.get_visible_unit(session, principal, data.org_unit_id)
+    roles = frozenset(data.roles)
+    agency = data.agency.value if data.agency else None
+    _check_user_change(session, principal, user=None, before=None,
+                       after=_standing(unit, roles, agency, is_active=True),
+                       request={"org_unit_id": data.org_unit_id, "roles": sorted(r.value for r in roles),
+                                "agency": agency})
     if session.execute(select(col(User.id)).where(col(User.phone) == phone)).first():
         raise InvalidInput("该手机号已注册", "This phone number is already registered", field="phone")
     user = User(
@@ -436,11 +455,11 @@ def create_user(session: Session, principal: Principal, data: UserCreate) -> Use
         display_name=data.display_name,
         password_hash=hash_password(data.password),
         org_unit_id=data.org_unit_id,
-        agency=data.agency.value if data.agency else None,
+        agency=agency,
     )
     session.add(user)
     session.flush()
-    for role in sorted(set(data.roles)):
+    for role in sorted(roles):
         session.add(UserRole(user_id=user.id, role=role.value))  # type: ignore[arg-type]
     session.flush()
     audit.record(
@@ -450,7 +469,7 @@ def create_user(session: Session, principal: Principal, data: UserCreate) -> Use
         object_type="user",
         object_id=user.id,
         org_unit_id=user.org_unit_id,
-        details={"roles": sorted(r.value for r in data.roles)},
+        details={"roles": sorted(r.value for r in roles), "agency": user.agency},
     )
     return user
 
@@ -475,30 +494,35 @@ def read_user(session: Session, principal: Principal, user_id: int) -> User:
 
 
 def update_user(session: Session, principal: Principal, user_id: int, data: UserUpdate) -> User:
-    """Change a user's name, unit, roles or active flag."""
+    """Change a user's name, unit, roles, agency or active flag, as the grant table allows: never
+    one's own standing, never a peer's or a superior's, only to roles the caller may grant there."""
     user = get_visible_user(session, principal, user_id)
+    unit = orgunits.get_visible_unit(session, principal, data.org_unit_id) if data.org_unit_id is not None else None
+    current = user_roles(session, user_id)
+    roles = frozenset(data.roles) if data.roles is not None else current
+    home = session.get(OrgUnit, user.org_unit_id)
+    assert home is not None
+    before = _standing(home, current, user.agency, user.is_active)
+    after = _standing(unit or home, roles, data.agency.value if data.agency else user.agency,
+                      user.is_active if data.is_active is None else data.is_active)
+    request = {k: v for k, v in data.model_dump(mode="json", exclude_none=True).items() if k != "display_name"}
+    _check_user_change(session, principal, user=user, before=before, after=after, request=request)
     changes: dict[str, object] = {}
-    if data.org_unit_id is not None and data.org_unit_id != user.org_unit_id:
-        orgunits.get_visible_unit(session, principal, data.org_unit_id)
-        user.org_unit_id = data.org_unit_id
-        changes["org_unit_id"] = data.org_unit_id
-    if data.roles is not None:
-        current = user_roles(session, user_id)
-        # Taking a role away needs the same right as giving it.
-        _check_grant(principal, sorted(set(data.roles) ^ current))
+    if unit is not None and unit.id != user.org_unit_id:
+        user.org_unit_id = unit.id or 0
+        changes["org_unit_id"] = unit.id
+    if roles != current:
         session.execute(delete(UserRole).where(col(UserRole.user_id) == user_id))
-        for role in sorted(set(data.roles)):
+        for role in sorted(roles):
             session.add(UserRole(user_id=user_id, role=role.value))
-        changes["roles"] = sorted(r.value for r in data.roles)
+        changes["roles"] = sorted(r.value for r in roles)
     if data.display_name is not None:
         user.display_name = data.display_name
         changes["display_name"] = True
-    if data.agency is not None:
+    if data.agency is not None and data.agency.value != user.agency:
         user.agency = data.agency.value
         changes["agency"] = data.agency.value
     if data.is_active is not None and data.is_active != user.is_active:
-        if user_id == principal.user_id:
-            raise InvalidInput("不能停用自己的账号", "You cannot deactivate your own account")
         user.is_active = data.is_active
         changes["is_active"] = data.is_active
         if not data.is_active:

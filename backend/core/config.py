@@ -56,12 +56,24 @@ class Settings(BaseSettings):
     visit_max_distance_m: float = 200.0
     # How far back sync pull sends a household's visit history (date, outcome, flags; no answers).
     sync_visit_history_days: int = 180
+    # On PostgreSQL the pull's big kinds are written as JSON by the database (backend/sync/pg_records.py);
+    # false builds every record in Python, as on SQLite (tests compare the two).
+    sync_pull_json_in_database: bool = True
+    # How long a police officer who opened a sealed record (backend/sealing) finds it by its id; 0: only the
+    # answer to the opening carries it.
+    sealed_opening_minutes: int = Field(default=30, ge=0, le=24 * 60)
     # A visit recorded offline for a household moved out of the recorder's area is kept this long after the move.
     sync_moved_record_grace_days: int = 30
     visit_max_accuracy_m: float = 100.0
     # Mandatory reports (强制报告): police must acknowledge and then handle within these windows.
     referral_receive_hours: int = 1
     referral_handle_hours: int = 72
+    # Data minimisation over time (backend/registry/retention.py, the worker job registry.retention): a
+    # child leaves the active registry on the first day of the month after its 18th birthday (unless a
+    # case is open); this many years after that, its personal details are anonymised. Each
+    # transaction of the job handles at most the batch size of records.
+    retention_years: int = Field(default=3, ge=0)
+    retention_batch_size: int = Field(default=500, ge=1)
 
     # Which clock places a record made on a phone in a reporting period (backend/core/placement.py):
     # the phone's own time, unless it is later than the server's receipt by more than the first bound,

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from backend.core import identifiers
 from backend.core.config import Settings, get_settings
 
 _AAD = b"hulei:id-number:v1"
@@ -103,8 +104,9 @@ def decrypt(token: str) -> str:
 
 
 def blind_index(value: str) -> str:
-    """HMAC-SHA256 of a normalised value: equal values give equal indexes, nothing else leaks."""
-    return hmac.new(keyring().index_key, value.strip().upper().encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 of the value's canonical spelling (identifiers.fold): equal values give equal
+    indexes however they were typed, nothing else leaks."""
+    return hmac.new(keyring().index_key, identifiers.fold(value).encode(), hashlib.sha256).hexdigest()
 
 
 def keyed_digest(data: bytes) -> str:

@@ -8,6 +8,7 @@ failing halfway through with "database is locked".
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,9 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, SQLModel
 
 from backend.core.config import get_settings
+from backend.core.errors import run_aftermath
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -162,13 +166,29 @@ def session_scope() -> Session:
 
 
 def get_session() -> Iterator[Session]:
-    """One session per request: committed when the handler returns, rolled back on error."""
+    """One session per request: committed when the handler returns, rolled back on error. Before the
+    commit, the request's audit entry (the person-bearing records it disclosed or changed) is appended
+    in the same transaction, so a change is never kept without its entry nor an answer sent without
+    it (backend/audit/disclosure.py); a refusal that carried records is audited after the rollback."""
+    from backend.audit import disclosure  # the audit log lives on top of this module
+
     with Session(get_engine(), expire_on_commit=False) as session:
         try:
             yield session
+            disclosure.flush(session)
             session.commit()
-        except BaseException:
+        except BaseException as exc:
             session.rollback()
+            disclosure.after_failure(session, exc)
+            if getattr(exc, "aftermath", None) is not None:
+                # What a refusal keeps (its audit entry, a notification) is written after the rollback,
+                # in a transaction of its own; the caller gets the refusal whatever becomes of it.
+                run_aftermath(session, exc)
+                try:
+                    session.commit()
+                except Exception:
+                    session.rollback()
+                    log.exception("could not keep the aftermath of %s", type(exc).__name__)
             raise
 
 

@@ -7,6 +7,7 @@ Services raise a DomainError subclass; they never build HTTP responses. The `typ
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar
 
 from fastapi import Depends, FastAPI, Request
@@ -67,6 +68,7 @@ class DomainError(Exception):
         detail_en: str | None = None,
         *,
         headers: dict[str, str] | None = None,
+        aftermath: Aftermath | None = None,
         **extensions: Any,
     ) -> None:
         super().__init__(detail_en or detail_zh or self.title_en)
@@ -74,6 +76,9 @@ class DomainError(Exception):
         self.detail_en = detail_en
         self.headers = headers or {}
         self.extensions = extensions
+        # Writes that must outlive the refused operation (its audit entry, a notification): run by
+        # whoever undoes the operation, after undoing it (run_aftermath).
+        self.aftermath = aftermath
 
     def to_problem(self, locale: str, instance: str | None = None) -> dict[str, Any]:
         """The problem document in the given locale."""
@@ -91,6 +96,24 @@ class DomainError(Exception):
             body["instance"] = instance
         body.update(self.extensions)
         return body
+
+
+# Work kept although the operation that raised is undone; it receives the database session.
+Aftermath = Callable[[Any], None]
+
+
+def run_aftermath(session: Any, exc: BaseException) -> None:
+    """Run a refused operation's aftermath in `session`, after the operation was rolled back, in a
+    savepoint: if it fails, it is logged and undone alone, and the caller still gets the refusal it
+    would have got (its answer must not depend on what the aftermath did)."""
+    aftermath = exc.aftermath if isinstance(exc, DomainError) else None
+    if aftermath is None:
+        return
+    try:
+        with session.begin_nested():
+            aftermath(session)
+    except Exception:
+        log.exception("the aftermath of %s failed", type(exc).__name__)
 
 
 class NotFound(DomainError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import Select, literal, tuple_
 
-from backend.core import clock
+from backend.core import clock, crypto
 from backend.core.errors import InvalidInput
 
 T = TypeVar("T")
@@ -29,22 +30,38 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
+# A cursor is the position as JSON, base64url, then "." and a MAC of it (key derived from the index
+# key, so cursors of one deployment are valid in all its processes). Only the server makes cursors:
+# a hand-made one (say a sync position moved back to re-read what was removed, or any fuzzed input)
+# is a 422, not a position. Cursors are short; anything longer is refused before decoding.
+MAX_CURSOR_LENGTH = 1024
+
+
+def _mac(payload: str) -> str:
+    digest = bytes.fromhex(crypto.keyed_digest(b"hulei-cursor\x00" + payload.encode()))[:16]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def encode_cursor(position: dict[str, Any]) -> str:
     raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    payload = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{payload}.{_mac(payload)}"
 
 
 def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     """The position inside a cursor; a cursor we did not issue is a clear 422."""
     if not cursor:
         return None
+    payload, _, mac = cursor.partition(".")
+    if len(cursor) > MAX_CURSOR_LENGTH or not mac or not hmac.compare_digest(mac, _mac(payload)):
+        raise _invalid_cursor()
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
+        padded = payload + "=" * (-len(payload) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(value, dict):
             raise ValueError(cursor)
         return value
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise _invalid_cursor() from exc
 
 

@@ -25,8 +25,10 @@ from typing import Any
 from sqlalchemy import BindParameter, Date, DateTime, Integer, TextClause, bindparam, delete, select, text
 from sqlmodel import Session, col
 
+from backend.accounts import scope
+from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
-from backend.audit import service as audit
+from backend.audit import disclosure
 from backend.campaigns import service as campaigns
 from backend.campaigns.service import Period
 from backend.core import clock
@@ -41,7 +43,7 @@ from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit, subtree_upper_bound
 from backend.referrals.models import ReferralStatus
 from backend.registry.idnumber import mask_name
-from backend.registry.models import RiskLevel
+from backend.registry.models import Household, Person, RiskLevel
 
 # Children are counted under each level's code (the risk vocabulary, backend/registry/models.py).
 RISK_KEYS: dict[str | None, str] = {**{level.value: level.code for level in RiskLevel}, None: "none"}
@@ -148,10 +150,45 @@ EFFECTIVE_VISIT = (
     "AND (v.amends_id IS NULL OR NOT EXISTS (SELECT 1 FROM visit a WHERE a.amends_id = v.amends_id "
     "AND a.id > v.id))"
 )
-_HOUSEHOLDS_CTE = (
-    ", hh AS (SELECT h.id AS household_id, m.target_id FROM household h "
-    "JOIN unit_map m ON m.unit_id = h.org_unit_id WHERE h.counted_at < :end_at)"
-)
+
+
+@dataclass(frozen=True)
+class View:
+    """Whose records the numbers count. A unit's numbers count every record of the unit; a principal
+    whose view is by assignment (a helper, backend/accounts/scope.py) counts only its own children
+    and their households (visits, referrals and follow-ups of those), the condition every read
+    applies, rendered as SQL for these aggregates."""
+
+    households: str | None = None  # SELECT of the household ids counted; None: every one of the units
+    children: str | None = None  # SELECT of the child ids counted
+
+    @classmethod
+    def of(cls, session: Session, principal: Principal) -> View:
+        return cls(scope.assigned_ids_sql(session, principal, Household, action=Action.coverage_read),
+                   scope.assigned_ids_sql(session, principal, Person, action=Action.coverage_read))
+
+    @property
+    def whole(self) -> bool:
+        return self.households is None and self.children is None
+
+    def household_ids(self, column: str) -> str:
+        return f" AND {column} IN ({self.households})" if self.households is not None else ""
+
+    def child_ids(self, column: str) -> str:
+        return f" AND {column} IN ({self.children})" if self.children is not None else ""
+
+
+WHOLE = View()
+
+
+def _households_cte(view: View) -> str:
+    return (
+        ", hh AS (SELECT h.id AS household_id, m.target_id FROM household h "
+        f"JOIN unit_map m ON m.unit_id = h.org_unit_id WHERE h.counted_at < :end_at{view.household_ids('h.id')})"
+    )
+
+
+_HOUSEHOLDS_CTE = _households_cte(WHOLE)
 _VISITED_CTE = (
     ", hv AS (SELECT v.household_id, max(CASE WHEN v.counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period "
     "FROM visit v JOIN hh ON hh.household_id = v.household_id "
@@ -196,8 +233,8 @@ def run_grouped(session: Session, body: str, targets: Targets, params: dict[str,
 
 
 def _household_numbers(session: Session, targets: Targets, params: dict[str, Any],
-                       out: dict[int, UnitNumbers]) -> None:
-    rows = run_grouped(session, _HOUSEHOLDS_CTE + _VISITED_CTE + (
+                       out: dict[int, UnitNumbers], view: View = WHOLE) -> None:
+    rows = run_grouped(session, _households_cte(view) + _VISITED_CTE + (
         " SELECT hh.target_id, count(*), coalesce(sum(hv.in_period), 0), "
         "sum(CASE WHEN hv.household_id IS NULL THEN 1 ELSE 0 END) "
         "FROM hh LEFT JOIN hv ON hv.household_id = hh.household_id GROUP BY hh.target_id"
@@ -205,7 +242,7 @@ def _household_numbers(session: Session, targets: Targets, params: dict[str, Any
     for target_id, households, visited, never in rows:
         n = out[int(target_id)]
         n.households, n.visited, n.never_visited = int(households), int(visited), int(never)
-    rows = run_grouped(session, _HOUSEHOLDS_CTE + (
+    rows = run_grouped(session, _households_cte(view) + (
         " SELECT hh.target_id, count(*) FROM visit v JOIN hh ON hh.household_id = v.household_id "
         "WHERE v.location_mismatch = :flag AND v.counted_at >= :start_at AND v.counted_at < :end_at "
         f"AND {EFFECTIVE_VISIT} GROUP BY hh.target_id"
@@ -214,7 +251,7 @@ def _household_numbers(session: Session, targets: Targets, params: dict[str, Any
         out[int(target_id)].mismatch_visits = int(count)
     rows = run_grouped(session, (
         " SELECT m.target_id, p.risk_level, count(*) FROM person p JOIN unit_map m ON m.unit_id = p.org_unit_id "
-        "WHERE p.role = 'child' GROUP BY m.target_id, p.risk_level"
+        f"WHERE p.role = 'child' AND p.retired_at IS NULL{view.child_ids('p.id')} GROUP BY m.target_id, p.risk_level"
     ), targets, params)
     for target_id, level, count in rows:
         key = RISK_KEYS.get(level, "none")
@@ -222,7 +259,7 @@ def _household_numbers(session: Session, targets: Targets, params: dict[str, Any
 
 
 def _live_numbers(session: Session, targets: Targets, params: dict[str, Any],
-                  out: dict[int, UnitNumbers]) -> None:
+                  out: dict[int, UnitNumbers], view: View = WHOLE) -> None:
     """Problems and referrals: small tables, always counted live."""
     open_statuses = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
     rows = run_grouped(session, (
@@ -238,13 +275,14 @@ def _live_numbers(session: Session, targets: Targets, params: dict[str, Any],
         "sum(CASE WHEN r.created_at >= :start_at AND r.created_at < :end_at THEN 1 ELSE 0 END), "
         "sum(CASE WHEN (r.status = 'new' AND r.receive_due_at < :now) "
         "OR (r.status <> 'handled' AND r.handle_due_at < :now) THEN 1 ELSE 0 END) "
-        "FROM referral r JOIN unit_map m ON m.unit_id = r.org_unit_id GROUP BY m.target_id, r.status"
+        "FROM referral r JOIN unit_map m ON m.unit_id = r.org_unit_id "
+        f"WHERE 1 = 1{view.household_ids('r.household_id')} GROUP BY m.target_id, r.status"
     ), targets, params)
     for target_id, status, in_period, overdue in rows:
         n = out[int(target_id)]
         n.referrals[str(status)] = n.referrals.get(str(status), 0) + int(in_period or 0)
         n.referrals["overdue"] += int(overdue or 0)
-    _followup_numbers(session, targets, params, out)
+    _followup_numbers(session, targets, params, out, view)
 
 
 # The follow-up of an accepted assignment is overdue when its last visit (or the acceptance) is older
@@ -270,12 +308,13 @@ OVERDUE_FOLLOWUP = (
 
 
 def _followup_numbers(session: Session, targets: Targets, params: dict[str, Any],
-                      out: dict[int, UnitNumbers]) -> None:
+                      out: dict[int, UnitNumbers], view: View = WHOLE) -> None:
     """Accepted helper assignments whose follow-up visit is overdue now, by the child's unit. A small
     table (children at 较大/重大风险 or on 附件3), so always counted live, also beside the summary."""
     rows = run_grouped(session, (
         " SELECT m.target_id, count(*) FROM helper_assignment a JOIN person p ON p.id = a.child_id "
-        f"JOIN unit_map m ON m.unit_id = a.org_unit_id WHERE {OVERDUE_FOLLOWUP} GROUP BY m.target_id"
+        f"JOIN unit_map m ON m.unit_id = a.org_unit_id WHERE {OVERDUE_FOLLOWUP}{view.child_ids('a.child_id')} "
+        "GROUP BY m.target_id"
     ), targets, {**params, **followup_cutoffs(params["now"])})
     for target_id, count in rows:
         out[int(target_id)].overdue_followups = int(count)
@@ -324,18 +363,20 @@ def grid_count(session: Session, unit: OrgUnit) -> int:
 
 
 def compute(session: Session, targets: Targets, target_ids: Iterable[int], period: Period, *,
-            scope_grids: int) -> CoverageResult:
-    """Numbers for each target unit; county-size scopes read the fresh summary when there is one."""
+            scope_grids: int, view: View = WHOLE) -> CoverageResult:
+    """Numbers for each target unit; county-size scopes read the fresh summary when there is one
+    (a helper's view is counted live: the summary counts every record of a unit)."""
     params = period_params(period, targets)
     out = {i: UnitNumbers(unit_id=i) for i in target_ids}
-    as_of = _summary_fresh(session, period) if scope_grids > get_settings().coverage_live_max_grids else None
+    big = scope_grids > get_settings().coverage_live_max_grids
+    as_of = _summary_fresh(session, period) if big and view.whole else None
     if as_of is not None and period.key is not None:
         _summary_numbers(session, targets, period.key, params, out)
         source = "summary"
     else:
-        _household_numbers(session, targets, params, out)
+        _household_numbers(session, targets, params, out, view)
         source, as_of = "live", clock.now()
-    _live_numbers(session, targets, params, out)
+    _live_numbers(session, targets, params, out, view)
     return CoverageResult(period, out, source, as_of)
 
 
@@ -345,7 +386,8 @@ def child_units(session: Session, unit: OrgUnit) -> list[OrgUnit]:
     ).scalars())
 
 
-def unit_coverage(session: Session, unit: OrgUnit, period: Period) -> tuple[list[OrgUnit], CoverageResult]:
+def unit_coverage(session: Session, unit: OrgUnit, period: Period,
+                  view: View = WHOLE) -> tuple[list[OrgUnit], CoverageResult]:
     """Numbers for each child of the unit (or for the unit itself when it is a grid)."""
     kids = child_units(session, unit)
     assert unit.id is not None
@@ -354,7 +396,7 @@ def unit_coverage(session: Session, unit: OrgUnit, period: Period) -> tuple[list
     else:
         kids, targets = [unit], Targets(ids=(unit.id,))
     result = compute(session, targets, [k.id for k in kids if k.id is not None], period,
-                     scope_grids=grid_count(session, unit))
+                     scope_grids=grid_count(session, unit), view=view)
     return kids, result
 
 
@@ -435,8 +477,9 @@ def period_json(period: Period) -> dict[str, Any]:
 def feature_collection(
     session: Session, principal: Principal, unit: OrgUnit, period: Period, *, zoom: int, points: bool,
 ) -> dict[str, Any]:
-    """The child units with their numbers as GeoJSON (plus household points where allowed)."""
-    kids, result = unit_coverage(session, unit, period)
+    """The child units with their numbers as GeoJSON (plus household points where allowed), counting
+    what the caller may see (a helper: its own children and their households only)."""
+    kids, result = unit_coverage(session, unit, period, View.of(session, principal))
     geometries = _geometries(session, [k.id for k in kids if k.id is not None], zoom)
     total = UnitNumbers(unit_id=unit.id or 0)
     features: list[dict[str, Any]] = []
@@ -476,13 +519,14 @@ def household_points(session: Session, principal: Principal, unit: OrgUnit, peri
     assert unit.id is not None
     targets = Targets(ids=(unit.id,))
     limit = get_settings().coverage_max_points
-    rows = run_grouped(session, _HOUSEHOLDS_CTE + _VISITED_CTE + (
+    rows = run_grouped(session, _households_cte(View.of(session, principal)) + _VISITED_CTE + (
         " SELECT h.id, h.lon, h.lat, h.org_unit_id, hv.in_period FROM hh JOIN household h ON h.id = hh.household_id "
         "LEFT JOIN hv ON hv.household_id = hh.household_id WHERE h.lon IS NOT NULL AND h.lat IS NOT NULL "
         f"ORDER BY h.id LIMIT {int(limit)}"
     ), targets, period_params(period, targets))
-    audit.record(session, actor=principal, action="coverage.household_points", object_type="org_unit",
-                 object_id=unit.id, org_unit_id=unit.id, details={"count": len(rows), "period": period.key})
+    disclosure.record(disclosure.HOUSEHOLD, [int(r[0]) for r in rows])
+    disclosure.event(session, "coverage.household_points", actor=principal, object_type="org_unit",
+                     object_id=unit.id, org_unit_id=unit.id, details={"count": len(rows), "period": period.key})
     digits = rules.coordinate_digits(18)
     return [
         {"type": "Feature", "id": f"household-{hid}",
@@ -532,10 +576,11 @@ def not_visited_households(
                             _as_datetime(last) if last is not None else None)
         for hid, grid, grid_name, address, head, last in page
     ]
-    audit.record(session, actor=principal, action="coverage.not_visited.list", object_type="org_unit",
-                 object_id=unit.id, org_unit_id=unit.id,
-                 details={"count": len(items), "period": period.key or f"{period.start_date}/{period.end_date}",
-                          "ever": ever, "after": after})
+    disclosure.record(disclosure.HOUSEHOLD, [h.household_id for h in items])
+    disclosure.event(session, "coverage.not_visited.list", actor=principal, object_type="org_unit",
+                     object_id=unit.id, org_unit_id=unit.id,
+                     details={"count": len(items), "period": period.key or f"{period.start_date}/{period.end_date}",
+                              "ever": ever, "after": after})
     next_cursor = encode_cursor({"after": items[-1].household_id}) if len(rows) > limit and items else None
     return items, next_cursor
 
@@ -562,7 +607,7 @@ def tile_mvt(session: Session, principal: Principal, period: Period, z: int, x: 
         return b""
     targets = Targets(ids=tuple(ids))
     scope_grids = len(ids) * (1 if level is OrgLevel.grid else 50)
-    result = compute(session, targets, ids, period, scope_grids=scope_grids)
+    result = compute(session, targets, ids, period, scope_grids=scope_grids, view=View.of(session, principal))
     numbers = [result.numbers[i] for i in ids]
     statement = text(
         "WITH n AS (SELECT * FROM unnest(CAST(:ids AS int[]), CAST(:households AS int[]), CAST(:visited AS int[]), "

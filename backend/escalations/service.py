@@ -10,13 +10,13 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select
 from sqlmodel import Session, col
 
+from backend.accounts import scope
 from backend.accounts.principal import Principal
 from backend.core import clock
 from backend.core.db import dialect_insert
 from backend.escalations.models import ReferralEscalation
 from backend.notifications import service as notifications
 from backend.notifications.recipients import coordinators_at_or_above
-from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgUnit
 from backend.referrals.models import Referral, ReferralStatus
 
@@ -91,7 +91,7 @@ def check_referral_deadlines(session: Session) -> list[tuple[int, str, list[int]
 
 def overdue_referrals(session: Session, principal: Principal) -> list[OverdueReferral]:
     """Late referral stages in the caller's jurisdiction, with when the coordinators were told."""
-    late = late_stages(session, clock.now(), where=orgunits.in_jurisdiction(principal, col(Referral.org_unit_id)))
+    late = late_stages(session, clock.now(), where=scope.visible(principal, Referral))
     ids = sorted({r.id for r, _, _ in late if r.id is not None})
     escalated = {
         (e.referral_id, e.stage): e.escalated_at

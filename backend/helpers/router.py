@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from backend.accounts.deps import requires
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
+from backend.audit import disclosure
 from backend.core.db import SessionDep
 from backend.core.pagination import Page, Paging
 from backend.helpers import service
@@ -106,6 +107,13 @@ def reject(assignment_id: int, principal: Confirmer, session: SessionDep) -> lis
     return service.assignments_public(session, service.reject(session, principal, assignment_id))
 
 
+@router.post("/assignments/{assignment_id}/end", response_model=AssignmentPublic)
+def end(assignment_id: int, principal: Confirmer, session: SessionDep) -> AssignmentPublic:
+    """End help under way (an accepted assignment): the child, its household and their visits leave the
+    helper's view and its phone; the assignment stays as history (status `ended`)."""
+    return service.assignments_public(session, [service.end(session, principal, assignment_id)])[0]
+
+
 @router.post("/assignments/{assignment_id}/accept", response_model=AssignmentPublic)
 def accept(assignment_id: int, principal: Answerer, session: SessionDep) -> AssignmentPublic:
     return service.assignments_public(session, [service.accept(session, principal, assignment_id)])[0]
@@ -128,8 +136,11 @@ def record_followup(assignment_id: int, body: FollowUpCreate, principal: Answere
 def overdue_followups(principal: Confirmer, session: SessionDep,
                       page: Paging) -> list[OverdueFollowUpPublic] | Page[OverdueFollowUpPublic]:
     """Follow-up visits that are overdue in your jurisdiction."""
+    overdue = service.overdue_followups(session, principal=principal)
+    disclosure.record(disclosure.ASSIGNMENT, [o.assignment.id for o in overdue])
+    disclosure.record(disclosure.PERSON, [o.assignment.child_id for o in overdue])
     late = [OverdueFollowUpPublic(assignment_id=o.assignment.id or 0, child_id=o.assignment.child_id,
                                   helper_id=o.assignment.helper_id,
                                   risk_level=RiskLevel(o.risk_level) if o.risk_level else None, due_at=o.due_at)
-            for o in service.overdue_followups(session, principal=principal)]
+            for o in overdue]
     return page.answer(late, key=lambda o: (o.assignment_id,))

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select, text, update
 from sqlmodel import Session, col
 
+from backend.accounts import scope
 from backend.accounts.models import User
 from backend.accounts.principal import Principal
+from backend.audit import disclosure
 from backend.audit import service as audit
 from backend.core import clock
 from backend.core.config import get_settings
@@ -139,7 +141,7 @@ def _children_needing_help(session: Session, *, child_ids: list[int] | None,
         select(Person, Household.lon, Household.lat, OrgUnit.path)  # type: ignore[call-overload]
         .outerjoin(Household, col(Household.id) == col(Person.household_id))
         .join(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
-        .where(col(Person.role) == PersonRole.child.value,
+        .where(col(Person.role) == PersonRole.child.value, col(Person.retired_at).is_(None),
                or_(col(Person.risk_level).in_(NEEDS_HELPER), col(Person.vulnerable).is_(True)))
     )
     if child_ids is not None:
@@ -321,6 +323,20 @@ def decline(session: Session, principal: Principal, assignment_id: int) -> list[
     return propose(session, actor=principal, child_ids=[a.child_id])
 
 
+def end(session: Session, principal: Principal, assignment_id: int) -> Assignment:
+    """A coordinator ends help under way (the child needs it no more, or the helper stops): the
+    assignment is kept as history (reports count it), and the child, its household and their visits
+    leave the helper's view and phone (migration 0016 tells the phone)."""
+    a = _assignment_for_coordinator(session, principal, assignment_id)
+    _expect(a, AssignmentStatus.accepted)
+    a.status, a.ended_at = AssignmentStatus.ended.value, clock.now()
+    session.add(a)
+    session.flush()
+    audit.record(session, actor=principal, action="assignment.end", object_type="helper_assignment",
+                 object_id=a.id, org_unit_id=a.org_unit_id)
+    return a
+
+
 def expire_unanswered(session: Session) -> list[Assignment]:
     """Offers not answered in time lapse (each once, by a conditional UPDATE) and the next best
     helper is proposed for each child."""
@@ -365,7 +381,10 @@ def list_assignments(session: Session, principal: Principal, *, status: Assignme
 
 
 def assignments_public(session: Session, rows: list[Assignment]) -> list[AssignmentPublic]:
-    """The one public shape of assignments, for the helpers API and sync pull alike."""
+    """The one public shape of assignments, for the helpers API and sync pull alike; the assignments and
+    their children are declared to the request's audit entry."""
+    disclosure.record(disclosure.ASSIGNMENT, [a.id for a in rows])
+    disclosure.record(disclosure.PERSON, [a.child_id for a in rows])
     levels = dict(session.execute(
         select(col(Person.id), col(Person.risk_level)).where(col(Person.id).in_([a.child_id for a in rows]))
     ).all()) if rows else {}
@@ -437,9 +456,9 @@ def children_without_helper(session: Session, principal: Principal, *, unit_id: 
     query = (
         select(Person, OrgUnit.name, rank.label("rank"), pending.label("pending"))  # type: ignore[call-overload]
         .join(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
-        .where(col(Person.role) == PersonRole.child.value,
+        .where(col(Person.role) == PersonRole.child.value, col(Person.retired_at).is_(None),
                or_(col(Person.risk_level).in_(NEEDS_HELPER), col(Person.vulnerable).is_(True)),
-               orgunits.in_jurisdiction(principal, col(Person.org_unit_id)),
+               scope.visible(principal, Person),
                col(Person.org_unit_id).in_(orgunits.subtree_unit_ids(unit.path)),
                ~accepted.exists())
     )
@@ -457,8 +476,9 @@ def children_without_helper(session: Session, principal: Principal, *, unit_id: 
                            org_unit_id=p.org_unit_id, unit_name=str(name), pending=int(n or 0))
         for p, name, _rank, n in page
     ]
-    audit.record(session, actor=principal, action="child.list.without_helper", object_type="org_unit",
-                 object_id=unit.id, org_unit_id=unit.id, details={"count": len(items), "after": position or None})
+    disclosure.record(disclosure.PERSON, [c.child_id for c in items])
+    disclosure.event(session, "child.list.without_helper", actor=principal, object_type="org_unit",
+                     object_id=unit.id, org_unit_id=unit.id, details={"count": len(items), "after": position or None})
     next_cursor = None
     if len(rows) > limit and page:
         last = page[-1]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -13,15 +14,16 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from backend.accounts import scope
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
-from backend.audit import service as audit
-from backend.core import clock, crypto
+from backend.audit import disclosure
+from backend.core import clock, crypto, identifiers
 from backend.core.errors import DomainError, InvalidInput
 from backend.core.spreadsheet import xlsx_row
 from backend.ledgers.sheets import HEADERS, TITLES, Annex, header_key
 from backend.orgunits import service as orgunits
-from backend.registry import idnumber
+from backend.registry import duplicates, idnumber
 from backend.registry import service as registry
 from backend.registry.models import (
     RISK_PERSON_CATEGORY_ZH,
@@ -34,6 +36,7 @@ from backend.registry.models import (
     RiskPersonCategory,
 )
 from backend.registry.schemas import RiskPersonData
+from backend.sealing import service as sealing
 from backend.sync import revisions
 
 _SPLIT = re.compile(r"[、,，;；/\s]+")
@@ -79,8 +82,9 @@ def _child_rows(session: Session, principal: Principal, annex: Annex, reveal: bo
         select(Person)
         .where(
             col(Person.role) == PersonRole.child.value,
+            col(Person.retired_at).is_(None),  # grown up and gone (backend/registry/retention.py)
             flag.is_(True),
-            orgunits.in_jurisdiction(principal, col(Person.org_unit_id)),
+            scope.visible(principal, Person),
         )
         .order_by(col(Person.id))
         .execution_options(yield_per=1000)
@@ -90,7 +94,11 @@ def _child_rows(session: Session, principal: Principal, annex: Annex, reveal: bo
 
     def flush(people: list[Person]) -> Iterator[list[Any]]:
         nonlocal n
-        guardians = registry.guardians_of(session, [p.id for p in people if p.id is not None])
+        ids = [p.id for p in people if p.id is not None]
+        guardians = registry.guardians_of(session, ids)
+        disclosure.record(disclosure.PERSON, ids)  # the children, and their guardians by name below
+        disclosure.record(disclosure.PERSON, session.execute(
+            select(col(Guardianship.guardian_id)).where(col(Guardianship.child_id).in_(ids))).scalars())
         for p in people:
             n += 1
             gs = guardians.get(p.id or 0, [])
@@ -143,11 +151,12 @@ def _child_rows(session: Session, principal: Principal, annex: Annex, reveal: bo
 def _risk_person_rows(session: Session, principal: Principal, reveal: bool) -> Iterator[list[Any]]:
     query = (
         select(RiskPerson)
-        .where(orgunits.in_jurisdiction(principal, col(RiskPerson.org_unit_id)))
+        .where(orgunits.in_jurisdiction(principal, col(RiskPerson.org_unit_id)), sealing.unsealed(RiskPerson))
         .order_by(col(RiskPerson.id))
         .execution_options(yield_per=1000)
     )
     for n, r in enumerate(session.execute(query).scalars(), start=1):
+        disclosure.record(disclosure.RISK_PERSON, [r.id])
         cats = "、".join(RISK_PERSON_CATEGORY_ZH[RiskPersonCategory(c)] for c in r.categories)
         yield [
             n,
@@ -189,15 +198,8 @@ def export(session: Session, principal: Principal, annex: Annex) -> ExportResult
     handle = tempfile.NamedTemporaryFile(prefix="hulei-ledger-", suffix=".xlsx", delete=False)  # noqa: SIM115
     handle.close()
     workbook.save(handle.name)
-    audit.record(
-        session,
-        actor=principal,
-        action="ledger.export",
-        object_type="ledger",
-        object_id=annex.value,
-        org_unit_id=principal.org_unit_id,
-        details={"rows": count, "full_id_numbers": reveal},
-    )
+    disclosure.event(session, "ledger.export", actor=principal, object_type="ledger", object_id=annex.value,
+                     org_unit_id=principal.org_unit_id, details={"rows": count, "full_id_numbers": reveal})
     stamp = clock.now().astimezone(clock.SHANGHAI).strftime("%Y%m%d")
     return ExportResult(Path(handle.name), f"附件{annex.value}-{TITLES[annex]}-{stamp}.xlsx", count)
 
@@ -214,6 +216,9 @@ class ImportReport:
     matched: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     matched_rows: list[int] = field(default_factory=list)
+    # Audits the rows refused for an ID number registered elsewhere and tells the coordinators
+    # (registry/duplicates.py); run by raise_if_failed's refusal after its rollback.
+    aftermath: Callable[[Session], None] | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -299,6 +304,17 @@ def _parse_bool(value: str | None, errs: _RowErrors, index: int) -> bool | None:
     return None
 
 
+def _parse_contact(value: str | None, errs: _RowErrors, index: int) -> str | None:
+    """A contact cell in its canonical form (a phone number as ASCII digits, backend/core/identifiers.py)."""
+    if value is None:
+        return None
+    try:
+        return identifiers.contact(value)
+    except ValueError:
+        errs.add(index, f"联系方式中的数字只能是0-9，而不是“{value}”")
+        return None
+
+
 def _parse_level(value: str | None, errs: _RowErrors, index: int) -> RiskLevel | None:
     if value is None:
         return None
@@ -336,6 +352,7 @@ def import_ledger(
     planned: list[tuple[_Row, dict[str, Any], Any]] = []
     seen: dict[str, int] = {}
     model: type[Person] | type[RiskPerson] = RiskPerson if annex is Annex.risk_persons else Person
+    collisions: list[duplicates.Collision] = []
     for row in rows:
         errs = _RowErrors(report, annex, row)
         values = _row_values(row, annex, errs)
@@ -346,19 +363,37 @@ def import_ledger(
             errs.add(2, f"与第{seen[index]}行的身份证号码重复")
             continue
         seen[index] = row.number
-        existing = session.execute(select(model).where(col(model.id_index) == index)).scalar_one_or_none()
+        # A sealed 附件2 entry is never matched (the answer would show it exists): a row of its number is a
+        # new entry, sealed again if its person is still a minor.
+        unsealed = [sealing.unsealed(RiskPerson)] if model is RiskPerson else []
+        existing = session.execute(select(model).where(col(model.id_index) == index, *unsealed)).scalar_one_or_none()
         if existing is not None:
+            # A row updates the record of its number when that record is a child (or 附件2 entry) of
+            # the caller's area, which the importer (police, coordinators) may read with its full
+            # number anyway. Any other holder, elsewhere or a guardian, refuses the row in the words of
+            # every other refusal of a registered number, audited and told (registry/duplicates.py).
             path = orgunits.unit_path(session, existing.org_unit_id)
-            if path is None or not principal.covers(path):
-                errs.add(2, "该身份证号码已在其他辖区登记，请联系上级协调")
-                continue
-            if isinstance(existing, Person) and existing.role != PersonRole.child.value:
-                errs.add(2, "该身份证号码已登记为监护人")
+            if (path is None or not principal.covers(path)
+                    or (isinstance(existing, Person) and existing.role != PersonRole.child.value)):
+                errs.add(2, duplicates.REFUSAL_ZH)
+                collisions.append(duplicates.collision(session, model, index, unit_id=unit.id, operation="import"))
                 continue
         planned.append((row, values, existing))
+    if collisions:
+        report.aftermath = partial(duplicates.report, principal=principal, found=collisions)
+        if dry_run:  # a dry run answers 200 and commits: the refusals are kept with it
+            duplicates.report(session, principal=principal, found=collisions)
     report.matched = sum(1 for _, _, e in planned if e is not None)
     report.created = len(planned) - report.matched
     report.matched_rows = [row.number for row, _, e in planned if e is not None]
+    # Every import is audited, a dry run and a refused one too: the answer tells which ID numbers are
+    # registered already (those records are named as read).
+    disclosure.event(session, "ledger.import", actor=principal, object_type="ledger", object_id=annex.value,
+                     org_unit_id=unit.id, details={"rows": report.rows, "created": report.created,
+                                                   "matched": report.matched, "dry_run": dry_run,
+                                                   "errors": len(report.errors)})
+    kind = disclosure.RISK_PERSON if annex is Annex.risk_persons else disclosure.PERSON
+    disclosure.record(kind, [e.id for _, _, e in planned if e is not None])
     if dry_run or report.errors:
         if report.errors:
             report.created = report.matched = 0 if not dry_run else report.created
@@ -369,15 +404,6 @@ def import_ledger(
         else:
             _write_child(session, principal, annex, unit.id, values, existing)
     session.flush()
-    audit.record(
-        session,
-        actor=principal,
-        action="ledger.import",
-        object_type="ledger",
-        object_id=annex.value,
-        org_unit_id=unit.id,
-        details={"rows": report.rows, "created": report.created, "matched": report.matched},
-    )
     return report
 
 
@@ -402,22 +428,22 @@ def _row_values(row: _Row, annex: Annex, errs: _RowErrors) -> dict[str, Any] | N
             except ValueError:
                 errs.add(8, f"分类“{part}”不在{'、'.join(x.value for x in ChildCategory)}之中")
         values.update(
-            contact=c(7),
+            contact=_parse_contact(c(7), errs, 7),
             in_school=_parse_bool(c(6), errs, 6),
             categories=cats,
             signs=c(9),
             guardian_name=c(10),
-            guardian_contact=c(11),
+            guardian_contact=_parse_contact(c(11), errs, 11),
             task_force=c(12),
             assistance=c(13),
             risk_level=_parse_level(c(14), errs, 14),
         )
     elif annex is Annex.vulnerable_minors:
         values.update(
-            contact=c(6),
+            contact=_parse_contact(c(6), errs, 6),
             in_school=_parse_bool(c(7), errs, 7),
             guardian_name=c(8),
-            guardian_contact=c(9),
+            guardian_contact=_parse_contact(c(9), errs, 9),
             task_force=c(10),
             assistance=c(11),
         )
@@ -434,7 +460,8 @@ def _row_values(row: _Row, annex: Annex, errs: _RowErrors) -> dict[str, Any] | N
                 errs.add(7, f"分类“{part}”不是附件2的7类之一")
         if not cats and c(7) is None:
             errs.add(7, "分类必填")
-        values.update(contact=c(6), categories=cats, risk_level=_parse_level(c(8), errs, 8), control_measures=c(9))
+        values.update(contact=_parse_contact(c(6), errs, 6), categories=cats, risk_level=_parse_level(c(8), errs, 8),
+                      control_measures=c(9))
     if parsed is None or errs.failed:
         return None
     values["id_number"] = parsed.value
@@ -491,6 +518,7 @@ def _write_child(
         session.add(person)
         session.flush()
     assert person.id is not None
+    disclosure.changed(disclosure.PERSON, [person.id], unit_id=person.org_unit_id)
     if values.get("guardian_name"):
         known = registry.guardians_of(session, [person.id])[person.id]
         if not any(g["name"] == values["guardian_name"] for g in known):
@@ -509,6 +537,7 @@ def _write_child(
             )
             session.add(guardian)
             session.flush()
+            disclosure.changed(disclosure.PERSON, [guardian.id], unit_id=guardian.org_unit_id)
             session.add(Guardianship(child_id=person.id, guardian_id=guardian.id or 0, relation=None))
     level: RiskLevel | None = values.get("risk_level")
     if level is not None and level.value != person.risk_level:
@@ -544,15 +573,19 @@ def _write_risk_person(
         control_measures=values["control_measures"],
         org_unit_id=unit_id,
     )
-    fields = registry.risk_person_values(session, principal, data)
     if existing is None:
-        session.add(RiskPerson(created_by=principal.user_id, **fields))
-    else:
+        existing = RiskPerson(created_by=principal.user_id, **registry.risk_person_values(session, principal, data))
+        session.add(existing)
+    else:  # judged against the entry's own day, as every edit is
+        fields = registry.risk_person_values(session, principal, data, record_at=existing.created_at,
+                                             sealed_if_unknown=existing.sealed)
         for key, value in fields.items():
             setattr(existing, key, value)
         existing.version += 1
         existing.updated_at = clock.now()
         session.add(existing)
+    session.flush()
+    disclosure.changed(disclosure.RISK_PERSON, [existing.id], unit_id=unit_id)
 
 
 def raise_if_failed(report: ImportReport) -> None:
@@ -562,4 +595,5 @@ def raise_if_failed(report: ImportReport) -> None:
             f"台账有{len(report.errors)}处错误，未导入任何数据",
             f"The ledger has {len(report.errors)} errors; nothing was imported",
             errors=report.errors,
+            aftermath=report.aftermath,
         )

@@ -24,6 +24,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from backend.accounts import scope
+from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import service as audit
 from backend.core import clock
@@ -129,8 +131,14 @@ def _get(session: Session, client_uuid: uuid.UUID, *, lock: bool = False) -> Med
 
 
 def _visible(session: Session, principal: Principal, item: MediaItem) -> bool:
-    path = orgunits.unit_path(session, item.org_unit_id)
-    return path is not None and principal.covers(path)
+    """Whether the caller may see the photo: in its jurisdiction, and for a helper a photo of a visit
+    of an assigned child's household or one it took itself (accounts.scope)."""
+    if not principal.by_assignment(Action.media_read):
+        path = orgunits.unit_path(session, item.org_unit_id)
+        return path is not None and principal.covers(path)
+    return session.execute(
+        select(col(MediaItem.id)).where(col(MediaItem.id) == item.id, scope.visible(principal, MediaItem))
+    ).first() is not None
 
 
 def _sha256(path: Path) -> str:
@@ -432,7 +440,7 @@ def list_for_parent(session: Session, principal: Principal, parent_kind: str,
         select(MediaItem)
         .where(col(MediaItem.parent_kind) == parent_kind, col(MediaItem.parent_uuid) == parent_uuid,
                col(MediaItem.state) != MediaState.receiving.value,
-               orgunits.in_jurisdiction(principal, col(MediaItem.org_unit_id)))
+               scope.visible(principal, MediaItem))
         .order_by(col(MediaItem.created_at), col(MediaItem.id))
     ).scalars()
     return list(rows)

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from backend.accounts import scope
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
+from backend.audit import disclosure
 from backend.audit import service as audit
 from backend.core import clock
 from backend.core.config import get_settings
@@ -66,6 +68,7 @@ def create_from_visit(
     )
     session.add(referral)
     session.flush()
+    disclosure.changed(disclosure.REFERRAL, [referral.id], unit_id=org_unit_id)
     audit.record(
         session,
         actor=actor,
@@ -103,6 +106,11 @@ def _tell_police(session: Session, referral: Referral) -> None:
 
 
 def public(r: Referral) -> dict[str, Any]:
+    """A referral as answers carry it: the referral and the children it names are declared to the
+    request's audit entry."""
+    disclosure.record(disclosure.REFERRAL, [r.id], unit_id=r.org_unit_id)
+    disclosure.record(disclosure.PERSON, r.child_ids or [])
+
     def iso(value: Any) -> str | None:
         return clock.as_utc(value).isoformat() if value is not None else None
 
@@ -134,7 +142,7 @@ def list_referrals(session: Session, principal: Principal, *, status: ReferralSt
     """Referrals in the caller's jurisdiction (police and coordinators; 404 for everyone else), newest
     first (the bare list: the newest 500)."""
     principal.require(Action.referral_read)
-    query = select(Referral).where(orgunits.in_jurisdiction(principal, col(Referral.org_unit_id)))
+    query = select(Referral).where(scope.visible(principal, Referral))
     if status is not None:
         query = query.where(col(Referral.status) == status.value)
     return list(session.execute(page.seek(query, col(Referral.id), descending=True, bare_limit=500)).scalars())
@@ -142,18 +150,9 @@ def list_referrals(session: Session, principal: Principal, *, status: ReferralSt
 
 def get_referral(session: Session, principal: Principal, referral_id: int) -> Referral:
     principal.require(Action.referral_read)
-    r = session.get(Referral, referral_id)
-    path = orgunits.unit_path(session, r.org_unit_id) if r is not None else None
-    if r is None or path is None or not principal.covers(path):
-        raise ReferralNotFound()
-    audit.record(
-        session,
-        actor=principal,
-        action="referral.read",
-        object_type="referral",
-        object_id=r.id,
-        org_unit_id=r.org_unit_id,
-    )
+    r = scope.get_visible(session, principal, Referral, referral_id, not_found=ReferralNotFound)
+    disclosure.event(session, "referral.read", actor=principal, object_type="referral", object_id=r.id,
+                     org_unit_id=r.org_unit_id)
     return r
 
 
@@ -174,12 +173,7 @@ def advance(session: Session, principal: Principal, referral_id: int, to: Referr
     r.status = to.value
     session.add(r)
     session.flush()
-    audit.record(
-        session,
-        actor=principal,
-        action=f"referral.{to.value}",
-        object_type="referral",
-        object_id=r.id,
-        org_unit_id=r.org_unit_id,
-    )
+    disclosure.changed(disclosure.REFERRAL, [r.id], unit_id=r.org_unit_id)
+    disclosure.event(session, f"referral.{to.value}", actor=principal, object_type="referral", object_id=r.id,
+                     org_unit_id=r.org_unit_id)
     return r

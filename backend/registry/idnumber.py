@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from backend.core import identifiers
 from backend.core.errors import InvalidInput
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+# ASCII digits only: \d (and int()) would also take Arabic-Indic, Devanagari ... digits.
+_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 
 
 class Sex(StrEnum):
@@ -54,13 +56,14 @@ def check_character(first17: str) -> str:
 
 
 def normalise(raw: str) -> str:
-    return raw.strip().replace(" ", "").upper()
+    """The canonical spelling (backend/core/identifiers.py): NFKC, no whitespace, upper-case X."""
+    return identifiers.fold(raw)
 
 
 def parse(raw: str, *, today: date | None = None) -> IdNumber:
     """Validate shape, birth date and checksum; raise InvalidIdNumber with an actionable reason."""
     value = normalise(raw)
-    if not _SHAPE.match(value):
+    if not _SHAPE.fullmatch(value):
         raise InvalidIdNumber(
             "身份证号码应为18位，前17位为数字，最后一位为数字或X",
             "An ID number has 18 characters: 17 digits then a digit or X",
@@ -117,10 +120,18 @@ def parse_for_person(
 
 
 def mask(value: str) -> str:
-    """First 6 and last 4 characters, the rest starred."""
-    if len(value) <= 10:
+    """The region (first 6 characters), the rest starred: 990101************.
+
+    No digit of the birth date or the sequence: beside a birth date (which many records carry) the
+    old form, first 6 and last 4, left nothing hidden but the date, so it rebuilt the whole number."""
+    if len(value) <= 6:
         return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return value[:6] + "*" * (len(value) - 6)
+
+
+def is_masked(value: str) -> bool:
+    """A masked form sent back (this one or an older one): never a number, since no number has a star."""
+    return "*" in value
 
 
 def make(region: str, birth: date, sequence: int) -> str:

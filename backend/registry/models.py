@@ -237,6 +237,12 @@ class Person(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
     counted_at: datetime = Field(default=None, sa_column=_counted_col())
     clock_suspect: bool = Field(default=False, sa_column=_suspect_col())
+    # Data minimisation over time (backend/registry/retention.py): when the record left the active
+    # registry (a child grown up with no open case, a guardian of none left), and when its personal
+    # details were anonymised. A retired record is in no list, count of children or pull.
+    retired_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True,
+                                                                       index=True))
+    anonymised_at: datetime | None = Field(default=None, sa_column=_ts(True))
 
 
 class Guardianship(SQLModel, table=True):
@@ -293,16 +299,20 @@ RISK_PERSON_CATEGORY_ZH: dict[RiskPersonCategory, str] = {
 
 
 class RiskPerson(SQLModel, table=True):
-    """附件2 性侵未成年人风险重点人群: police and coordinators only."""
+    """附件2 性侵未成年人风险重点人群: police and coordinators only. An entry of a person under 18 on the
+    day it was made is sealed (backend/sealing): read by nobody but police who open it."""
 
     __tablename__ = "risk_person"
     __table_args__ = (
+        # One visible entry per ID number. Sealed entries are left out: a check against them would tell
+        # whoever registers the number that a sealed record exists, and the adult a sealed minor grows
+        # into goes on the ledger as a record of its own.
         Index(
             "uq_risk_person_id_index",
             "id_index",
             unique=True,
-            postgresql_where=text("id_index IS NOT NULL"),
-            sqlite_where=text("id_index IS NOT NULL"),
+            postgresql_where=text("id_index IS NOT NULL AND NOT sealed"),
+            sqlite_where=text("id_index IS NOT NULL AND NOT sealed"),
         ),
     )
 
@@ -320,6 +330,8 @@ class RiskPerson(SQLModel, table=True):
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     risk_level: str | None = Field(default=None, max_length=8)
     control_measures: str | None = Field(default=None, max_length=1000)
+    # Judged whenever the entry is written (backend/sealing/service.py `judge`), never set by hand.
+    sealed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     version: int = 1
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())

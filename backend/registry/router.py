@@ -25,7 +25,10 @@ from backend.registry.schemas import (
     PersonUpdate,
     RiskOverride,
     RiskPersonData,
+    RiskPersonPatch,
+    RiskPersonUpdate,
 )
+from backend.sealing.schemas import OpenSealed
 
 router = APIRouter(tags=["registry"])
 
@@ -35,6 +38,7 @@ ChildReader = Annotated[Principal, requires(Action.child_read)]
 ChildWriter = Annotated[Principal, requires(Action.child_write)]
 RiskPersonReader = Annotated[Principal, requires(Action.risk_person_read)]
 RiskPersonWriter = Annotated[Principal, requires(Action.risk_person_write)]
+SealedOpener = Annotated[Principal, requires(Action.sealed_open)]
 
 
 class RevealRequest(BaseModel):
@@ -69,14 +73,14 @@ def create_household(body: HouseholdCreate, principal: HouseholdWriter, session:
     stored, status = service.save_household(session, principal, body.uuid or service.new_uuid(), None, data)
     if status == "conflict":
         raise Conflict(
-            "该UUID已用于另一户", "This UUID belongs to another household", current=service.household_public(stored)
+            "该UUID已用于另一户", "This UUID belongs to another household", current=service.household_out(stored)
         )
-    return service.household_public(stored)
+    return service.household_out(stored, changed=status == "created")
 
 
 @router.get("/households/{household_id}")
 def get_household(household_id: int, principal: HouseholdReader, session: SessionDep) -> dict[str, Any]:
-    return service.household_public(service.get_household(session, principal, household_id))
+    return service.household_out(service.get_household(session, principal, household_id))
 
 
 @router.put("/households/{household_id}")
@@ -89,8 +93,8 @@ def update_household(
     patch = HouseholdPatch.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
     stored, status = service.save_household(session, principal, current.uuid, body.version, patch, locale=locale)
     if status == "conflict":
-        raise _stale(service.household_public(stored))
-    return service.household_public(stored)
+        raise _stale(service.household_out(stored))
+    return service.household_out(stored, changed=status == "updated")
 
 
 @router.get("/households/{household_id}/members")
@@ -107,16 +111,15 @@ def create_person(body: PersonCreate, principal: ChildWriter, session: SessionDe
     data = PersonData.model_validate({**body.model_dump(exclude={"uuid"}), "device_time": body.device_time})
     stored, status = service.save_person(session, principal, body.uuid or service.new_uuid(), None, data)
     if status == "conflict":
-        raise Conflict(
-            "该UUID已用于另一人员", "This UUID belongs to another person", current=service.person_public(stored)
-        )
-    assert stored.id is not None
-    return service.person_public(stored, service.guardians_of(session, [stored.id])[stored.id])
+        current = service.person_out(session, principal, stored, guardians=False)
+        raise Conflict("该UUID已用于另一人员", "This UUID belongs to another person", current=current)
+    return service.person_out(session, principal, stored, changed=status == "created")
 
 
 @router.get("/persons/{person_id}")
 def get_person(person_id: int, principal: ChildReader, session: SessionDep) -> dict[str, Any]:
-    """One child or guardian, ID number masked (first 6 and last 4); the read is audited."""
+    """One child or guardian, ID number masked (the region, first 6, only); the exact birth date only for
+    roles that may reveal ID numbers, the birth month for the others; the read is audited."""
     return service.person_detail(session, principal, person_id)
 
 
@@ -130,9 +133,8 @@ def update_person(
     patch = PersonPatch.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
     stored, status = service.save_person(session, principal, current.uuid, body.version, patch, locale=locale)
     if status == "conflict":
-        raise _stale(service.person_public(stored))
-    assert stored.id is not None
-    return service.person_public(stored, service.guardians_of(session, [stored.id])[stored.id])
+        raise _stale(service.person_out(session, principal, stored, guardians=False))
+    return service.person_out(session, principal, stored, changed=status == "updated")
 
 
 @router.post("/persons/{person_id}/reveal-id")
@@ -154,7 +156,8 @@ def override_risk(
     person_id: int, body: RiskOverride, principal: CurrentPrincipal, session: SessionDep
 ) -> dict[str, Any]:
     """A coordinator sets the level with a reason; the history keeps the computed one too."""
-    return service.person_public(service.override_risk(session, principal, person_id, body.level, body.reason))
+    stored = service.override_risk(session, principal, person_id, body.level, body.reason)
+    return service.person_out(session, principal, stored, guardians=False)
 
 
 @router.get("/risk-persons")
@@ -162,8 +165,11 @@ def list_risk_persons(
     principal: RiskPersonReader, session: SessionDep, page: Paging
 ) -> list[dict[str, Any]] | Page[dict[str, Any]]:
     """附件2 entries in your jurisdiction (police and coordinators only)."""
-    entries = [service.risk_person_public(r) for r in service.list_risk_persons(session, principal)]
-    return page.answer(entries, key=lambda r: (r["id"],))
+    # Paged before the entries are built: the audit entry names the page sent, not the whole ledger.
+    rows = page.answer(service.list_risk_persons(session, principal), key=lambda r: (r.id or 0,))
+    if isinstance(rows, Page):
+        return Page(items=[service.risk_person_public(r) for r in rows.items], next_cursor=rows.next_cursor)
+    return [service.risk_person_public(r) for r in rows]
 
 
 @router.post("/risk-persons", status_code=201)
@@ -173,4 +179,31 @@ def create_risk_person(body: RiskPersonData, principal: RiskPersonWriter, sessio
 
 @router.get("/risk-persons/{risk_person_id}")
 def get_risk_person(risk_person_id: int, principal: RiskPersonReader, session: SessionDep) -> dict[str, Any]:
+    """One 附件2 entry; a sealed one is 404 like an id that does not exist, except to the police officer
+    who opened it, for `sealed_opening_minutes`."""
     return service.risk_person_public(service.get_risk_person(session, principal, risk_person_id))
+
+
+@router.put("/risk-persons/{risk_person_id}")
+def update_risk_person(
+    risk_person_id: int, body: RiskPersonUpdate, principal: RiskPersonWriter, session: SessionDep, locale: Locale
+) -> dict[str, Any]:
+    """Edit an entry made on `version` (fields left out keep their values); a new ID number or birth date
+    is judged again for sealing. A stale version is 409 with the current copy; a sealed entry is 404 except
+    to the police officer who opened it."""
+    patch = RiskPersonPatch.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
+    stored, status = service.update_risk_person(session, principal, risk_person_id, body.version, patch,
+                                                locale=locale)
+    if status == "conflict":
+        raise _stale(service.risk_person_public(stored))
+    return service.risk_person_public(stored)
+
+
+@router.post("/risk-persons/{risk_person_id}/open-sealed")
+def open_sealed_risk_person(
+    risk_person_id: int, body: OpenSealed, principal: SealedOpener, session: SessionDep
+) -> dict[str, Any]:
+    """Open a sealed entry (犯罪记录封存; police only, with a reason): the entry, and `opened_until`, until
+    when this officer finds it by id and may correct it. Every opening is audited (`sealed.open`, with the
+    reason). 404 for everyone else and for an entry that is not sealed."""
+    return service.open_sealed_risk_person(session, principal, risk_person_id, body.reason)

@@ -10,11 +10,13 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from backend.accounts import scope
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
-from backend.audit import service as audit
+from backend.audit import disclosure
 from backend.core import clock, crypto, placement
 from backend.core.db import dialect_insert
 from backend.core.errors import Conflict, InvalidInput, NotFound, validation_problem
@@ -22,7 +24,7 @@ from backend.core.geo import point, to_wgs84
 from backend.core.pagination import Page, decode_cursor, encode_cursor
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
-from backend.registry import idnumber
+from backend.registry import duplicates, idnumber
 from backend.registry.models import (
     Guardianship,
     Household,
@@ -35,6 +37,7 @@ from backend.registry.models import (
     risk_reasons_public,
 )
 from backend.registry.schemas import HouseholdData, PersonData, RiskPersonData
+from backend.sealing import service as sealing
 from backend.sync import revisions
 
 
@@ -54,12 +57,6 @@ class StaleEdit(Conflict):
     code = "stale-edit"
     title_zh = "该记录已被他人修改"
     title_en = "The record was changed by someone else"
-
-
-class IdNumberTaken(Conflict):
-    code = "id-number-registered"
-    title_zh = "该身份证号码已登记"
-    title_en = "This ID number is already registered"
 
 
 class GridUnknown(InvalidInput):
@@ -85,6 +82,9 @@ def _unit_path(session: Session, unit_id: int) -> str | None:
 
 
 def _covered(session: Session, principal: Principal, unit_id: int) -> bool:
+    """For writes (household.write, child.write): the jurisdiction is the whole scope there, since no
+    role that reaches children by assignment may write them (tests/test_permission_matrix.py, the
+    helper's actions). Reads go through accounts.scope."""
     path = _unit_path(session, unit_id)
     return path is not None and principal.covers(path)
 
@@ -176,6 +176,9 @@ def save_household(
         raise HouseholdNotFound()
     if current.content_hash == digest and current.version >= base_version:
         return current, "duplicate"
+    if ("lon" in given) != ("lat" in given):  # half a point would keep the stored other half
+        missing = "lon" if "lat" in given else "lat"
+        raise InvalidInput("经度和纬度须同时填写", "Give lon and lat together", field=missing)
     merged = _validated(HouseholdData, {**_household_as_data(current), **given}, locale)
     grid_id, lon, lat = _edited_place(session, principal, current, merged, given)
     moved = grid_id != current.org_unit_id  # read now: `current` is reloaded below
@@ -302,17 +305,17 @@ def _validated(model: type[M], merged: dict[str, Any], locale: str) -> M:
 
 
 def get_household(session: Session, principal: Principal, household_id: int) -> Household:
-    """A household inside the caller's jurisdiction, else 404."""
+    """A household the caller may see (its jurisdiction; a helper's: of a child assigned to it), else 404."""
     principal.require(Action.household_read)
-    return orgunits.get_in_jurisdiction(session, principal, Household, household_id, not_found=HouseholdNotFound)
+    return scope.get_visible(session, principal, Household, household_id, not_found=HouseholdNotFound)
 
 
 def list_households(
     session: Session, principal: Principal, *, unit_id: int | None, cursor: str | None, limit: int
 ) -> Page[dict[str, Any]]:
-    """Households in the caller's jurisdiction (or a unit inside it), by id."""
+    """Households the caller may see (in its jurisdiction, or a unit inside it), by id."""
     principal.require(Action.household_read)
-    query = select(Household).where(orgunits.in_jurisdiction(principal, col(Household.org_unit_id)))
+    query = select(Household).where(scope.visible(principal, Household))
     if unit_id is not None:
         unit = orgunits.get_visible_unit(session, principal, unit_id)
         query = query.where(col(Household.org_unit_id).in_(orgunits.subtree_unit_ids(unit.path)))
@@ -323,9 +326,49 @@ def list_households(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(
-        items=[household_public(h) for h in rows],
+        items=[household_out(h) for h in rows],
         next_cursor=encode_cursor({"id": rows[-1].id}) if more and rows else None,
     )
+
+
+# ---------------------------------------------------------------- records as answers (audited)
+# Every answer that carries a household or a person is built here, and says so to the request's
+# audit entry (backend/audit/disclosure.py): the records, the guardians named inside them, and
+# whether the request wrote them.
+
+
+def household_out(h: Household, *, changed: bool = False) -> dict[str, Any]:
+    """household_public of a household an answer carries, declared to the request's audit entry."""
+    declare = disclosure.changed if changed else disclosure.record
+    declare(disclosure.HOUSEHOLD, [h.id], unit_id=h.org_unit_id)
+    return household_public(h)
+
+
+def persons_out(
+    session: Session, principal: Principal, people: list[Person], *, changed: bool = False, guardians: bool = True
+) -> list[dict[str, Any]]:
+    """person_public of each person (with their guardians unless `guardians` is false), as the caller
+    may see them; the people and the guardians named inside them are declared to the request's audit
+    entry."""
+    ids = [p.id for p in people if p.id is not None]
+    if not ids:
+        return []
+    declare = disclosure.changed if changed else disclosure.record
+    declare(disclosure.PERSON, ids, unit_id=people[0].org_unit_id if len(people) == 1 else None)
+    dated = sees_birth_date(principal)
+    if not guardians:
+        return [person_public(p, birth_date=dated) for p in people]
+    named = guardians_of(session, ids)
+    disclosure.record(disclosure.PERSON, session.execute(
+        select(col(Guardianship.guardian_id)).where(col(Guardianship.child_id).in_(ids))).scalars())
+    return [person_public(p, named.get(p.id or 0, []), birth_date=dated) for p in people]
+
+
+def person_out(
+    session: Session, principal: Principal, p: Person, *, changed: bool = False, guardians: bool = True
+) -> dict[str, Any]:
+    """One person as `persons_out` gives them."""
+    return persons_out(session, principal, [p], changed=changed, guardians=guardians)[0]
 
 
 # ---------------------------------------------------------------- persons
@@ -344,7 +387,19 @@ def seal_id(value: str) -> SealedId:
     return SealedId(sealed.token, sealed.key_id, crypto.blind_index(value), idnumber.mask(value))
 
 
-def person_public(p: Person, guardians: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def sees_birth_date(principal: Principal) -> bool:
+    """Whether the caller receives a person's exact birth date. The masked ID number keeps the region
+    only, and everyone else gets the birth month: with the date, the sequence digits of the number are
+    all that is missing, and only roles that may reveal the number anyway (every read audited) get it
+    (README, "What each role sees")."""
+    return principal.can(Action.child_reveal_id)
+
+
+def person_public(
+    p: Person, guardians: list[dict[str, Any]] | None = None, *, birth_date: bool = False
+) -> dict[str, Any]:
+    """A person as the API shows it; `birth_date` (sees_birth_date of the caller) adds the exact date,
+    otherwise it is null and only `birth_month` is given."""
     out: dict[str, Any] = {
         "id": p.id,
         "uuid": str(p.uuid),
@@ -354,7 +409,8 @@ def person_public(p: Person, guardians: list[dict[str, Any]] | None = None) -> d
         "name": p.name,
         "id_number_masked": p.id_masked,
         "sex": p.sex,
-        "birth_date": p.birth_date.isoformat() if p.birth_date else None,
+        "birth_date": p.birth_date.isoformat() if p.birth_date and birth_date else None,
+        "birth_month": p.birth_date.isoformat()[:7] if p.birth_date else None,
         "hukou_place": p.hukou_place,
         "residence": p.residence,
         "in_school": p.in_school,
@@ -453,10 +509,16 @@ def _set_guardians(session: Session, principal: Principal, child: Person, data: 
     session.execute(delete(Guardianship).where(col(Guardianship.child_id) == child.id))
     for link in data.guardians:
         guardian = _person_by_uuid(session, link.uuid)
-        if guardian is None or not _covered(session, principal, guardian.org_unit_id):
+        if (guardian is None or guardian.retired_at is not None  # retired: backend/registry/retention.py
+                or not _covered(session, principal, guardian.org_unit_id)):
             raise PersonNotFound(
                 "监护人不存在，请先同步监护人信息",
                 "The guardian is unknown; push the guardian first",
+                field="guardians",
+            )
+        if guardian.id == child.id or guardian.role != PersonRole.guardian.value:
+            raise InvalidInput(
+                "监护人须为登记为监护人的另一人员", "A guardian is another person, registered as a guardian",
                 field="guardians",
             )
         session.add(Guardianship(child_id=child.id, guardian_id=guardian.id or 0, relation=link.relation))
@@ -480,14 +542,19 @@ def save_person(
         assert isinstance(data, PersonData)
         return _create_person(session, principal, uid, data)
     given = data.model_dump(mode="json", exclude_unset=True)
-    digest = content_hash(given)
+    digest = _person_digest(principal, given)
     current = _person_by_uuid(session, uid)
-    if current is None or not _covered(session, principal, current.org_unit_id):
+    if current is None or current.retired_at is not None or not _covered(session, principal, current.org_unit_id):
         raise PersonNotFound()
-    if current.content_hash == digest and current.version >= base_version:
+    if _resent(principal, current, digest, given) and current.version >= base_version:
         return current, "duplicate"
     new_id = given.pop("id_number", _ABSENT)
     keep_id = _keeps_id_number(principal, current, new_id)
+    if not sees_birth_date(principal) and (given.get("birth_date") is None or current.id_cipher is not None):
+        # The caller was given the birth month, not the date: a null it sends back keeps the date, and
+        # where an ID number fixes the date its guess is ignored, not checked (a check would tell it
+        # which day is right, and with the day the number's sequence is all that stays hidden).
+        given.pop("birth_date", None)
     merged_fields = {**_person_as_data(session, current), **{k: v for k, v in given.items() if k != "guardians"}}
     merged_fields["id_number"] = None if keep_id else new_id
     merged_fields["guardians"] = given.get("guardians") or []
@@ -503,10 +570,9 @@ def save_person(
     elif values["id_index"] is not None:
         holder = session.execute(select(col(Person.uuid)).where(col(Person.id_index) == values["id_index"])).scalar()
         if holder is not None and holder != uid:
-            raise IdNumberTaken(
-                "该身份证号码已登记在另一人员名下", "Another person holds this ID number", field="id_number"
-            )
-    result = session.execute(
+            raise duplicates.refused(session, principal, Person, values["id_index"], unit_id=values["org_unit_id"],
+                                     operation="update")
+    statement = (
         update(Person)
         .where(col(Person.uuid) == uid, col(Person.version) == base_version)
         .values(
@@ -518,6 +584,15 @@ def save_person(
         )
         .execution_options(synchronize_session=False)
     )
+    if values.get("id_index") is None:
+        result = session.execute(statement)
+    else:
+        try:
+            with session.begin_nested():  # a racing write of the same number loses on the unique index
+                result = session.execute(statement)
+        except IntegrityError:
+            raise duplicates.refused(session, principal, Person, values["id_index"], unit_id=values["org_unit_id"],
+                                     operation="update") from None
     session.expire_all()
     stored = _person_by_uuid(session, uid)
     assert stored is not None
@@ -534,14 +609,14 @@ _ABSENT: Any = object()
 
 
 def _keeps_id_number(principal: Principal, current: Person, sent: Any) -> bool:
-    """Whether an edit leaves the stored ID number as it is: the field left out, sent back in the
-    masked form the caller holds, or nulled by a role that may not see the number (and so cannot
-    mean to erase it)."""
+    """Whether an edit leaves the stored ID number as it is: the field left out, sent back in a
+    masked form the caller holds (today's or an older one), or nulled by a role that may not see the
+    number (and so cannot mean to erase it)."""
     if sent is _ABSENT:
         return True
     if sent is None:
         return not principal.can(Action.child_reveal_id)
-    return current.id_masked is not None and str(sent).strip().upper() == current.id_masked.upper()
+    return current.id_masked is not None and idnumber.is_masked(str(sent))
 
 
 def _check_against_kept_id(current: Person, merged: PersonData) -> None:
@@ -584,7 +659,7 @@ def _person_as_data(session: Session, p: Person) -> dict[str, Any]:
 
 def _create_person(session: Session, principal: Principal, uid: UUID, data: PersonData) -> tuple[Person, str]:
     parsed = _checked_id(data, clock.now().date())
-    digest = content_hash(data.model_dump(mode="json"))
+    digest = _person_digest(principal, data.model_dump(mode="json"))
     values = _person_values(session, principal, data, parsed)
     now = clock.now()
     insert = dialect_insert(session)
@@ -606,24 +681,41 @@ def _create_person(session: Session, principal: Principal, uid: UUID, data: Pers
         .returning(col(Person.id))
     ).scalar_one_or_none()
     stored = _person_by_uuid(session, uid)
-    if stored is None:
-        raise IdNumberTaken(
-            "该身份证号码已登记在另一人员名下，请核对或在已有记录上修改",
-            "Another person holds this ID number",
-            field="id_number",
-        )
+    if stored is None:  # not inserted, and the uuid is not ours: the ID number is held
+        raise duplicates.refused(session, principal, Person, values["id_index"], unit_id=values["org_unit_id"],
+                                 operation="create")
     if not _covered(session, principal, stored.org_unit_id):
         raise PersonNotFound()
     if inserted is None:
-        return stored, "duplicate" if stored.content_hash == digest else "conflict"
+        return stored, "duplicate" if _resent(principal, stored, digest, data.model_dump(mode="json")) else "conflict"
     _set_guardians(session, principal, stored, data)
     return stored, "created"
 
 
+def _person_digest(principal: Principal, body: dict[str, Any]) -> str:
+    """The digest a person's resend is recognised by: its content and its writer. A person's record
+    holds what most callers are not shown (the ID number; the birth date for roles that get the
+    month), so `duplicate` for a resend of anyone else's write would confirm a guessed number or
+    date: another caller's resend is never a duplicate, whatever it holds (it is a `conflict`)."""
+    return content_hash({"writer": principal.user_id, "record": body})
+
+
+def _resent(principal: Principal, stored: Person, digest: str, body: dict[str, Any]) -> bool:
+    # Records written before 2026-11-30 carry the digest of the content alone: their resend is
+    # recognised from the user who created them only.
+    return stored.content_hash == digest or (
+        stored.created_by == principal.user_id and stored.content_hash == content_hash(body)
+    )
+
+
 def get_person(session: Session, principal: Principal, person_id: int) -> Person:
-    """A person inside the caller's jurisdiction, else 404 (also for roles that may not see children)."""
+    """A person the caller may see (its jurisdiction; a helper's: a child assigned to it), else 404 (also
+    for roles that may not see children)."""
     principal.require(Action.child_read)
-    return orgunits.get_in_jurisdiction(session, principal, Person, person_id, not_found=PersonNotFound)
+    p = scope.get_visible(session, principal, Person, person_id, not_found=PersonNotFound)
+    if p.retired_at is not None:  # left the active registry (backend/registry/retention.py)
+        raise PersonNotFound()
+    return p
 
 
 def guardians_of(session: Session, child_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
@@ -651,48 +743,41 @@ def guardians_of(session: Session, child_ids: list[int]) -> dict[int, list[dict[
 def person_detail(session: Session, principal: Principal, person_id: int) -> dict[str, Any]:
     """A person with guardians, ID masked; the read is audited."""
     p = get_person(session, principal, person_id)
-    assert p.id is not None
-    audit.record(
-        session, actor=principal, action="child.read", object_type="person", object_id=p.id, org_unit_id=p.org_unit_id
-    )
-    return person_public(p, guardians_of(session, [p.id])[p.id])
+    disclosure.event(session, "child.read", actor=principal, object_type="person", object_id=p.id,
+                     org_unit_id=p.org_unit_id)
+    return person_out(session, principal, p)
 
 
 def household_members(session: Session, principal: Principal, household_id: int) -> list[dict[str, Any]]:
     h = get_household(session, principal, household_id)
     principal.require(Action.child_read)
     people = list(
-        session.execute(select(Person).where(col(Person.household_id) == h.id).order_by(col(Person.id))).scalars()
+        session.execute(select(Person).where(col(Person.household_id) == h.id, col(Person.retired_at).is_(None),
+                                             scope.visible(principal, Person))
+                        .order_by(col(Person.id))).scalars()
     )
-    guardians = guardians_of(session, [p.id for p in people if p.id is not None])
-    return [person_public(p, guardians.get(p.id or 0)) for p in people]
+    disclosure.record(disclosure.HOUSEHOLD, [h.id], unit_id=h.org_unit_id)
+    return persons_out(session, principal, people)
 
 
 def reveal_id(session: Session, principal: Principal, person_id: int, *, reason: str | None) -> str | None:
     """The full ID number, for roles that may reveal it; every reveal is audited."""
     principal.require(Action.child_reveal_id)
     p = get_person(session, principal, person_id)
-    audit.record(
-        session,
-        actor=principal,
-        action="child.reveal_id",
-        object_type="person",
-        object_id=p.id,
-        org_unit_id=p.org_unit_id,
-        details={"reason": reason},
-    )
+    disclosure.event(session, "child.reveal_id", actor=principal, object_type="person", object_id=p.id,
+                     org_unit_id=p.org_unit_id, details={"reason": reason})
+    disclosure.record(disclosure.PERSON, [p.id], unit_id=p.org_unit_id)
     return crypto.decrypt(p.id_cipher) if p.id_cipher else None
 
 
 def find_by_id_number(session: Session, principal: Principal, value: str) -> Person | None:
-    """Exact lookup through the blind index, inside the caller's jurisdiction."""
+    """Exact lookup through the blind index, among the persons the caller may see."""
     principal.require(Action.child_read)
     p = session.execute(
-        select(Person).where(col(Person.id_index) == crypto.blind_index(idnumber.normalise(value)))
+        select(Person).where(col(Person.id_index) == crypto.blind_index(idnumber.normalise(value)),
+                             scope.visible(principal, Person))
     ).scalar_one_or_none()
-    if not isinstance(p, Person) or not _covered(session, principal, p.org_unit_id):
-        return None
-    return p
+    return p if isinstance(p, Person) else None
 
 
 # ---------------------------------------------------------------- risk levels
@@ -711,6 +796,7 @@ def set_risk_level(
 ) -> None:
     """Record a new level in the person's row and the history (the previous level is kept there)."""
     now = clock.now()
+    disclosure.changed(disclosure.PERSON, [person_id])
     session.execute(
         update(Person)
         .where(col(Person.id) == person_id)
@@ -746,15 +832,8 @@ def override_risk(session: Session, principal: Principal, person_id: int, level:
         source="override",
         actor_user_id=principal.user_id,
     )
-    audit.record(
-        session,
-        actor=principal,
-        action="risk.override",
-        object_type="person",
-        object_id=p.id,
-        org_unit_id=p.org_unit_id,
-        details={"from": p.risk_level, "to": level.value, "reason": reason},
-    )
+    disclosure.event(session, "risk.override", actor=principal, object_type="person", object_id=p.id,
+                     org_unit_id=p.org_unit_id, details={"from": p.risk_level, "to": level.value, "reason": reason})
     session.flush()
     session.refresh(p)
     return p
@@ -762,6 +841,7 @@ def override_risk(session: Session, principal: Principal, person_id: int, level:
 
 def risk_history(session: Session, principal: Principal, person_id: int) -> list[dict[str, Any]]:
     p = get_person(session, principal, person_id)
+    disclosure.record(disclosure.PERSON, [p.id], unit_id=p.org_unit_id)
     rows = session.execute(
         select(RiskLevelChange).where(col(RiskLevelChange.person_id) == p.id).order_by(col(RiskLevelChange.id))
     ).scalars()
@@ -786,6 +866,8 @@ def risk_history(session: Session, principal: Principal, person_id: int) -> list
 
 
 def risk_person_public(r: RiskPerson) -> dict[str, Any]:
+    """A 附件2 entry as answers carry it, declared to the request's audit entry."""
+    disclosure.record(disclosure.RISK_PERSON, [r.id], unit_id=r.org_unit_id)
     return {
         "id": r.id,
         "org_unit_id": r.org_unit_id,
@@ -799,13 +881,34 @@ def risk_person_public(r: RiskPerson) -> dict[str, Any]:
         "risk_level": r.risk_level,
         "risk_level_code": risk_level_code(r.risk_level),
         "control_measures": r.control_measures,
+        # True only in the answers of the police who opened it and of the write that sealed it.
+        "sealed": bool(r.sealed),
         "version": r.version,
     }
 
 
-def risk_person_values(session: Session, principal: Principal, data: RiskPersonData) -> dict[str, Any]:
+def _checked_birth_date(value: date | None) -> date | None:
+    if value is not None and not date(1900, 1, 1) <= value <= clock.now().astimezone(clock.SHANGHAI).date():
+        raise InvalidInput("出生日期不合理", "The birth date is not plausible", field="birth_date")
+    return value
+
+
+def risk_person_values(
+    session: Session,
+    principal: Principal,
+    data: RiskPersonData,
+    *,
+    record_at: datetime | None = None,
+    sealed_if_unknown: bool = False,
+) -> dict[str, Any]:
+    """The stored fields of a 附件2 entry, `sealed` judged on the birth date the ID number (or, without
+    one, `birth_date`) gives and the entry's day `record_at` (now for a new entry); without a birth
+    date the entry keeps `sealed_if_unknown`."""
+    birth = _checked_birth_date(data.birth_date)
     parsed = (
-        idnumber.parse_for_person(data.id_number, today=clock.now().date(), sex=data.sex) if data.id_number else None
+        idnumber.parse_for_person(data.id_number, today=clock.now().date(), sex=data.sex, birth_date=birth)
+        if data.id_number
+        else None
     )
     unit_id = principal.org_unit_id
     if data.org_unit_id is not None:
@@ -825,6 +928,8 @@ def risk_person_values(session: Session, principal: Principal, data: RiskPersonD
         "id_key_id": None,
         "id_index": None,
         "id_masked": None,
+        "sealed": sealing.judge(parsed.birth_date if parsed else birth, record_at or clock.now(),
+                                unknown=sealed_if_unknown),
     }
     if parsed is not None:
         sealed = seal_id(parsed.value)
@@ -832,41 +937,60 @@ def risk_person_values(session: Session, principal: Principal, data: RiskPersonD
     return values
 
 
+def _visible_id_holder(session: Session, index: str | None, *, other_than: int | None = None) -> bool:
+    """Whether a visible 附件2 entry (other than `other_than`) holds the blind index. Sealed entries are
+    not asked: a refusal would tell the caller that one exists."""
+    if index is None:
+        return False
+    query = select(col(RiskPerson.id)).where(col(RiskPerson.id_index) == index, sealing.unsealed(RiskPerson))
+    if other_than is not None:
+        query = query.where(col(RiskPerson.id) != other_than)
+    return session.execute(query).first() is not None
+
+
 def create_risk_person(session: Session, principal: Principal, data: RiskPersonData) -> RiskPerson:
     principal.require(Action.risk_person_write)
     values = risk_person_values(session, principal, data)
-    if (
-        values["id_index"] is not None
-        and session.execute(select(col(RiskPerson.id)).where(col(RiskPerson.id_index) == values["id_index"])).first()
-    ):
-        raise IdNumberTaken(
-            "该身份证号码已在风险人员台账中", "This ID number is already on the ledger", field="id_number"
-        )
+    index = values["id_index"]
+    if not values["sealed"] and _visible_id_holder(session, index):
+        raise duplicates.refused(session, principal, RiskPerson, index, unit_id=values["org_unit_id"],
+                                 operation="create")
     r = RiskPerson(created_by=principal.user_id, **values)
-    session.add(r)
-    session.flush()
-    audit.record(
-        session,
-        actor=principal,
-        action="risk_person.create",
-        object_type="risk_person",
-        object_id=r.id,
-        org_unit_id=r.org_unit_id,
-    )
+    try:
+        with session.begin_nested():  # a racing insert of the same number loses on the unique index
+            session.add(r)
+            session.flush()
+    except IntegrityError:
+        if index is None:
+            raise
+        raise duplicates.refused(session, principal, RiskPerson, index, unit_id=values["org_unit_id"],
+                                 operation="create") from None
+    disclosure.changed(disclosure.RISK_PERSON, [r.id], unit_id=r.org_unit_id)
+    disclosure.event(session, "risk_person.create", actor=principal, object_type="risk_person", object_id=r.id,
+                     org_unit_id=r.org_unit_id)
     return r
+
+
+def _visible_risk_person(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
+    """An entry of the caller's jurisdiction that is not sealed or that the caller has opened; else the
+    404 of an id that does not exist."""
+    found = session.execute(
+        select(RiskPerson).where(
+            col(RiskPerson.id) == risk_person_id,
+            orgunits.in_jurisdiction(principal, col(RiskPerson.org_unit_id)),
+            sealing.visible_to(principal, "risk_person", RiskPerson),
+        )
+    ).scalar_one_or_none()
+    if not isinstance(found, RiskPerson):
+        raise NotFound()
+    return found
 
 
 def get_risk_person(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
     principal.require(Action.risk_person_read)
-    r = orgunits.get_in_jurisdiction(session, principal, RiskPerson, risk_person_id)
-    audit.record(
-        session,
-        actor=principal,
-        action="risk_person.read",
-        object_type="risk_person",
-        object_id=r.id,
-        org_unit_id=r.org_unit_id,
-    )
+    r = _visible_risk_person(session, principal, risk_person_id)
+    disclosure.event(session, "risk_person.read", actor=principal, object_type="risk_person", object_id=r.id,
+                     org_unit_id=r.org_unit_id, details={"sealed": True} if r.sealed else None)
     return r
 
 
@@ -875,10 +999,74 @@ def list_risk_persons(session: Session, principal: Principal) -> list[RiskPerson
     return list(
         session.execute(
             select(RiskPerson)
-            .where(orgunits.in_jurisdiction(principal, col(RiskPerson.org_unit_id)))
+            .where(orgunits.in_jurisdiction(principal, col(RiskPerson.org_unit_id)), sealing.unsealed(RiskPerson))
             .order_by(col(RiskPerson.id))
         ).scalars()
     )
+
+
+def _risk_person_as_data(r: RiskPerson) -> dict[str, Any]:
+    """The stored entry as RiskPersonData fields (the ID number decrypted; the birth date is not kept)."""
+    return {
+        "name": r.name,
+        "id_number": crypto.decrypt(r.id_cipher) if r.id_cipher else None,
+        "sex": r.sex,
+        "hukou_place": r.hukou_place,
+        "residence": r.residence,
+        "contact": r.contact,
+        "categories": r.categories,
+        "risk_level": r.risk_level,
+        "control_measures": r.control_measures,
+        "org_unit_id": r.org_unit_id,
+    }
+
+
+def update_risk_person(
+    session: Session, principal: Principal, risk_person_id: int, version: int, patch: BaseModel, *, locale: str = "zh"
+) -> tuple[RiskPerson, str]:
+    """Edit an entry made on `version` (fields left out keep their values; the masked number sent back
+    keeps the number). The seal is judged again against the entry's own day; a sealed entry is edited
+    only by police who opened it. ("updated" | "conflict", with the stored entry.)"""
+    principal.require(Action.risk_person_write)
+    r = _visible_risk_person(session, principal, risk_person_id)
+    if r.version != version:
+        return r, "conflict"
+    given = patch.model_dump(exclude_unset=True)
+    merged = _risk_person_as_data(r)
+    sent_id = given.pop("id_number", _ABSENT)
+    if sent_id is not _ABSENT and not (sent_id is not None and r.id_masked and idnumber.is_masked(str(sent_id))):
+        merged["id_number"] = sent_id
+        if "sex" not in given:
+            merged["sex"] = None  # the new number says it
+    merged.update(given)
+    data = _validated(RiskPersonData, merged, locale)
+    values = risk_person_values(session, principal, data, record_at=r.created_at, sealed_if_unknown=r.sealed)
+    index = values["id_index"]
+    if not values["sealed"] and _visible_id_holder(session, index, other_than=r.id):
+        raise duplicates.refused(session, principal, RiskPerson, index, unit_id=values["org_unit_id"],
+                                 operation="update")
+    for key, value in values.items():
+        setattr(r, key, value)
+    r.version += 1
+    r.updated_at = clock.now()
+    try:
+        with session.begin_nested():  # a racing write of the same number loses on the unique index
+            session.add(r)
+            session.flush()
+    except IntegrityError:
+        raise duplicates.refused(session, principal, RiskPerson, index or "", unit_id=values["org_unit_id"],
+                                 operation="update") from None
+    disclosure.changed(disclosure.RISK_PERSON, [r.id], unit_id=r.org_unit_id)
+    disclosure.event(session, "risk_person.update", actor=principal, object_type="risk_person", object_id=r.id,
+                     org_unit_id=r.org_unit_id, details={"sealed": bool(r.sealed)})
+    return r, "updated"
+
+
+def open_sealed_risk_person(session: Session, principal: Principal, risk_person_id: int, reason: str) -> dict[str, Any]:
+    """A sealed entry opened by police with a reason (backend/sealing/service.py `open_record`): the entry
+    and `opened_until`, until when that officer finds it by id and may correct it."""
+    r, until = sealing.open_record(session, principal, "risk_person", risk_person_id, reason)
+    return {**risk_person_public(r), "opened_until": clock.as_utc(until).isoformat()}
 
 
 def new_uuid() -> UUID:

@@ -26,7 +26,7 @@ def push_households(session: Session, principal: Principal, items: list[PushItem
             stored, status = service.save_household(
                 session, principal, item.client_uuid, item.base_version, data, locale=locale
             )
-            return ItemResult(ItemStatus(status), record=service.household_public(stored))
+            return ItemResult(ItemStatus(status), record=service.household_out(stored))
 
         results.append(in_savepoint(session, locale, work))
     return results
@@ -45,9 +45,7 @@ def push_persons(session: Session, principal: Principal, items: list[PushItem], 
             stored, status = service.save_person(
                 session, principal, item.client_uuid, item.base_version, data, locale=locale
             )
-            assert stored.id is not None
-            guardians = service.guardians_of(session, [stored.id])[stored.id]
-            return ItemResult(ItemStatus(status), record=service.person_public(stored, guardians))
+            return ItemResult(ItemStatus(status), record=service.person_out(session, principal, stored))
 
         results.append(in_savepoint(session, locale, work))
     return results

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from backend.core.errors import Conflict, DomainError, validation_problem
+from backend.core.errors import Conflict, DomainError, run_aftermath, validation_problem
 from backend.sync.kinds import ItemResult, ItemStatus
 
 
@@ -35,6 +35,7 @@ def in_savepoint(session: Session, locale: str, work: Callable[[], ItemResult]) 
         result = work()
     except DomainError as exc:
         nested.rollback()
+        run_aftermath(session, exc)  # what the refusal keeps (an audit entry, a notification)
         return rejected(exc, locale)
     except IntegrityError:
         nested.rollback()

@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+import orjson
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
+from backend.accounts import scope
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
-from backend.audit import service as audit
+from backend.audit import disclosure
 from backend.checklists import service as checklists
 from backend.checklists.models import ChecklistTemplate
 from backend.core import clock
@@ -40,8 +42,8 @@ from backend.helpers import service as helpers
 from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, HelperProfile
 from backend.orgunits import service as orgunits
 from backend.registry import service as registry
-from backend.registry.models import Household, Person, PersonRole, risk_level_code
-from backend.sync import revisions
+from backend.registry.models import Guardianship, Household, Person, PersonRole, risk_level_code
+from backend.sync import pg_records, revisions
 from backend.sync.models import SyncRemoval
 from backend.visits.models import Visit
 
@@ -52,15 +54,18 @@ MAX_PULL_LIMIT = 5000
 HELPER_LIVE = (AssignmentStatus.offered.value, AssignmentStatus.accepted.value)
 
 
+Record = dict[str, Any] | orjson.Fragment  # a record, or its JSON already written by the database
+
+
 @dataclass(frozen=True)
 class PullKind:
     name: str
     readable: Callable[[Principal], bool]
-    # (session, principal, after, upto, limit) -> the first `limit` revisions in (after, upto] the
+    # (principal, after, upto, limit) -> SELECT of the first `limit` revisions in (after, upto] the
     # caller's phone keeps, ascending: cheap, it only finds where the page ends
-    revs: Callable[[Session, Principal, int, int, int], list[int]]
+    revs: Callable[[Principal, int, int, int], Select[Any]]
     # (session, principal, after, cut) -> (rev, public record) of the same rows in (after, cut]
-    load: Callable[[Session, Principal, int, int], list[tuple[int, dict[str, Any]]]]
+    load: Callable[[Session, Principal, int, int], list[tuple[int, Record]]]
     # removals: which tombstones of this kind may concern the caller, and which of their records the
     # caller still sees (the same predicate as `revs` and `load`: what is sent is what is kept)
     audience: Callable[[Principal], ColumnElement[bool]] | None = None
@@ -70,15 +75,13 @@ class PullKind:
 Scope = Callable[[Principal], ColumnElement[bool]]
 
 
-def _revs(model: Any, scope: Scope) -> Callable[[Session, Principal, int, int, int], list[int]]:
-    def revs(session: Session, principal: Principal, after: int, upto: int, limit: int) -> list[int]:
-        return list(
-            session.connection().execute(
-                select(col(model.rev))
-                .where(col(model.rev) > after, col(model.rev) <= upto, scope(principal))
-                .order_by(col(model.rev))
-                .limit(limit)
-            ).scalars().all()
+def _revs(model: Any, scope: Scope) -> Callable[[Principal, int, int, int], Select[Any]]:
+    def revs(principal: Principal, after: int, upto: int, limit: int) -> Select[Any]:
+        return (
+            select(col(model.rev).label("rev"))
+            .where(col(model.rev) > after, col(model.rev) <= upto, scope(principal))
+            .order_by(col(model.rev))
+            .limit(limit)
         )
 
     return revs
@@ -91,22 +94,49 @@ def _columns(model: Any, *leave_out: str) -> list[Any]:
     return [c for c in table.c if c.name not in leave_out]
 
 
-def _load(
-    model: Any, scope: Scope, columns: list[Any], records: Callable[[Session, list[Any]], list[dict[str, Any]]]
-) -> Callable[[Session, Principal, int, int], list[tuple[int, dict[str, Any]]]]:
-    def load(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
-        # Core, not ORM, execution: plain rows without the ORM's per-row loading work.
-        # fetchall, not iteration: one driver call per page instead of one per row.
-        rows: list[Any] = list(
-            session.connection()
-            .execute(
-                select(*columns)
-                .where(col(model.rev) > after, col(model.rev) <= cut, scope(principal))
-                .order_by(col(model.rev))
-            )
-            .all()
+def _json_in_database(session: Session) -> bool:
+    """PostgreSQL writes the big kinds' records itself (backend/sync/pg_records.py)."""
+    return session.get_bind().dialect.name == "postgresql" and get_settings().sync_pull_json_in_database
+
+
+def _rows(session: Session, model: Any, scope: Scope, principal: Principal, after: int, cut: int,
+          *columns: Any) -> list[Any]:
+    # Core, not ORM, execution: plain rows without the ORM's per-row loading work.
+    # fetchall, not iteration: one driver call per page instead of one per row.
+    return list(
+        session.connection()
+        .execute(
+            select(*columns)
+            .where(col(model.rev) > after, col(model.rev) <= cut, scope(principal))
+            .order_by(col(model.rev))
         )
-        return list(zip([r.rev for r in rows], records(session, rows), strict=True))
+        .all()
+    )
+
+
+def _load(
+    model: Any,
+    scope: Scope,
+    columns: list[Any],
+    records: Callable[[Session, Principal, list[Any]], list[dict[str, Any]]],
+    written: Callable[[Principal], ColumnElement[Any]] | None = None,
+    audited: str | None = None,
+) -> Callable[[Session, Principal, int, int], list[tuple[int, Record]]]:
+    """A kind's page loader: rows to records in Python, or on PostgreSQL, when the kind has a
+    `written` form, the records' JSON text straight from the database. The records of an `audited`
+    kind are declared to the request's audit entry (backend/audit/disclosure.py) by their ids."""
+
+    def load(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
+        if written is not None and _json_in_database(session):
+            record = pg_records.as_text(written(principal))
+            texts = _rows(session, model, scope, principal, after, cut, col(model.rev), col(model.id), record)
+            if audited is not None:
+                disclosure.record(audited, (row_id for _, row_id, _ in texts))
+            return [(rev, orjson.Fragment(text)) for rev, _, text in texts]
+        rows = _rows(session, model, scope, principal, after, cut, *columns)
+        if audited is not None:
+            disclosure.record(audited, (r.id for r in rows))
+        return list(zip([r.rev for r in rows], records(session, principal, rows), strict=True))
 
     return load
 
@@ -129,18 +159,50 @@ def _jurisdiction_audience(principal: Principal) -> ColumnElement[bool]:
 # ---------------------------------------------------------------- the kinds
 
 
+# The registry kinds are scoped by backend/accounts/scope.py, the condition every REST read uses too:
+# the jurisdiction, and for a helper the children assigned to it, their households and those
+# households' visits.
+
+
 def _household_scope(principal: Principal) -> ColumnElement[bool]:
-    return orgunits.in_jurisdiction(principal, col(Household.org_unit_id))
+    return scope.visible(principal, Household)
 
 
 def _person_scope(principal: Principal) -> ColumnElement[bool]:
-    return orgunits.in_jurisdiction(principal, col(Person.org_unit_id))
+    # A retired person (backend/registry/retention.py) left every phone: its tombstone becomes a removal.
+    return and_(scope.visible(principal, Person), col(Person.retired_at).is_(None))
 
 
-def _person_records(session: Session, people: list[Any]) -> list[dict[str, Any]]:
+def _household_audience(principal: Principal) -> ColumnElement[bool]:
+    """Tombstones of households that may concern the caller: those of a unit of its jurisdiction (a
+    helper: of its children's households only), and those the database addressed to its user (the
+    household of a child whose accepted assignment ended or went to another helper: migration 0016)."""
+    return scope.tombstone_audience(principal, Household)
+
+
+def _person_audience(principal: Principal) -> ColumnElement[bool]:
+    return scope.tombstone_audience(principal, Person)
+
+
+# Kinds whose view a helper's right reaches by assignment only, with the right that reads each: the
+# cursor says whether the phone's view of them was by assignment, so a user who gains or loses an
+# area-wide role (a helper made a volunteer too) gets a phone rebuilt, not patched.
+_BY_ASSIGNMENT = {"household": Action.household_read, "person": Action.child_read, "visit": Action.visit_read}
+
+
+def _kind_tag(kind: PullKind, principal: Principal) -> str:
+    right = _BY_ASSIGNMENT.get(kind.name)
+    return f"{kind.name}@assigned" if right is not None and principal.by_assignment(right) else kind.name
+
+
+def _person_records(session: Session, principal: Principal, people: list[Any]) -> list[dict[str, Any]]:
     # Only children have guardians; every person record carries the list (empty for a guardian).
     guardians = registry.guardians_of(session, [p.id for p in people if p.role == PersonRole.child.value])
-    return [registry.person_public(p, guardians.get(p.id, [])) for p in people]
+    birth_date = registry.sees_birth_date(principal)
+    return [registry.person_public(p, guardians.get(p.id, []), birth_date=birth_date) for p in people]
+
+
+PERSON_COLUMNS = _columns(Person, "id_cipher", "id_key_id", "id_index")
 
 
 def _own_assignment(principal: Principal) -> ColumnElement[bool]:
@@ -176,7 +238,7 @@ def _page_objects(session: Session, model: Any, scope: ColumnElement[bool], afte
     )
 
 
-def _load_assignments(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
+def _load_assignments(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
     rows = _page_objects(session, Assignment, _assignment_scope(principal), after, cut)
     public = helpers.assignments_public(session, rows)
     return [(a.rev, p.model_dump(mode="json")) for a, p in zip(rows, public, strict=True)]
@@ -187,35 +249,51 @@ def _visit_scope(principal: Principal) -> ColumnElement[bool]:
     History follows its household: a household that moves takes it along (its visits get new
     revisions), and a phone that gets a household's removal drops its history with it."""
     since = clock.now() - timedelta(days=get_settings().sync_visit_history_days)
-    return and_(
-        col(Visit.counted_at) >= since,
-        col(Visit.household_id).in_(select(col(Household.id)).where(_household_scope(principal))),
-    )
+    # A visit's unit is its household's (set when stored, moved with it: registry._move_dependents),
+    # so the history is scoped by the visit's own unit, the one scope GET /visits uses too; a join
+    # to the households would cost a lookup per visit on every page. A helper's history is that of
+    # its assigned children's households (accounts.scope).
+    return and_(col(Visit.counted_at) >= since, scope.visible(principal, Visit))
 
 
-def _load_visits(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
+def _load_visits(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
     original = aliased(Visit)
+    fields: dict[str, Any] = {
+        "id": col(Visit.id),
+        "client_uuid": col(Visit.client_uuid),
+        "household_id": col(Visit.household_id),
+        "household_uuid": col(Household.uuid),
+        "amends_uuid": col(original.client_uuid),
+        "device_time": col(Visit.device_time),
+        "counted_at": col(Visit.counted_at),
+        "clock_suspect": col(Visit.clock_suspect),
+        "received_at": col(Visit.received_at),
+        "outcome": col(Visit.outcome),
+        "location_mismatch": col(Visit.location_mismatch),
+        "risk_level": col(Visit.risk_level),
+    }
+    written = _json_in_database(session)
+    if written:
+        times = ("device_time", "counted_at", "received_at")
+        flags = ("clock_suspect", "location_mismatch")
+        record = pg_records.json_object({
+            **{name: pg_records.iso_utc(c) if name in times else func.coalesce(c, False) if name in flags else c
+               for name, c in fields.items()},
+            "risk_level_code": pg_records.risk_level_code(col(Visit.risk_level)),
+        })
+        columns = [col(Visit.rev), col(Visit.id), pg_records.as_text(record)]
+    else:
+        columns = [col(Visit.rev), *(c.label(name) for name, c in fields.items())]
     rows: Sequence[Any] = session.connection().execute(
-        select(
-            col(Visit.rev),
-            col(Visit.id),
-            col(Visit.client_uuid),
-            col(Visit.household_id),
-            col(Household.uuid).label("household_uuid"),
-            col(original.client_uuid).label("amends_uuid"),
-            col(Visit.device_time),
-            col(Visit.counted_at),
-            col(Visit.clock_suspect),
-            col(Visit.received_at),
-            col(Visit.outcome),
-            col(Visit.location_mismatch),
-            col(Visit.risk_level),
-        )
+        select(*columns)
         .join(Household, col(Household.id) == col(Visit.household_id))
         .outerjoin(original, col(original.id) == col(Visit.amends_id))
         .where(col(Visit.rev) > after, col(Visit.rev) <= cut, _visit_scope(principal))
         .order_by(col(Visit.rev))
     ).all()
+    disclosure.record(disclosure.VISIT, (row[1] for row in rows))
+    if written:
+        return [(rev, orjson.Fragment(text)) for rev, _, text in rows]
 
     def iso(value: Any) -> str | None:
         return clock.as_utc(value).isoformat() if value is not None else None
@@ -249,16 +327,18 @@ KINDS: Sequence[PullKind] = (
         readable=lambda p: p.can(Action.household_read),
         revs=_revs(Household, _household_scope),
         load=_load(Household, _household_scope, _columns(Household, "location"),
-                   lambda _, rows: [registry.household_public(h) for h in rows]),
-        audience=_jurisdiction_audience,
+                   lambda _, __, rows: [registry.household_public(h) for h in rows],
+                   lambda _: pg_records.household_json(), disclosure.HOUSEHOLD),
+        audience=_household_audience,
         still_visible=_visible_ids(Household, _household_scope),
     ),
     PullKind(
         name="person",
         readable=lambda p: p.can(Action.child_read),
         revs=_revs(Person, _person_scope),
-        load=_load(Person, _person_scope, _columns(Person, "id_cipher", "id_key_id", "id_index"), _person_records),
-        audience=_jurisdiction_audience,
+        load=_load(Person, _person_scope, PERSON_COLUMNS, _person_records,
+                   lambda p: pg_records.person_json(birth_date=registry.sees_birth_date(p)), disclosure.PERSON),
+        audience=_person_audience,
         still_visible=_visible_ids(Person, _person_scope),
     ),
     PullKind(
@@ -266,7 +346,7 @@ KINDS: Sequence[PullKind] = (
         readable=lambda p: True,
         revs=_revs(ChecklistTemplate, lambda p: true()),
         load=_load(ChecklistTemplate, lambda p: true(), _columns(ChecklistTemplate),
-                   lambda _, rows: [checklists.template_public(t) for t in rows]),
+                   lambda _, __, rows: [checklists.template_public(t) for t in rows]),
     ),
     PullKind(
         name="assignment",
@@ -323,7 +403,7 @@ def _removal_record(t: SyncRemoval) -> dict[str, Any]:
     return {"kind": t.kind, "uuid": str(t.record_uuid) if t.record_uuid else None, "id": t.record_id}
 
 
-def _load_removals(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, dict[str, Any]]]:
+def _load_removals(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
     """The page's removals, less those whose record the caller still sees (a move within its view)."""
     tombstones = _page_objects(session, SyncRemoval, _removal_scope(principal), after, cut)
     visible: dict[str, set[int]] = {}
@@ -342,6 +422,31 @@ REMOVALS = PullKind(
 )
 
 
+def _declare_guardians(session: Session, principal: Principal, after: int, cut: int) -> None:
+    """A child's record names its guardians (name, contact): they are disclosed with it, even when
+    the guardian's own record is not in the page. The page's children by the page's own condition."""
+    if disclosure.current() is None:
+        return
+    children = select(col(Person.id)).where(col(Person.rev) > after, col(Person.rev) <= cut, _person_scope(principal))
+    disclosure.record(disclosure.PERSON, session.execute(
+        select(col(Guardianship.guardian_id)).where(col(Guardianship.child_id).in_(children))).scalars())
+
+
+def _page_end(session: Session, revs: list[Select[Any]], limit: int, upto: int) -> tuple[int, bool]:
+    """The page's last revision and whether more follow: the `limit`-th and the next of all kinds'
+    revisions together, found by the database (each kind gives its first limit + 1; revisions are
+    unique, one counter hands them all out, so a cut never splits a revision)."""
+    merged = union_all(*(select(q.subquery().c.rev) for q in revs)).subquery()
+    ends = list(
+        session.connection()
+        .execute(select(merged.c.rev).order_by(merged.c.rev).offset(limit - 1).limit(2))
+        .scalars()
+    )
+    if len(ends) == 2:
+        return ends[0], True
+    return upto, False
+
+
 def pull(session: Session, principal: Principal, cursor: str | None, limit: int) -> dict[str, Any]:
     """Everything the caller's phone keeps that changed after the cursor, lowest revision first,
     cut at one watermark; records that left the caller's view come as `removal` items."""
@@ -350,7 +455,7 @@ def pull(session: Session, principal: Principal, cursor: str | None, limit: int)
     checklists.ensure_builtin(session)  # before the watermark: a template made now is in this cut
     upto = revisions.current(session)
     readable = [k for k in KINDS if k.readable(principal)]
-    kinds = ",".join(k.name for k in readable)
+    kinds = ",".join(_kind_tag(k, principal) for k in readable)
     # Another jurisdiction, other roles, or a cursor ahead of the server (a database restored from a
     # backup): the phone's copy cannot be patched, it is rebuilt.
     reset = position.path is not None and (
@@ -362,10 +467,8 @@ def pull(session: Session, principal: Principal, cursor: str | None, limit: int)
 
     # Where the page ends, from revision numbers alone; then only the page's rows are loaded.
     sources = [*readable, REMOVALS]
-    revs = sorted(r for kind in sources for r in kind.revs(session, principal, after, upto, limit + 1))
-    has_more = len(revs) > limit
-    cut = revs[limit - 1] if has_more else upto  # revisions are unique: one counter hands them all out
-    page: list[tuple[int, str, dict[str, Any]]] = []
+    cut, has_more = _page_end(session, [kind.revs(principal, after, upto, limit + 1) for kind in sources], limit, upto)
+    page: list[tuple[int, str, Record]] = []
     for kind in sources:
         page += [(rev, kind.name, record) for rev, record in kind.load(session, principal, after, cut)]
     page.sort(key=lambda entry: entry[0])
@@ -373,14 +476,9 @@ def pull(session: Session, principal: Principal, cursor: str | None, limit: int)
 
     persons = sum(1 for item in items if item["kind"] == "person")
     if persons:
-        audit.record(
-            session,
-            actor=principal,
-            action="sync.pull",
-            object_type="sync",
-            org_unit_id=principal.org_unit_id,
-            details={"after": after, "persons": persons},
-        )
+        _declare_guardians(session, principal, after, cut)
+        disclosure.event(session, "sync.pull", actor=principal, object_type="sync",
+                         org_unit_id=principal.org_unit_id, details={"after": after, "persons": persons})
     return {
         "items": items,
         "next_cursor": encode_cursor({"r": cut, "p": principal.org_path, "k": kinds}),

@@ -25,7 +25,8 @@ class PushItemIn(BaseModel):
     kind: str = Field(max_length=40, description="household, person, visit, amendment, inspection; more kinds may "
                                                  "be added, and a kind the server does not know rejects that item")
     client_uuid: UUID = Field(description="Made on the phone when the record was made; resending it is safe")
-    base_version: int | None = Field(default=None, ge=1, description="Registry edits: the version edited; null = new")
+    base_version: int | None = Field(default=None, ge=1, strict=True,
+                                     description="Registry edits: the version edited; null = new")
     data: dict[str, Any]
 
     @classmethod
@@ -104,7 +105,8 @@ class PushResponse(BaseModel):
 
 class PullItem(BaseModel):
     kind: str = Field(
-        description="household, person, template, assignment; more may be added: skip kinds you do not know"
+        description="household, person, template, assignment, visit, removal; more may be added: skip kinds "
+                    "you do not know"
     )
     rev: int
     record: dict[str, Any]

@@ -9,8 +9,8 @@ from uuid import UUID
 from sqlmodel import Session
 
 from backend.accounts.principal import Principal
-from backend.audit import service as audit
-from backend.core import clock, text
+from backend.audit import disclosure
+from backend.core import clock, integers, text
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from backend.sync.kinds import KINDS, ItemResult, ItemStatus, PushItem
 from backend.sync.schemas import MAX_PUSH_ITEMS, PushItemIn
@@ -40,6 +40,14 @@ def push(session: Session, principal: Principal, raw_items: list[PushItemIn], lo
         unstorable = text.find_unstorable(raw.data) if suspect else []
         if unstorable:
             problem = text.unstorable_problem(unstorable, locale).to_problem(locale)
+            results[i] = ItemResult(ItemStatus.rejected, problem=problem)
+            continue
+        # So are integers no column holds: both backends refuse the item alike (backend/core/integers.py).
+        out_of_range = integers.find_out_of_range(raw.data)
+        if raw.base_version is not None and not integers.SMALLEST <= raw.base_version <= integers.LARGEST:
+            out_of_range.insert(0, "base_version")
+        if out_of_range:
+            problem = integers.out_of_range_problem(out_of_range).to_problem(locale)
             results[i] = ItemResult(ItemStatus.rejected, problem=problem)
             continue
         if raw.kind not in KINDS:
@@ -81,15 +89,26 @@ def push(session: Session, principal: Principal, raw_items: list[PushItemIn], lo
                 "problem": result.problem,
             }
         )
-    audit.record(
-        session,
-        actor=principal,
-        action="sync.push",
-        object_type="sync",
-        org_unit_id=principal.org_unit_id,
-        details={"items": len(raw_items), **counts},
-    )
+    _declare(raw_items, results)
+    disclosure.event(session, "sync.push", actor=principal, object_type="sync", org_unit_id=principal.org_unit_id,
+                     details={"items": len(raw_items), **counts})
     return {"results": out, "counts": dict(counts), "server_time": clock.now().isoformat()}
+
+
+# Push kinds whose records are about people, by the kind of audited record they are.
+PERSON_BEARING = {"household": disclosure.HOUSEHOLD, "person": disclosure.PERSON, "visit": disclosure.VISIT,
+                  "amendment": disclosure.VISIT}
+
+
+def _declare(raw_items: list[PushItemIn], results: list[ItemResult | None]) -> None:
+    """The records this push created or changed, and those it answered with (a duplicate's or a
+    conflict's stored copy), for the request's audit entry."""
+    for raw, result in zip(raw_items, results, strict=True):
+        kind = PERSON_BEARING.get(raw.kind)
+        if kind is None or result is None or not result.record or not isinstance(result.record.get("id"), int):
+            continue
+        wrote = result.status in (ItemStatus.created, ItemStatus.updated)
+        (disclosure.changed if wrote else disclosure.record)(kind, [result.record["id"]])
 
 
 def as_uuid(value: str) -> UUID:

@@ -8,6 +8,8 @@ letters without I, O, Z, S and V (31 symbols, each worth its position); the chec
 
 from __future__ import annotations
 
+from backend.core import identifiers
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}
 WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -15,8 +17,9 @@ LENGTH = 18
 
 
 def normalise(raw: str) -> str:
-    """Upper-case and strip spaces (people type codes with spaces and lower case)."""
-    return "".join(raw.split()).upper()
+    """The canonical spelling (backend/core/identifiers.py): NFKC (full-width to ASCII), no
+    whitespace, upper case. Characters outside the ASCII alphabet stay and are refused by `problem`."""
+    return identifiers.fold(raw)
 
 
 def check_character(body: str) -> str:

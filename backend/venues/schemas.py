@@ -7,8 +7,12 @@ from datetime import datetime
 from pydantic import BaseModel, Field, field_validator
 
 from backend.core.geo import CoordinateSystem
+from backend.core.identifiers import ContactText
 from backend.venues import credit_code
 from backend.venues.models import VenueStatus, VenueType
+
+OWNER_PHONE_DOC = ("A phone number is stored in one form (ASCII digits; spaces, dashes and +86 dropped; "
+                   "full-width digits accepted); other text is kept. Digits of other scripts are refused.")
 
 
 def _check_code(value: str) -> str:
@@ -21,13 +25,15 @@ def _check_code(value: str) -> str:
 class VenueCreate(BaseModel):
     venue_type: VenueType
     name: str = Field(min_length=1, max_length=120)
-    credit_code: str = Field(description="18-character unified social credit code (GB 32100), checksum validated")
+    credit_code: str = Field(description="18-character unified social credit code (GB 32100), checksum validated; "
+                             "full-width characters, spaces and lower case are accepted and stored as ASCII "
+                             "upper case")
     address: str = Field(default="", max_length=200)
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     crs: CoordinateSystem = CoordinateSystem.wgs84
     owner_name: str = Field(default="", max_length=60)
-    owner_phone: str = Field(default="", max_length=20)
+    owner_phone: ContactText = Field(default="", max_length=20, description=OWNER_PHONE_DOC)
     is_key: bool = False
     status: VenueStatus = VenueStatus.open
     org_unit_id: int | None = Field(default=None, description="Defaults to the grid containing the point")
@@ -43,7 +49,7 @@ class VenueUpdate(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90)
     crs: CoordinateSystem = CoordinateSystem.wgs84
     owner_name: str | None = Field(default=None, max_length=60)
-    owner_phone: str | None = Field(default=None, max_length=20)
+    owner_phone: ContactText | None = Field(default=None, max_length=20, description=OWNER_PHONE_DOC)
     is_key: bool | None = None
     status: VenueStatus | None = None
     org_unit_id: int | None = None

@@ -16,7 +16,7 @@ from backend.core.geo import point, point_lon_lat, to_wgs84
 from backend.inspections.models import OPEN_STATUSES, Inspection, Penalty, Problem, ProblemStatus
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel
-from backend.venues import risk
+from backend.venues import credit_code, risk
 from backend.venues.models import Venue, VenueStatus, VenueType
 from backend.venues.schemas import RiskPartPublic, RiskPublic, VenueCreate, VenuePublic, VenueUpdate
 
@@ -79,7 +79,9 @@ def resolve_unit(session: Session, principal: Principal, lon: float, lat: float,
 
 
 def find_by_code(session: Session, code: str) -> Venue | None:
-    return session.execute(select(Venue).where(col(Venue.credit_code) == code)).scalar_one_or_none()
+    """The venue of a credit code, however it was typed (identifiers.fold)."""
+    return session.execute(
+        select(Venue).where(col(Venue.credit_code) == credit_code.normalise(code))).scalar_one_or_none()
 
 
 def create_venue(session: Session, principal: Principal, data: VenueCreate) -> Venue:
@@ -152,7 +154,7 @@ def list_venues(
     if q:
         like = f"%{q}%"
         stmt = stmt.where(or_(col(Venue.name).like(like), col(Venue.address).like(like),
-                              col(Venue.credit_code) == q.upper()))
+                              col(Venue.credit_code) == credit_code.normalise(q)))
     if after_id is not None:
         stmt = stmt.where(col(Venue.id) > after_id)
     return list(session.execute(stmt.order_by(col(Venue.id)).limit(limit)).scalars())

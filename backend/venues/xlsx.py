@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
-from backend.core import clock
+from backend.core import clock, identifiers
 from backend.core.errors import InvalidInput
 from backend.core.geo import CoordinateSystem, point, to_wgs84
 from backend.core.spreadsheet import xlsx_row
@@ -95,6 +95,11 @@ def _parse(row: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | 
         text = _text(raw.get(name))
         if text:
             out[name] = text
+    if "owner_phone" in out:
+        try:
+            out["owner_phone"] = identifiers.contact(out["owner_phone"])
+        except ValueError as exc:
+            return None, f"联系电话只能使用数字0-9 / owner phone: {exc}"
     if "name" in out and len(out["name"]) > 120:
         return None, "场所名称过长 / name longer than 120"
     vtype = _text(raw.get("venue_type"))

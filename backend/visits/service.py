@@ -12,8 +12,10 @@ from pydantic import ValidationError
 from sqlalchemy import Table, literal_column, select, text
 from sqlmodel import Session, col
 
+from backend.accounts import scope
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
+from backend.audit import disclosure
 from backend.checklists import service as checklists
 from backend.checklists.builtin import SIX_LOOKS_CODE, SIX_LOOKS_VERSION
 from backend.checklists.models import ChecklistTemplate
@@ -24,7 +26,6 @@ from backend.core.errors import DomainError, InvalidInput, NotFound, validation_
 from backend.core.geo import distances_m, to_wgs84
 from backend.core.pagination import PageRequest
 from backend.media import service as media
-from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgUnit
 from backend.referrals import service as referrals
 from backend.registry import service as registry
@@ -126,7 +127,8 @@ def check_answers(data: VisitData, template: ChecklistTemplate | TemplateIndex) 
 
 
 def visit_public(v: dict[str, Any]) -> dict[str, Any]:
-    """A stored visit (row mapping) as the API returns it."""
+    """A stored visit (row mapping) as the API returns it, declared to the request's audit entry."""
+    disclosure.record(disclosure.VISIT, [v["id"]], unit_id=v["org_unit_id"])
 
     def iso(value: Any) -> str | None:
         return clock.as_utc(value).isoformat() if value is not None else None
@@ -263,6 +265,12 @@ def push_visits(
             continue
         parsed.append((i, data, _digest(data)))
 
+    if parsed:
+        # The sync counter's row lock first (no revision used): a coordinator moving a household takes
+        # it before moving the household's visits, so the households read below are where they are now,
+        # and a move after this waits for the push and then moves its visits too. Otherwise a visit
+        # could be stored in the unit its household had just left.
+        revisions.allocate(session, 0)
     # One query each: households (with their unit paths), templates, originals, children.
     household_rows = (
         {
@@ -283,8 +291,9 @@ def push_visits(
         if parsed
         else {}
     )
+    open_to = _households_open_to(session, principal, list(household_rows.values()))
     left_behind = tombstones.left_view_lately(
-        session, principal, "household", [r.id for r in household_rows.values() if not principal.covers(r.path)]
+        session, principal, "household", [r.id for r in household_rows.values() if r.id not in open_to]
     )
     templates: dict[tuple[str, int], TemplateIndex | None] = {}
     for key in {(d.template_code, d.template_version) for _, d, _ in parsed}:
@@ -310,13 +319,17 @@ def push_visits(
         )
     household_ids = [row.id for row in household_rows.values()]
     children: dict[int, list[tuple[int, UUID, str | None]]] = {}
+    grown_up: set[int] = set()  # retired (backend/registry/retention.py): may be named, is not assessed
     if household_ids:
-        for pid, puid, hid, level in session.execute(
-            select(col(Person.id), col(Person.uuid), col(Person.household_id), col(Person.risk_level)).where(
+        for pid, puid, hid, level, retired_at in session.execute(
+            select(col(Person.id), col(Person.uuid), col(Person.household_id), col(Person.risk_level),
+                   col(Person.retired_at)).where(
                 one_of(session, col(Person.household_id), household_ids), col(Person.role) == PersonRole.child.value
             )
         ):
             children.setdefault(hid, []).append((pid, puid, level))
+            if retired_at is not None:
+                grown_up.add(pid)
 
     received_at = clock.now()
     pending: list[_Pending] = []
@@ -329,7 +342,7 @@ def push_visits(
         first_of[item.client_uuid] = i
         try:
             home = household_rows.get(data.household_uuid)
-            if home is None or not (principal.covers(home.path) or home.id in left_behind):
+            if home is None or not (home.id in open_to or home.id in left_behind):
                 raise registry.HouseholdNotFound(
                     "该户不存在或不在您的辖区内，请先同步户信息或核对户",
                     "The household is unknown or outside your area",
@@ -362,6 +375,7 @@ def push_visits(
                     children=unknown_kids,
                 )
             seen = [by_uuid[u] for u in data.children_seen] if data.children_seen else kids
+            seen = [k for k in seen if k[0] not in grown_up]
         except DomainError as exc:
             results[i] = _reject(exc, locale)
             del first_of[item.client_uuid]
@@ -416,6 +430,7 @@ def push_visits(
         ).mappings():
             stored[found["client_uuid"]] = dict(found)
 
+    readable = _visits_readable(session, principal, stored)
     for p in pending:
         index = p.pos
         uid = p.item.client_uuid
@@ -445,6 +460,15 @@ def push_visits(
                               amends_id=None)
             results[index] = ItemResult(ItemStatus.created, record=record)
             continue
+        if not p.row and uid in inserted:
+            # The same uuid again within this push, after the item that stored it: a resend like any
+            # other (same content: duplicate; other content: conflict), with the stored copy.
+            first = next(q for q in pending if q.row and q.item.client_uuid == uid)
+            stored_first = results[first.pos]
+            copy = stored_first.record if stored_first is not None else None
+            same = p.digest == first.digest
+            results[index] = ItemResult(ItemStatus.duplicate if same else ItemStatus.conflict, record=copy)
+            continue
         existing = stored.get(uid)
         if existing is None:  # a repeat within the batch of an item that was rejected
             results[index] = ItemResult(ItemStatus.conflict)
@@ -452,7 +476,7 @@ def push_visits(
         # Visits stored before digests were normalised carry the digest of the JSON as sent (it
         # cannot be recomputed from the stored columns: a GCJ-02 fix is stored converted).
         same = existing["content_hash"] == p.digest or existing["content_hash"] == _digest_as_sent(p.item.data)
-        visible = principal.covers(existing["path"])
+        visible = uid in readable
         results[index] = ItemResult(
             ItemStatus.duplicate if same else ItemStatus.conflict, record=visit_public(existing) if visible else None
         )
@@ -461,6 +485,32 @@ def push_visits(
     # Photos that came before their visit (or amendment) are linked by this push, not by a later sweep.
     media.link_waiting_photos(session, "visit", inserted.keys())
     return [r if r is not None else ItemResult(ItemStatus.rejected) for r in results]
+
+
+def _households_open_to(session: Session, principal: Principal, rows: list[Any]) -> set[int]:
+    """Of the batch's households (rows with id and unit path), those the caller may record visits for:
+    its jurisdiction, or (a helper) the households of the children assigned to it (accounts.scope)."""
+    if not principal.by_assignment(Action.visit_create):
+        return {r.id for r in rows if principal.covers(r.path)}
+    if not rows:
+        return set()
+    return set(session.execute(
+        select(col(Household.id)).where(one_of(session, col(Household.id), [r.id for r in rows]),
+                                        scope.visible(principal, Household, action=Action.visit_create))
+    ).scalars())
+
+
+def _visits_readable(session: Session, principal: Principal, stored: dict[UUID, Any]) -> set[UUID]:
+    """Of the visits stored before (resends, conflicts), those the caller may read: their copy comes
+    back in the answer, the others' does not."""
+    if not principal.by_assignment(Action.visit_read):
+        return {uid for uid, row in stored.items() if principal.covers(row["path"])}
+    if not stored:
+        return set()
+    return set(session.execute(
+        select(col(Visit.client_uuid)).where(one_of(session, col(Visit.client_uuid), list(stored)),
+                                             scope.visible(principal, Visit))
+    ).scalars())
 
 
 def _apply_consequences(session: Session, principal: Principal, new: list[_Pending], ids: dict[UUID, int]) -> None:
@@ -545,18 +595,15 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[UUID, int]
 
 
 def get_visit(session: Session, principal: Principal, visit_id: int) -> dict[str, Any]:
-    """One visit inside the caller's jurisdiction, else 404."""
+    """One visit the caller may see (its jurisdiction; a helper's: of a household of a child assigned
+    to it), else 404."""
     principal.require(Action.visit_read)
     row = (
-        session.execute(
-            select(VISIT_TABLE, col(OrgUnit.path))
-            .join(OrgUnit, col(OrgUnit.id) == VISIT_TABLE.c.org_unit_id)
-            .where(VISIT_TABLE.c.id == visit_id)
-        )
+        session.execute(select(VISIT_TABLE).where(VISIT_TABLE.c.id == visit_id, scope.visible(principal, Visit)))
         .mappings()
         .first()
     )
-    if row is None or not principal.covers(row["path"]):
+    if row is None:
         raise VisitNotFound()
     return visit_public(dict(row))
 
@@ -570,10 +617,10 @@ def list_visits(
     page: PageRequest,
     clock_suspect_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Visits in the caller's jurisdiction, newest first; coordinators filter location mismatches and
-    visits placed by receipt time because the phone's clock was implausible."""
+    """Visits the caller may see, newest first; coordinators filter location mismatches and visits
+    placed by receipt time because the phone's clock was implausible."""
     principal.require(Action.visit_read)
-    query = select(VISIT_TABLE).where(orgunits.in_jurisdiction(principal, VISIT_TABLE.c.org_unit_id))
+    query = select(VISIT_TABLE).where(scope.visible(principal, Visit))
     if household_id is not None:
         registry.get_household(session, principal, household_id)
         query = query.where(VISIT_TABLE.c.household_id == household_id)

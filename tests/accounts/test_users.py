@@ -10,9 +10,10 @@ from backend.audit.models import AuditEntry
 from tests.factories import make_town, user_client
 
 
-def _new_user(unit_id: int, roles: list[str], phone: str = "13800000001") -> dict[str, object]:
+def _new_user(unit_id: int, roles: list[str], phone: str = "13800000001",
+              agency: str = "womens_federation") -> dict[str, object]:
     return {"phone": phone, "display_name": "新志愿者", "password": "long-enough-pw", "org_unit_id": unit_id,
-            "roles": roles}
+            "roles": roles, "agency": agency}
 
 
 def test_town_coordinator_creates_a_volunteer_in_a_village(client: TestClient, session: Session) -> None:
@@ -35,9 +36,10 @@ def test_coordinator_cannot_create_users_outside_the_town(client: TestClient, se
 def test_coordinator_cannot_grant_admin(client: TestClient, session: Session) -> None:
     town = make_town(session)
     coordinator = user_client(client, session, town.town, Role.coordinator)
-    resp = client.post("/api/v1/users", json=_new_user(town.town.id or 0, ["admin"]), headers=coordinator.headers)
+    resp = client.post("/api/v1/users", json=_new_user(town.town.id or 0, ["admin"], agency="government"),
+                       headers=coordinator.headers)
     assert resp.status_code == 403
-    assert resp.json()["code"] == "forbidden"
+    assert resp.json()["code"] == "role-not-grantable"
 
 
 def test_invalid_mobile_number_is_refused_with_the_field_named(client: TestClient, session: Session) -> None:

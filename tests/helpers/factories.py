@@ -12,7 +12,7 @@ from sqlmodel import Session
 from backend.accounts.permissions import Role
 from backend.core.geo import point
 from backend.demo.town import grid_box
-from backend.helpers.models import HelperProfile, Skill
+from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile, Skill
 from backend.orgunits.models import OrgUnit
 from backend.registry import service as registry
 from backend.registry.models import Household, Person, PersonRole, RiskLevel
@@ -73,3 +73,21 @@ def make_helper(session: Session, unit: OrgUnit, *, sex: str, skills: Sequence[S
     session.add(profile)
     session.commit()
     return profile
+
+
+def assign(session: Session, child: Person, helper: HelperProfile,
+           status: AssignmentStatus = AssignmentStatus.accepted) -> Assignment:
+    """A committed assignment of `child` to `helper` in `status`, as the helpers' write path leaves it."""
+    from backend.core import clock
+
+    assert child.id is not None and helper.id is not None
+    now = clock.now()
+    offered = status is not AssignmentStatus.proposed
+    row = Assignment(child_id=child.id, helper_id=helper.id, org_unit_id=child.org_unit_id, mode="one_to_one",
+                     status=status.value, proposed_at=now, confirmed_at=now if offered else None,
+                     answer_due_at=now if offered else None,
+                     answered_at=now if status in (AssignmentStatus.accepted, AssignmentStatus.ended) else None,
+                     ended_at=now if status is AssignmentStatus.ended else None)
+    session.add(row)
+    session.commit()
+    return row

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from backend.accounts import service as accounts
 from backend.accounts.permissions import Role
 from backend.checklists.builtin import six_looks_items
+from backend.core import clock
 from backend.demo.town import DemoTown, grid_box
 from backend.orgunits.models import OrgUnit
 from backend.registry import idnumber
-from tests.factories import SignedIn, make_town, user_client
+from backend.registry import service as registry
+from backend.registry.models import RiskPerson, RiskPersonCategory
+from backend.registry.schemas import RiskPersonData
+from tests.factories import SignedIn, make_town, make_user, user_client
 
 
 class World:
@@ -160,3 +165,45 @@ def seed_household(
     body = push(client, who, [h, *kids])
     assert statuses(body) == ["created"] * (1 + children), body
     return body["results"][0]["record"], [r["record"] for r in body["results"][1:]]
+
+
+def born_years_ago(years: int, days: int = 30) -> date:
+    """The birth date of someone `years` old today (China time) whose birthday was `days` ago; `days`
+    may be negative (the birthday is still ahead: one year younger)."""
+    today = clock.now().astimezone(clock.SHANGHAI).date() - timedelta(days=days)
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February in a year without one
+        return today.replace(year=today.year - years, day=28)
+
+
+def add_risk_person(
+    session: Session, unit: OrgUnit, *, name: str, id_number: str | None = None, birth_date: date | None = None,
+    role: Role = Role.police,
+) -> RiskPerson:
+    """A 附件2 entry written through the registry service by a new user of `role` at `unit` (committed)."""
+    user = make_user(session, unit, role)
+    principal = accounts.principal_for(session, user.id or 0, device_id=None, ip=None)
+    assert principal is not None
+    data: dict[str, Any] = {"name": name, "id_number": id_number,
+                            "categories": [RiskPersonCategory.community_correction]}
+    if birth_date is not None:
+        data["birth_date"] = birth_date
+    row = registry.create_risk_person(session, principal, RiskPersonData.model_validate(data))
+    session.commit()
+    return row
+
+
+def make_child_born(session: Session, grid: OrgUnit, birth: date, **kw: Any) -> Any:
+    """A committed child born on `birth` in a household of `grid` (registry rows, no ID number):
+    for tests of what happens as children grow up (backend/registry/retention.py)."""
+    from backend.registry.models import Person
+    from tests.helpers.factories import make_child
+
+    child = make_child(session, grid, **kw)
+    child.birth_date = birth
+    session.add(child)
+    session.commit()
+    stored = session.get(Person, child.id)
+    assert stored is not None
+    return stored

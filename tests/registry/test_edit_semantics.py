@@ -15,7 +15,16 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 
 from tests.factories import SignedIn
-from tests.registry.factories import World, child_id, child_item, household_item, make_world, push, statuses
+from tests.registry.factories import (
+    World,
+    child_id,
+    child_item,
+    household_item,
+    make_world,
+    push,
+    seed_household,
+    statuses,
+)
 
 # The data fields a phone holds of a child after a pull (person_public less ids, versions and times).
 PHONE_HELD = ["role", "name", "sex", "birth_date", "hukou_place", "residence", "in_school", "contact",
@@ -68,6 +77,17 @@ def test_the_masked_number_sent_back_keeps_the_stored_one(client: TestClient, se
     assert _reveal(client, w, record["id"]) == number
 
 
+def test_a_masked_form_of_an_older_app_sent_back_keeps_the_stored_one(client: TestClient, session: Session) -> None:
+    # Until 2026-11-30 the masked form kept the last 4 characters too; phones still hold copies.
+    w = make_world(client, session)
+    record, number = _child(client, w, w.volunteer_a)
+    edit = {**_held(record), "id_number": number[:6] + "********" + number[-4:], "signs": "已好转"}
+    body = push(client, w.volunteer_a, [{"kind": "person", "client_uuid": record["uuid"], "base_version": 1,
+                                         "data": edit}])
+    assert statuses(body) == ["updated"], body
+    assert _reveal(client, w, record["id"]) == number
+
+
 def test_put_without_the_id_number_changes_only_what_it_names(client: TestClient, session: Session) -> None:
     w = make_world(client, session)
     record, number = _child(client, w, w.volunteer_a)
@@ -99,8 +119,45 @@ def test_an_edit_cannot_contradict_the_stored_id_number(client: TestClient, sess
     w = make_world(client, session)
     record, _ = _child(client, w, w.volunteer_a)
     resp = client.put(f"/api/v1/persons/{record['id']}", json={"version": 1, "birth_date": "2015-01-01"},
-                      headers=w.volunteer_a.headers)
+                      headers=w.coordinator.headers)
     assert resp.status_code == 422 and resp.json()["field"] == "birth_date"
+
+
+def test_a_birth_date_guessed_by_a_role_that_sees_only_the_month_is_not_checked(
+    client: TestClient, session: Session
+) -> None:
+    # A check would be an oracle: thirty guesses give the day, and with the day only the number's
+    # sequence stays hidden. Where the ID number fixes the date, the guess is ignored.
+    w = make_world(client, session)
+    record, number = _child(client, w, w.volunteer_a)
+    born = f"{number[6:10]}-{number[10:12]}-{number[12:14]}"
+    answers = []
+    for version, guess in enumerate((born, "2015-01-01"), start=1):
+        resp = client.put(f"/api/v1/persons/{record['id']}", json={"version": version, "birth_date": guess},
+                          headers=w.volunteer_a.headers)
+        assert resp.status_code == 200, resp.text
+        answers.append({k: v for k, v in resp.json().items() if k not in {"version", "updated_at"}})
+    assert answers[0] == answers[1] and answers[0]["birth_date"] is None
+    assert answers[0]["birth_month"] == born[:7]
+    seen = client.get(f"/api/v1/persons/{record['id']}", headers=w.coordinator.headers).json()
+    assert seen["birth_date"] == born
+
+
+def test_a_phone_sending_back_the_null_birth_date_it_was_given_keeps_the_date(
+    client: TestClient, session: Session
+) -> None:
+    w = make_world(client, session)
+    home, _ = seed_household(client, w.volunteer_a, children=0)
+    resp = client.post("/api/v1/persons", json={"household_uuid": home["uuid"], "name": "无证儿童",
+                                                "birth_date": "2016-03-09"}, headers=w.volunteer_a.headers)
+    assert resp.status_code == 201, resp.text
+    held = resp.json()
+    assert held["birth_date"] is None and held["birth_month"] == "2016-03"
+    resp = client.put(f"/api/v1/persons/{held['id']}", json={**_held(held), "version": 1, "residence": "新址"},
+                      headers=w.volunteer_a.headers)
+    assert resp.status_code == 200, resp.text
+    assert client.get(f"/api/v1/persons/{held['id']}", headers=w.coordinator.headers).json()["birth_date"] == (
+        "2016-03-09")
 
 
 def test_an_edit_that_nulls_a_required_field_is_rejected_and_stores_nothing(
@@ -201,3 +258,16 @@ def test_a_resent_edit_is_a_duplicate_not_a_second_version(client: TestClient, s
     again = push(client, w.volunteer_a, [item])
     assert statuses(again) == ["duplicate"] and again["results"][0]["record"]["version"] == 2
     assert str(uuid.UUID(record["uuid"])) == record["uuid"]
+
+
+def test_half_a_point_is_refused_not_dropped(client: TestClient, session: Session) -> None:
+    w = make_world(client, session)
+    lonely = household_item(0)
+    del lonely["data"]["lat"]
+    body = push(client, w.volunteer_a, [lonely])
+    assert statuses(body) == ["rejected"] and body["results"][0]["problem"]["code"] == "invalid-input", body
+    home = household_item(0)
+    push(client, w.volunteer_a, [home])
+    edit = {"kind": "household", "client_uuid": home["client_uuid"], "base_version": 1, "data": {"lon": 1.0}}
+    body = push(client, w.volunteer_a, [edit])
+    assert statuses(body) == ["rejected"] and body["results"][0]["problem"]["field"] == "lat", body

@@ -62,8 +62,12 @@ def test_birth_in_the_future_is_refused() -> None:
         idnumber.parse(idnumber.make("990101", date(2030, 1, 1), 1), today=date(2026, 1, 1))
 
 
-def test_mask_keeps_first_six_and_last_four() -> None:
-    assert idnumber.mask("11010519491231002X") == "110105********002X"
+def test_mask_keeps_the_region_only() -> None:
+    # Not a digit of the birth date or the sequence: with a birth date beside it, first 6 + last 4
+    # left only the date hidden (tests/registry/test_id_reconstruction.py).
+    assert idnumber.mask("11010519491231002X") == "110105************"
+    assert idnumber.is_masked("110105************") and idnumber.is_masked("110105********002X")
+    assert not idnumber.is_masked("11010519491231002X")
 
 
 def test_encryption_round_trips_with_key_id_and_random_nonce() -> None:

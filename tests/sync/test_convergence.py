@@ -9,7 +9,9 @@ they hold); some answers are lost and the same client UUIDs resent. Meanwhile a 
 households, children and guardians over REST (a web form sends no ID number: it never held one),
 moves households between the two villages, raises children's risk so helpers are proposed and
 confirmed, and two helpers accept or decline from their phones (a decline re-proposes the child to
-the other helper). Every phone pulls incrementally in small pages throughout.
+the other helper), and ends help under way. A helper's phone holds only the children it accepted,
+their households and those households' visits (issue 13): accepting brings them, and ending takes
+them away again, through the same pulls. Every phone pulls incrementally in small pages throughout.
 
 At the end, for every phone (the coordinator's and the helpers' too): its store equals a
 from-scratch pull and the database read directly with the user's jurisdiction (no missing, no
@@ -62,7 +64,7 @@ from tests.sync.phone import PULL_KINDS, Journal, LocalStore, Loss, Phone, Probl
 
 SEED_ENV = "HULEI_CONVERGENCE_SEED"
 FIELD_STEPS = 10  # per field phone
-COORDINATOR_STEPS = 12
+COORDINATOR_STEPS = 13
 DEADLINE_S = 75.0  # for the concurrent part; the whole test stays under 90 s per backend
 # Pull items carry a bounded recent visit history per household. The test stays well inside any
 # sensible bound (a few visits per household, all from today) so the whole history is expected.
@@ -71,6 +73,8 @@ MAX_VISITS_PER_HOUSEHOLD = 3
 # confirmation in its jurisdiction (every assignment still holding a place for the child).
 LIVE_ASSIGNMENTS = ("offered", "accepted")
 OPEN_ASSIGNMENTS = ("proposed", "offered", "accepted")
+# Roles that see the children of their whole area; a user with none of them sees children only as a helper.
+AREA_WIDE = {Role.volunteer.value, Role.grid_worker.value, Role.police.value, Role.coordinator.value}
 # Refusals a phone may meet when the coordinator moved the household out of its area meanwhile.
 LEFT_THE_AREA = {"household-not-found", "person-not-found", "visit-not-found"}
 EXAMPLES_PER_CLASS = 6
@@ -389,9 +393,12 @@ class Coordinator:
                 return sorted(out, key=lambda h: int(h["id"]))
 
     def run(self) -> None:
-        plan = ["move"] * 4 + ["edit_household"] * 3 + ["edit_person"] * 2 + ["edit_guardian"] + ["raise_risk"] * 2
+        plan = ["move"] * 4 + ["edit_household"] * 3 + ["edit_person"] * 2 + ["edit_guardian"] + ["raise_risk"] * 3
         self.rng.shuffle(plan)
         plan = plan[:COORDINATOR_STEPS]
+        # Help under way ends twice: once while the phones still work, once near the end.
+        plan.insert(len(plan) * 2 // 3, "end_help")
+        plan.append("end_help")
         # Wait until the phones have registered a few households to work on.
         while len(self.households()) < 4 and not self.world.late():
             time.sleep(0.3)
@@ -521,6 +528,22 @@ class Coordinator:
             assert proposals is not None
             self.world.journal.note("helper proposals made", len(proposals.json()))
 
+    def end_help(self) -> None:
+        """End one helper's accepted assignment: the child, its household and their visits leave the
+        helper's phone (unless another accepted child keeps the household there)."""
+        resp = self.phone.call("GET", "/api/v1/helpers/assignments", params={"status": "accepted"})
+        if not self._ok(resp, "GET /helpers/assignments?status=accepted"):
+            return
+        assert resp is not None
+        accepted = sorted(resp.json(), key=lambda a: int(a["id"]))
+        if not accepted:
+            self.world.journal.note("coordinator end_help steps with no help under way")
+            return
+        chosen = self.rng.choice(accepted)
+        done = self.phone.call("POST", f"/api/v1/helpers/assignments/{chosen['id']}/end")
+        if self._ok(done, f"POST /helpers/assignments/{chosen['id']}/end"):
+            self.world.journal.note("help ended by the coordinator")
+
     def confirm_proposals(self) -> None:
         resp = self.phone.call("GET", "/api/v1/helpers/assignments", params={"status": "proposed"})
         if not self._ok(resp, "GET /helpers/assignments"):
@@ -543,6 +566,7 @@ def helper_loop(phone: Phone, world: World, rng: random.Random, stop: threading.
                   if a["status"] == "offered" and a["id"] not in answered]
         for offer in sorted(offers, key=lambda a: int(a["id"])):
             answered.add(offer["id"])
+            # The first offer: one helper declines (the child is proposed to the other), the other accepts.
             decline = first_declines if len(answered) == 1 else rng.random() < 0.4
             verb = "decline" if decline else "accept"
             resp = phone.call("POST", f"/api/v1/helpers/assignments/{offer['id']}/{verb}")
@@ -620,25 +644,34 @@ class ScopedView:
 
 
 def scoped_view(session: Session, user: User) -> ScopedView:
-    """The user's view read from the tables with the user's jurisdiction (the org path subtree)."""
+    """The user's view read from the tables with the user's jurisdiction (the org path subtree); for a
+    user who sees children only as their helper, the children it accepted, their households and those
+    households' visits, inside the jurisdiction (issue 13)."""
     unit = session.get(OrgUnit, user.org_unit_id)
     assert unit is not None
     path = unit.path
     under = col(OrgUnit.path).startswith(path)
+    roles = set(user_roles(session, user))
+    helper_ids = select(col(HelperProfile.id)).where(col(HelperProfile.user_id) == user.id)
+    persons_of: list[ColumnElement[bool]] = []
+    households_of: list[ColumnElement[bool]] = []
+    if Role.helper.value in roles and not roles & AREA_WIDE:
+        taken = select(col(Assignment.child_id)).where(col(Assignment.helper_id).in_(helper_ids),
+                                                      col(Assignment.status) == "accepted")
+        persons_of = [col(Person.id).in_(taken)]
+        households_of = [col(Household.id).in_(select(col(Person.household_id)).where(col(Person.id).in_(taken)))]
     households = {str(u): f"v{v}" for u, v in session.execute(
         select(col(Household.uuid), col(Household.version)).join(OrgUnit, col(OrgUnit.id) == col(Household.org_unit_id))
-        .where(under))}
+        .where(under, *households_of))}
     persons = {str(u): f"v{v}" for u, v in session.execute(
         select(col(Person.uuid), col(Person.version)).join(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
-        .where(under))}
+        .where(under, *persons_of))}
     visits = {str(u): str(h) for u, h in session.execute(
         select(col(Visit.client_uuid), col(Household.uuid))
         .join(Household, col(Household.id) == col(Visit.household_id))
-        .join(OrgUnit, col(OrgUnit.id) == col(Household.org_unit_id)).where(under))}
+        .join(OrgUnit, col(OrgUnit.id) == col(Household.org_unit_id)).where(under, *households_of))}
     templates = {f"{c}@{v}": f"v{v}" for c, v in session.execute(
         select(col(ChecklistTemplate.code), col(ChecklistTemplate.version)))}
-    roles = set(user_roles(session, user))
-    helper_ids = select(col(HelperProfile.id)).where(col(HelperProfile.user_id) == user.id)
     mine = and_(col(Assignment.helper_id).in_(helper_ids), col(Assignment.status).in_(LIVE_ASSIGNMENTS))
     scope: ColumnElement[bool] | None = None
     if Role.coordinator.value in roles:
@@ -681,14 +714,15 @@ def compare_with_database(who: str, store: LocalStore, view: ScopedView, session
             if mine[key] != theirs[key]:
                 out.append(Problem(f"STALE {kind} (vs database)", who, f"{key}: phone holds {mine[key]}, database has "
                                    f"{theirs[key]}"))
-    # A household travels with its people: none on the phone without its members, nor a member alone.
+    # A household travels with its people: none on the phone without its members (those the user may
+    # see: a helper holds only the children it helps), nor a member alone.
     held = store.records["household"]
     by_id = {h["id"]: str(uid) for uid, h in held.items()}
     if by_id:
         rows = session.execute(select(col(Person.uuid), col(Person.household_id), col(Person.org_unit_id))
                                .where(col(Person.household_id).in_(list(by_id)))).all()
         for puid, hid, unit_id in rows:
-            if str(puid) not in store.records["person"]:
+            if str(puid) not in store.records["person"] and str(puid) in view.records["person"]:
                 out.append(Problem("HOUSEHOLD WITHOUT ITS MEMBER", who, f"household {by_id[hid]} (id {hid}) is on the "
                                    f"phone, its member {puid} (unit {unit_id}) is not"))
     for puid, person in store.records["person"].items():
@@ -911,6 +945,8 @@ def test_every_phone_ends_with_exactly_its_users_view_and_every_record_stored_on
     problems += journal.problems
     for p in phones:
         p.close()
+    print("events: " + ", ".join(f"{k} x{n}" for k, n in sorted(journal.notes.items())))
+    print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     assert sum(1 for p in world.pushed if p.status == "created") > 0, "the phones stored nothing at all"
     if problems:
         pytest.fail(_report(seed, backend_name, problems, journal, phones, timings), pytrace=False)

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 
+import orjson
 from sqlmodel import Session
 
 from backend.accounts import service as accounts
@@ -61,7 +62,7 @@ def test_incremental_puller_misses_nothing_while_two_phones_push(session: Sessio
         nonlocal cursor
         while True:
             with Session(get_engine()) as s:
-                page = pulls.pull(s, _principal(s, puller.id or 0), cursor, 7)
+                page = orjson.loads(orjson.dumps(pulls.pull(s, _principal(s, puller.id or 0), cursor, 7)))
                 s.commit()
             seen.update(i["record"]["uuid"] for i in page["items"] if i["kind"] == "household")
             cursor = page["next_cursor"]
@@ -101,7 +102,7 @@ def test_a_page_cut_never_splits_what_one_push_committed(session: Session) -> No
     cursor = None
     while True:
         with Session(get_engine()) as s:
-            page = pulls.pull(s, _principal(s, user.id or 0), cursor, 3)
+            page = orjson.loads(orjson.dumps(pulls.pull(s, _principal(s, user.id or 0), cursor, 3)))
             s.commit()
         revs += [i["rev"] for i in page["items"] if i["kind"] in {"household", "person"}]
         cursor = page["next_cursor"]

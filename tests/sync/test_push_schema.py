@@ -69,7 +69,10 @@ def test_documented_limits_are_the_ones_the_handlers_enforce() -> None:
     assert "address" in data_of("household")["required"]
     # An edit names only what it changes: nothing is required, the limits stay.
     assert "required" not in data_of("household", edit=True)
-    assert data_of("person", edit=True)["properties"]["name"]["anyOf"][0]["maxLength"] == 60
+    # A field the record needs is not nullable in an edit; one that can be empty is (null clears it).
+    assert data_of("person", edit=True)["properties"]["name"]["maxLength"] == 60
+    assert {"type": "null"} in data_of("person", edit=True)["properties"]["contact"]["anyOf"]
+    assert "anyOf" not in data_of("person", edit=True)["properties"]["key_minor"]
     assert data_of("visit")["properties"]["children_seen"]["maxItems"] == 30
     assert "amends_uuid" in data_of("amendment")["required"]
     # An inspection's client UUID is the item's: its data does not carry (or need) one.

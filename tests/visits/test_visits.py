@@ -194,7 +194,9 @@ def test_visits_outside_jurisdiction_and_for_market_officers_are_404(client: Tes
     record = push(client, w.volunteer_b, [visit_item(home["uuid"], at=grid_centre(1))])["results"][0]["record"]
     assert client.get(f"/api/v1/visits/{record['id']}", headers=w.volunteer_a.headers).status_code == 404
     assert client.get(f"/api/v1/visits/{record['id']}", headers=w.market.headers).status_code == 404
-    assert client.get(f"/api/v1/visits/{record['id']}", headers=w.helper.headers).status_code == 200
+    assert client.get(f"/api/v1/visits/{record['id']}", headers=w.police.headers).status_code == 200
+    # A helper sees the visits of the households of the children it helps only (tests/helpers/test_helper_scope.py).
+    assert client.get(f"/api/v1/visits/{record['id']}", headers=w.helper.headers).status_code == 404
 
 
 def test_media_finds_a_synced_visit_with_its_households_point(client: TestClient, session: Session) -> None:

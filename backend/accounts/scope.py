@@ -1,0 +1,154 @@
+"""What a principal may see of the records that carry a child: the one condition every read applies.
+
+The jurisdiction (the caller's org subtree, `orgunits.in_jurisdiction`) bounds every record. Inside
+it, a principal whose right to read a kind comes only from a role that reaches the children assigned
+to the user (`Principal.by_assignment`: helpers, `permissions.ASSIGNED_ONLY`) sees only
+
+- the children with an **accepted** assignment to the user (an offer opens nothing: a helper answers
+  it from the assignment record, which gives the child's id, risk level and the matcher's reasons,
+  never the child's record; the record comes with accepting, and leaves when the help ends or goes
+  to another helper);
+- those children's households;
+- those households' visits, the photos of those visits and the referrals those visits opened.
+
+Everything else answers exactly as a record outside the jurisdiction: 404 by id, absent from lists,
+counts and the sync pull. A user who also holds a role granting the same right area-wide (a helper
+who is a volunteer too) keeps that role's view.
+
+`visible(principal, Model)` is the SQL condition for a kind; `get_visible` reads one record by id
+under it; `assigned_ids_sql` gives the same restriction as SQL text for the raw-SQL aggregates
+(coverage). The sync pull sends and removes by the same condition (backend/sync/pull.py), and the
+database tells a helper's phone when a child leaves its view (migration 0016).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlmodel import Session, col
+
+from backend.accounts.permissions import Action
+from backend.accounts.principal import Principal
+from backend.core.errors import NotFound
+from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
+from backend.media.models import MediaItem
+from backend.orgunits import service as orgunits
+from backend.referrals.models import Referral
+from backend.registry.models import Household, Person
+from backend.sync.models import SyncRemoval
+from backend.visits.models import Visit
+
+# The assignment statuses that open a child's records to its helper.
+OPENS_RECORDS: tuple[str, ...] = (AssignmentStatus.accepted.value,)
+
+
+def assigned_children(principal: Principal) -> Select[Any]:
+    """SELECT of the ids of the children with an accepted assignment to the principal's user."""
+    return (
+        select(col(Assignment.child_id))
+        .join(HelperProfile, col(HelperProfile.id) == col(Assignment.helper_id))
+        .where(col(HelperProfile.user_id) == principal.user_id, col(Assignment.status).in_(OPENS_RECORDS))
+    )
+
+
+def assigned_households(principal: Principal) -> Select[Any]:
+    """SELECT of the ids of those children's households."""
+    return select(col(Person.household_id)).where(
+        col(Person.id).in_(assigned_children(principal)), col(Person.household_id).is_not(None)
+    )
+
+
+def _assigned_visits(principal: Principal) -> Select[Any]:
+    return select(col(Visit.client_uuid)).where(col(Visit.household_id).in_(assigned_households(principal)))
+
+
+@dataclass(frozen=True)
+class _Kind:
+    read: Action  # the right that reads the kind (the default `action` of `visible`)
+    unit: Callable[[], Any]  # the record's unit column
+    assigned: Callable[[Principal], ColumnElement[bool]]  # the rows of the principal's assigned children
+
+
+_KINDS: dict[type[Any], _Kind] = {
+    Person: _Kind(Action.child_read, lambda: col(Person.org_unit_id),
+                  lambda p: col(Person.id).in_(assigned_children(p))),
+    Household: _Kind(Action.household_read, lambda: col(Household.org_unit_id),
+                     lambda p: col(Household.id).in_(assigned_households(p))),
+    Visit: _Kind(Action.visit_read, lambda: col(Visit.org_unit_id),
+                 lambda p: col(Visit.household_id).in_(assigned_households(p))),
+    Referral: _Kind(Action.referral_read, lambda: col(Referral.org_unit_id),
+                    lambda p: col(Referral.household_id).in_(assigned_households(p))),
+    # Photos of visits follow their visit; the uploader keeps its own (a photo may arrive before its
+    # visit, and a phone resends what it took); photos of venues and inspections carry no child.
+    MediaItem: _Kind(Action.media_read, lambda: col(MediaItem.org_unit_id),
+                     lambda p: or_(col(MediaItem.uploader_user_id) == p.user_id,
+                                   col(MediaItem.parent_kind) != "visit",
+                                   col(MediaItem.parent_uuid).in_(_assigned_visits(p)))),
+}
+
+KINDS: frozenset[type[Any]] = frozenset(_KINDS)
+
+
+def visible(principal: Principal, model: type[Any], *, action: Action | None = None) -> ColumnElement[bool]:
+    """SQL condition: the rows of `model` (Person, Household, Visit, Referral, MediaItem) the principal
+    may see with `action` (default: the right that reads the kind). Jurisdiction always; for a right
+    that comes by assignment only, the assigned children's records too."""
+    kind = _KINDS[model]
+    area = orgunits.in_jurisdiction(principal, kind.unit())
+    if principal.by_assignment(action or kind.read):
+        return and_(area, kind.assigned(principal))
+    return area
+
+
+RecordT = TypeVar("RecordT")
+
+
+def get_visible(
+    session: Session, principal: Principal, model: type[RecordT], record_id: int, *,
+    action: Action | None = None, not_found: type[NotFound] = NotFound,
+) -> RecordT:
+    """A record by id when the principal may see it; otherwise the same 404 as for an id that does not
+    exist (outside the jurisdiction, or a child not assigned to a helper), so ids cannot be probed."""
+    record = session.execute(
+        select(model).where(col(model.id) == record_id, visible(principal, model, action=action))  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    if record is None:
+        raise not_found()
+    return cast(RecordT, record)
+
+
+# Tombstones (sync_removal) say who may have held a record: a unit (it left a unit of the jurisdiction)
+# or a user (a helper's child left its view, migration 0016).
+_TOMBSTONED: dict[type[Any], tuple[Action, Callable[[Principal], Select[Any]]]] = {
+    Person: (Action.child_read, assigned_children),
+    Household: (Action.household_read, assigned_households),
+}
+
+
+def tombstone_audience(principal: Principal, model: type[Any]) -> ColumnElement[bool]:
+    """SQL condition on sync_removal: the tombstones of `model` (Person or Household) whose record the
+    principal may have held. Those of a unit of its jurisdiction, and those the database addressed to
+    its user; for a helper, of the unit's records only those of its own children and their households
+    (it never held the others, and must not learn even their ids)."""
+    read, assigned = _TOMBSTONED[model]
+    area = orgunits.in_jurisdiction(principal, col(SyncRemoval.org_unit_id))
+    if principal.by_assignment(read):
+        area = and_(area, col(SyncRemoval.record_id).in_(assigned(principal)))
+    return or_(area, col(SyncRemoval.user_id) == principal.user_id)
+
+
+def assigned_ids_sql(session: Session, principal: Principal, model: type[Any], *, action: Action) -> str | None:
+    """For aggregates written in SQL text: None when the principal's view of `model` is its whole
+    jurisdiction (the aggregate's own unit filter applies), else the SELECT of the ids it may see as
+    SQL (`... IN (<this>)`), the same condition as `visible`. Only constants are rendered into it (the
+    user id, the statuses)."""
+    if not principal.by_assignment(action):
+        return None
+    selects: dict[type[Any], Callable[[Principal], Select[Any]]] = {
+        Person: assigned_children, Household: assigned_households,
+    }
+    ids = selects[model](principal)
+    return str(ids.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
