@@ -332,7 +332,9 @@ PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "detail": {"type": "string"},
             "instance": {"type": "string"},
-            "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ProblemFieldError"}},
+            # A field of a request body, or a row of an uploaded sheet (ledger and venue imports).
+            "errors": {"type": "array", "items": {"anyOf": [{"$ref": "#/components/schemas/ProblemFieldError"},
+                                                            {"$ref": "#/components/schemas/ProblemRowError"}]}},
         },
         # Some problems carry extension members (the refused action, a retry time, ...).
         "additionalProperties": True,
@@ -345,6 +347,17 @@ PROBLEM_SCHEMAS: dict[str, dict[str, Any]] = {
             "field": {"type": "string"},
             "type": {"type": "string"},
             "message": {"type": "string"},
+        },
+    },
+    "ProblemRowError": {
+        "title": "ProblemRowError",
+        "description": "A refused row of an uploaded sheet: its row and column (null: the whole file) and why.",
+        "type": "object",
+        "required": ["reason"],
+        "properties": {
+            "row": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            "column": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "reason": {"type": "string"},
         },
     },
 }

@@ -557,6 +557,10 @@ def save_person(
         given.pop("birth_date", None)
     merged_fields = {**_person_as_data(session, current), **{k: v for k, v in given.items() if k != "guardians"}}
     merged_fields["id_number"] = None if keep_id else new_id
+    if not keep_id and not sees_birth_date(principal) and "birth_date" not in given:
+        # A new number from a role that got the month: the number decides the date. Checked against
+        # the stored date, "does not match" for each wrong day would give the day away.
+        merged_fields["birth_date"] = None
     merged_fields["guardians"] = given.get("guardians") or []
     merged = _validated(PersonData, merged_fields, locale)
     parsed = None if keep_id else _checked_id(merged, clock.now().date())
