@@ -299,15 +299,23 @@ def reject(session: Session, principal: Principal, assignment_id: int) -> list[A
     return propose(session, actor=principal, child_ids=[a.child_id])
 
 
+def _move(session: Session, principal: Principal, a: Assignment, status: AssignmentStatus, action: str,
+          **stamps: Any) -> None:
+    """An answer or an end: the new status and its time stamp, stored and audited."""
+    a.status = status.value
+    for name, value in stamps.items():
+        setattr(a, name, value)
+    session.add(a)
+    session.flush()
+    audit.record(session, actor=principal, action=action, object_type="helper_assignment",
+                 object_id=a.id, org_unit_id=a.org_unit_id)
+
+
 def accept(session: Session, principal: Principal, assignment_id: int) -> Assignment:
     """The helper takes the child on; follow-ups fall due from now."""
     a = _own_assignment(session, principal, assignment_id)
     _expect(a, AssignmentStatus.offered)
-    a.status, a.answered_at = AssignmentStatus.accepted.value, clock.now()
-    session.add(a)
-    session.flush()
-    audit.record(session, actor=principal, action="assignment.accept", object_type="helper_assignment",
-                 object_id=a.id, org_unit_id=a.org_unit_id)
+    _move(session, principal, a, AssignmentStatus.accepted, "assignment.accept", answered_at=clock.now())
     return a
 
 
@@ -315,11 +323,7 @@ def decline(session: Session, principal: Principal, assignment_id: int) -> list[
     """The helper declines; the next best helper is proposed at once."""
     a = _own_assignment(session, principal, assignment_id)
     _expect(a, AssignmentStatus.offered)
-    a.status, a.answered_at = AssignmentStatus.declined.value, clock.now()
-    session.add(a)
-    session.flush()
-    audit.record(session, actor=principal, action="assignment.decline", object_type="helper_assignment",
-                 object_id=a.id, org_unit_id=a.org_unit_id)
+    _move(session, principal, a, AssignmentStatus.declined, "assignment.decline", answered_at=clock.now())
     return propose(session, actor=principal, child_ids=[a.child_id])
 
 
@@ -329,11 +333,7 @@ def end(session: Session, principal: Principal, assignment_id: int) -> Assignmen
     leave the helper's view and phone (migration 0016 tells the phone)."""
     a = _assignment_for_coordinator(session, principal, assignment_id)
     _expect(a, AssignmentStatus.accepted)
-    a.status, a.ended_at = AssignmentStatus.ended.value, clock.now()
-    session.add(a)
-    session.flush()
-    audit.record(session, actor=principal, action="assignment.end", object_type="helper_assignment",
-                 object_id=a.id, org_unit_id=a.org_unit_id)
+    _move(session, principal, a, AssignmentStatus.ended, "assignment.end", ended_at=clock.now())
     return a
 
 

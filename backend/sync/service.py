@@ -36,6 +36,8 @@ def push(session: Session, principal: Principal, raw_items: list[PushItemIn], lo
     # covered and both backends answer alike (backend/core/text.py). One check of the whole batch
     # first: items are looked at one by one only when some text is suspect.
     suspect = text.holds_unstorable([raw.data for raw in raw_items])
+    # The same for integers no column holds (backend/core/integers.py): one look at the batch first.
+    long_numbers = bool(integers.find_out_of_range([raw.data for raw in raw_items]))
     for i, raw in enumerate(raw_items):
         unstorable = text.find_unstorable(raw.data) if suspect else []
         if unstorable:
@@ -43,7 +45,7 @@ def push(session: Session, principal: Principal, raw_items: list[PushItemIn], lo
             results[i] = ItemResult(ItemStatus.rejected, problem=problem)
             continue
         # So are integers no column holds: both backends refuse the item alike (backend/core/integers.py).
-        out_of_range = integers.find_out_of_range(raw.data)
+        out_of_range = integers.find_out_of_range(raw.data) if long_numbers else []
         if raw.base_version is not None and not integers.SMALLEST <= raw.base_version <= integers.LARGEST:
             out_of_range.insert(0, "base_version")
         if out_of_range:
