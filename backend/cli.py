@@ -34,17 +34,33 @@ def serve(
     """Serve the API with uvicorn."""
     import uvicorn
 
+    from backend.core.config import get_settings
+
+    # X-Forwarded-For is believed from HULEI_FORWARDED_ALLOW_IPS only (infra/README.md, "Behind a proxy").
     uvicorn.run("backend.main:create_app", factory=True, host=host, port=port, workers=workers, reload=reload,
-                proxy_headers=True)
+                proxy_headers=True, forwarded_allow_ips=get_settings().forwarded_allow_ips)
 
 
 @app.command()
 def worker(once: Annotated[bool, typer.Option(help="Run every due job once and exit")] = False) -> None:
     """Run background jobs (housekeeping and each domain's scheduled work)."""
+    from backend.audit.checkpoints import CheckpointError, require_signing_key
+    from backend.core.config import get_settings
     from backend.core.jobs import run_worker
+    from backend.core.secrets import InsecureConfiguration, check_production
     from backend.registries import load_all
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        check_production(get_settings())  # production: no weak secrets (backend/core/secrets.py)
+    except InsecureConfiguration as exc:
+        typer.echo(f"refusing to start the worker: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    try:
+        require_signing_key(get_settings())  # production: no worker without the audit checkpoint key
+    except (CheckpointError, OSError, ValueError) as exc:
+        typer.echo(f"refusing to start the worker: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
     load_all()
     run_worker(once=once)
 
@@ -182,22 +198,55 @@ def canonicalise_id_numbers(batch: Annotated[int, typer.Option(help="Rows read p
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the audit hash chain; exit 1 at the first broken link."""
-    from backend.audit.service import verify_chain
+    """Walk the audit hash chain and hold it to every signed checkpoint; exit 1 at the first broken
+    link or contradicted checkpoint."""
+    from backend.audit.checkpoints import verify_log
     from backend.core.db import session_scope
     from backend.registries import load_all
 
     load_all()
     with session_scope() as session:
-        verdict = verify_chain(session)
+        verdict = verify_log(session)
+    chain = verdict.chain
     if verdict.ok:
-        typer.echo(f"audit chain intact: {verdict.entries_checked} entries")
+        typer.echo(f"audit chain intact: {chain.entries_checked} entries")
+        if verdict.newest is None:
+            typer.echo(f"no audit checkpoints in {verdict.location}: nothing outside the database vouches "
+                       "for the chain")
+        else:
+            typer.echo(f"{verdict.checkpoints_checked} checkpoints in {verdict.location} agree; the newest covers "
+                       f"{verdict.newest.tree_size} entries, signed at {verdict.newest.signed_at.isoformat()}; "
+                       f"{verdict.unanchored_entries} entries after it are not yet anchored")
         return
-    typer.echo(
-        json.dumps({"ok": False, "first_broken_id": verdict.first_broken_id, "reason": verdict.reason,
-                    "entries_checked": verdict.entries_checked}, ensure_ascii=False)
-    )
+    report: dict[str, object] = {"ok": False, "first_broken_id": chain.first_broken_id, "reason": chain.reason,
+                                 "entries_checked": chain.entries_checked,
+                                 "checkpoints_checked": verdict.checkpoints_checked,
+                                 "checkpoints_contradicted": len(verdict.problems)}
+    first = verdict.first_contradicted
+    if first is not None:
+        report["first_contradicted_checkpoint"] = {
+            "file": f"{verdict.location.rstrip('/')}/{first.name}", "tree_size": first.tree_size,
+            "signed_at": first.signed_at.isoformat() if first.signed_at else None, "reason": first.reason}
+    typer.echo(json.dumps(report, ensure_ascii=False))
     sys.exit(1)
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    out: Annotated[Path, typer.Option(help="Where to write the private key (PEM, mode 0600; never overwritten)")],
+) -> None:
+    """Make an Ed25519 key pair for audit checkpoints: the private key file is mounted into the
+    worker only; the printed public key goes into HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS."""
+    from backend.audit.checkpoints import generate_key_file, key_id, public_key_text
+
+    try:
+        public = generate_key_file(out)
+    except FileExistsError:
+        typer.echo(f"{out} already exists; not overwritten", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"private key written to {out} (key id {key_id(public)}): mount it into the worker as "
+               "HULEI_AUDIT_CHECKPOINT_KEY_FILE")
+    typer.echo(f"HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS={public_key_text(public)}")
 
 
 if __name__ == "__main__":

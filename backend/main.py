@@ -13,13 +13,16 @@ from fastapi.routing import APIRoute
 
 from backend.api import API_PREFIX, build_api_router
 from backend.audit.disclosure import DisclosureAudit
+from backend.core.body_reception import BodyReception
 from backend.core.config import get_settings
-from backend.core.crypto import check_production_keys
 from backend.core.db import dispose_engines
 from backend.core.errors import document_problems, install_problem_handlers
+from backend.core.headers import SecurityHeaders
 from backend.core.health import router as health_router
 from backend.core.overload import InFlightLimit, size_thread_pool
+from backend.core.pagination import CursorScope
 from backend.core.request_encoding import GzipRequestBodies
+from backend.core.secrets import check_production
 from backend.core.text import UnstorableTextGuard
 from backend.dashboard.router import mount_dashboard
 from backend.registries import load_all
@@ -53,9 +56,9 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     """Build the application (settings are read at call time)."""
     settings = get_settings()
-    if settings.production and settings.jwt_secret.startswith("dev-only"):
-        raise RuntimeError("HULEI_JWT_SECRET must be set in production")
-    check_production_keys(settings)
+    # In production, weak or template secrets stop the start, each named (backend/core/secrets.py).
+    check_production(settings)
+    docs = settings.api_docs or not settings.production
     # Every registry (tables, push kinds, photo parents, jobs) before the first request, whichever
     # modules this process has imported so far.
     load_all()
@@ -65,6 +68,11 @@ def create_app() -> FastAPI:
         description=API_DESCRIPTION,
         generate_unique_id_function=_operation_id,
         lifespan=_lifespan,
+        # The interactive documentation is off in production unless HULEI_API_DOCS=true; the
+        # document itself (app.openapi(), `hulei export-spec`) is built either way.
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     install_problem_handlers(app)
     default_openapi = app.openapi
@@ -77,6 +85,8 @@ def create_app() -> FastAPI:
     # Innermost: a collector per request of the person-bearing records it discloses or changes; no
     # answer leaves before they are in the audit log (backend/audit/disclosure.py).
     app.add_middleware(DisclosureAudit)
+    # A list's cursors belong to it: one sent to another list is a 422 (backend/core/pagination.py).
+    app.add_middleware(CursorScope)
     # Phones send Accept-Encoding: gzip; sync pulls of a whole village compress about tenfold.
     # Level 6 (zlib's default) compresses within a few per cent of Starlette's default 9 at about half
     # the CPU, which the one event loop spends on every large push answer and pull page.
@@ -89,6 +99,21 @@ def create_app() -> FastAPI:
     itemwise = {API_PREFIX + path: members for path, members in sync_router.ITEMWISE_TEXT.items()}
     app.add_middleware(UnstorableTextGuard, itemwise=itemwise)
     app.add_middleware(GzipRequestBodies, max_bytes=settings.request_max_decompressed_bytes)
-    # Outermost, so a request turned away costs nothing else (see backend/core/overload.py).
+    # Security headers (CSP, nosniff, no-store on /api/, HSTS over TLS) on every answer the app and
+    # the guards inside give (backend/core/headers.py).
+    app.add_middleware(SecurityHeaders, docs_paths=["/docs", "/docs/oauth2-redirect", "/redoc"] if docs else [],
+                       basemap_url_template=settings.basemap_url_template)
+    # So a request turned away costs nothing else (see backend/core/overload.py).
     app.add_middleware(InFlightLimit, limit=settings.api_max_in_flight)
+    # Outermost: a body is received in full, within time bounds, before its request takes a place
+    # in flight, so slow senders cannot hold the places (backend/core/body_reception.py).
+    app.add_middleware(
+        BodyReception,
+        max_bytes=settings.max_body_bytes(),
+        timeout=settings.request_body_timeout_seconds,
+        min_rate=settings.request_body_min_rate,
+        idle=settings.request_body_idle_seconds,
+        per_client=settings.request_body_receptions_per_client,
+        total=settings.request_body_receptions_max,
+    )
     return app

@@ -25,6 +25,7 @@ REGISTERING_MODULES: tuple[str, ...] = (
     "backend.inspections.media_parent",
     # Scheduled jobs.
     "backend.accounts.scheduled",
+    "backend.audit.scheduled",
     "backend.coverage.scheduled",
     "backend.escalations.scheduled",
     "backend.helpers.scheduled",

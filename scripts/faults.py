@@ -1,6 +1,8 @@
-"""`make faults` (issue 8): the service under a database restart and a killed worker.
+"""`make faults` (issues 8 and 14): the service under a database restart, a killed worker, slow
+request bodies, and a password sprayer behind the proxy.
 
     uv run python scripts/faults.py [--phones 50] [--duration 60] [--restart-at 20] [--outage 5]
+    uv run python scripts/faults.py --only slow-body,proxy-lockout     # just those (about 2 minutes)
 
 Everything runs on a private PostgreSQL server started for the run (initdb in a temporary
 directory as the `postgres` OS user, on a free port; scripts/cluster.py PrivatePostgres), never on
@@ -29,6 +31,28 @@ the shared server on 5432, which is not touched.
    Leases are shortened for this run (HULEI_JOB_LEASE_SECONDS=6, HULEI_PUSH_LEASE_SECONDS=10,
    HULEI_MEDIA_PROCESSING_LEASE_SECONDS=10) so the takeovers happen within a minute.
 
+3. Slow bodies (`slow-body`). One API process and, in front of it, nginx run with the settings of
+   infra/nginx/hulei.conf (a temporary configuration made from it: plain HTTP on a free loopback
+   port, its own prefix, pid, logs and temporary files; `proxy_bind 127.0.0.254`, the one address
+   the API is told to trust, HULEI_FORWARDED_ALLOW_IPS). --trickle-connections connections from one
+   client address (127.0.0.66) each announce `POST /api/v1/auth/login` with Content-Length
+   1,000,000 and send one byte every --trickle-every seconds, for at most --trickle-for seconds;
+   meanwhile --normal-clients clients, each from an address of its own, sign in and pull
+   (`GET /sync/pull`) over and over. Run twice, straight at the API and through nginx. Checked:
+   the normal clients never got 503 (nor anything but 200); straight at the API the trickling
+   bodies were cut, with 408 `request-timeout` once too slow (about 20 s) or 429 at once beyond one
+   address's share of bodies in reception; through nginx none of them reached the API (nginx holds
+   the body until it is complete) and those beyond nginx's connections per address got 429.
+
+4. Sign-in lockout through the proxy (`proxy-lockout`). The same API behind nginx. One client
+   (127.0.0.100) makes one wrong guess at each of 50 numbers, then one more; owners of numbers, from
+   addresses of their own (127.0.0.101, ...: distinct loopback source addresses, so nginx names a
+   different client for each), sign in with the right password; finally one number is guessed 5
+   times from 5 addresses and its owner signs in. Checked: the guessing address is slowed (429 with
+   Retry-After), every other user gets 200, the number guessed 5 times stays locked (429 for its
+   owner too: the per-number lockout), and the audit log holds the clients' own addresses, never
+   the proxy's.
+
 Prints one table (scenario / check / result); exits 1 if any check fails.
 """
 
@@ -36,9 +60,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -56,7 +84,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts.cluster import Cluster, PrivatePostgres, exit_on_sigterm, fake_fcm, throwaway_postgis  # noqa: E402
+from scripts.cluster import (  # noqa: E402
+    Cluster,
+    PrivatePostgres,
+    exit_on_sigterm,
+    fake_fcm,
+    free_port,
+    throwaway_postgis,
+)
 from scripts.load import (  # noqa: E402
     PASSWORD,
     LoadConfig,
@@ -342,8 +377,276 @@ def worker_killed(pg: PrivatePostgres, workdir: Path, args: argparse.Namespace) 
     return rows
 
 
+# --- nginx in front, as shipped ----------------------------------------------------------------------
+
+# nginx's address towards the API (proxy_bind): the only one whose X-Forwarded-For the API believes here.
+EDGE_ADDRESS = "127.0.0.254"
+LOGIN = "/api/v1/auth/login"
+TRICKLER = "127.0.0.66"  # the one client address of the slow bodies
+
+
+class EdgeNginx:
+    """nginx with the settings of infra/nginx/hulei.conf in front of one API: plain HTTP on a free
+    loopback port, everything it writes (pid, logs, temporary bodies) in a directory of its own."""
+
+    def __init__(self, api_port: int) -> None:
+        self.api_port = api_port
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="hulei-nginx-"))
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def per_address_limit(self) -> int | None:
+        """The shipped site's `limit_conn` (requests at once per client address), if it has one."""
+        found = re.search(r"^\s*limit_conn \S+ (\d+);", self.site(), re.M)
+        return int(found.group(1)) if found else None
+
+    def site(self) -> str:
+        """The shipped site, with TLS and the redirect server taken out and the ports made ours."""
+        site = (ROOT / "infra" / "nginx" / "hulei.conf").read_text(encoding="utf-8")
+        edits = [
+            (re.compile(r"server \{\n    listen 80;.*?\n\}\n", re.S), ""),
+            (re.compile(r"listen 443 ssl http2;"), f"listen 127.0.0.1:{self.port};"),
+            (re.compile(r"^\s*ssl_\w+ .*\n", re.M), ""),
+            (re.compile(r"server 127\.0\.0\.1:8000;"), f"server 127.0.0.1:{self.api_port};"),
+            (re.compile(r"proxy_pass http://hulei_api;"),
+             f"proxy_pass http://hulei_api;\n        proxy_bind {EDGE_ADDRESS};"),
+        ]
+        for pattern, replacement in edits:
+            site, n = pattern.subn(replacement, site)
+            if not n:
+                raise RuntimeError(f"infra/nginx/hulei.conf changed shape: no {pattern.pattern!r} to adapt")
+        return site
+
+    def __enter__(self) -> EdgeNginx:
+        d = self.dir
+        # Run as root, nginx's workers drop to an unprivileged user: they must reach the temp paths.
+        d.chmod(0o755)
+        temps = {name: d / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+        for path in temps.values():
+            path.mkdir()
+            path.chmod(0o777)
+        (d / "hulei.conf").write_text(self.site(), encoding="utf-8")
+        (d / "nginx.conf").write_text(
+            f"worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n"
+            "events { worker_connections 1024; }\n"
+            f"http {{\n  access_log {d}/access.log;\n"
+            + "".join(f"  {name}_temp_path {path};\n" for name, path in
+                      [("client_body", temps["body"]), *((n, temps[n]) for n in ("proxy", "fastcgi", "uwsgi", "scgi"))])
+            + f"  include {d}/hulei.conf;\n}}\n",
+            encoding="utf-8",
+        )
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.popen = subprocess.Popen([nginx, "-p", str(d), "-c", str(d / "nginx.conf"), "-g", "daemon off;"],
+                                      stdout=subprocess.DEVNULL, stderr=(d / "stderr.log").open("wb"))
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return self
+            if self.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nginx did not start: {(d / 'stderr.log').read_text()}"
+                                   f"{(d / 'error.log').read_text() if (d / 'error.log').exists() else ''}")
+            time.sleep(0.1)
+
+    def __exit__(self, *_: object) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _client(url: str, source: str) -> httpx.AsyncClient:
+    """A client whose connections come from `source` (a loopback address of its own)."""
+    return httpx.AsyncClient(base_url=url, timeout=30, trust_env=False,
+                             transport=httpx.AsyncHTTPTransport(local_address=source))
+
+
+# --- 3. slow bodies --------------------------------------------------------------------------------
+
+
+async def _trickle(url: str, source: str, every: float, give_up: float) -> tuple[str, float]:
+    """Announce a megabyte of sign-in and send a byte every `every` s: what ended it, and when."""
+    host, port = url.removeprefix("http://").split(":")
+    started = time.monotonic()
+    try:
+        reader, writer = await asyncio.open_connection(host, int(port), local_addr=(source, 0))
+    except OSError as exc:
+        return f"connect failed ({exc.strerror})", 0.0
+    try:
+        writer.write(f"POST {LOGIN} HTTP/1.1\r\nHost: hulei\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 1000000\r\n\r\n{".encode())
+        await writer.drain()
+        while time.monotonic() - started < give_up:
+            try:
+                line = await asyncio.wait_for(reader.readline(), every)
+            except TimeoutError:
+                writer.write(b" ")
+                await writer.drain()
+                continue
+            if not line:
+                return "cut without an answer", time.monotonic() - started
+            return line.split()[1].decode(), time.monotonic() - started
+        return "held", time.monotonic() - started
+    except OSError:
+        return "cut without an answer", time.monotonic() - started
+    finally:
+        writer.close()
+
+
+async def _sign_in_and_pull(url: str, phone: str, source: str, until: float, answers: Counter[str]) -> None:
+    async with _client(url, source) as http:
+        while time.monotonic() < until:
+            try:
+                login = await http.post(LOGIN, json={"phone": phone, "password": PASSWORD})
+                answers[f"sign-in {login.status_code}"] += 1
+                if login.status_code == 200:
+                    token = login.json()["access_token"]
+                    pull = await http.get("/api/v1/sync/pull", params={"limit": 50},
+                                          headers={"Authorization": f"Bearer {token}"})
+                    answers[f"pull {pull.status_code}"] += 1
+            except httpx.HTTPError as exc:
+                answers[type(exc).__name__] += 1
+            await asyncio.sleep(0.3)
+
+
+async def _slow_bodies(url: str, phones: list[str], args: argparse.Namespace) -> tuple[list[tuple[str, float]],
+                                                                                       Counter[str]]:
+    answers: Counter[str] = Counter()
+    tricklers = [asyncio.create_task(_trickle(url, TRICKLER, args.trickle_every, args.trickle_for))
+                 for _ in range(args.trickle_connections)]
+    await asyncio.sleep(1)  # the trickling connections are in before anyone else
+    until = time.monotonic() + args.trickle_for - 1
+    await asyncio.gather(*(_sign_in_and_pull(url, phone, f"127.0.0.{10 + n}", until, answers)
+                           for n, phone in enumerate(phones)))
+    return list(await asyncio.gather(*tricklers)), answers
+
+
+def _trickler_requests(log: str) -> int:
+    """How many requests of the trickling address the API answered (uvicorn's access log)."""
+    return log.count(f"{TRICKLER}:")
+
+
+def slow_body(pg: PrivatePostgres, workdir: Path, args: argparse.Namespace) -> list[Row]:
+    rows: list[Row] = []
+    env = {"HULEI_FORWARDED_ALLOW_IPS": EDGE_ADDRESS}
+    with throwaway_postgis(pg.admin_url, prefix="hulei_faults_slow") as url:
+        phones = [seed.phone for seed in seed_phones(url, args.normal_clients, 1)]
+        with Cluster(url, workdir / "slow", apis=1, workers=0, env=env) as cluster, \
+                EdgeNginx(cluster.api_procs[0].port or 0) as edge:
+            api = cluster.api_procs[0]
+            for via, target in (("straight at the API", api.url), ("through nginx", edge.url)):
+                name = f"slow bodies, {via}"
+                answered_before = _trickler_requests(api.tail(1_000_000))
+                print(f"\n[{name}] {args.trickle_connections} connections trickle a byte every "
+                      f"{args.trickle_every:g} s for up to {args.trickle_for:g} s", flush=True)
+                ended, answers = asyncio.run(_slow_bodies(target, phones, args))
+                reached_api = _trickler_requests(api.tail(1_000_000)) - answered_before
+                outcome = Counter(what for what, _ in ended)
+                ok_answers = sum(n for a, n in answers.items() if a.endswith(" 200"))
+                busy = sum(n for a, n in answers.items() if a.endswith(" 503"))
+                print(f"normal clients: {dict(answers)}; trickling connections: {dict(outcome)}", flush=True)
+                rows.append(Row(name, "normal clients never told 503 meanwhile",
+                                f"{ok_answers} sign-ins and pulls answered 200, {busy} x 503, "
+                                f"{sum(answers.values()) - ok_answers} other",
+                                busy == 0 and ok_answers == sum(answers.values()) and ok_answers > 0))
+                cut_at = [t for what, t in ended if what == "408"]
+                summary = ", ".join(f"{n} x {what}" for what, n in sorted(outcome.items()))
+                if target == api.url:
+                    when = f" (408 after {min(cut_at):.1f}-{max(cut_at):.1f} s)" if cut_at else ""
+                    rows.append(Row(name, "trickling bodies cut: 408 when too slow, 429 beyond one address's share",
+                                    summary + when, set(outcome) <= {"408", "429"} and bool(cut_at)))
+                else:
+                    limit = edge.per_address_limit()
+                    rows.append(Row(name, "trickling bodies kept at nginx, those beyond its limit per address refused",
+                                    f"{summary} (limit {limit}); {reached_api} answered by the API",
+                                    set(outcome) <= {"held", "429", "408"} and reached_api == 0
+                                    and limit is not None and outcome["held"] <= limit))
+    return rows
+
+
+# --- 4. sign-in lockout through the proxy -----------------------------------------------------------
+
+
+@dataclass
+class LockoutRun:
+    guesses: Counter[str]
+    after_spray: httpx.Response
+    others: Counter[int]
+    owner_of_guessed: httpx.Response
+    untouched: httpx.Response
+
+
+async def _login(url: str, source: str, phone: str, password: str) -> httpx.Response:
+    async with _client(url, source) as http:
+        return await http.post(LOGIN, json={"phone": phone, "password": password})
+
+
+async def _lockout(url: str, phones: list[str]) -> LockoutRun:
+    guesses: Counter[str] = Counter()
+    async with _client(url, "127.0.0.100") as guesser:
+        for n in range(50):
+            resp = await guesser.post(LOGIN, json={"phone": phones[n], "password": f"guess-{n}"})
+            guesses[f"{resp.status_code}" + (" Retry-After" if "retry-after" in resp.headers else "")] += 1
+        after_spray = await guesser.post(LOGIN, json={"phone": phones[50], "password": "guess-50"})
+    # Owners of guessed numbers and of others, each from an address of its own, with the right password.
+    others = [await _login(url, f"127.0.0.{101 + n}", phones[n if n < 10 else 41 + n], PASSWORD) for n in range(15)]
+    # One number guessed 5 times, from 5 addresses: its lockout holds, for its owner too.
+    for n in range(5):
+        await _login(url, f"127.0.0.{120 + n}", phones[56], f"other-guess-{n}")
+    owner = await _login(url, "127.0.0.125", phones[56], PASSWORD)
+    untouched = await _login(url, "127.0.0.126", phones[57], PASSWORD)
+    return LockoutRun(guesses, after_spray, Counter(r.status_code for r in others), owner, untouched)
+
+
+def proxy_lockout(pg: PrivatePostgres, workdir: Path, args: argparse.Namespace) -> list[Row]:
+    name = "sign-in lockout through nginx"
+    rows: list[Row] = []
+    env = {"HULEI_FORWARDED_ALLOW_IPS": EDGE_ADDRESS}
+    with throwaway_postgis(pg.admin_url, prefix="hulei_faults_lockout") as url:
+        phones = [seed.phone for seed in seed_phones(url, 60, 1)]
+        with Cluster(url, workdir / "lockout", apis=1, workers=0, env=env) as cluster, \
+                EdgeNginx(cluster.api_procs[0].port or 0) as edge:
+            print(f"\n[{name}] one client guesses 50 numbers once each through nginx on {edge.url}", flush=True)
+            run = asyncio.run(_lockout(edge.url, phones))
+        seen = {str(ip): int(n) for ip, n in _query(
+            url, "SELECT ip, count(*) FROM audit_entry WHERE action = 'auth.login_failed' GROUP BY ip")}
+    slowed = run.after_spray.status_code == 429 and "retry-after" in run.after_spray.headers
+    rows.append(Row(name, "the guessing address is slowed (429 + Retry-After)",
+                    f"50 guesses: {', '.join(f'{n} x {a}' for a, n in sorted(run.guesses.items()))}; then "
+                    f"{run.after_spray.status_code} Retry-After {run.after_spray.headers.get('retry-after', '-')}",
+                    slowed))
+    rows.append(Row(name, "other users, from other addresses, sign in",
+                    ", ".join(f"{n} x {s}" for s, n in sorted(run.others.items())) + " (10 of them guessed once)",
+                    set(run.others) == {200}))
+    owner = run.owner_of_guessed
+    rows.append(Row(name, "per-number lockout holds (5 guesses from 5 addresses)",
+                    f"owner with the right password: {owner.status_code} Retry-After "
+                    f"{owner.headers.get('retry-after', '-')}; another number: {run.untouched.status_code}",
+                    owner.status_code == 429 and run.untouched.status_code == 200))
+    rows.append(Row(name, "the API saw each client's own address",
+                    ", ".join(f"{ip}: {n}" for ip, n in sorted(seen.items())) + " failures",
+                    seen.get("127.0.0.100", 0) >= 1 and EDGE_ADDRESS not in seen and "127.0.0.1" not in seen))
+    return rows
+
+
+SCENARIOS = {"database-restart": database_restart, "worker-killed": worker_killed, "slow-body": slow_body,
+             "proxy-lockout": proxy_lockout}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(SCENARIOS),
+                        help=f"comma-separated scenarios to run, of: {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--trickle-connections", type=int, default=64, help="slow-body: trickling connections")
+    parser.add_argument("--trickle-every", type=float, default=5.0, help="slow-body: seconds between two bytes")
+    parser.add_argument("--trickle-for", type=float, default=30.0, help="slow-body: seconds a trickler keeps on")
+    parser.add_argument("--normal-clients", type=int, default=8, help="slow-body: clients signing in and pulling")
     parser.add_argument("--phones", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load around the restart")
     parser.add_argument("--restart-at", type=float, default=20.0, help="seconds into the load")
@@ -351,6 +654,10 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=40, help="photos queued for the worker kill")
     parser.add_argument("--push-users", type=int, default=100, help="push recipients (3 pushes each)")
     args = parser.parse_args()
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = [name for name in only if name not in SCENARIOS]
+    if unknown or not only:
+        parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     exit_on_sigterm()
 
     workdir = Path(tempfile.mkdtemp(prefix="hulei-faults-"))
@@ -359,8 +666,8 @@ def main() -> int:
     rows: list[Row] = []
     with PrivatePostgres() as pg:
         print(f"private PostgreSQL on port {pg.port} ({pg.bin}), data in {pg.data}", flush=True)
-        rows += database_restart(pg, workdir, args)
-        rows += worker_killed(pg, workdir, args)
+        for name in only:
+            rows += SCENARIOS[name](pg, workdir, args)
     for sub in ("restart", "kill"):
         shutil.rmtree(workdir / sub / "media", ignore_errors=True)
 

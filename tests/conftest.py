@@ -34,6 +34,9 @@ KEEP_TABLES = {"alembic_version", "spatial_ref_sys", "audit_chain_head"}
 os.environ.setdefault("HULEI_PASSWORD_HASH_TIME_COST", "1")
 os.environ.setdefault("HULEI_PASSWORD_HASH_MEMORY_KIB", "1024")
 os.environ.setdefault("HULEI_PASSWORD_HASH_PARALLELISM", "1")
+# The suite runs on the development secrets, whatever the shell says; production's refusal of weak
+# secrets and its other differences are tried in tests/core/test_secrets.py and test_security_headers.py.
+os.environ["HULEI_PRODUCTION"] = "false"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

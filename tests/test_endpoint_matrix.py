@@ -410,6 +410,12 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/schedules/generate": probe("schedule.generate"),
     "GET /api/v1/schedules/feed-url": Row(lambda c, h, w, own: c.get(f"{API}/schedules/feed-url", headers=h), (),
                                           foreign=False),
+    # Revoking a calendar URL: one's own (answers the new URL), or a user's one manages (issue 14).
+    "POST /api/v1/schedules/feed-url/revoke": Row(
+        lambda c, h, w, own: c.post(f"{API}/schedules/feed-url/revoke", headers=h), (), foreign=False),
+    "POST /api/v1/schedules/feed-url/{user_id}/revoke": Row(lambda c, h, w, own: c.post(
+        f"{API}/schedules/feed-url/{m.managed_user(w, own)}/revoke", headers=h), (A.user_manage,),
+        caller=PROBES["user.manage"].caller),
     "GET /api/v1/schedules/mine.ics": Row(lambda c, h, w, own: c.get(f"{API}/schedules/mine.ics", headers=h), (),
                                           foreign=False),
     "GET /api/v1/schedules": probe("schedule.read"),

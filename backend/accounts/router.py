@@ -31,7 +31,9 @@ device_router = APIRouter(prefix="/devices", tags=["devices"])
 
 @auth_router.post("/login", response_model=TokenPair)
 def login(body: LoginRequest, request: Request, session: SessionDep) -> TokenPair:
-    """Sign in with a mainland mobile number and password."""
+    """Sign in with a mainland mobile number and password. After repeated failures: 429
+    `login-locked` (this number, for minutes) or `login-slowed` (this address, for seconds), with
+    Retry-After; 503 `server-busy` when the server has no room to check a password now."""
     return service.login(
         session, phone=body.phone, password=body.password, ip=client_ip(request), device_id=device_header(request)
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +27,7 @@ from backend.core import clock, identifiers
 from backend.core.config import get_settings
 from backend.core.db import dialect_insert
 from backend.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthenticated
+from backend.core.overload import ServerBusy
 from backend.core.pagination import decode_cursor, encode_cursor
 from backend.core.security import (
     hash_password,
@@ -49,6 +52,12 @@ class LoginLocked(TooManyRequests):
     code = "login-locked"
     title_zh = "登录失败次数过多，请稍后再试"
     title_en = "Too many failed sign-ins; try again later"
+
+
+class LoginSlowed(TooManyRequests):
+    code = "login-slowed"
+    title_zh = "该网络登录失败次数过多，请稍候再试"
+    title_en = "Too many failed sign-ins from this network; wait a moment"
 
 
 class RefreshTokenInvalid(Unauthenticated):
@@ -176,6 +185,140 @@ def _raise_if_locked(session: Session, keys: list[str]) -> None:
             )
 
 
+# Per address the rule is a leaky bucket, never a lock: everyone behind a NAT or the proxy shares
+# one address. Each failure adds one to the address's level, which drains by login_ip_max_failures
+# per login_failure_window_minutes. At that many the address waits after each failure: 1 s, then
+# doubling up to login_ip_max_delay_seconds. A sign-in during the wait is answered 429 login-slowed
+# (Retry-After) without being verified or counted; once the wait is over the next sign-in takes the
+# address's turn (one at a time across processes: a burst gets one verification), a success hands
+# the turn on at once and a failure starts the next, longer wait. So a guesser is held to the drain
+# rate (3 or 4 a minute by default) while the others at the address wait seconds, not 15 minutes.
+# A phone that has signed in to the number before (X-Device-Id) is not held at all: the guesser
+# cannot present it, the office's known phones never queue behind it.
+KNOWN_DEVICE_DAYS = 90
+# How long a sign-in holding the address's turn keeps it if it neither fails nor succeeds (a crash).
+_TURN_SECONDS = 10
+
+
+def _address_key(ip: str) -> str:
+    return f"ip:{ip}"
+
+
+def _known_device_key(phone: str, device_id: str) -> str:
+    # Keyed by a digest: the table then holds no device id next to a number.
+    return "known:" + hashlib.sha256(f"{phone}\x00{device_id}".encode()).hexdigest()
+
+
+def _address_level(row: LoginThrottle | None, now: datetime) -> tuple[int, datetime]:
+    """The address's failure level at `now`, and the instant its drain is counted from."""
+    if row is None:
+        return 0, now
+    settings = get_settings()
+    interval = timedelta(minutes=settings.login_failure_window_minutes) / settings.login_ip_max_failures
+    since = clock.as_utc(row.window_started_at)
+    drained = int((now - since) / interval) if now > since else 0
+    if drained >= row.failures:
+        return 0, now
+    return row.failures - drained, since + drained * interval
+
+
+def _address_wait(level: int) -> timedelta | None:
+    """How long the address waits after a failure that left it at `level`; None: not slowed."""
+    settings = get_settings()
+    over = level - settings.login_ip_max_failures
+    if over < 0:
+        return None
+    return timedelta(seconds=min(settings.login_ip_max_delay_seconds, 2 ** min(over, 30)))
+
+
+def _slowed(until: datetime) -> LoginSlowed:
+    seconds = max(1, math.ceil((until - clock.now()).total_seconds()))
+    return LoginSlowed(
+        f"该网络登录失败次数过多，请在{seconds}秒后再试",
+        f"Too many failed sign-ins from this network; try again in {seconds} seconds",
+        headers={"Retry-After": str(seconds)},
+        retry_after=seconds,
+    )
+
+
+def _is_known_device(session: Session, phone: str, device_id: str | None) -> bool:
+    if not device_id:
+        return False
+    row = session.get(LoginThrottle, _known_device_key(phone, device_id))
+    # For these rows locked_until is the end of the trust (so the purge job keeps them until then).
+    return row is not None and row.locked_until is not None and clock.as_utc(row.locked_until) > clock.now()
+
+
+def _take_address_turn(session: Session, ip: str) -> bool:
+    """Raise LoginSlowed while the address waits; True when this sign-in took the address's turn
+    (the address is slowed and its wait is over), which the caller hands back when it is done."""
+    now = clock.now()
+    row = session.get(LoginThrottle, _address_key(ip))
+    if row is None:
+        return False
+    if row.locked_until is not None and clock.as_utc(row.locked_until) > now:
+        raise _slowed(clock.as_utc(row.locked_until))
+    if _address_wait(_address_level(row, now)[0]) is None:
+        return False
+    # Take the turn in a committed transaction of its own, the row locked, so that of a burst at the
+    # end of the wait (in any process) one is verified. On SQLite the request's transaction holds the
+    # write lock the side one needs: release it first.
+    session.rollback()
+    with Session(session.get_bind()) as side:
+        row = side.execute(
+            select(LoginThrottle).where(col(LoginThrottle.key) == _address_key(ip)).with_for_update()
+        ).scalar_one_or_none()
+        if row is None:
+            return False
+        now = clock.now()
+        if row.locked_until is not None and clock.as_utc(row.locked_until) > now:
+            raise _slowed(clock.as_utc(row.locked_until))
+        if _address_wait(_address_level(row, now)[0]) is None:
+            return False
+        row.locked_until = now + timedelta(seconds=_TURN_SECONDS)
+        side.add(row)
+        side.commit()
+    return True
+
+
+def _hand_back_turn(session: Session, ip: str) -> None:
+    """End the address's turn taken by this sign-in, so the next one need not wait for it."""
+    session.execute(
+        update(LoginThrottle).where(col(LoginThrottle.key) == _address_key(ip)).values(locked_until=None)
+    )
+
+
+def _note_address_failure(session: Session, ip: str) -> None:
+    """Add one failure to the address's level and start its wait when slowed (row locked)."""
+    now = clock.now()
+    key = _address_key(ip)
+    insert = dialect_insert(session)
+    session.execute(
+        insert(LoginThrottle)
+        .values(key=key, failures=0, window_started_at=now, locked_until=None)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = session.execute(select(LoginThrottle).where(col(LoginThrottle.key) == key).with_for_update()).scalar_one()
+    level, since = _address_level(row, now)
+    row.failures = level + 1
+    row.window_started_at = since
+    wait = _address_wait(row.failures)
+    row.locked_until = now + wait if wait is not None else None
+    session.add(row)
+
+
+def _remember_device(session: Session, phone: str, device_id: str) -> None:
+    """Trust this phone for this number at every address for KNOWN_DEVICE_DAYS from now."""
+    now = clock.now()
+    until = now + timedelta(days=KNOWN_DEVICE_DAYS)
+    insert = dialect_insert(session)
+    session.execute(
+        insert(LoginThrottle)
+        .values(key=_known_device_key(phone, device_id), failures=0, window_started_at=now, locked_until=until)
+        .on_conflict_do_update(index_elements=["key"], set_={"window_started_at": now, "locked_until": until})
+    )
+
+
 # ------------------------------------------------------------------ sign-in
 
 
@@ -227,20 +370,36 @@ def login(session: Session, *, phone: str, password: str, ip: str | None, device
     except InvalidInput:
         # Same answer as a wrong password: do not tell a prober which numbers are well formed.
         raise InvalidCredentials() from None
-    keys = [f"phone:{phone}"] + ([f"ip:{ip}"] if ip else [])
-    _raise_if_locked(session, keys)
+    _raise_if_locked(session, [f"phone:{phone}"])
+    # The address rule (above _take_address_turn) holds no phone that signed in to the number before.
+    by_address = ip is not None and not _is_known_device(session, phone, device_id)
+    took_turn = by_address and ip is not None and _take_address_turn(session, ip)
 
     user = session.execute(select(User).where(col(User.phone) == phone)).scalar_one_or_none()
-    good = verify_password(user.password_hash if user else None, password)
-    if not good or user is None or not user.is_active:
-        user_id = user.id if user else None
-        # Release this transaction first: on SQLite it holds the write lock the side one needs.
-        # (Rollback expires loaded objects, hence user_id read above.)
-        session.rollback()
+    user_id, stored_hash = (user.id, user.password_hash) if user else (None, None)
+    # Argon2 takes a tenth of a second and may wait for a slot (backend/core/hashing.py): meanwhile
+    # hold no pooled connection, nor SQLite's write lock. (Rollback expires the loaded user.)
+    session.rollback()
+    try:
+        good = verify_password(stored_hash, password)
+        rehashed = hash_password(password) if good and stored_hash and password_needs_rehash(stored_hash) else None
+    except ServerBusy:
+        if took_turn and ip is not None:  # not looked at: the next sign-in may go at once
+            with Session(session.get_bind()) as side:
+                _hand_back_turn(side, ip)
+                side.commit()
+        raise
+    if good and user_id is not None:
+        user = session.execute(select(User).where(col(User.id) == user_id)).scalar_one_or_none()
+    else:
+        user = None
+    # The password checked must still be the user's (not changed while it was being checked).
+    if user is None or not user.is_active or user.password_hash != stored_hash:
+        session.rollback()  # on SQLite this transaction would hold the write lock the side one needs
         with Session(session.get_bind()) as side:
             _note_failure(side, f"phone:{phone}", settings.login_max_failures)
-            if ip:
-                _note_failure(side, f"ip:{ip}", settings.login_ip_max_failures)
+            if by_address and ip is not None:
+                _note_address_failure(side, ip)
             audit.record(
                 side,
                 actor=None,
@@ -255,8 +414,12 @@ def login(session: Session, *, phone: str, password: str, ip: str | None, device
         raise InvalidCredentials()
 
     session.execute(delete(LoginThrottle).where(col(LoginThrottle.key) == f"phone:{phone}"))
-    if password_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if took_turn and ip is not None:
+        _hand_back_turn(session, ip)
+    if device_id:
+        _remember_device(session, phone, device_id)
+    if rehashed is not None:
+        user.password_hash = rehashed
         session.add(user)
     audit.record(
         session,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -101,10 +102,15 @@ class ChainVerdict:
     entries_checked: int
     first_broken_id: int | None = None
     reason: str | None = None
+    # The chain's hash after each asked-for number of entries, for those the intact walk reached
+    # (signed checkpoints are compared with them: backend/audit/checkpoints.py).
+    hashes_at: dict[int, str] = field(default_factory=dict)
 
 
-def verify_chain(session: Session, batch: int = 2000) -> ChainVerdict:
+def verify_chain(session: Session, batch: int = 2000, *, positions: Collection[int] = ()) -> ChainVerdict:
     """Walk every entry in order; report the first one whose link or content does not hold."""
+    wanted = set(positions)
+    hashes_at: dict[int, str] = {}
     expected_prev = GENESIS_HASH
     expected_id = 1
     checked = 0
@@ -117,11 +123,13 @@ def verify_chain(session: Session, batch: int = 2000) -> ChainVerdict:
             break
         for entry in rows:
             if entry.id != expected_id:
-                return ChainVerdict(False, checked, expected_id, f"entry {expected_id} is missing")
+                return ChainVerdict(False, checked, expected_id, f"entry {expected_id} is missing", hashes_at)
             if entry.prev_hash != expected_prev:
-                return ChainVerdict(False, checked, entry.id, "link to the previous entry is broken")
+                return ChainVerdict(False, checked, entry.id, "link to the previous entry is broken", hashes_at)
             if entry_digest(entry) != entry.entry_hash:
-                return ChainVerdict(False, checked, entry.id, "content does not match its hash")
+                return ChainVerdict(False, checked, entry.id, "content does not match its hash", hashes_at)
+            if entry.id in wanted:
+                hashes_at[entry.id] = entry.entry_hash
             expected_prev = entry.entry_hash
             expected_id += 1
             checked += 1
@@ -129,10 +137,10 @@ def verify_chain(session: Session, batch: int = 2000) -> ChainVerdict:
         session.expunge_all()
     head = session.get(AuditChainHead, 1)
     if head is None:
-        return ChainVerdict(False, checked, None, "chain head is missing")
+        return ChainVerdict(False, checked, None, "chain head is missing", hashes_at)
     if head.last_entry_id != last_id or head.last_hash != expected_prev:
-        return ChainVerdict(False, checked, last_id + 1, "entries after the last one found were removed")
-    return ChainVerdict(True, checked)
+        return ChainVerdict(False, checked, last_id + 1, "entries after the last one found were removed", hashes_at)
+    return ChainVerdict(True, checked, hashes_at=hashes_at)
 
 
 def list_entries(

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     )
     spatialite_library: str = "mod_spatialite"
 
-    # Signing key for access tokens. The development default is refused in production mode.
+    # The master secret: access tokens, refresh successors, calendar feeds, photo links and cursors are
+    # signed with keys derived from it, one per purpose (backend/core/secrets.py). Production refuses
+    # the development default and any weak value (infra/README.md, "Secrets").
     jwt_secret: str = "dev-only-insecure-jwt-secret-change-me-0123456789"  # noqa: S105 - refused in production
     jwt_issuer: str = "hulei"
     access_token_minutes: int = 15
@@ -33,21 +35,30 @@ class Settings(BaseSettings):
     # Keep it well under access_token_minutes: a retry returns the first answer's access token.
     refresh_reuse_grace_seconds: int = 60
     production: bool = False
+    # Production serves /docs, /redoc and /openapi.json only when this is true (development always).
+    api_docs: bool = False
 
-    # Login throttling: this many failures inside the window lock the phone number (and the IP).
+    # Login throttling: this many failures inside the window lock the phone number.
     login_max_failures: int = 5
     login_failure_window_minutes: int = 15
     login_lockout_minutes: int = 15
-    login_ip_max_failures: int = 50
+    # Per address (everyone behind a NAT or the proxy): failures drain at this many per window; at
+    # this many the address waits 1 s after each failure, doubling up to the cap, never locked.
+    login_ip_max_failures: int = Field(default=50, ge=1)
+    login_ip_max_delay_seconds: int = Field(default=60, ge=1)
     # argon2id cost (RFC 9106 "second recommended" by default). Hashes carry their parameters, so
     # raising these rehashes each password at its next sign-in; tests lower them to stay fast.
     password_hash_time_cost: int = 3
     password_hash_memory_kib: int = 65536
     password_hash_parallelism: int = 4
+    # Memory the argon2 computations of one API process may take at once: budget // memory cost
+    # hashes run together (at least one); a sign-in waits this long for a turn, then gets 503.
+    password_hash_memory_budget_mib: int = Field(default=256, ge=1)
+    password_hash_wait_seconds: float = Field(default=2.0, ge=0)
 
     # Resident ID numbers (issue 3): AES-GCM keys as "key_id:base64(32 bytes)" separated by commas,
     # the key new values are written with, and the HMAC key of the blind index. The development
-    # defaults (key ids starting with "dev") are refused in production mode.
+    # defaults, and weak keys, are refused in production mode (backend/core/secrets.py).
     id_number_keys: str = "dev-1:ZGV2LW9ubHktaW5zZWN1cmUtaWQta2V5LTMyYnl0ZXM="
     id_number_active_key: str = "dev-1"
     id_number_index_key: str = "dev-only-insecure-blind-index-key-change-me"
@@ -83,6 +94,13 @@ class Settings(BaseSettings):
     device_clock_max_ahead_minutes: int = Field(default=10, ge=0)
     device_clock_max_age_days: int = Field(default=90, ge=1)
     device_clock_earliest_date: date = date(2025, 12, 22)
+
+    # Ledger imports (附件1/2/3, backend/ledgers): at most this many bytes and rows of data, refused
+    # before the rows are checked. A refused import (and the venue import) lists at most
+    # import_max_errors problems, with their total and `errors_truncated`.
+    ledger_import_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    ledger_import_max_rows: int = Field(default=20000, ge=1)
+    import_max_errors: int = Field(default=200, ge=1)
 
     # Venue inspections (issue 5): a GPS fix farther than this from the venue is flagged.
     inspection_max_distance_m: float = 200.0
@@ -125,6 +143,13 @@ class Settings(BaseSettings):
     media_upload_expiry_hours: int = 24
     media_link_seconds: int = 300
     media_location_max_distance_m: float = 200.0
+    # Unfinished (chunked, not yet complete, unexpired) uploads hold staging space for up to
+    # media_upload_expiry_hours: a new one is refused beyond these, per user (429
+    # media-too-many-unfinished: count, or bytes announced in Content-Range totals) and in all
+    # (503 media-staging-full). 20 photos of 10 MB per phone; 5 GiB of staging disk in all.
+    media_unfinished_max_per_user: int = Field(default=20, ge=1)
+    media_unfinished_max_bytes_per_user: int = Field(default=200 * 1024 * 1024, ge=1)
+    media_unfinished_max_bytes_total: int = Field(default=5 * 1024 * 1024 * 1024, ge=1)
     # A photo taken by a worker longer ago than this without being finished is presumed abandoned
     # (worker killed) and processed again by another; one photo takes seconds, at most.
     media_processing_lease_seconds: int = 120
@@ -149,10 +174,52 @@ class Settings(BaseSettings):
     # A gzip request body (Content-Encoding: gzip) may expand to at most this many bytes; beyond it
     # is 413 (a compression bomb). A full push of 500 records is well under 2 MB.
     request_max_decompressed_bytes: int = 16 * 1024 * 1024
+    # Request bodies are received in full before they take one of the api_max_in_flight places
+    # (backend/core/body_reception.py). A body may take request_body_timeout_seconds, plus a second
+    # for every request_body_min_rate bytes received (Apache's mod_reqtimeout rule: 500 B/s is a
+    # tenth of what a 2G phone sends, so a 1 MB photo chunk has over half an hour), and may pause
+    # at most request_body_idle_seconds between two reads; else 408 request-timeout. At most
+    # request_body_receptions_per_client bodies are received at once from one client address (429
+    # beyond) and request_body_receptions_max in all (503 server-busy beyond). A body longer than
+    # request_max_body_bytes is 413 before it is read; unset, the largest legitimate body: a whole
+    # photo, a gzip body's bound or a ledger file, whichever is larger, plus 1 MiB of form framing.
+    request_body_timeout_seconds: float = Field(default=20.0, gt=0)
+    request_body_min_rate: int = Field(default=500, ge=1)
+    request_body_idle_seconds: float = Field(default=20.0, gt=0)
+    request_body_receptions_per_client: int = Field(default=16, ge=1)
+    request_body_receptions_max: int = Field(default=256, ge=1)
+    request_max_body_bytes: int | None = Field(default=None, ge=1)
+    # The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
+    # forwarded_allow_ips: addresses or networks, comma separated, or "*"). List only the proxy's own
+    # addresses: any other peer could name itself any client (infra/README.md, "Behind a proxy").
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    def max_body_bytes(self) -> int:
+        """The longest request body the API reads (request_max_body_bytes, or the largest legitimate)."""
+        if self.request_max_body_bytes is not None:
+            return self.request_max_body_bytes
+        largest = max(self.media_max_bytes, self.request_max_decompressed_bytes, self.ledger_import_max_bytes)
+        return largest + 1024 * 1024
 
     # Background jobs: a worker renews its claim on a running job every third of this; a worker
     # killed mid-job is replaced by another within one lease.
     job_lease_seconds: int = 60
+
+    # Audit checkpoints (backend/audit/checkpoints.py, infra/README.md "Audit checkpoints"): the worker
+    # signs the audit chain's head with Ed25519 and appends it to storage the database cannot write.
+    # The private key is a file mounted only into the worker (PEM, or the raw 32-byte seed in base64);
+    # production refuses to start the worker without it. Public keys ("base64,base64", as `hulei audit
+    # keygen` prints them) let `hulei audit verify` run where the private key is not; old keys stay
+    # listed after a rotation. Storage "local" is a directory; "s3" a bucket (object lock suggested)
+    # on the media store's endpoint and credentials.
+    audit_checkpoint_key_file: Path | None = None
+    audit_checkpoint_public_keys: str = ""
+    audit_checkpoint_storage: Literal["local", "s3"] = "local"
+    audit_checkpoint_dir: Path = PROJECT_ROOT / "var" / "audit-checkpoints"
+    audit_checkpoint_s3_bucket: str = "hulei-audit-checkpoints"
+    audit_checkpoint_s3_prefix: str = "checkpoints/"
+    # A new checkpoint when the chain has grown and the newest one is at least this old.
+    audit_checkpoint_interval_minutes: int = Field(default=10, ge=1)
 
     default_locale: str = "zh-CN"
     timezone: str = "Asia/Shanghai"

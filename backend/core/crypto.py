@@ -3,6 +3,7 @@ blind index (for duplicate detection and exact lookup without decrypting).
 
 Keys come from settings: `id_number_keys` lists "key_id:base64" pairs, `id_number_active_key`
 names the one new values are written with; old keys stay listed until every value is rewritten.
+Production refuses weak or development keys at start (backend/core/secrets.py).
 A stored value is "key_id:base64(nonce || ciphertext)", so decryption needs no extra column.
 """
 
@@ -72,17 +73,6 @@ def keyring(settings: Settings | None = None) -> _Keyring:
     return _keyring(s.id_number_keys, s.id_number_active_key, s.id_number_index_key)
 
 
-def check_production_keys(settings: Settings) -> None:
-    """Refuse to start in production with the development keys (like the JWT secret)."""
-    if not settings.production:
-        return
-    ring = keyring(settings)
-    if any(k.startswith("dev") for k in ring.keys) or settings.id_number_index_key.startswith("dev-only"):
-        raise RuntimeError(
-            "HULEI_ID_NUMBER_KEYS, HULEI_ID_NUMBER_ACTIVE_KEY and HULEI_ID_NUMBER_INDEX_KEY must be set in production"
-        )
-
-
 def encrypt(plaintext: str) -> Sealed:
     """Seal a value with the active key."""
     ring = keyring()
@@ -110,7 +100,9 @@ def blind_index(value: str) -> str:
 
 
 def keyed_digest(data: bytes) -> str:
-    """HMAC-SHA256 of arbitrary bytes with the index key (content hashes of records holding IDs)."""
+    """HMAC-SHA256 of arbitrary bytes with the index key (content hashes of records holding IDs, which
+    are stored: the key stays the index key). Not for anything new: backend/core/secrets.py derives
+    a key per purpose."""
     # hmac.digest is the one-shot C path: same value as hmac.new(...).hexdigest(), a third of the cost,
     # which a sync push pays once per record.
     return hmac.digest(keyring().index_key, data, "sha256").hex()

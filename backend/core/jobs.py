@@ -27,6 +27,7 @@ from sqlmodel import Field, Session, SQLModel, col
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.db import dialect_insert, get_engine
+from backend.core.secrets import check_production
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,9 @@ def run_due_jobs() -> list[str]:
 
 def run_worker(*, once: bool = False, idle_seconds: float = 1.0) -> None:
     """Loop over due jobs until stopped. Losing the database (a restart, a network cut) is waited
-    out here: the process keeps running and carries on when the database answers again."""
+    out here: the process keeps running and carries on when the database answers again. In
+    production, weak secrets stop it before anything runs (backend/core/secrets.py)."""
+    check_production(get_settings())
     log.info("worker started with jobs: %s", ", ".join(j.name for j in registered_jobs()))
     while True:
         try:

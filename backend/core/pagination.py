@@ -5,17 +5,21 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, literal, tuple_
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.core import clock, crypto
+from backend.core import clock
 from backend.core.errors import InvalidInput
+from backend.core.secrets import Purpose, purpose_key
 
 T = TypeVar("T")
 
@@ -30,38 +34,97 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-# A cursor is the position as JSON, base64url, then "." and a MAC of it (key derived from the index
-# key, so cursors of one deployment are valid in all its processes). Only the server makes cursors:
-# a hand-made one (say a sync position moved back to re-read what was removed, or any fuzzed input)
-# is a 422, not a position. Cursors are short; anything longer is refused before decoding.
+# A cursor is the position as JSON, base64url, then "." and a MAC of it (under its own key derived
+# from the master secret, backend/core/secrets.py, so cursors of one deployment are valid in all its
+# processes). Only the server makes cursors: a hand-made one (say a sync position moved back to
+# re-read what was removed, or any fuzzed input) is a 422, not a position. Cursors are short;
+# anything longer is refused before decoding.
 MAX_CURSOR_LENGTH = 1024
 
 
 def _mac(payload: str) -> str:
-    digest = bytes.fromhex(crypto.keyed_digest(b"hulei-cursor\x00" + payload.encode()))[:16]
+    digest = hmac.digest(purpose_key(Purpose.cursor), payload.encode(), "sha256")[:16]
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+# A cursor belongs to the list that issued it: its MAC covers the request path it was made at (set
+# per request by CursorScope), so the next_cursor of one list sent to another (a phone's bug, a
+# referral cursor at /venues) is refused like a forged one instead of read as a position it is not.
+# A cursor made outside any request (tests, tools) is bound to no list and valid at each.
+_LIST: ContextVar[str] = ContextVar("hulei_cursor_list", default="")
+
+
+@contextmanager
+def cursor_scope(path: str) -> Iterator[None]:
+    """Cursors made and read inside the block belong to the list at `path`."""
+    token = _LIST.set(path)
+    try:
+        yield
+    finally:
+        _LIST.reset(token)
+
+
+class CursorScope:
+    """ASGI middleware: each HTTP request's cursors belong to its path (cursor_scope)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with cursor_scope(str(scope.get("path", ""))):
+            await self.app(scope, receive, send)
+
+
+def _bound(payload: str) -> str:
+    lst = _LIST.get()
+    return f"{lst}\x00{payload}" if lst else payload
 
 
 def encode_cursor(position: dict[str, Any]) -> str:
     raw = json.dumps(position, separators=(",", ":"), sort_keys=True).encode()
     payload = base64.urlsafe_b64encode(raw).decode().rstrip("=")
-    return f"{payload}.{_mac(payload)}"
+    return f"{payload}.{_mac(_bound(payload))}"
+
+
+# Every member any list puts in its cursors, with its type: a position is read into this shape or
+# refused, so an endpoint reading `int(position["id"])` can rely on it whatever arrives (a cursor of
+# another list, one signed by an earlier build or a leaked key). A new cursor member is declared here.
+_Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+_KeyPart = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | Annotated[str, Field(max_length=200)]
+_Key = Annotated[list[_KeyPart], Field(min_length=1, max_length=8)]
+_Text = Annotated[str, Field(max_length=1024)]
+
+
+class _Position(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: _Int64 | None = None  # households, venues, notifications, children without a helper
+    rank: _Int64 | None = None  # children without a helper (with id)
+    after: _Int64 | None = None  # users, households not visited
+    r: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None  # sync pull: the revision delivered
+    p: _Text | None = None  # sync pull: the jurisdiction's path
+    k: _Text | _Key | None = None  # sync pull: the kinds readable then; PageRequest lists: the key after
 
 
 def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
-    """The position inside a cursor; a cursor we did not issue is a clear 422."""
+    """The position inside a cursor, every member of its declared type; anything else, a cursor we
+    did not issue above all, is a clear 422."""
     if not cursor:
         return None
     payload, _, mac = cursor.partition(".")
-    if len(cursor) > MAX_CURSOR_LENGTH or not mac or not hmac.compare_digest(mac, _mac(payload)):
+    if len(cursor) > MAX_CURSOR_LENGTH or not mac or not (
+            hmac.compare_digest(mac, _mac(_bound(payload))) or hmac.compare_digest(mac, _mac(payload))):
         raise _invalid_cursor()
     try:
         padded = payload + "=" * (-len(payload) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or not value or None in value.values():
             raise ValueError(cursor)
-        return value
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return _Position.model_validate(value).model_dump(exclude_unset=True)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # pydantic's ValidationError is a ValueError
         raise _invalid_cursor() from exc
 
 

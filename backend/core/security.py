@@ -1,4 +1,5 @@
-"""Password hashing (argon2id), access tokens (JWT, HS256) and opaque secrets."""
+"""Password hashing (argon2id), access tokens (JWT, HS256 under the derived key of backend/core/secrets.py)
+and opaque secrets."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from backend.core import clock
+from backend.core import clock, hashing
 from backend.core.config import get_settings
+from backend.core.secrets import Purpose, purpose_key
 
 
 @lru_cache(maxsize=4)
@@ -32,17 +34,20 @@ def _hasher() -> tuple[PasswordHasher, str]:
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash with the configured cost."""
-    return _hasher()[0].hash(password)
+    """An argon2id hash with the configured cost (within the process's hashing budget)."""
+    with hashing.gate().slot():
+        return _hasher()[0].hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when the password matches; always spends one argon2 verification."""
-    hasher, dummy = _hasher()
-    try:
-        return hasher.verify(password_hash or dummy, password) and password_hash is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+    """True when the password matches; always spends one argon2 verification (within the
+    process's hashing budget: 503 `server-busy` when no slot frees in time)."""
+    with hashing.gate().slot():
+        hasher, dummy = _hasher()
+        try:
+            return hasher.verify(password_hash or dummy, password) and password_hash is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
 
 def password_needs_rehash(password_hash: str) -> bool:
@@ -61,11 +66,11 @@ def token_digest(token: str) -> str:
 
 
 def successor_refresh_token(token: str) -> str:
-    """The refresh token that rotating `token` issues: HMAC-SHA256 of it under a key derived from the
-    JWT secret. A retried refresh (its answer lost) thus gets the same token again although only
-    digests are stored; a database reader holds neither the presented token nor the key."""
-    key = hashlib.sha256(b"hulei-refresh-successor\x00" + get_settings().jwt_secret.encode()).digest()
-    mac = hmac.digest(key, token.encode(), "sha256")
+    """The refresh token that rotating `token` issues: HMAC-SHA256 of it under the refresh-successor
+    key (derived from the master secret, backend/core/secrets.py). A retried refresh (its answer lost)
+    thus gets the same token again although only digests are stored; a database reader holds neither
+    the presented token nor the key."""
+    mac = hmac.digest(purpose_key(Purpose.refresh_successor), token.encode(), "sha256")
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
@@ -98,7 +103,7 @@ def issue_access_token(
     }
     if family_id is not None:
         claims["fam"] = family_id
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256"), expires
+    return jwt.encode(claims, purpose_key(Purpose.jwt, settings), algorithm="HS256"), expires
 
 
 def decode_access_token(token: str) -> dict[str, Any] | None:
@@ -107,7 +112,7 @@ def decode_access_token(token: str) -> dict[str, Any] | None:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            settings.jwt_secret,
+            purpose_key(Purpose.jwt, settings),
             algorithms=["HS256"],
             issuer=settings.jwt_issuer,
             options={"require": ["exp", "sub", "iss"], "verify_exp": False, "verify_iat": False},

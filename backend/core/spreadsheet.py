@@ -1,14 +1,196 @@
-""".xlsx rows from stored values: whatever text the API accepted must still export."""
+""".xlsx in and out: rows from stored values (export), and the one way an uploaded workbook is opened
+(import), which refuses a hostile file with a 4xx before any XML of it is parsed.
+
+An .xlsx is a zip of XML parts. A file someone made by hand can be a zip bomb (a sheet that
+decompresses to gigabytes), carry a DOCTYPE with external entities (file:///etc/passwd) or nested
+entities (billion laughs), declare a sheet of a million rows by sixteen thousand columns, or be
+something else altogether (an old .xls, a password-protected workbook, a zip without a workbook).
+`read_sheet` checks the zip directory (sizes as declared there bound what zipfile will ever inflate)
+and the prolog of every XML part before openpyxl sees the file, and openpyxl itself parses through
+defusedxml (a dependency: openpyxl uses it whenever it is importable). Every refusal is 422
+`import-file-unreadable` or 413 `payload-too-large`, naming the limit.
+"""
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, BinaryIO
 
+from openpyxl import load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+from backend.core.config import get_settings
+from backend.core.errors import InvalidInput, PayloadTooLarge
+
+# What an uploaded workbook may expand to, in all its parts together, and how many parts it may have.
+# A 20,000-row ledger of 15 columns is about 15 MB of XML.
+MAX_EXPANDED_BYTES = 128 * 1024 * 1024
+MAX_PARTS = 1000
+# The columns read from a sheet (the ledgers have at most 15); a sheet declaring more is refused.
+MAX_COLUMNS = 64
+# An XML part's prolog (declaration, comments) must end within this many bytes.
+_PROLOG_BYTES = 64 * 1024
+# Rows are read past the cap only to find data there (a sheet whose dimension understates it).
+_EXCEL_MAX_ROWS = 1_048_576
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCODINGS = {"utf-8", "utf8", "utf-16", "utf16", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"}
+_ENCODING = re.compile(r"""encoding\s*=\s*["']([^"']*)["']""")
+
+
+class ImportFileUnreadable(InvalidInput):
+    code = "import-file-unreadable"
+    title_zh = "无法读取导入文件"
+    title_en = "The import file cannot be read"
 
 
 def xlsx_row(values: Iterable[Any]) -> list[Any]:
     """`values` ready for a worksheet row: control characters, which XML cannot hold and openpyxl
     refuses (one such name would otherwise fail the whole export), are dropped from text."""
     return [ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value for value in values]
+
+
+def capped_errors(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """An import's problems as answered: the first `import_max_errors` of them, their total, and
+    whether the list was cut (a file of 20,000 bad rows is not answered with 100,000 objects)."""
+    cap = get_settings().import_max_errors
+    return {"errors": errors[:cap], "errors_total": len(errors), "errors_truncated": len(errors) > cap}
+
+
+def read_upload(stream: BinaryIO, max_bytes: int) -> bytes:
+    """An uploaded file's bytes, refused with 413 (naming the limit) beyond `max_bytes`."""
+    content = stream.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        mb = max_bytes / (1024 * 1024)
+        raise PayloadTooLarge(f"导入文件不能超过 {mb:g} MB", f"The import file may not exceed {mb:g} MB",
+                              limit_bytes=max_bytes)
+    return content
+
+
+def _unreadable(zh: str, en: str, **extensions: Any) -> ImportFileUnreadable:
+    return ImportFileUnreadable(zh, en, **extensions)
+
+
+def _check_prolog(name: str, head: bytes) -> None:
+    """Refuse an XML part whose prolog holds a DOCTYPE (entities live there) or an unusual encoding."""
+    if head.startswith((b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\x00\x00\x00<", b"<\x00\x00\x00")):
+        raise _unreadable(f"文件部件 {name} 的编码不受支持", f"part {name} uses an unsupported encoding (UTF-32)")
+    if head.startswith((b"\xff\xfe", b"<\x00?\x00")):
+        text = head.decode("utf-16-le", errors="replace")
+    elif head.startswith((b"\xfe\xff", b"\x00<\x00?")):
+        text = head.decode("utf-16-be", errors="replace")
+    else:
+        text = head.decode("latin-1")  # ASCII-compatible: the markup looked for is ASCII
+    if text.startswith("\u00ef\u00bb\u00bf"):
+        text = text[3:]
+    text = text.lstrip("\ufeff")
+    position = 0
+    while True:
+        while position < len(text) and text[position] in " \t\r\n":
+            position += 1
+        rest = text[position:]
+        if rest.startswith("<?"):
+            end, close = rest.find("?>"), 2
+            match = _ENCODING.search(rest[: end if end >= 0 else len(rest)])
+            if match and match.group(1).strip().lower() not in _ENCODINGS:
+                raise _unreadable(f"文件部件 {name} 的编码 {match.group(1)[:20]} 不受支持",
+                                  f"part {name} declares the unsupported encoding {match.group(1)[:20]}")
+        elif rest.startswith("<!--"):
+            end, close = rest.find("-->"), 3
+        elif rest.startswith("<!"):
+            raise _unreadable("文件含有 DOCTYPE 或实体声明，已拒绝（请用 Excel/WPS 另存为 .xlsx 后重试）",
+                              f"part {name} carries a DOCTYPE or entity declarations; refused "
+                              "(save it again as .xlsx from Excel or WPS)")
+        elif rest:
+            return  # the root element (or not XML at all): the prolog is clean
+        else:
+            end, close = -1, 0
+        if end < 0:
+            # The part ends inside its prolog: padded to hide what follows (refused), or malformed
+            # (openpyxl refuses it).
+            if len(head) >= _PROLOG_BYTES:
+                raise _unreadable(f"文件部件 {name} 的 XML 声明过长", f"part {name} has an oversized XML prolog")
+            return
+        position += end + close
+
+
+def _check_archive(content: bytes) -> None:
+    if content.startswith(_OLE_MAGIC):
+        raise _unreadable("文件是旧版 .xls 或已设置密码，请用 Excel/WPS 另存为不加密的 .xlsx 后重试",
+                          "The file is an old .xls or is password-protected; save it as an unencrypted .xlsx")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise _unreadable("文件不是有效的 .xlsx", f"not a valid .xlsx file ({type(exc).__name__})") from exc
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > MAX_PARTS:
+            raise _unreadable(f"文件部件超过 {MAX_PARTS} 个", f"the file has more than {MAX_PARTS} parts")
+        names = {info.filename for info in infos}
+        if "[Content_Types].xml" not in names or "_rels/.rels" not in names:
+            raise _unreadable("文件中没有工作簿，不是有效的 .xlsx", "the zip holds no workbook: not a valid .xlsx")
+        expanded = sum(info.file_size for info in infos)
+        if expanded > MAX_EXPANDED_BYTES:
+            mb = MAX_EXPANDED_BYTES // (1024 * 1024)
+            raise PayloadTooLarge(f"文件解压后超过 {mb} MB，已拒绝", f"The file expands beyond {mb} MB; refused",
+                                  limit_bytes=MAX_EXPANDED_BYTES)
+        for info in infos:
+            if info.flag_bits & 0x1:
+                raise _unreadable("文件已设置密码，请另存为不加密的 .xlsx", "the file is password-protected")
+            if info.is_dir() or info.filename.startswith("xl/media/"):
+                continue
+            try:
+                with archive.open(info) as part:
+                    head = part.read(_PROLOG_BYTES)
+            except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError) as exc:
+                raise _unreadable("文件已损坏，不是有效的 .xlsx",
+                                  f"the part {info.filename[:80]} cannot be read ({type(exc).__name__})") from exc
+            _check_prolog(info.filename[:80], head)
+
+
+def too_many_rows(max_rows: int, found_zh: str, found_en: str) -> ImportFileUnreadable:
+    """The refusal of a sheet with more than `max_rows` rows of data; `found` says what was seen."""
+    return _unreadable(f"数据行超过 {max_rows} 行（{found_zh}），请分成几个文件导入",
+                       f"More than {max_rows} rows of data ({found_en}); split the file", limit_rows=max_rows)
+
+
+def read_sheet(content: bytes, *, max_rows: int, header_rows: int = 1,
+               max_columns: int = MAX_COLUMNS) -> list[tuple[Any, ...]]:
+    """The values of the first sheet's rows, each `max_columns` wide: at most `header_rows` +
+    `max_rows` rows (a sheet declaring or holding more is refused at once, naming the cap). Anything
+    that is not a plain .xlsx workbook is 422 `import-file-unreadable`, never a server error."""
+    _check_archive(content)
+    limit = header_rows + max_rows
+    try:
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True, keep_links=False)
+    except Exception as exc:  # openpyxl raises many types for a file that is not .xlsx
+        raise _unreadable("文件不是有效的 .xlsx", f"not a valid .xlsx file ({type(exc).__name__})") from exc
+    try:
+        if not workbook.worksheets:
+            raise _unreadable("文件中没有工作表", "the workbook has no sheet")
+        sheet = workbook.worksheets[0]
+        declared_rows, declared_columns = getattr(sheet, "max_row", None), getattr(sheet, "max_column", None)
+        if isinstance(declared_rows, int) and declared_rows > limit:
+            raise too_many_rows(max_rows, f"工作表声明 {declared_rows} 行", f"the sheet declares {declared_rows} rows")
+        if isinstance(declared_columns, int) and declared_columns > max_columns:
+            raise _unreadable(f"工作表声明 {declared_columns} 列，最多 {max_columns} 列",
+                              f"The sheet declares {declared_columns} columns; at most {max_columns}",
+                              limit_columns=max_columns)
+        rows: list[tuple[Any, ...]] = []
+        for number, values in enumerate(sheet.iter_rows(min_row=1, max_row=_EXCEL_MAX_ROWS, max_col=max_columns,
+                                                        values_only=True), start=1):
+            if number > limit:
+                if any(v is not None and str(v).strip() for v in values):
+                    raise too_many_rows(max_rows, f"第 {number} 行仍有数据", f"row {number} holds data")
+                continue  # empty rows below the data (missing ones cost nothing: openpyxl fills them)
+            rows.append(tuple(values))
+        return rows
+    except ImportFileUnreadable:
+        raise
+    except Exception as exc:  # the XML of a part is malformed or forbidden (defusedxml)
+        raise _unreadable("文件内容无法读取，不是有效的 .xlsx",
+                          f"the sheet cannot be read ({type(exc).__name__})") from exc
+    finally:
+        workbook.close()

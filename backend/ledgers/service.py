@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -18,7 +18,8 @@ from backend.accounts import scope
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
-from backend.core import clock, crypto, identifiers
+from backend.core import clock, crypto, identifiers, spreadsheet
+from backend.core.config import get_settings
 from backend.core.errors import DomainError, InvalidInput
 from backend.core.spreadsheet import xlsx_row
 from backend.ledgers.sheets import HEADERS, TITLES, Annex, header_key
@@ -39,6 +40,8 @@ from backend.registry.schemas import RiskPersonData
 from backend.sealing import service as sealing
 from backend.sync import revisions
 
+# The printed sheets have a title row or two above the header.
+_HEADER_ROWS = 3
 _SPLIT = re.compile(r"[、,，;；/\s]+")
 
 
@@ -228,7 +231,7 @@ class ImportReport:
             "created": self.created,
             "matched": self.matched,
             "matched_rows": self.matched_rows,
-            "errors": self.errors,
+            **spreadsheet.capped_errors(self.errors),
             "ok": not self.errors,
         }
 
@@ -249,34 +252,28 @@ def _text(value: Any) -> str | None:
 
 
 def _read_rows(stream: BinaryIO, annex: Annex, report: ImportReport) -> list[_Row]:
-    try:
-        workbook = load_workbook(stream, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for files that are not xlsx
-        report.errors.append({"row": None, "column": None, "reason": f"文件无法作为.xlsx读取：{exc}"})
-        return []
-    sheet = workbook.worksheets[0]
+    """The data rows below the header (found in the first three rows). A file over the byte or row
+    cap, or one that is not a plain .xlsx (backend/core/spreadsheet.py), is refused as a whole."""
+    settings = get_settings()
+    content = spreadsheet.read_upload(stream, settings.ledger_import_max_bytes)
+    max_rows = settings.ledger_import_max_rows
+    sheet = spreadsheet.read_sheet(content, max_rows=max_rows, header_rows=_HEADER_ROWS)
     expected = [header_key(h) for h in HEADERS[annex]]
-    rows_iter = sheet.iter_rows(values_only=True)
-    header_row = 0
-    for number, cells in enumerate(rows_iter, start=1):
-        keys = [header_key(c) for c in cells[: len(expected)]]
-        if keys == expected:
-            header_row = number
-            break
-        if number >= 3:
-            break
+    header_row = next((number for number, cells in enumerate(sheet[:_HEADER_ROWS], start=1)
+                       if [header_key(c) for c in cells[: len(expected)]] == expected), 0)
     if not header_row:
         report.errors.append(
             {"row": 1, "column": None, "reason": f"表头与附件{annex.value}不符，应为：{'、'.join(HEADERS[annex])}"}
         )
         return []
     out: list[_Row] = []
-    for number, cells in enumerate(rows_iter, start=header_row + 1):
+    for number, cells in enumerate(sheet[header_row:], start=header_row + 1):
         padded = list(cells[: len(expected)]) + [None] * max(0, len(expected) - len(cells))
         if all(_text(c) is None for c in padded[1:]):
             continue
         out.append(_Row(number, {f"{i}": padded[i] for i in range(len(expected))}))
-    workbook.close()
+    if len(out) > max_rows:
+        raise spreadsheet.too_many_rows(max_rows, f"共 {len(out)} 行", f"{len(out)} rows")
     return out
 
 
@@ -589,11 +586,12 @@ def _write_risk_person(
 
 
 def raise_if_failed(report: ImportReport) -> None:
-    """A real import with errors answers 422 listing every bad row and column (nothing was written)."""
+    """A real import with errors answers 422 listing the bad rows and columns (the first
+    import_max_errors of them, with their total); nothing was written."""
     if report.errors and not report.dry_run:
         raise LedgerInvalid(
             f"台账有{len(report.errors)}处错误，未导入任何数据",
             f"The ledger has {len(report.errors)} errors; nothing was imported",
-            errors=report.errors,
+            **spreadsheet.capped_errors(report.errors),
             aftermath=report.aftermath,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.core.errors import Conflict, DomainError, NotFound
+from backend.core.errors import Conflict, DomainError, NotFound, ServiceUnavailable, TooManyRequests
 
 
 class MediaRefused(DomainError):
@@ -98,3 +98,19 @@ class MediaUploadInProgress(Conflict):
     code = "media-upload-in-progress"
     title_zh = "这张照片正由另一个请求上传，请稍后查询上传进度"
     title_en = "Another request is uploading this photo; ask for its status and resume"
+
+
+class MediaTooManyUnfinished(TooManyRequests):
+    """A new chunked upload beyond the caller's share of unfinished uploads (count or bytes)."""
+
+    code = "media-too-many-unfinished"
+    title_zh = "未完成的照片上传过多，请先续传完成之前的照片"
+    title_en = "Too many unfinished photo uploads: finish the earlier ones first"
+
+
+class MediaStagingFull(ServiceUnavailable):
+    """A new chunked upload while unfinished uploads of all users fill the staging space."""
+
+    code = "media-staging-full"
+    title_zh = "服务器上传暂存空间已满，请稍后再上传"
+    title_en = "The server's upload space is full; upload again later"

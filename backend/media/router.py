@@ -45,7 +45,11 @@ bytes answer 409 `media-conflict`.
 **Resumable**: send `Content-Range: bytes start-end/total` with one chunk per request. Partial
 uploads answer 202 with `{OFFSET_HEADER}`; after a dropped connection ask
 `HEAD /media/{{client_uuid}}/upload` and send the rest from `{OFFSET_HEADER}`. Unfinished uploads
-expire after {_settings.media_upload_expiry_hours} h.
+expire after {_settings.media_upload_expiry_hours} h. A user may have at most
+{_settings.media_unfinished_max_per_user} unfinished uploads announcing
+{_settings.media_unfinished_max_bytes_per_user} bytes: a new chunked upload beyond answers 429
+`media-too-many-unfinished` (finish those, or send photos whole); beyond the staging space of all
+users, 503 `media-staging-full`.
 
 Refusals (nothing is kept): `media-empty` 400, `media-too-large` 413 (limit_bytes, received_bytes),
 `media-too-many-pixels` 413 (limit_pixels, received_pixels), `media-unsupported-type` 415,

@@ -51,14 +51,18 @@ def process_received(session: Session) -> int:
 
 
 def expire_uploads(session: Session) -> int:
-    """Forget unfinished uploads past their expiry and sweep orphaned staging files."""
-    expired = service.expired_uploads(session, EXPIRE_BATCH)
-    for item in expired:
-        service.discard_upload(session, item)
+    """Forget every unfinished upload past its expiry (row and staged chunks, a batch per
+    transaction) and sweep orphaned staging files."""
+    forgotten = 0
+    while expired := service.expired_uploads(session, EXPIRE_BATCH):
+        for item in expired:
+            service.discard_upload(session, item)
+        session.commit()
+        forgotten += len(expired)
     session.commit()
     hours = get_settings().media_upload_expiry_hours
     swept = service.sweep_staging(session, clock.now() - timedelta(hours=hours))
-    return len(expired) + swept
+    return forgotten + swept
 
 
 def link_late_parents(session: Session) -> int:

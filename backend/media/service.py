@@ -19,8 +19,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -41,6 +42,8 @@ from backend.media.errors import (
     MediaNotFound,
     MediaNotReady,
     MediaRefused,
+    MediaStagingFull,
+    MediaTooManyUnfinished,
     MediaUnsupportedType,
     MediaUploadInProgress,
     MediaUploadOffset,
@@ -64,6 +67,10 @@ log = logging.getLogger(__name__)
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heic": "heic"}
 _RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 MAX_PROCESSING_ATTEMPTS = 5
+# pg_advisory_xact_lock key: one new unfinished upload at a time is checked against the caps.
+_STAGING_LOCK = 4004001
+# Seconds a phone is asked to wait when the staging space of all users is full.
+STAGING_FULL_RETRY_AFTER_SECONDS = 900
 
 
 def limits() -> processing.Limits:
@@ -215,6 +222,9 @@ def _receive(
             return _repeat_of_stored(item, body, content_range)
         if item.uploader_user_id != principal.user_id:
             raise MediaNotFound()
+        if _expired(item):  # the server holds nothing of it any more (as after the worker's cleanup)
+            _forget(session, item, client_uuid)
+            item = None
 
     if content_range is None:
         # The whole photo in one body: a fresh upload, or a restart of an unfinished chunked one.
@@ -252,6 +262,8 @@ def _receive(
             raise MediaUploadOffset("服务器尚未收到此照片的任何内容，请从 0 开始",
                                     "The server holds nothing of this upload yet: start at byte 0",
                                     received_bytes=0, headers={"Upload-Offset": "0"})
+        if content_range.end + 1 < content_range.total:  # it stays unfinished: it takes staging space
+            _reserve_staging(session, principal, content_range.total)
         item = _new_item(session, principal, client_uuid, parent_kind, parent_uuid, content_range.total)
         created = True
     elif item.total_bytes != content_range.total:
@@ -275,6 +287,57 @@ def _receive(
         session.flush()
         return UploadOutcome(item, created=created)
     return _complete(session, principal, item)
+
+
+def _expired(item: MediaItem) -> bool:
+    return (item.state == MediaState.receiving.value and item.expires_at is not None
+            and clock.as_utc(item.expires_at) <= clock.now())
+
+
+def _unfinished() -> tuple[Any, ...]:
+    """Uploads holding staging space: still receiving and not expired (an expired one is forgotten
+    by the worker, or by its next chunk, and counts no more)."""
+    return (col(MediaItem.state) == MediaState.receiving.value, col(MediaItem.expires_at) > clock.now())
+
+
+def _reserve_staging(session: Session, principal: Principal, total: int) -> None:
+    """Refuse a new unfinished upload of `total` bytes beyond the caller's caps (429) or the staging
+    space of everyone (503). Checked and reserved (the row inserted after) under one lock held to
+    the commit, so requests racing in several processes cannot pass a cap together (SQLite's BEGIN
+    IMMEDIATE serialises writers already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STAGING_LOCK})
+    settings = get_settings()
+    mine = session.execute(
+        select(col(MediaItem.client_uuid), col(MediaItem.total_bytes), col(MediaItem.expires_at))
+        .where(*_unfinished(), col(MediaItem.uploader_user_id) == principal.user_id)
+        .order_by(col(MediaItem.expires_at))
+    ).all()
+    held = sum(int(row.total_bytes) for row in mine)
+    max_count, max_bytes = settings.media_unfinished_max_per_user, settings.media_unfinished_max_bytes_per_user
+    if len(mine) + 1 > max_count or held + total > max_bytes:
+        hours = settings.media_upload_expiry_hours
+        wait = max(1, int((clock.as_utc(mine[0].expires_at) - clock.now()).total_seconds())) if mine else 60
+        raise MediaTooManyUnfinished(
+            f"您有 {len(mine)} 张照片尚未上传完成（已声明 {held} 字节）；同时未完成的上传最多 {max_count} 张、"
+            f"共 {max_bytes} 字节。请先续传完成这些照片（HEAD /media/{{uuid}}/upload 查询进度），或整张上传"
+            f"（不分片）；未完成的上传在最后一个分片 {hours} 小时后过期并释放",
+            f"You have {len(mine)} unfinished uploads announcing {held} bytes; at most {max_count} uploads and "
+            f"{max_bytes} bytes may be unfinished at once. Finish them first (HEAD /media/{{uuid}}/upload tells "
+            f"where to resume) or send photos whole in one request; an unfinished upload expires {hours} h "
+            "after its last chunk and frees its share",
+            unfinished_uploads=len(mine), unfinished_bytes=held, limit_uploads=max_count, limit_bytes=max_bytes,
+            client_uuids=[str(row.client_uuid) for row in mine], headers={"Retry-After": str(wait)},
+        )
+    everyone = int(session.execute(
+        select(func.coalesce(func.sum(col(MediaItem.total_bytes)), 0)).where(*_unfinished())).scalar_one())
+    if everyone + total > settings.media_unfinished_max_bytes_total:
+        log.warning("media staging full: %s bytes of unfinished uploads", everyone)
+        raise MediaStagingFull(
+            "服务器上传暂存空间已满，请稍后再上传，或整张上传（不分片）",
+            "The server's space for unfinished uploads is full: try again later, or send the photo whole",
+            headers={"Retry-After": str(STAGING_FULL_RETRY_AFTER_SECONDS)},
+        )
 
 
 def _append(staged: Path, chunk: Path, *, skip: int, at: int) -> None:
@@ -354,7 +417,7 @@ def _repeat_of_stored(item: MediaItem, body: Path, content_range: ContentRange |
 def upload_status(session: Session, principal: Principal, client_uuid: uuid.UUID) -> MediaItem:
     """The upload's progress, for the phone to resume after a dropped connection."""
     item = _get(session, client_uuid)
-    if item is None or not _visible(session, principal, item):
+    if item is None or not _visible(session, principal, item) or _expired(item):
         raise MediaNotFound()
     if item.state == MediaState.receiving.value and item.uploader_user_id != principal.user_id:
         raise MediaNotFound()
@@ -589,11 +652,13 @@ def give_up_processing(session: Session, item_id: int, error: str) -> None:
 
 
 def expired_uploads(session: Session, limit: int) -> list[MediaItem]:
-    """Unfinished uploads past their expiry."""
+    """Unfinished uploads past their expiry (one resumed at this moment is left to its request)."""
     rows = session.execute(
         select(MediaItem)
-        .where(col(MediaItem.state) == MediaState.receiving.value, col(MediaItem.expires_at) < clock.now())
+        .where(col(MediaItem.state) == MediaState.receiving.value, col(MediaItem.expires_at) <= clock.now())
+        .order_by(col(MediaItem.id))
         .limit(limit)
+        .with_for_update(skip_locked=True)
     ).scalars()
     return list(rows)
 

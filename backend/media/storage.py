@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.config import get_settings
+from backend.core.secrets import Purpose, purpose_key
 
 ORIGINALS_PREFIX = "originals/"
 DERIVED_PREFIX = "derived/"
@@ -75,8 +76,7 @@ def _write_atomically(target: Path, write: Any) -> None:
 
 
 def _link_key() -> bytes:
-    secret = get_settings().jwt_secret.encode()
-    return hashlib.sha256(b"hulei-media-link\x00" + secret).digest()
+    return purpose_key(Purpose.media_link)
 
 
 def _b64(data: bytes) -> str:

@@ -39,6 +39,19 @@ class OfficerAvailability(SQLModel, table=True):
     weekday: int = Field(primary_key=True)
 
 
+class CalendarFeed(SQLModel, table=True):
+    """The generation of a user's calendar subscription URL. The URL's token is an HMAC over the user
+    and this number, so raising it (a revocation) retires every URL handed out before. No row is
+    generation 0. The URL also stops working while the user is deactivated."""
+
+    __tablename__ = "calendar_feed"
+
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True, ondelete="CASCADE")
+    generation: int = 0
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    revoked_by_user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+
+
 class PlanStatus(StrEnum):
     draft = "draft"
     published = "published"

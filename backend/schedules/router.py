@@ -105,11 +105,32 @@ def generate(data: GenerateIn, principal: Planner, session: SessionDep) -> PlanP
     return _plan_public(session, service.generate(session, principal, data.org_unit_id, data.week_start_date))
 
 
-@router.get("/feed-url", response_model=FeedUrl)
-def feed_url(principal: CurrentPrincipal, request: Request) -> FeedUrl:
-    """The caller's calendar subscription URL (keep it private: it needs no sign-in)."""
+def _feed_url(request: Request, session: SessionDep, user_id: int) -> FeedUrl:
     base = str(request.base_url).rstrip("/")
-    return FeedUrl(url=f"{base}/api/v1/calendar/{principal.user_id}/{service.feed_token(principal.user_id)}.ics")
+    return FeedUrl(url=f"{base}/api/v1/calendar/{user_id}/{service.current_feed_token(session, user_id)}.ics")
+
+
+@router.get("/feed-url", response_model=FeedUrl)
+def feed_url(principal: CurrentPrincipal, request: Request, session: SessionDep) -> FeedUrl:
+    """The caller's calendar subscription URL (keep it private: it needs no sign-in; it stops working
+    while the account is deactivated, and `POST /schedules/feed-url/revoke` replaces it)."""
+    return _feed_url(request, session, principal.user_id)
+
+
+@router.post("/feed-url/revoke", response_model=FeedUrl)
+def revoke_my_feed(principal: CurrentPrincipal, request: Request, session: SessionDep) -> FeedUrl:
+    """Retire the caller's calendar URL (every copy handed out before stops working) and answer the new one."""
+    service.revoke_feed(session, principal, principal.user_id)
+    return _feed_url(request, session, principal.user_id)
+
+
+@router.post("/feed-url/{user_id}/revoke", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def revoke_user_feed(user_id: int, principal: CurrentPrincipal, session: SessionDep) -> Response:
+    """Retire a user's calendar URL (a lost phone, a leaked link): needs user.manage over the user, as
+    any change to them (the grant table's reach, inside the jurisdiction). The user fetches the new
+    URL with `GET /schedules/feed-url`; audited."""
+    service.revoke_feed(session, principal, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/mine.ics", response_class=Response, responses={200: {"content": {"text/calendar": {}}}})
@@ -176,7 +197,8 @@ def export_plan(plan_id: int, principal: Reader, session: SessionDep) -> Respons
 @calendar_router.get("/{user_id}/{token}.ics", response_class=Response,
                      responses={200: {"content": {"text/calendar": {}}}})
 def calendar_feed(user_id: int, token: str, session: SessionDep) -> Response:
-    """An officer's calendar feed for phone calendar subscriptions (the token is the credential)."""
-    if not service.feed_token_ok(user_id, token):
+    """An officer's calendar feed for phone calendar subscriptions (the token is the credential; 404
+    once revoked or while the account is deactivated)."""
+    if not service.feed_token_ok(session, user_id, token):  # also when the user is deactivated
         raise NotFound()
     return Response(service.ics_for(session, user_id), media_type=ICS)

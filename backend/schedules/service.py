@@ -14,19 +14,23 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlmodel import Session, col
 
-from backend.accounts.models import User, UserRole
+from backend.accounts import grants
+from backend.accounts import service as accounts
+from backend.accounts.models import Agency, User, UserRole
 from backend.accounts.permissions import Role
 from backend.accounts.principal import Principal
 from backend.audit import service as audit
 from backend.core import clock
-from backend.core.config import get_settings
+from backend.core.db import dialect_insert
 from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.secrets import Purpose, purpose_key
 from backend.core.spreadsheet import xlsx_row
 from backend.inspections.models import Inspection
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.schedules import checker, planner
 from backend.schedules.models import (
+    CalendarFeed,
     OfficerAvailability,
     PlanStatus,
     SchedulePlan,
@@ -445,15 +449,58 @@ def compliance(session: Session, principal: Principal, plan_id: int) -> tuple[Sc
 # ---------------------------------------------------------------- calendar feed
 
 
-def feed_token(user_id: int) -> str:
-    """A per-officer secret for the calendar URL (phone calendars cannot send a bearer token)."""
-    key = get_settings().jwt_secret.encode()
-    return hmac.new(key, f"hulei-ics:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
+def feed_token(user_id: int, generation: int) -> str:
+    """A per-user secret for the calendar URL (phone calendars cannot send a bearer token): an HMAC of
+    the user and the feed's generation under the calendar key (backend/core/secrets.py)."""
+    key = purpose_key(Purpose.calendar_feed)
+    return hmac.new(key, f"hulei-ics:{user_id}:{generation}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def feed_token_ok(user_id: int, token: str) -> bool:
+def feed_generation(session: Session, user_id: int) -> int:
+    """The current generation of a user's feed URL (0 until the first revocation)."""
+    generation = session.execute(select(col(CalendarFeed.generation)).where(
+        col(CalendarFeed.user_id) == user_id)).scalar_one_or_none()
+    return generation or 0
+
+
+def current_feed_token(session: Session, user_id: int) -> str:
+    """The token of the user's feed URL as handed out now."""
+    return feed_token(user_id, feed_generation(session, user_id))
+
+
+def feed_token_ok(session: Session, user_id: int, token: str) -> bool:
+    """Whether `token` opens the feed: the current generation's, of a user who is active."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        return False
     # As bytes: compare_digest refuses str with non-ASCII characters, which anyone can put in a URL.
-    return hmac.compare_digest(feed_token(user_id).encode(), token.encode("utf-8", "surrogatepass"))
+    return hmac.compare_digest(current_feed_token(session, user_id).encode(), token.encode("utf-8", "surrogatepass"))
+
+
+def revoke_feed(session: Session, principal: Principal, user_id: int) -> None:
+    """Retire every feed URL of a user: their own, or one the caller manages (user.manage, inside the
+    jurisdiction, and a user the grant table puts in the caller's reach, as for any change to a user)."""
+    if user_id == principal.user_id:
+        user = session.get(User, user_id)
+        assert user is not None  # the caller is an active user
+    else:
+        from backend.accounts.permissions import Action
+
+        principal.require(Action.user_manage)
+        user = orgunits.get_in_jurisdiction(session, principal, User, user_id)
+        unit = session.get(OrgUnit, user.org_unit_id)
+        assert unit is not None
+        grants.check_in_reach(principal, grants.Standing(
+            unit_path=unit.path, unit_level=OrgLevel(unit.level), roles=accounts.user_roles(session, user_id),
+            agency=Agency(user.agency) if user.agency else None, is_active=user.is_active))
+    now = clock.now()
+    insert = dialect_insert(session)
+    stmt = insert(CalendarFeed).values(user_id=user_id, generation=1, revoked_at=now,
+                                       revoked_by_user_id=principal.user_id)
+    session.execute(stmt.on_conflict_do_update(index_elements=[CalendarFeed.user_id], set_={
+        "generation": CalendarFeed.generation + 1, "revoked_at": now, "revoked_by_user_id": principal.user_id}))
+    audit.record(session, actor=principal, action="calendar.feed_revoked", object_type="user", object_id=user_id,
+                 org_unit_id=user.org_unit_id, details={"generation": feed_generation(session, user_id)})
 
 
 def officer_visits(session: Session, user_id: int, since: date) -> list[tuple[SchedulePlan, StoredTeam]]:

@@ -24,7 +24,21 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -70,6 +84,11 @@ class PullKind:
     # caller still sees (the same predicate as `revs` and `load`: what is sent is what is kept)
     audience: Callable[[Principal], ColumnElement[bool]] | None = None
     still_visible: Callable[[Session, Principal, set[int]], set[int]] | None = None
+    # On PostgreSQL (backend/sync/pg_records.py): (principal, after, cut) -> SELECT rev, id, record of
+    # the same rows as `load`, the record as JSON text written by the database; with the audit kind
+    # the ids are declared as. Such kinds' items are joined into runs by the database (_written_runs).
+    written: Callable[[Principal, int, int], Select[Any]] | None = None
+    audited: str | None = None
 
 
 Scope = Callable[[Principal], ColumnElement[bool]]
@@ -119,26 +138,30 @@ def _load(
     scope: Scope,
     columns: list[Any],
     records: Callable[[Session, Principal, list[Any]], list[dict[str, Any]]],
-    written: Callable[[Principal], ColumnElement[Any]] | None = None,
     audited: str | None = None,
 ) -> Callable[[Session, Principal, int, int], list[tuple[int, Record]]]:
-    """A kind's page loader: rows to records in Python, or on PostgreSQL, when the kind has a
-    `written` form, the records' JSON text straight from the database. The records of an `audited`
-    kind are declared to the request's audit entry (backend/audit/disclosure.py) by their ids."""
+    """A kind's page loader: rows to records in Python. The records of an `audited` kind are declared
+    to the request's audit entry (backend/audit/disclosure.py) by their ids."""
 
     def load(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
-        if written is not None and _json_in_database(session):
-            record = pg_records.as_text(written(principal))
-            texts = _rows(session, model, scope, principal, after, cut, col(model.rev), col(model.id), record)
-            if audited is not None:
-                disclosure.record(audited, (row_id for _, row_id, _ in texts))
-            return [(rev, orjson.Fragment(text)) for rev, _, text in texts]
         rows = _rows(session, model, scope, principal, after, cut, *columns)
         if audited is not None:
             disclosure.record(audited, (r.id for r in rows))
         return list(zip([r.rev for r in rows], records(session, principal, rows), strict=True))
 
     return load
+
+
+def _written(model: Any, scope: Scope, record: Callable[[Principal], ColumnElement[Any]]
+             ) -> Callable[[Principal, int, int], Select[Any]]:
+    """A kind's rows of the page with their records as JSON text written by PostgreSQL."""
+
+    def written(principal: Principal, after: int, cut: int) -> Select[Any]:
+        columns: list[Any] = [col(model.rev).label("rev"), col(model.id).label("id"),
+                              pg_records.as_text(record(principal)).label("record")]
+        return select(*columns).where(col(model.rev) > after, col(model.rev) <= cut, scope(principal))
+
+    return written
 
 
 def _visible_ids(model: Any, scope: Scope) -> Callable[[Session, Principal, set[int]], set[int]]:
@@ -256,14 +279,16 @@ def _visit_scope(principal: Principal) -> ColumnElement[bool]:
     return and_(col(Visit.counted_at) >= since, scope.visible(principal, Visit))
 
 
-def _load_visits(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
-    original = aliased(Visit)
-    fields: dict[str, Any] = {
+_ORIGINAL = aliased(Visit)  # the visit an amendment amends
+
+
+def _visit_fields() -> dict[str, Any]:
+    return {
         "id": col(Visit.id),
         "client_uuid": col(Visit.client_uuid),
         "household_id": col(Visit.household_id),
         "household_uuid": col(Household.uuid),
-        "amends_uuid": col(original.client_uuid),
+        "amends_uuid": col(_ORIGINAL.client_uuid),
         "device_time": col(Visit.device_time),
         "counted_at": col(Visit.counted_at),
         "clock_suspect": col(Visit.clock_suspect),
@@ -272,28 +297,35 @@ def _load_visits(session: Session, principal: Principal, after: int, cut: int) -
         "location_mismatch": col(Visit.location_mismatch),
         "risk_level": col(Visit.risk_level),
     }
-    written = _json_in_database(session)
-    if written:
-        times = ("device_time", "counted_at", "received_at")
-        flags = ("clock_suspect", "location_mismatch")
-        record = pg_records.json_object({
-            **{name: pg_records.iso_utc(c) if name in times else func.coalesce(c, False) if name in flags else c
-               for name, c in fields.items()},
-            "risk_level_code": pg_records.risk_level_code(col(Visit.risk_level)),
-        })
-        columns = [col(Visit.rev), col(Visit.id), pg_records.as_text(record)]
-    else:
-        columns = [col(Visit.rev), *(c.label(name) for name, c in fields.items())]
-    rows: Sequence[Any] = session.connection().execute(
+
+
+def _page_visits(principal: Principal, after: int, cut: int, *columns: Any) -> Select[Any]:
+    return (
         select(*columns)
         .join(Household, col(Household.id) == col(Visit.household_id))
-        .outerjoin(original, col(original.id) == col(Visit.amends_id))
+        .outerjoin(_ORIGINAL, col(_ORIGINAL.id) == col(Visit.amends_id))
         .where(col(Visit.rev) > after, col(Visit.rev) <= cut, _visit_scope(principal))
-        .order_by(col(Visit.rev))
+    )
+
+
+def _written_visits(principal: Principal, after: int, cut: int) -> Select[Any]:
+    times = ("device_time", "counted_at", "received_at")
+    flags = ("clock_suspect", "location_mismatch")
+    record = pg_records.json_object({
+        **{name: pg_records.iso_utc(c) if name in times else func.coalesce(c, False) if name in flags else c
+           for name, c in _visit_fields().items()},
+        "risk_level_code": pg_records.risk_level_code(col(Visit.risk_level)),
+    })
+    return _page_visits(principal, after, cut, col(Visit.rev).label("rev"), col(Visit.id).label("id"),
+                        pg_records.as_text(record).label("record"))
+
+
+def _load_visits(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
+    columns = [col(Visit.rev), *(c.label(name) for name, c in _visit_fields().items())]
+    rows: Sequence[Any] = session.connection().execute(
+        _page_visits(principal, after, cut, *columns).order_by(col(Visit.rev))
     ).all()
-    disclosure.record(disclosure.VISIT, (row[1] for row in rows))
-    if written:
-        return [(rev, orjson.Fragment(text)) for rev, _, text in rows]
+    disclosure.record(disclosure.VISIT, (row.id for row in rows))
 
     def iso(value: Any) -> str | None:
         return clock.as_utc(value).isoformat() if value is not None else None
@@ -327,19 +359,22 @@ KINDS: Sequence[PullKind] = (
         readable=lambda p: p.can(Action.household_read),
         revs=_revs(Household, _household_scope),
         load=_load(Household, _household_scope, _columns(Household, "location"),
-                   lambda _, __, rows: [registry.household_public(h) for h in rows],
-                   lambda _: pg_records.household_json(), disclosure.HOUSEHOLD),
+                   lambda _, __, rows: [registry.household_public(h) for h in rows], disclosure.HOUSEHOLD),
         audience=_household_audience,
         still_visible=_visible_ids(Household, _household_scope),
+        written=_written(Household, _household_scope, lambda _: pg_records.household_json()),
+        audited=disclosure.HOUSEHOLD,
     ),
     PullKind(
         name="person",
         readable=lambda p: p.can(Action.child_read),
         revs=_revs(Person, _person_scope),
-        load=_load(Person, _person_scope, PERSON_COLUMNS, _person_records,
-                   lambda p: pg_records.person_json(birth_date=registry.sees_birth_date(p)), disclosure.PERSON),
+        load=_load(Person, _person_scope, PERSON_COLUMNS, _person_records, disclosure.PERSON),
         audience=_person_audience,
         still_visible=_visible_ids(Person, _person_scope),
+        written=_written(Person, _person_scope,
+                         lambda p: pg_records.person_json(birth_date=registry.sees_birth_date(p))),
+        audited=disclosure.PERSON,
     ),
     PullKind(
         name="template",
@@ -361,6 +396,8 @@ KINDS: Sequence[PullKind] = (
         readable=lambda p: p.can(Action.visit_read),
         revs=_revs(Visit, _visit_scope),
         load=_load_visits,
+        written=_written_visits,
+        audited=disclosure.VISIT,
     ),
 )
 
@@ -447,9 +484,43 @@ def _page_end(session: Session, revs: list[Select[Any]], limit: int, upto: int) 
     return upto, False
 
 
+def _written_runs(session: Session, principal: Principal, kinds: Sequence[PullKind], others: list[int],
+                  after: int, cut: int) -> tuple[dict[int, orjson.Fragment], int]:
+    """The page's items of the kinds PostgreSQL writes, as runs of ready JSON: run i holds, in
+    revision order and comma-separated, those items whose revision lies between the (i-1)-th and the
+    i-th of `others` (the revisions of the page's other items, ascending). A first pull of a town is
+    a hundred thousand such items; joined by the database, each page costs Python one string, not a
+    row, a tuple and a record per item. The items' ids are declared to the audit entry; the number of
+    persons among them is returned."""
+    written = union_all(*(
+        select(literal(kind.name).label("kind"), q.c.rev, q.c.id, q.c.record)
+        for kind in kinds
+        for q in [kind.written(principal, after, cut).subquery()]  # type: ignore[misc]
+    )).subquery()
+    run = func.width_bucket(written.c.rev, postgresql.array(others, type_=BigInteger)) if others else literal(0)
+    item = func.concat('{"kind":"', written.c.kind, '","rev":', written.c.rev, ',"record":', written.c.record, "}")
+    ids = {kind.name: func.array_agg(written.c.id).filter(written.c.kind == kind.name).label(kind.name)
+           for kind in kinds if kind.audited is not None}
+    joined = func.string_agg(item, postgresql.aggregate_order_by(literal_column("','"), written.c.rev))
+    rows = session.connection().execute(
+        select(run.label("run"), joined.label("items"), *ids.values()).group_by(run)
+    ).all()
+    persons = 0
+    for row in rows:
+        for kind in kinds:
+            declared = getattr(row, kind.name, None) if kind.audited is not None else None
+            if declared:
+                disclosure.record(kind.audited or "", declared)
+                persons += len(declared) if kind.name == "person" else 0
+    return {row.run: orjson.Fragment(row.items) for row in rows}, persons
+
+
 def pull(session: Session, principal: Principal, cursor: str | None, limit: int) -> dict[str, Any]:
     """Everything the caller's phone keeps that changed after the cursor, lowest revision first,
-    cut at one watermark; records that left the caller's view come as `removal` items."""
+    cut at one watermark; records that left the caller's view come as `removal` items.
+
+    On PostgreSQL, `items` holds runs of items written by the database (orjson fragments, each one
+    or more comma-separated items) between the items built here; serialised, it is the same array."""
     principal.require(Action.household_read)
     position = _position(cursor)
     checklists.ensure_builtin(session)  # before the watermark: a template made now is in this cut
@@ -468,13 +539,26 @@ def pull(session: Session, principal: Principal, cursor: str | None, limit: int)
     # Where the page ends, from revision numbers alone; then only the page's rows are loaded.
     sources = [*readable, REMOVALS]
     cut, has_more = _page_end(session, [kind.revs(principal, after, upto, limit + 1) for kind in sources], limit, upto)
+    by_database = [k for k in sources if k.written is not None] if _json_in_database(session) else []
     page: list[tuple[int, str, Record]] = []
     for kind in sources:
-        page += [(rev, kind.name, record) for rev, record in kind.load(session, principal, after, cut)]
+        if kind not in by_database:
+            page += [(rev, kind.name, record) for rev, record in kind.load(session, principal, after, cut)]
     page.sort(key=lambda entry: entry[0])
-    items = [{"kind": kind, "rev": rev, "record": record} for rev, kind, record in page]
+    items: list[Any] = [{"kind": kind, "rev": rev, "record": record} for rev, kind, record in page]
+    persons = sum(1 for _, kind, _ in page if kind == "person")
+    if by_database:
+        runs, written_persons = _written_runs(session, principal, by_database, [rev for rev, _, _ in page], after, cut)
+        persons += written_persons
+        merged: list[Any] = []
+        for i, item in enumerate(items):
+            if i in runs:
+                merged.append(runs[i])
+            merged.append(item)
+        if len(items) in runs:
+            merged.append(runs[len(items)])
+        items = merged
 
-    persons = sum(1 for item in items if item["kind"] == "person")
     if persons:
         _declare_guardians(session, principal, after, cut)
         disclosure.event(session, "sync.pull", actor=principal, object_type="sync",

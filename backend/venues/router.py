@@ -13,6 +13,7 @@ from backend.audit import service as audit
 from backend.core.db import SessionDep
 from backend.core.errors import InvalidInput, PayloadTooLarge
 from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from backend.core.spreadsheet import capped_errors
 from backend.venues import service, xlsx
 from backend.venues.models import VenueStatus, VenueType
 from backend.venues.schemas import (
@@ -79,10 +80,10 @@ def import_venues(principal: Writer, session: SessionDep, file: Annotated[Upload
     if len(content) > MAX_IMPORT_BYTES:
         raise PayloadTooLarge("导入文件不能超过10MB", "the import file may not exceed 10 MB")
     report = xlsx.import_venues(session, principal, content)
-    errors = [ImportErrorItem(row=e["row"], reason=e["reason"]) for e in report.errors]
     if not report.ok:
+        errors = [ImportErrorItem(row=e["row"], reason=e["reason"]).model_dump() for e in report.errors]
         raise InvalidInput("导入文件有误，未导入任何数据", "the file has errors; nothing was imported",
-                           errors=[e.model_dump() for e in errors])
+                           **capped_errors(errors))
     audit.record(session, actor=principal, action="venue.import", object_type="venue",
                  org_unit_id=principal.org_unit_id,
                  details={"created": report.created, "updated": report.updated, "merged": report.merged_in_file})

@@ -7,15 +7,14 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
 from backend.core import clock, identifiers
-from backend.core.errors import InvalidInput
 from backend.core.geo import CoordinateSystem, point, to_wgs84
-from backend.core.spreadsheet import xlsx_row
+from backend.core.spreadsheet import ImportFileUnreadable, read_sheet, xlsx_row
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.venues import credit_code
@@ -48,12 +47,6 @@ _STATUS_ALIASES = {s.zh: s for s in VenueStatus} | {s.value: s for s in VenueSta
 _TRUE = {"是", "y", "yes", "true", "1", "重点"}
 _FALSE = {"否", "n", "no", "false", "0", ""}
 MAX_ROWS = 20000
-
-
-class ImportFileUnreadable(InvalidInput):
-    code = "import-file-unreadable"
-    title_zh = "无法读取导入文件"
-    title_en = "The import file cannot be read"
 
 
 @dataclass
@@ -140,26 +133,17 @@ def _parse(row: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | 
 
 def read_rows(content: bytes) -> list[VenueRow]:
     """The data rows of the first sheet, keyed by field name (header row first)."""
-    try:
-        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a file that is not .xlsx
-        raise ImportFileUnreadable("文件不是有效的 .xlsx", f"not a valid .xlsx file: {exc}") from exc
-    ws = wb.worksheets[0]
-    rows = ws.iter_rows(values_only=True)
-    header = next(rows, None)
-    if header is None:
+    rows = read_sheet(content, max_rows=MAX_ROWS, header_rows=1)
+    if not rows:
         raise ImportFileUnreadable("文件为空", "the sheet is empty")
-    fields = [_HEADER_TO_FIELD.get(_text(h)) for h in header]
+    fields = [_HEADER_TO_FIELD.get(_text(h)) for h in rows[0]]
     if "credit_code" not in fields:
         raise ImportFileUnreadable("缺少“统一社会信用代码”列", "the header has no credit code column")
     out: list[VenueRow] = []
-    for index, values in enumerate(rows, start=2):
-        if index - 1 > MAX_ROWS:
-            raise ImportFileUnreadable(f"行数超过 {MAX_ROWS}", f"more than {MAX_ROWS} rows")
+    for index, values in enumerate(rows[1:], start=2):
         if all(_text(v) == "" for v in values):
             continue
         out.append(VenueRow(index, {f: v for f, v in zip(fields, values, strict=False) if f}))
-    wb.close()
     return out
 
 

@@ -81,7 +81,7 @@ def _seed_records(session: Session, town: DemoTown, users: dict[Role, User]) -> 
         "household_id": child.household_id, "person_id": child.id, "venue_id": problem.venue_id,
         "problem_id": problem.id, "inspection_id": problem.found_in_inspection_id,
         "notification_id": inbox[0].id, "device_id": devices[0].id,
-        "user_id": officer, "token": feed_token(officer), "unit_id": town.town.id, "org_unit_id": town.town.id,
+        "user_id": officer, "token": feed_token(officer, 0), "unit_id": town.town.id, "org_unit_id": town.town.id,
     }
 
 

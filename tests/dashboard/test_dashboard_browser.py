@@ -71,6 +71,7 @@ def test_coordinator_sees_villages_clicks_one_and_reads_the_api_numbers(
     expected = {f["properties"]["name"]: f["properties"] for f in _api_coverage(live_server)["features"]}
     assert expected["青山村"]["households"] >= 4 and expected["青山村"]["visited"] >= 3
 
+    # Waits are written as functions: the page's CSP (no 'unsafe-eval') refuses expression strings.
     page = browser.new_page(viewport={"width": 1400, "height": 900}, locale="zh-CN")
     console_errors: list[str] = []
     failed: list[str] = []
@@ -83,7 +84,7 @@ def test_coordinator_sees_villages_clicks_one_and_reads_the_api_numbers(
     page.fill("#password", DEMO_PASSWORD)
     page.click("#login-form button[type=submit]")
 
-    page.wait_for_function("document.querySelectorAll('path[data-unit-name]').length === 8")
+    page.wait_for_function("() => document.querySelectorAll('path[data-unit-name]').length === 8")
     names = page.eval_on_selector_all("path[data-unit-name]", "els => els.map(e => e.dataset.unitName)")
     assert sorted(names) == sorted(VILLAGE_NAMES)
 
@@ -93,8 +94,8 @@ def test_coordinator_sees_villages_clicks_one_and_reads_the_api_numbers(
     # clicks that land mid-animation). Locator clicks also wait for the polygon to stop moving
     # and check the click would land on it, away from its label. On a loaded machine a click can
     # still arrive while the first fit animates; like a person, click again.
-    page.wait_for_function("document.getElementById('map').hasAttribute('data-loaded-unit')")
-    page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
+    page.wait_for_function("() => document.getElementById('map').hasAttribute('data-loaded-unit')")
+    page.wait_for_function("() => !document.querySelector('.leaflet-zoom-anim')")
     for _attempt in range(3):
         page.locator('path[data-unit-name="青山村"]').click(position={"x": 15, "y": 15})
         try:
@@ -119,7 +120,7 @@ def test_coordinator_sees_villages_clicks_one_and_reads_the_api_numbers(
     }
     # The never-visited panel follows the selection (the coordinator may see addresses).
     page.wait_for_function(
-        "document.querySelector('#panel-not-visited .panel-body').textContent.includes('青山村第3网格')")
+        "() => document.querySelector('#panel-not-visited .panel-body').textContent.includes('青山村第3网格')")
     page.wait_for_timeout(500)  # any older answer (the whole town's list) must not replace it
     listed = page.locator("#panel-not-visited li").all_inner_texts()
     assert listed and all(t.startswith("青山村") for t in listed if not t.startswith("还有"))
@@ -131,7 +132,7 @@ def test_coordinator_sees_villages_clicks_one_and_reads_the_api_numbers(
 
     # Drill down to the village's five grids.
     page.click("#drill")
-    page.wait_for_function("document.querySelectorAll('path[data-unit-name]').length === 5")
+    page.wait_for_function("() => document.querySelectorAll('path[data-unit-name]').length === 5")
     assert page.locator("#breadcrumb").inner_text() == "青山村"
 
     # English is one click away.
@@ -143,7 +144,8 @@ def test_coordinator_sees_villages_clicks_one_and_reads_the_api_numbers(
     api_items = _api_get(live_server, "/api/v1/helpers/children-without-helper", {"limit": 20})["items"]
     assert api_items
     # The language switch reloads the panels: wait for the helpers panel to be filled again.
-    page.wait_for_function(f"document.querySelectorAll('#panel-helpers li[data-child-id]').length === {len(api_items)}")
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#panel-helpers li[data-child-id]').length === {len(api_items)}")
     listed_ids = page.eval_on_selector_all("#panel-helpers li[data-child-id]", "els => els.map(e => e.dataset.childId)")
     assert listed_ids == [str(c["child_id"]) for c in api_items]
     assert failed == [], failed

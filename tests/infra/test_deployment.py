@@ -62,11 +62,16 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
     return crt, pem
 
 
-def test_nginx_site_passes_nginx_t(tmp_path: Path) -> None:
+NGINX_SITES = [INFRA / "nginx" / "hulei.conf", INFRA / "compose" / "nginx.conf"]
+
+
+@pytest.mark.parametrize("path", NGINX_SITES, ids=[p.parent.name for p in NGINX_SITES])
+def test_nginx_site_passes_nginx_t(tmp_path: Path, path: Path) -> None:
     assert shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), "run scripts/bootstrap: it installs nginx"
     crt, pem = _self_signed(tmp_path)
-    site = (INFRA / "nginx" / "hulei.conf").read_text(encoding="utf-8")
-    site = site.replace("/etc/hulei/tls/fullchain.pem", str(crt)).replace("/etc/hulei/tls/privkey.pem", str(pem))
+    site = path.read_text(encoding="utf-8").replace("server api:8000;", "server 127.0.0.1:8000;")
+    for tls in ("/etc/hulei/tls", "/etc/nginx/tls"):
+        site = site.replace(f"{tls}/fullchain.pem", str(crt)).replace(f"{tls}/privkey.pem", str(pem))
     (tmp_path / "hulei.conf").write_text(site, encoding="utf-8")
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
@@ -80,11 +85,68 @@ def test_nginx_site_passes_nginx_t(tmp_path: Path) -> None:
     assert "syntax is ok" in result.stderr
 
 
-def test_nginx_upload_limit_admits_the_largest_photo_the_service_accepts() -> None:
+def _directives(path: Path) -> dict[str, list[str]]:
+    """Each simple directive of an nginx file (comments dropped): name -> its arguments, in order."""
+    found: dict[str, list[str]] = {}
+    text = "\n".join(line.split("#", 1)[0] for line in path.read_text(encoding="utf-8").splitlines())
+    for statement in text.replace("{", ";").replace("}", ";").split(";"):
+        words = statement.split(maxsplit=1)
+        if words:
+            found.setdefault(words[0], []).append(words[1].strip() if len(words) > 1 else "")
+    return found
+
+
+@pytest.mark.parametrize("path", NGINX_SITES, ids=[p.parent.name for p in NGINX_SITES])
+def test_nginx_body_limit_is_the_longest_body_the_service_reads(path: Path) -> None:
     from backend.core.config import Settings
 
-    limit_mb = int((INFRA / "nginx" / "hulei.conf").read_text().split("client_max_body_size ")[1].split("m;")[0])
-    assert limit_mb * 1024 * 1024 >= Settings().media_max_bytes
+    settings = Settings()
+    [limit] = _directives(path)["client_max_body_size"]
+    assert limit.endswith("m") and int(limit[:-1]) * 1024 * 1024 == settings.max_body_bytes()
+    assert settings.max_body_bytes() >= settings.media_max_bytes
+
+
+def _seconds(value: str) -> int:
+    return int(value[:-1]) * {"s": 1, "m": 60}[value[-1]]
+
+
+@pytest.mark.parametrize("path", NGINX_SITES, ids=[p.parent.name for p in NGINX_SITES])
+def test_nginx_receives_bodies_itself_and_cuts_stalled_clients(path: Path) -> None:
+    d = _directives(path)
+    # The whole body is in nginx before the API sees it: a slow sender never holds an API place.
+    assert d["proxy_request_buffering"] == ["on"]
+    for timeout in ("client_header_timeout", "client_body_timeout", "send_timeout", "keepalive_timeout"):
+        [value] = d[timeout]
+        assert 5 <= _seconds(value) <= 60, (timeout, value)
+    # One address cannot take every connection: a bounded number at once, then problem+json 429.
+    [(zone, per_address)] = [v.split() for v in d["limit_conn"]]
+    assert any(z.split()[:2] == ["$binary_remote_addr", f"zone={zone}:10m"] for z in d["limit_conn_zone"])
+    assert d["limit_conn_status"] == ["429"]
+    assert 8 <= int(per_address) <= 256
+
+
+@pytest.mark.parametrize("path", NGINX_SITES, ids=[p.parent.name for p in NGINX_SITES])
+def test_nginx_names_the_client_it_sees_never_one_the_client_claims(path: Path) -> None:
+    set_headers = [v.split(maxsplit=1) for v in _directives(path)["proxy_set_header"]]
+    headers = dict(set_headers)
+    assert len(headers) == len(set_headers)
+    # Set to the peer nginx sees, never appended to what the client sent ($proxy_add_x_forwarded_for).
+    assert headers["X-Forwarded-For"] == "$remote_addr" and headers["X-Real-IP"] == "$remote_addr"
+
+
+def test_every_api_start_believes_only_its_own_proxy() -> None:
+    """Each deployment names the proxies whose X-Forwarded-For `hulei serve` believes."""
+    assert "ENV HULEI_FORWARDED_ALLOW_IPS=127.0.0.1" in (INFRA / "Dockerfile").read_text(encoding="utf-8")
+    unit = (INFRA / "systemd" / "hulei-api.service").read_text(encoding="utf-8")
+    assert "Environment=HULEI_FORWARDED_ALLOW_IPS=127.0.0.1" in unit  # nginx on the same host
+    compose = yaml.safe_load((INFRA / "compose" / "compose.yaml").read_text(encoding="utf-8"))
+    proxy_address = compose["services"]["proxy"]["networks"]["default"]["ipv4_address"]
+    assert compose["services"]["api"]["environment"]["HULEI_FORWARDED_ALLOW_IPS"] == proxy_address
+    config = {n: d for n, d in _k8s_documents()}["10-config.yaml:ConfigMap/hulei-config"]
+    assert config["data"]["HULEI_FORWARDED_ALLOW_IPS"]  # type: ignore[index]
+    ingress = {n: d for n, d in _k8s_documents()}["30-api.yaml:Ingress/hulei"]
+    annotations = ingress["metadata"]["annotations"]  # type: ignore[index]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "on"
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not on this machine")

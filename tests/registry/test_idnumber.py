@@ -8,6 +8,7 @@ import pytest
 
 from backend.core import crypto
 from backend.core.config import Settings
+from backend.core.secrets import check_production
 from backend.registry import idnumber
 
 
@@ -99,13 +100,16 @@ def test_old_key_still_decrypts_after_rotation(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_production_refuses_the_development_keys() -> None:
-    with pytest.raises(RuntimeError):
-        crypto.check_production_keys(Settings(production=True))
-    crypto.check_production_keys(
+    # Weak keys of every kind (all-zero, template, short) are tried in tests/core/test_secrets.py.
+    with pytest.raises(RuntimeError, match=r"HULEI_ID_NUMBER_KEYS \(dev-1\)") as refused:
+        check_production(Settings(production=True))
+    assert "HULEI_ID_NUMBER_INDEX_KEY" in str(refused.value)
+    check_production(
         Settings(
             production=True,
-            id_number_keys="k1:" + "A" * 43 + "=",
+            jwt_secret="q8Vd3nR-xZ7cLw0pTfY2hK9mJbA6sUeG4oN1iQyHvX5rWzC_Dk8tPaLgEu3FjMhB",
+            id_number_keys="k1:nzocflstT2CBo8XnCStNb44aPF5wstT2qBk7XX8OLEo=",
             id_number_active_key="k1",
-            id_number_index_key="x" * 40,
+            id_number_index_key="Hn4c_Zp9QeX2wLrT7vK0bYsJ6dG1mUaF8iO3xRtEyWq5-NkCjVhB2gPzLsDfAe7M",
         )
     )

@@ -29,6 +29,7 @@ from backend.registry import service as registry
 from backend.registry.models import Guardianship, Household, Person, PersonRole, RiskLevel
 from backend.sync import pull as pulls
 from backend.sync import revisions
+from backend.sync.models import SyncRemoval
 from backend.visits.models import Visit
 from tests.factories import make_town, make_user
 
@@ -207,3 +208,55 @@ def test_pull_records_are_the_rest_records_whoever_writes_them(
             if item["kind"] in {"household", "person"}:
                 rest = _rest_record(session, item["kind"], item["record"]["id"], birth_date=role is Role.coordinator)
                 assert item["record"] == rest
+
+
+def _removal(session: Session, unit_id: int) -> None:
+    """A tombstone of a household that is gone, addressed to the unit, as the database writes one."""
+    session.add(SyncRemoval(rev=revisions.allocate(session), kind="household", record_uuid=uuid.uuid4(),
+                            record_id=10**9 + revisions.current(session), org_unit_id=unit_id,
+                            created_at=datetime.now(UTC)))
+    session.commit()
+
+
+def _pages(session: Session, user_id: int, limit: int) -> list[list[dict[str, Any]]]:
+    principal = accounts.principal_for(session, user_id, device_id=None, ip=None)
+    assert principal is not None
+    pages, cursor = [], None
+    while True:
+        page = orjson.loads(orjson.dumps(pulls.pull(session, principal, cursor, limit)))
+        pages.append(page["items"])
+        cursor = page["next_cursor"]
+        if not page["has_more"]:
+            session.commit()
+            return pages
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(families=st.lists(families(), min_size=1, max_size=2), removals=st.lists(st.integers(0, 3), max_size=4),
+       limit=st.sampled_from([1, 2, 3, 5, 5000]))
+def test_items_built_in_python_fall_between_those_the_database_joins(
+    session: Session, monkeypatch: pytest.MonkeyPatch, families: list[dict[str, Any]], removals: list[int],
+    limit: int,
+) -> None:
+    """On PostgreSQL the database joins a page's households, persons and visits into runs of ready JSON
+    and the items built in Python (removals, templates, assignments) go between them: every page holds
+    the same items, in the same order, as when Python builds them all, whatever the page size."""
+    grid, users = _town(session)
+    removals = [min(at, len(families)) for at in removals]
+    for i, family in enumerate(families):
+        for _ in range(removals.count(i)):
+            _removal(session, grid)
+        _store(session, grid, users[Role.coordinator], family)
+    for _ in range(removals.count(len(families))):
+        _removal(session, grid)
+
+    coordinator = users[Role.coordinator]
+    with _json_in_database(True, monkeypatch):
+        by_database = _pages(session, coordinator, limit)
+    with _json_in_database(False, monkeypatch):
+        by_python = _pages(session, coordinator, limit)
+    assert by_database == by_python
+    revs = [item["rev"] for page in by_database for item in page]
+    assert revs == sorted(revs) and len(set(revs)) == len(revs)
+    if session.get_bind().dialect.name == "postgresql" and removals:
+        assert any(item["kind"] == "removal" for page in by_database for item in page)

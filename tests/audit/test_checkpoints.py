@@ -1,0 +1,333 @@
+"""An audit log a database insider cannot rewrite unnoticed: signed checkpoints outside the database
+(real Ed25519 keys, real files, the real database with its triggers)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner
+
+from backend.audit import checkpoints, service
+from backend.audit.checkpoints import CheckpointError, CheckpointExists, DirectoryStore, write_checkpoint
+from backend.audit.models import AuditEntry
+from backend.cli import app
+from backend.core import clock
+from backend.core.config import get_settings
+from backend.core.jobs import registered_jobs
+from tests.media import conftest as media_fixtures
+
+INTERVAL = timedelta(minutes=10)
+s3_endpoint = media_fixtures.s3_endpoint  # the S3-compatible test server (moto), started once per run
+START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+
+
+@dataclass
+class Anchor:
+    key_file: Path
+    public_key: str
+    directory: Path
+
+
+@pytest.fixture
+def anchor(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Anchor]:
+    """A real key pair made by `hulei audit keygen`, checkpoints in this test's directory."""
+    key_file = tmp_path / "secrets" / "audit-checkpoint.pem"
+    made = CliRunner().invoke(app, ["audit", "keygen", "--out", str(key_file)])
+    assert made.exit_code == 0, made.output
+    public = made.output.split("HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS=")[1].strip()
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    directory = tmp_path / "audit-checkpoints"
+    monkeypatch.setenv("HULEI_AUDIT_CHECKPOINT_KEY_FILE", str(key_file))
+    monkeypatch.setenv("HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS", public)
+    monkeypatch.setenv("HULEI_AUDIT_CHECKPOINT_DIR", str(directory))
+    monkeypatch.setenv("HULEI_AUDIT_CHECKPOINT_INTERVAL_MINUTES", str(int(INTERVAL.total_seconds() // 60)))
+    get_settings.cache_clear()
+    clock.freeze(START)
+    yield Anchor(key_file, public, directory)
+    clock.reset()
+
+
+def _append(session: Session, n: int) -> None:
+    for i in range(n):
+        service.record(session, actor=None, action="test.event", object_type="child", object_id=i,
+                       details={"n": i, "姓名": "测试"})
+    session.commit()
+
+
+def _checkpoint(session: Session) -> checkpoints.Checkpoint:
+    """The worker's next run, one interval on."""
+    clock.advance(INTERVAL)
+    written = write_checkpoint(session)
+    session.commit()
+    assert written is not None
+    return written
+
+
+def _log_with_checkpoints_at_3_and_6(session: Session) -> None:
+    _append(session, 3)
+    _checkpoint(session)
+    _append(session, 3)
+    _checkpoint(session)
+    _append(session, 2)  # 8 entries, the last two not yet anchored
+
+
+def _as_insider(session: Session, backend_name: str, statements: list[tuple[str, dict[str, object]]]) -> None:
+    """What someone with the database's superuser rights can do: switch the guards off, then write."""
+    conn = session.connection()
+    if backend_name == "postgis":
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+    else:
+        for trigger in ("audit_entry_no_update", "audit_entry_no_delete", "audit_chain_head_forward_only",
+                        "audit_chain_head_no_delete", "audit_chain_head_no_insert"):
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
+    for sql, params in statements:
+        conn.execute(text(sql), params)
+    session.commit()
+    session.expire_all()
+
+
+def _verify_cli() -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["audit", "verify"])
+    return result.exit_code, result.output
+
+
+def test_a_clean_log_agrees_with_every_checkpoint_even_where_the_private_key_is_not(
+    session: Session, anchor: Anchor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _append(session, 2)
+    _checkpoint(session)
+    _append(session, 3)
+    _checkpoint(session)
+    _append(session, 1)
+    _checkpoint(session)
+    _append(session, 2)
+    assert sorted(p.name for p in anchor.directory.iterdir()) == [
+        "00000000000000000002.json", "00000000000000000005.json", "00000000000000000006.json"]
+
+    monkeypatch.delenv("HULEI_AUDIT_CHECKPOINT_KEY_FILE")  # verify runs with the public key only
+    get_settings.cache_clear()
+    verdict = checkpoints.verify_log(session)
+    assert verdict.ok, verdict.problems
+    assert verdict.checkpoints_checked == 3 and verdict.newest is not None and verdict.newest.tree_size == 6
+    assert verdict.unanchored_entries == 2
+    code, output = _verify_cli()
+    assert code == 0, output
+    assert "audit chain intact: 8 entries" in output
+    assert "3 checkpoints" in output and "covers 6 entries" in output and "2 entries after it" in output
+
+
+def test_removing_the_newest_entries_and_resetting_the_head_fails_at_the_checkpoint_that_covered_them(
+    session: Session, backend_name: str, anchor: Anchor
+) -> None:
+    _log_with_checkpoints_at_3_and_6(session)
+    fourth = session.exec(select(AuditEntry).where(col(AuditEntry.id) == 4)).one()
+    _as_insider(session, backend_name, [
+        ("DELETE FROM audit_entry WHERE id > 4", {}),
+        ("UPDATE audit_chain_head SET last_entry_id = 4, last_hash = :h", {"h": fourth.entry_hash}),
+    ])
+    assert service.verify_chain(session).ok  # the hash chain alone cannot tell
+
+    verdict = checkpoints.verify_log(session)
+    assert not verdict.ok
+    first = verdict.first_contradicted
+    assert first is not None and first.tree_size == 6 and first.name == "00000000000000000006.json"
+    assert first.signed_at == START + 2 * INTERVAL
+    assert "only 4" in first.reason
+    code, output = _verify_cli()
+    assert code == 1
+    report = json.loads(output)
+    assert report["first_contradicted_checkpoint"]["tree_size"] == 6
+    assert report["first_contradicted_checkpoint"]["signed_at"] == (START + 2 * INTERVAL).isoformat()
+    assert report["first_contradicted_checkpoint"]["file"].endswith("00000000000000000006.json")
+
+    # The service carries on appending; the log still contradicts the checkpoint, and the worker
+    # refuses to sign the new head over it.
+    _append(session, 4)
+    assert service.verify_chain(session).ok
+    verdict = checkpoints.verify_log(session)
+    assert verdict.first_contradicted is not None and verdict.first_contradicted.tree_size == 6
+    assert "rewritten" in verdict.first_contradicted.reason
+    clock.advance(INTERVAL)
+    with pytest.raises(CheckpointError):
+        write_checkpoint(session)
+    assert len(list(anchor.directory.iterdir())) == 2
+
+
+def test_rewriting_an_entry_and_recomputing_every_later_hash_fails_at_the_next_checkpoint(
+    session: Session, backend_name: str, anchor: Anchor
+) -> None:
+    _log_with_checkpoints_at_3_and_6(session)
+    entries = list(session.exec(select(AuditEntry).order_by(col(AuditEntry.id))).all())
+    session.expunge_all()
+    statements: list[tuple[str, dict[str, object]]] = []
+    prev = entries[3].entry_hash
+    for entry in entries[4:]:  # entry 5 says another child was read; 5..8 re-hashed
+        if entry.id == 5:
+            entry.object_id = "forged"
+        entry.prev_hash = prev
+        entry.entry_hash = service.entry_digest(entry)
+        prev = entry.entry_hash
+        statements.append(("UPDATE audit_entry SET object_id = :o, prev_hash = :p, entry_hash = :h WHERE id = :i",
+                           {"o": entry.object_id, "p": entry.prev_hash, "h": entry.entry_hash, "i": entry.id}))
+    statements.append(("UPDATE audit_chain_head SET last_hash = :h", {"h": prev}))
+    _as_insider(session, backend_name, statements)
+    assert service.verify_chain(session).ok  # the hash chain alone cannot tell
+
+    verdict = checkpoints.verify_log(session)
+    assert not verdict.ok
+    assert [p.tree_size for p in verdict.problems] == [6]  # the checkpoint of 3 entries still holds
+    assert "rewritten" in verdict.problems[0].reason
+    code, output = _verify_cli()
+    assert code == 1 and json.loads(output)["first_contradicted_checkpoint"]["tree_size"] == 6
+
+
+def test_an_altered_checkpoint_is_reported_as_a_bad_signature(session: Session, anchor: Anchor) -> None:
+    _log_with_checkpoints_at_3_and_6(session)
+    path = anchor.directory / "00000000000000000003.json"
+    document = json.loads(path.read_text())
+    document["checkpoint"]["head_hash"] = "f" * 64
+    os.chmod(path, 0o644)  # stored read-only; someone with the volume changes that first
+    path.write_text(json.dumps(document))
+
+    verdict = checkpoints.verify_log(session)
+    assert verdict.chain.ok and not verdict.ok
+    first = verdict.first_contradicted
+    assert first is not None and first.tree_size == 3
+    assert "signature does not verify" in first.reason
+    code, output = _verify_cli()
+    assert code == 1 and "signature does not verify" in output
+
+
+def test_a_checkpoint_signed_with_another_key_is_not_trusted(session: Session, anchor: Anchor) -> None:
+    _append(session, 3)
+    head = session.exec(select(AuditEntry).where(col(AuditEntry.id) == 3)).one()
+    forged = checkpoints.sign(Ed25519PrivateKey.generate(), tree_size=3, head_hash=head.entry_hash,
+                              signed_at=clock.now(), previous=None)
+    DirectoryStore(anchor.directory).append(checkpoints.file_name(3), forged.to_bytes())
+
+    verdict = checkpoints.verify_log(session)
+    assert not verdict.ok
+    assert verdict.first_contradicted is not None
+    assert "not a trusted audit checkpoint key" in verdict.first_contradicted.reason
+
+
+def test_a_checkpoint_removed_from_the_middle_is_noticed(session: Session, anchor: Anchor) -> None:
+    _log_with_checkpoints_at_3_and_6(session)
+    _checkpoint(session)
+    (anchor.directory / "00000000000000000006.json").unlink()
+
+    verdict = checkpoints.verify_log(session)
+    assert [(p.tree_size, "missing" in p.reason) for p in verdict.problems] == [(8, True)]
+
+
+def test_the_worker_job_signs_the_head_at_the_interval_when_the_chain_has_grown(
+    session: Session, anchor: Anchor
+) -> None:
+    assert "audit.checkpoint" in {job.name for job in registered_jobs()}
+    assert write_checkpoint(session) is None  # an empty log has nothing to anchor
+    _append(session, 2)
+    first = write_checkpoint(session)
+    assert first is not None and first.tree_size == 2 and first.previous is None
+    assert first.signed_at == START
+
+    _append(session, 1)
+    clock.advance(INTERVAL - timedelta(seconds=1))
+    assert write_checkpoint(session) is None  # not yet: the newest checkpoint is younger than the interval
+    clock.advance(timedelta(seconds=1))
+    second = write_checkpoint(session)
+    assert second is not None and second.tree_size == 3 and second.previous == first.digest()
+    clock.advance(3 * INTERVAL)
+    assert write_checkpoint(session) is None  # nothing appended since: nothing new to sign
+
+    stored = checkpoints.parse((anchor.directory / "00000000000000000003.json").read_bytes())
+    assert stored == second
+    assert stored.signature_problem(checkpoints.parse_public_keys(anchor.public_key)) is None
+    assert (anchor.directory / "00000000000000000003.json").stat().st_mode & 0o222 == 0
+    with pytest.raises(CheckpointExists):
+        DirectoryStore(anchor.directory).append("00000000000000000003.json", b"{}")
+    assert checkpoints.parse((anchor.directory / "00000000000000000003.json").read_bytes()) == second
+
+
+def test_without_a_signing_key_development_skips_and_production_refuses(
+    session: Session, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("HULEI_AUDIT_CHECKPOINT_DIR", str(tmp_path / "audit-checkpoints"))
+    get_settings.cache_clear()
+    _append(session, 2)
+    caplog.set_level(logging.INFO)
+    assert write_checkpoint(session) is None
+    assert "no signing key" in caplog.text
+    assert not (tmp_path / "audit-checkpoints").exists()
+
+    # Production, with every other secret strong (backend/core/secrets.py refuses weak ones first).
+    for name, value in {"HULEI_PRODUCTION": "true", "HULEI_JWT_SECRET": secrets.token_urlsafe(48),
+                        "HULEI_ID_NUMBER_INDEX_KEY": secrets.token_urlsafe(48),
+                        "HULEI_ID_NUMBER_KEYS": "k2026a:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+                        "HULEI_ID_NUMBER_ACTIVE_KEY": "k2026a", "HULEI_MEDIA_STORAGE": "local"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    with pytest.raises(CheckpointError, match="HULEI_AUDIT_CHECKPOINT_KEY_FILE"):
+        write_checkpoint(session)
+    result = CliRunner().invoke(app, ["worker", "--once"])
+    assert result.exit_code == 1
+    assert "refusing to start the worker" in result.output and "HULEI_AUDIT_CHECKPOINT_KEY_FILE" in result.output
+
+
+def test_the_chain_head_refuses_what_an_insider_would_do_to_it(session: Session, backend_name: str) -> None:
+    _append(session, 3)
+    second = session.exec(select(AuditEntry).where(col(AuditEntry.id) == 2)).one()
+    attempts = [
+        "DELETE FROM audit_chain_head",
+        f"UPDATE audit_chain_head SET last_entry_id = 2, last_hash = '{second.entry_hash}'",  # back one entry
+        "UPDATE audit_chain_head SET last_entry_id = 0, last_hash = '" + "0" * 64 + "'",  # reset to empty
+        "UPDATE audit_chain_head SET last_entry_id = 4",  # ahead, to an entry that does not exist
+        "UPDATE audit_chain_head SET last_hash = '" + "a" * 64 + "'",
+        "INSERT INTO audit_chain_head (id, last_entry_id, last_hash) VALUES (2, 0, '" + "0" * 64 + "')",
+    ]
+    if backend_name == "postgis":
+        attempts.append("TRUNCATE audit_chain_head")
+    for sql in attempts:
+        with pytest.raises(DatabaseError):
+            session.connection().execute(text(sql))
+        session.rollback()
+    # The one move the service makes still works, and the chain still verifies.
+    _append(session, 2)
+    assert service.verify_chain(session).ok and service.verify_chain(session).entries_checked == 5
+
+
+def test_checkpoints_can_live_in_a_bucket_that_never_replaces_an_object(
+    session: Session, anchor: Anchor, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.media.storage import S3Storage
+
+    for name, value in {"HULEI_AUDIT_CHECKPOINT_STORAGE": "s3", "HULEI_MEDIA_S3_ENDPOINT": s3_endpoint,
+                        "HULEI_AUDIT_CHECKPOINT_S3_BUCKET": "hulei-audit-test", "HULEI_MEDIA_S3_ACCESS_KEY": "testing",
+                        "HULEI_MEDIA_S3_SECRET_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    S3Storage(endpoint=s3_endpoint, bucket="hulei-audit-test", access_key="testing", secret_key="testing",
+              region="us-east-1").ensure_bucket()
+    _log_with_checkpoints_at_3_and_6(session)
+    store = checkpoints.get_store()
+    assert store.location == "s3://hulei-audit-test/checkpoints/"
+    assert store.names() == ["00000000000000000003.json", "00000000000000000006.json"]
+    assert not anchor.directory.exists()
+    with pytest.raises(CheckpointExists):
+        store.append("00000000000000000006.json", b"{}")
+    assert checkpoints.verify_log(session).ok
+    code, output = _verify_cli()
+    assert code == 0 and "s3://hulei-audit-test/checkpoints/" in output

@@ -1,0 +1,207 @@
+"""A hand-made .xlsx never reaches a server error: both importers (the 附件1/2/3 ledgers, dry run and
+real, and the venue ledger) refuse every file of a corpus of hostile workbooks with a 4xx
+problem+json, store nothing, and never echo a local file an entity points at.
+
+The corpus is built here from a real workbook written by openpyxl, with parts replaced or added: a
+DOCTYPE with an external entity on file:///etc/passwd (in the sheet, the shared strings, the
+workbook, the content types; in UTF-8, in UTF-16, behind a long comment), billion laughs, a sheet
+that inflates past the expansion cap (a zip bomb), a declared dimension of a million rows or
+sixteen thousand columns, an old .xls / password-protected OLE file, a zip with no workbook, a
+password flag on a part, plain text, malformed XML."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import openpyxl.xml
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import Workbook
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from backend.core.spreadsheet import MAX_EXPANDED_BYTES
+from backend.registry.models import Person, RiskPerson
+from backend.venues.models import Venue
+from tests.registry.factories import World, make_world
+
+SHEET = "xl/worksheets/sheet1.xml"
+STRINGS = "xl/sharedStrings.xml"
+NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+XXE = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+LAUGHS = ('<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+          + "".join(f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">' for i in range(1, 10))
+          + "]>\n")
+PASSWD_MARKERS = ("root:x:0:0", "/bin/bash", "/usr/sbin/nologin", "daemon:")
+
+
+def _base(rows: int = 3) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["序号", "姓名", "统一社会信用代码"])
+    for n in range(rows):
+        ws.append([n + 1, f"名称{n}", "文本"])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _replace(parts: dict[str, bytes | None], *, base: bytes | None = None) -> bytes:
+    """The base workbook with `parts` replaced or added (None removes a part)."""
+    source = zipfile.ZipFile(io.BytesIO(base or _base()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename in parts:
+                continue
+            target.writestr(info.filename, source.read(info.filename))
+        for name, data in parts.items():
+            if data is not None:
+                target.writestr(name, data)
+    return out.getvalue()
+
+
+def _sheet(body: str, prolog: str = '<?xml version="1.0" encoding="UTF-8"?>\n', dimension: str = "A1:C4") -> bytes:
+    return (f'{prolog}<worksheet {NS}><dimension ref="{dimension}"/><sheetData>{body}</sheetData></worksheet>'
+            ).encode()
+
+
+def _inline_row(r: int, text: str) -> str:
+    return f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>{text}</t></is></c></row>'
+
+
+def _zip_bomb() -> bytes:
+    """A sheet that deflates to a few hundred KB and inflates past the expansion cap."""
+    out = io.BytesIO()
+    source = zipfile.ZipFile(io.BytesIO(_base()))
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            if info.filename != SHEET:
+                target.writestr(info.filename, source.read(info.filename))
+        with target.open(SHEET, "w", force_zip64=True) as part:
+            part.write(f'<?xml version="1.0"?><worksheet {NS}><sheetData><row r="1">'.encode())
+            block = b" " * (1 << 20)
+            for _ in range(MAX_EXPANDED_BYTES // len(block) + 8):
+                part.write(block)
+            part.write(b"</row></sheetData></worksheet>")
+    return out.getvalue()
+
+
+def _password_flag() -> bytes:
+    """A workbook whose sheet part is marked encrypted (general purpose bit 0) in the zip directory."""
+    data = bytearray(_base())
+    name = SHEET.encode()
+    for signature, flag_offset, name_offset in ((b"PK\x03\x04", 6, 30), (b"PK\x01\x02", 8, 46)):
+        at = data.find(signature)
+        while at >= 0:
+            if data[at + name_offset: at + name_offset + len(name)] == name:
+                data[at + flag_offset] |= 0x01
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
+CORPUS: dict[str, Callable[[], bytes]] = {
+    "xxe in the sheet": lambda: _replace({SHEET: _sheet(_inline_row(1, "&xxe;"), prolog=XXE)}),
+    "xxe in the shared strings": lambda: _replace({STRINGS: (
+        XXE.replace("worksheet", "sst") + f'<sst {NS} count="1"><si><t>&xxe;</t></si></sst>').encode()}),
+    "xxe in the workbook": lambda: _replace({"xl/workbook.xml": (
+        XXE.replace("worksheet", "workbook") + f"<workbook {NS}><sheets>&xxe;</sheets></workbook>").encode()}),
+    "xxe in the content types": lambda: _replace({"[Content_Types].xml": (
+        XXE.replace("worksheet", "Types")
+        + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">&xxe;</Types>').encode()}),
+    "xxe in UTF-16": lambda: _replace({SHEET: _sheet(_inline_row(1, "&xxe;"), prolog=XXE.replace(
+        "UTF-8", "UTF-16")).decode().encode("utf-16")}),
+    "xxe behind a long comment": lambda: _replace({SHEET: _sheet(_inline_row(1, "&xxe;"), prolog=(
+        '<?xml version="1.0"?>\n<!--' + "x" * 70_000 + "-->\n" + XXE.split("\n", 1)[1]))}),
+    "xxe behind padding": lambda: _replace({SHEET: _sheet(_inline_row(1, "&xxe;"), prolog=(
+        '<?xml version="1.0"?>' + " " * 70_000 + XXE.split("\n", 1)[1]))}),
+    "parameter entity": lambda: _replace({SHEET: _sheet(_inline_row(1, "x"), prolog=(
+        '<?xml version="1.0"?><!DOCTYPE w [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>'))}),
+    "utf-7 declaration": lambda: _replace({SHEET: _sheet(_inline_row(1, "x"), prolog=(
+        '<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE w+AD4-'))}),
+    "billion laughs in the sheet": lambda: _replace({SHEET: _sheet(_inline_row(1, "&lol9;"), prolog=LAUGHS)}),
+    "billion laughs in the shared strings": lambda: _replace({STRINGS: (
+        LAUGHS + f'<sst {NS} count="1" uniqueCount="1"><si><t>&lol9;</t></si></sst>').encode()}),
+    "zip bomb": _zip_bomb,
+    "a million declared rows": lambda: _replace({SHEET: _sheet(_inline_row(1, "x"), dimension="A1:C1048576")}),
+    "sixteen thousand declared columns": lambda: _replace({SHEET: _sheet(_inline_row(1, "x"), dimension="A1:XFD3")}),
+    "malformed sheet xml": lambda: _replace({SHEET: b'<?xml version="1.0"?><worksheet><sheetData><row r="1"><c'}),
+    "sheet missing": lambda: _replace({SHEET: None}),
+    "zip without a workbook": lambda: _replace({"xl/workbook.xml": None}),
+    "a plain zip": lambda: _replace({}, base=_plain_zip()),
+    "old .xls or password-protected (OLE)": lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 4096,
+    "password flag on a part": _password_flag,
+    "not a zip": lambda: "序号,姓名\n1,张三\n".encode(),
+    "empty file": lambda: b"",
+    "truncated zip": lambda: _base()[:700],
+}
+
+
+def _plain_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("readme.txt", "hello")
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, bytes]:
+    return {name: make() for name, make in CORPUS.items()}
+
+
+def _targets(w: World) -> list[tuple[str, dict[str, str], dict[str, str]]]:
+    ledgers = [(f"/api/v1/ledgers/{annex}/import", {"dry_run": dry}, who.headers)
+               for annex, who in (("1", w.coordinator), ("2", w.police), ("3", w.coordinator))
+               for dry in ("true", "false")]
+    return [*ledgers, ("/api/v1/venues/import", {}, w.market.headers)]
+
+
+def test_openpyxl_parses_through_defusedxml() -> None:
+    assert openpyxl.xml.DEFUSEDXML is True
+
+
+def test_every_hostile_workbook_is_refused_with_a_4xx_and_nothing_is_stored(
+    client: TestClient, session: Session, corpus: dict[str, bytes]
+) -> None:
+    w = make_world(client, session)
+    failures = []
+    for name, content in corpus.items():
+        for path, params, headers in _targets(w):
+            resp = client.post(path, params=params, headers=headers,
+                               files={"file": ("ledger.xlsx", content, "application/octet-stream")})
+            text = resp.text
+            if not 400 <= resp.status_code < 500 or resp.headers["content-type"] != "application/problem+json":
+                failures.append(f"{name} at {path} {params}: {resp.status_code} {text[:200]}")
+            elif any(marker in text for marker in PASSWD_MARKERS):
+                failures.append(f"{name} at {path} {params}: the answer shows /etc/passwd")
+            elif resp.json()["code"] not in ("import-file-unreadable", "payload-too-large"):
+                failures.append(f"{name} at {path} {params}: code {resp.json()['code']}")
+    assert not failures, "\n".join(failures)
+    for model in (Person, RiskPerson, Venue):
+        assert session.execute(select(func.count()).select_from(model)).scalar_one() == 0
+
+
+def test_the_refusal_says_why_in_the_callers_language(client: TestClient, session: Session,
+                                                     corpus: dict[str, bytes]) -> None:
+    w = make_world(client, session)
+    for name, words in (("xxe in the sheet", "DOCTYPE"), ("zip bomb", "expands beyond"),
+                        ("old .xls or password-protected (OLE)", "password-protected"),
+                        ("a million declared rows", "1048576 rows")):
+        resp = client.post("/api/v1/ledgers/1/import", params={"dry_run": "true"},
+                           headers={**w.coordinator.headers, "Accept-Language": "en"},
+                           files={"file": ("a1.xlsx", corpus[name])})
+        assert words in resp.json()["detail"], (name, resp.json())
+
+
+def test_a_real_workbook_still_imports_after_the_checks(tmp_path: Path, client: TestClient,
+                                                       session: Session) -> None:
+    """The checks refuse what is hostile, not what Excel and openpyxl write."""
+    w = make_world(client, session)
+    resp = client.post("/api/v1/ledgers/1/import", params={"dry_run": "true"}, headers=w.coordinator.headers,
+                       files={"file": ("a1.xlsx", _base())})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["errors"][0]["row"] == 1  # the header is not 附件1's: an ordinary report
