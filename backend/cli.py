@@ -199,7 +199,8 @@ def canonicalise_id_numbers(batch: Annotated[int, typer.Option(help="Rows read p
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit hash chain and hold it to every signed checkpoint; exit 1 at the first broken
-    link or contradicted checkpoint."""
+    link or contradicted checkpoint, or when anchoring stopped (entries left unanchored past
+    3 × the interval + the grace, measured from the newest checkpoint's signed time)."""
     from backend.audit.checkpoints import verify_log
     from backend.core.db import session_scope
     from backend.registries import load_all
@@ -221,7 +222,8 @@ def audit_verify() -> None:
     report: dict[str, object] = {"ok": False, "first_broken_id": chain.first_broken_id, "reason": chain.reason,
                                  "entries_checked": chain.entries_checked,
                                  "checkpoints_checked": verdict.checkpoints_checked,
-                                 "checkpoints_contradicted": len(verdict.problems)}
+                                 "checkpoints_contradicted": len(verdict.problems),
+                                 "anchoring_stopped": verdict.anchoring_stopped}
     first = verdict.first_contradicted
     if first is not None:
         report["first_contradicted_checkpoint"] = {

@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 
 from backend.api import API_PREFIX, build_api_router
 from backend.audit.disclosure import DisclosureAudit
-from backend.core.body_reception import BodyReception
+from backend.core.body_reception import BodyReception, body_limits
 from backend.core.config import get_settings
 from backend.core.db import dispose_engines
 from backend.core.errors import document_problems, install_problem_handlers
@@ -99,21 +99,23 @@ def create_app() -> FastAPI:
     itemwise = {API_PREFIX + path: members for path, members in sync_router.ITEMWISE_TEXT.items()}
     app.add_middleware(UnstorableTextGuard, itemwise=itemwise)
     app.add_middleware(GzipRequestBodies, max_bytes=settings.request_max_decompressed_bytes)
-    # Security headers (CSP, nosniff, no-store on /api/, HSTS over TLS) on every answer the app and
-    # the guards inside give (backend/core/headers.py).
-    app.add_middleware(SecurityHeaders, docs_paths=["/docs", "/docs/oauth2-redirect", "/redoc"] if docs else [],
-                       basemap_url_template=settings.basemap_url_template)
     # So a request turned away costs nothing else (see backend/core/overload.py).
     app.add_middleware(InFlightLimit, limit=settings.api_max_in_flight)
-    # Outermost: a body is received in full, within time bounds, before its request takes a place
-    # in flight, so slow senders cannot hold the places (backend/core/body_reception.py).
+    # A body is received in full, within time and per-route size bounds, before its request takes a
+    # place in flight, so slow senders cannot hold the places (backend/core/body_reception.py).
     app.add_middleware(
         BodyReception,
-        max_bytes=settings.max_body_bytes(),
+        limits=body_limits(settings),
         timeout=settings.request_body_timeout_seconds,
         min_rate=settings.request_body_min_rate,
         idle=settings.request_body_idle_seconds,
+        max_seconds=settings.request_body_max_seconds,
         per_client=settings.request_body_receptions_per_client,
         total=settings.request_body_receptions_max,
     )
+    # Outermost: security headers (CSP, nosniff, no-store on /api/, HSTS over TLS) on every answer the
+    # app gives, the early refusals of the guards above included (413, 408, 429, 503;
+    # backend/core/headers.py).
+    app.add_middleware(SecurityHeaders, docs_paths=["/docs", "/docs/oauth2-redirect", "/redoc"] if docs else [],
+                       basemap_url_template=settings.basemap_url_template)
     return app

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import logging
@@ -140,15 +141,32 @@ def generate_key_file(path: Path) -> Ed25519PublicKey:
     return key.public_key()
 
 
+def require_listed(settings: Settings, key: Ed25519PrivateKey) -> None:
+    """When HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS is set, the signing key's public key must be in it:
+    a checkpoint signed with any other key is rejected by every `hulei audit verify`, and checkpoints
+    are never replaced, so signing it would leave a permanent false alarm in append-only storage."""
+    listed = parse_public_keys(settings.audit_checkpoint_public_keys)
+    public = key.public_key()
+    if listed and key_id(public) not in listed:
+        raise CheckpointError(
+            f"the audit checkpoint signing key (HULEI_AUDIT_CHECKPOINT_KEY_FILE, key id {key_id(public)}, public key "
+            f"{public_key_text(public)}) is not listed in HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS, so `hulei audit "
+            "verify` would reject every checkpoint it signs; mount the right key, or add its public key to the "
+            "list wherever verify runs (infra/README.md, \"Audit checkpoints\")")
+
+
 def require_signing_key(settings: Settings) -> None:
-    """Production refuses to run the worker without a readable signing key (the checkpoint job
-    would have nothing to sign with, and the log would go unanchored unnoticed)."""
-    if not settings.production:
-        return
+    """The worker refuses to start without a readable signing key in production (the checkpoint job
+    would have nothing to sign with, and the log would go unanchored unnoticed), and anywhere with a
+    key whose public key is missing from a configured HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS."""
     if settings.audit_checkpoint_key_file is None:
-        raise CheckpointError("HULEI_AUDIT_CHECKPOINT_KEY_FILE must be set in production "
-                              "(the audit checkpoint signing key; see infra/README.md)")
-    load_signing_key(settings)
+        if settings.production:
+            raise CheckpointError("HULEI_AUDIT_CHECKPOINT_KEY_FILE must be set in production "
+                                  "(the audit checkpoint signing key; see infra/README.md)")
+        return
+    key = load_signing_key(settings)
+    if key is not None:
+        require_listed(settings, key)
 
 
 # --- the signed statement ---------------------------------------------------------------------------
@@ -372,6 +390,7 @@ def write_checkpoint(session: Session) -> Checkpoint | None:
             raise CheckpointError("HULEI_AUDIT_CHECKPOINT_KEY_FILE must be set in production")
         log.info("audit checkpoints: no signing key (HULEI_AUDIT_CHECKPOINT_KEY_FILE); skipped")
         return None
+    require_listed(settings, key)
     store = get_store(settings)
     now = clock.now()
     size, head_hash = session.execute(
@@ -425,10 +444,17 @@ class LogVerdict:
     checkpoints_checked: int
     problems: list[CheckpointProblem] = field(default_factory=list)
     newest: Checkpoint | None = None
+    # Why the worker has evidently stopped anchoring (entries older than the bound left unanchored).
+    anchoring_stopped: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.chain.ok and not self.problems
+        return self.chain.ok and not self.problems and self.anchoring_stopped is None
+
+    @property
+    def anchored(self) -> bool:
+        """The checkpoints vouch for the chain: one at least, none contradicted, anchoring not stopped."""
+        return self.newest is not None and not self.problems and self.anchoring_stopped is None
 
     @property
     def first_contradicted(self) -> CheckpointProblem | None:
@@ -486,5 +512,65 @@ def verify_log(session: Session, *, store: CheckpointStore | None = None,
     order = {name: i for i, name in enumerate(names)}
     problems.sort(key=lambda p: order[p.name])
     newest = genuine[-1][1] if genuine else None
+    verdict = LogVerdict(chain=chain, location=store.location, checkpoints_checked=len(names), problems=problems,
+                         newest=newest)
+    stopped = _anchoring_stopped(session, settings, verdict, names_stored=bool(names))
+    if stopped is None:
+        return verdict
     return LogVerdict(chain=chain, location=store.location, checkpoints_checked=len(names), problems=problems,
-                      newest=newest)
+                      newest=newest, anchoring_stopped=stopped)
+
+
+def staleness_bound(settings: Settings) -> timedelta:
+    """How long entries may wait for a checkpoint before verify says anchoring stopped: three
+    intervals (the worker runs the job every minute and signs once the interval has passed) plus a
+    grace for a worker restart."""
+    return timedelta(minutes=3 * settings.audit_checkpoint_interval_minutes + settings.audit_checkpoint_grace_minutes)
+
+
+def _anchoring_stopped(session: Session, settings: Settings, verdict: LogVerdict, *, names_stored: bool) -> str | None:
+    """The worker's silence, measured by the verifier's own clock against the signed time in
+    storage, never against anything the database says about the job (its job_schedule row can be
+    pushed into the far future by whoever writes the database)."""
+    now, bound = clock.now(), staleness_bound(settings)
+    newest = verdict.newest
+    if newest is not None:
+        waiting = verdict.unanchored_entries
+        age = now - newest.signed_at
+        if waiting > 0 and age > bound:
+            return (f"anchoring stopped: the newest checkpoint ({file_name(newest.tree_size)}, {newest.tree_size} "
+                    f"entries) was signed at {newest.signed_at.isoformat()}, {int(age.total_seconds() // 60)} minutes "
+                    f"ago, and {waiting} entries after it are still unanchored, longer than {bound} (3 × "
+                    "HULEI_AUDIT_CHECKPOINT_INTERVAL_MINUTES + HULEI_AUDIT_CHECKPOINT_GRACE_MINUTES): the worker's "
+                    "checkpoint job is not running (check the worker, its key and job_schedule 'audit.checkpoint')")
+        return None
+    if names_stored or not settings.production or verdict.chain.entries_checked == 0:
+        return None  # stored but none genuine: already a problem; development may run without a key
+    first = session.execute(select(col(AuditEntry.occurred_at)).where(col(AuditEntry.id) == 1)).scalar_one_or_none()
+    if first is None or now - clock.as_utc(first) <= bound:
+        return None
+    return (f"anchoring stopped: no checkpoint in {verdict.location}, although the chain's first entry was "
+            f"written at {clock.as_utc(first).isoformat()}, longer than {bound} ago: the worker's checkpoint job "
+            "has never anchored this log (check the worker, its key and the checkpoint storage settings)")
+
+
+def checkpoint_sources(settings: Settings | None = None) -> tuple[CheckpointStore, dict[str, Ed25519PublicKey]] | str:
+    """The checkpoint storage and trusted keys, when this process can read both (the API's case:
+    it may have them or not); otherwise why not, in words."""
+    s = settings or get_settings()
+    try:
+        keys = parse_public_keys(s.audit_checkpoint_public_keys)
+    except ValueError:
+        return "HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS here is not a list of base64 Ed25519 public keys"
+    with contextlib.suppress(OSError, ValueError):  # the private key is the worker's; listed keys count here
+        keys = trusted_keys(s)
+    if not keys:
+        return "no audit checkpoint public keys are configured here (HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS)"
+    store = get_store(s)
+    if isinstance(store, DirectoryStore) and not store.root.is_dir():
+        return f"the checkpoint directory {store.location} is not mounted here (HULEI_AUDIT_CHECKPOINT_DIR)"
+    try:
+        store.names()
+    except Exception as exc:  # any storage failure (OSError, botocore's errors): reported, never a 500
+        return f"the checkpoint storage {store.location} cannot be read here: {type(exc).__name__}"
+    return store, keys

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AuditEntryPublic(BaseModel):
@@ -28,3 +28,14 @@ class ChainVerdictPublic(BaseModel):
     entries_checked: int
     first_broken_id: int | None
     reason: str | None
+    # Signed checkpoints outside the database (infra/README.md, "Audit checkpoints"), when this API
+    # process can read their storage and public keys; null when they were not checked (see the note).
+    checkpoints_checked: int | None = Field(
+        default=None, description="Checkpoint files held against the chain; null: checkpoints were not checked.")
+    anchored: bool | None = Field(
+        default=None, description="The checkpoints vouch for the chain (at least one, none contradicted, anchoring "
+                                  "not stopped); null: checkpoints were not checked.")
+    unanchored_entries: int | None = Field(
+        default=None, description="Entries after the newest checkpoint; null: checkpoints were not checked.")
+    checkpoints_note: str | None = Field(
+        default=None, description="What the checkpoints say, or why they were not checked (in English).")

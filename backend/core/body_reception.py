@@ -9,10 +9,15 @@ goes on to the cap and the application (which sees the same body, replayed). Rea
 - in time, by Apache mod_reqtimeout's rule: `request_body_timeout_seconds` for the body, one more
   second for every `request_body_min_rate` bytes received, and never more than
   `request_body_idle_seconds` without a byte; else 408 `request-timeout`. 500 B/s is a tenth of what
-  a phone on 2G sends, so a 1 MB photo chunk has over half an hour; a megabyte sent a byte every
-  five seconds is cut after about 20 s;
-- in size: a Content-Length over the largest legitimate body (`Settings.max_body_bytes`) is 413
-  `payload-too-large` before a byte is read, and so is a chunked body once it passes it;
+  a phone on 2G sends; a megabyte sent a byte every five seconds is cut after about 20 s. However
+  fast it flows, a body never takes more than `request_body_max_seconds` in all (300 s: a 1 MB photo
+  chunk on 2G takes about 200 s): 256 bodies of 21 MB sent at 600 B/s, just over the rate, held
+  every place for ten hours;
+- in size, by route (`body_limits`): only photo uploads and spreadsheet imports may send large
+  bodies (`Settings.max_body_bytes`, the largest legitimate); every other route's body is bounded
+  by what a gzip body may expand to (`request_max_decompressed_bytes`, 16 MiB; a push of 500 records
+  is well under 2 MB). A Content-Length over the route's bound is 413 `payload-too-large` before a
+  byte is read, and so is a chunked body once it passes it;
 - in number: at most `request_body_receptions_per_client` bodies from one client address at once
   (429 `too-many-requests` beyond, with Retry-After: that client waits, nobody else does) and
   `request_body_receptions_max` in all (503 `server-busy`, Retry-After: 1);
@@ -30,7 +35,8 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import Counter
-from typing import IO
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING
 
 import anyio
 from starlette.datastructures import Headers
@@ -40,8 +46,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.core.errors import DomainError, PayloadTooLarge, TooManyRequests, problem_response
 from backend.core.overload import EXEMPT_PATHS, ServerBusy
 
+if TYPE_CHECKING:
+    from backend.core.config import Settings
+
 MEMORY_PER_BODY = 256 * 1024
 _REPLAY_BLOCK = 64 * 1024
+# The routes that take large bodies: photo uploads (PUT /api/v1/media/{uuid}, whole or in chunks) and
+# spreadsheet imports (POST /api/v1/ledgers/{annex}/import, POST /api/v1/venues/import).
+LARGE_BODY_PREFIXES = ("/api/v1/media/", "/api/v1/ledgers/", "/api/v1/venues/import")
+
+
+def body_limits(settings: Settings) -> list[tuple[str, int]]:
+    """Path prefixes and the longest body each may send, first match wins; "" is every other route."""
+    large = settings.max_body_bytes()
+    small = min(large, settings.request_max_decompressed_bytes)
+    return [*((prefix, large) for prefix in LARGE_BODY_PREFIXES), ("", small)]
 
 
 class RequestTimeout(DomainError):
@@ -125,16 +144,18 @@ class BodyReception:
         self,
         app: ASGIApp,
         *,
-        max_bytes: int,
+        limits: Sequence[tuple[str, int]],
         timeout: float,
         min_rate: int,
         idle: float,
+        max_seconds: float,
         per_client: int,
         total: int,
     ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.limits = tuple(limits)
         self.timeout = timeout
+        self.max_seconds = max_seconds
         self.min_rate = min_rate
         self.idle = idle
         self.per_client = per_client
@@ -155,8 +176,9 @@ class BodyReception:
         if not chunked and not length:
             await self.app(scope, receive, send)  # no body
             return
-        if length is not None and length > self.max_bytes:
-            await self._refuse(_too_large(self.max_bytes), scope, receive, send)
+        max_bytes = self._limit(scope["path"])
+        if length is not None and length > max_bytes:
+            await self._refuse(_too_large(max_bytes), scope, receive, send)
             return
         client = scope["client"][0] if scope.get("client") else ""
         if self.receiving[client] >= self.per_client:
@@ -174,7 +196,7 @@ class BodyReception:
         self.receiving[client] += 1
         self.receiving_total += 1
         try:
-            complete = await self._read(body, receive)
+            complete = await self._read(body, receive, max_bytes)
         except _Refused as refused:
             body.close()
             await self._refuse(refused.problem, scope, receive, send)
@@ -195,11 +217,17 @@ class BodyReception:
         finally:
             body.close()
 
-    async def _read(self, body: _Body, receive: Receive) -> bool:
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.limits:
+            if path.startswith(prefix):
+                return limit
+        return min(limit for _, limit in self.limits)
+
+    async def _read(self, body: _Body, receive: Receive, max_bytes: int) -> bool:
         """Receive the whole body into `body`; False if the client disconnected first."""
         started = time.monotonic()
         while True:
-            deadline = started + self.timeout + body.size / self.min_rate
+            deadline = started + min(self.timeout + body.size / self.min_rate, self.max_seconds)
             wait = min(self.idle, deadline - time.monotonic())
             message: Message | None = None
             if wait > 0:
@@ -214,8 +242,8 @@ class BodyReception:
             if message["type"] == "http.disconnect":
                 return False
             await body.add(message.get("body", b""))
-            if body.size > self.max_bytes:
-                raise _Refused(_too_large(self.max_bytes))
+            if body.size > max_bytes:
+                raise _Refused(_too_large(max_bytes))
             if not message.get("more_body", False):
                 return True
 

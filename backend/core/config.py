@@ -177,15 +177,19 @@ class Settings(BaseSettings):
     # Request bodies are received in full before they take one of the api_max_in_flight places
     # (backend/core/body_reception.py). A body may take request_body_timeout_seconds, plus a second
     # for every request_body_min_rate bytes received (Apache's mod_reqtimeout rule: 500 B/s is a
-    # tenth of what a 2G phone sends, so a 1 MB photo chunk has over half an hour), and may pause
-    # at most request_body_idle_seconds between two reads; else 408 request-timeout. At most
+    # tenth of what a 2G phone sends), may pause at most request_body_idle_seconds between two
+    # reads, and never takes more than request_body_max_seconds in all (a 1 MB photo chunk on 2G
+    # takes about 200 s); else 408 request-timeout. At most
     # request_body_receptions_per_client bodies are received at once from one client address (429
     # beyond) and request_body_receptions_max in all (503 server-busy beyond). A body longer than
     # request_max_body_bytes is 413 before it is read; unset, the largest legitimate body: a whole
     # photo, a gzip body's bound or a ledger file, whichever is larger, plus 1 MiB of form framing.
+    # Only photo uploads and spreadsheet imports may send that much; every other route's body is
+    # bounded by request_max_decompressed_bytes (body_reception.body_limits).
     request_body_timeout_seconds: float = Field(default=20.0, gt=0)
     request_body_min_rate: int = Field(default=500, ge=1)
     request_body_idle_seconds: float = Field(default=20.0, gt=0)
+    request_body_max_seconds: float = Field(default=300.0, gt=0)
     request_body_receptions_per_client: int = Field(default=16, ge=1)
     request_body_receptions_max: int = Field(default=256, ge=1)
     request_max_body_bytes: int | None = Field(default=None, ge=1)
@@ -220,6 +224,9 @@ class Settings(BaseSettings):
     audit_checkpoint_s3_prefix: str = "checkpoints/"
     # A new checkpoint when the chain has grown and the newest one is at least this old.
     audit_checkpoint_interval_minutes: int = Field(default=10, ge=1)
+    # `hulei audit verify` fails ("anchoring stopped") when entries follow a checkpoint older than
+    # 3 × the interval + this grace (or, in production, when a chain that old has no checkpoint).
+    audit_checkpoint_grace_minutes: int = Field(default=10, ge=0)
 
     default_locale: str = "zh-CN"
     timezone: str = "Asia/Shanghai"

@@ -10,7 +10,7 @@ from starlette.background import BackgroundTask
 
 from backend.accounts.deps import CurrentPrincipal
 from backend.core.db import SessionDep
-from backend.ledgers import service
+from backend.ledgers import importing, service
 from backend.ledgers.sheets import Annex
 
 router = APIRouter(prefix="/ledgers", tags=["ledgers"])
@@ -19,9 +19,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.get("/{annex}.xlsx", response_class=FileResponse)
-def export(annex: Annex, principal: CurrentPrincipal, session: SessionDep) -> FileResponse:
-    """附件{annex} for your jurisdiction, with the printed headers in the printed order."""
-    result = service.export(session, principal, annex)
+def export(annex: Annex, principal: CurrentPrincipal, session: SessionDep, masked: bool = False) -> FileResponse:
+    """附件{annex} for your jurisdiction, with the printed headers in the printed order. ID numbers are
+    full for roles that may reveal them unless masked=true (region only, for passing the file on)."""
+    result = service.export(session, principal, annex, masked=masked)
     return FileResponse(
         result.path,
         media_type=XLSX,
@@ -39,7 +40,9 @@ def import_ledger(
     dry_run: bool = True,
     org_unit_id: int | None = None,
 ) -> dict[str, Any]:
-    """Check (dry_run=true, the default) or import a filled-in ledger into a unit of yours."""
-    report = service.import_ledger(session, principal, annex, file.file, dry_run=dry_run, org_unit_id=org_unit_id)
-    service.raise_if_failed(report)
+    """Check (dry_run=true, the default) or import a filled-in ledger (.xlsx, .xls, .ods or .csv, every
+    sheet) into a unit of yours; the dry run answers exactly what the import would do."""
+    report = importing.import_ledger(session, principal, annex, file.file, dry_run=dry_run, org_unit_id=org_unit_id,
+                                     filename=file.filename or "")
+    importing.raise_if_failed(report)
     return report.as_dict()

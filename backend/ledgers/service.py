@@ -1,16 +1,14 @@
-"""Ledger export (streamed .xlsx, scoped, audited) and import (dry run, then all-or-nothing)."""
+"""Ledger export (streamed .xlsx, scoped, audited), and what export and import share (the import is in
+backend/ledgers/importing.py)."""
 
 from __future__ import annotations
 
-import re
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -18,31 +16,21 @@ from backend.accounts import scope
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
-from backend.core import clock, crypto, identifiers, spreadsheet
-from backend.core.config import get_settings
-from backend.core.errors import DomainError, InvalidInput
-from backend.core.spreadsheet import xlsx_row
-from backend.ledgers.sheets import HEADERS, TITLES, Annex, header_key
+from backend.core import clock, crypto, workbook
+from backend.core.errors import InvalidInput
+from backend.ledgers.sheets import HEADERS, TITLES, Annex
 from backend.orgunits import service as orgunits
-from backend.registry import duplicates, idnumber
+from backend.registry import idnumber
 from backend.registry import service as registry
 from backend.registry.models import (
     RISK_PERSON_CATEGORY_ZH,
-    ChildCategory,
     Guardianship,
     Person,
     PersonRole,
-    RiskLevel,
     RiskPerson,
     RiskPersonCategory,
 )
-from backend.registry.schemas import RiskPersonData
 from backend.sealing import service as sealing
-from backend.sync import revisions
-
-# The printed sheets have a title row or two above the header.
-_HEADER_ROWS = 3
-_SPLIT = re.compile(r"[、,，;；/\s]+")
 
 
 class LedgerInvalid(InvalidInput):
@@ -76,7 +64,8 @@ def _sex(value: str | None) -> str:
 def _id_cell(cipher: str | None, masked: str | None, reveal: bool) -> str:
     if reveal and cipher:
         return crypto.decrypt(cipher)
-    return masked or ""
+    # Masked again: whatever form was stored, a masked export carries the region only.
+    return idnumber.mask(masked) if masked else ""
 
 
 def _child_rows(session: Session, principal: Principal, annex: Annex, reveal: bool) -> Iterator[list[Any]]:
@@ -175,6 +164,43 @@ def _risk_person_rows(session: Session, principal: Principal, reveal: bool) -> I
         ]
 
 
+# The printed layout of seed 003: a "附件N：" row and the title above the header, and the option lists
+# in the headers of 分类 and 综合研判风险等级 as printed. The importer (importing.py) finds the header
+# in the first rows of a sheet and reads a header cell up to its first '：' or '（' (sheets.header_key),
+# so it reads either layout; False writes the bare header in row 1.
+PRINTED_LAYOUT = True
+PRINTED_HEADERS: dict[Annex, dict[str, str]] = {
+    Annex.key_minors: {
+        "分类": "分类：严重不良行为、不良行为、心理困境、家庭监护困境、生活困境",
+        "综合研判风险等级": "综合研判风险等级（低风险、一般风险、较大风险、重大风险）",
+    },
+    Annex.risk_persons: {
+        "分类": "分类：1、性侵犯罪前科刑满释放人员；2、社区矫正对象；3、流浪乞讨人员；4、涉黄涉毒人员；"
+                "5、性病患者；6、与继女（孙女）共同生活男性；7、因组织介绍强制卖淫被公安机关处理过人员。",
+    },
+    Annex.vulnerable_minors: {},
+}
+# Column widths in characters by header; the rest get 14.
+_WIDTHS = {"序号": 6, "身份证号码": 22, "性别": 6, "是否在读": 9, "分类": 30, "具体表现": 24, "帮扶措施": 24,
+           "管控措施": 24, "专班人员及联系方式": 20, "综合研判风险等级": 18, "户籍地": 18, "常住地": 18}
+# Identifier columns: always text, whatever type the value has.
+_IDENTIFIERS = {"身份证号码", "联系方式", "监护人联系方式", "联系电话", "专班人员及联系方式"}
+
+
+def ledger_table(annex: Annex, rows: Iterator[list[Any]], *, printed: bool) -> workbook.Table:
+    """The sheet of 附件N: header (and, in the printed layout, the 附件N row and the title above it)."""
+    header = list(HEADERS[annex])
+    shown = [PRINTED_HEADERS[annex].get(h, h) for h in header] if printed else header
+    return workbook.Table(
+        title=TITLES[annex],
+        header=shown,
+        rows=rows,
+        captions=[f"附件{annex.value}：", TITLES[annex]] if printed else [],
+        text_columns=frozenset(i for i, h in enumerate(header) if h in _IDENTIFIERS),
+        widths=[_WIDTHS.get(h, 14) for h in header],
+    )
+
+
 @dataclass
 class ExportResult:
     path: Path
@@ -182,416 +208,22 @@ class ExportResult:
     rows: int
 
 
-def export(session: Session, principal: Principal, annex: Annex) -> ExportResult:
-    """Write the ledger to a temporary .xlsx, row by row (write-only workbook: constant memory)."""
+def export(session: Session, principal: Principal, annex: Annex, *, masked: bool = False) -> ExportResult:
+    """Write the ledger to a temporary .xlsx, row by row (write-only workbook: constant memory). ID
+    numbers are full only for a role that may reveal them and did not ask for the masked form."""
     _require(principal, annex, write=False)
-    reveal = principal.can(Action.child_reveal_id)
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(TITLES[annex])
-    sheet.append(list(HEADERS[annex]))
+    reveal = principal.can(Action.child_reveal_id) and not masked
     rows = (
         _risk_person_rows(session, principal, reveal)
         if annex is Annex.risk_persons
         else _child_rows(session, principal, annex, reveal)
     )
-    count = 0
-    for row in rows:
-        sheet.append(xlsx_row(row))
-        count += 1
+    table = ledger_table(annex, rows, printed=PRINTED_LAYOUT)
     handle = tempfile.NamedTemporaryFile(prefix="hulei-ledger-", suffix=".xlsx", delete=False)  # noqa: SIM115
     handle.close()
-    workbook.save(handle.name)
+    workbook.write([table], handle.name)
+    count = table.written
     disclosure.event(session, "ledger.export", actor=principal, object_type="ledger", object_id=annex.value,
                      org_unit_id=principal.org_unit_id, details={"rows": count, "full_id_numbers": reveal})
     stamp = clock.now().astimezone(clock.SHANGHAI).strftime("%Y%m%d")
     return ExportResult(Path(handle.name), f"附件{annex.value}-{TITLES[annex]}-{stamp}.xlsx", count)
-
-
-# ---------------------------------------------------------------- import
-
-
-@dataclass
-class ImportReport:
-    annex: str
-    dry_run: bool
-    rows: int = 0
-    created: int = 0
-    matched: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    matched_rows: list[int] = field(default_factory=list)
-    # Audits the rows refused for an ID number registered elsewhere and tells the coordinators
-    # (registry/duplicates.py); run by raise_if_failed's refusal after its rollback.
-    aftermath: Callable[[Session], None] | None = field(default=None, repr=False, compare=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "annex": self.annex,
-            "dry_run": self.dry_run,
-            "rows": self.rows,
-            "created": self.created,
-            "matched": self.matched,
-            "matched_rows": self.matched_rows,
-            **spreadsheet.capped_errors(self.errors),
-            "ok": not self.errors,
-        }
-
-
-@dataclass
-class _Row:
-    number: int
-    values: dict[str, Any]
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    if isinstance(value, float) and value.is_integer():
-        text = str(int(value))
-    return text or None
-
-
-def _read_rows(stream: BinaryIO, annex: Annex, report: ImportReport) -> list[_Row]:
-    """The data rows below the header (found in the first three rows). A file over the byte or row
-    cap, or one that is not a plain .xlsx (backend/core/spreadsheet.py), is refused as a whole."""
-    settings = get_settings()
-    content = spreadsheet.read_upload(stream, settings.ledger_import_max_bytes)
-    max_rows = settings.ledger_import_max_rows
-    sheet = spreadsheet.read_sheet(content, max_rows=max_rows, header_rows=_HEADER_ROWS)
-    expected = [header_key(h) for h in HEADERS[annex]]
-    header_row = next((number for number, cells in enumerate(sheet[:_HEADER_ROWS], start=1)
-                       if [header_key(c) for c in cells[: len(expected)]] == expected), 0)
-    if not header_row:
-        report.errors.append(
-            {"row": 1, "column": None, "reason": f"表头与附件{annex.value}不符，应为：{'、'.join(HEADERS[annex])}"}
-        )
-        return []
-    out: list[_Row] = []
-    for number, cells in enumerate(sheet[header_row:], start=header_row + 1):
-        padded = list(cells[: len(expected)]) + [None] * max(0, len(expected) - len(cells))
-        if all(_text(c) is None for c in padded[1:]):
-            continue
-        out.append(_Row(number, {f"{i}": padded[i] for i in range(len(expected))}))
-    if len(out) > max_rows:
-        raise spreadsheet.too_many_rows(max_rows, f"共 {len(out)} 行", f"{len(out)} rows")
-    return out
-
-
-def _cell(row: _Row, annex: Annex, index: int) -> str | None:
-    return _text(row.values[str(index)])
-
-
-class _RowErrors:
-    def __init__(self, report: ImportReport, annex: Annex, row: _Row) -> None:
-        self.report, self.annex, self.row, self.failed = report, annex, row, False
-
-    def add(self, index: int, reason: str) -> None:
-        self.failed = True
-        self.report.errors.append({"row": self.row.number, "column": HEADERS[self.annex][index], "reason": reason})
-
-
-def _parse_bool(value: str | None, errs: _RowErrors, index: int) -> bool | None:
-    if value is None:
-        return None
-    if value in ("是", "在读", "Y", "y", "1"):
-        return True
-    if value in ("否", "不在读", "N", "n", "0"):
-        return False
-    errs.add(index, f"应填“是”或“否”，而不是“{value}”")
-    return None
-
-
-def _parse_contact(value: str | None, errs: _RowErrors, index: int) -> str | None:
-    """A contact cell in its canonical form (a phone number as ASCII digits, backend/core/identifiers.py)."""
-    if value is None:
-        return None
-    try:
-        return identifiers.contact(value)
-    except ValueError:
-        errs.add(index, f"联系方式中的数字只能是0-9，而不是“{value}”")
-        return None
-
-
-def _parse_level(value: str | None, errs: _RowErrors, index: int) -> RiskLevel | None:
-    if value is None:
-        return None
-    try:
-        return RiskLevel.parse(value)  # the label the sheet shows, or its code
-    except ValueError:
-        errs.add(index, f"风险等级应为{'/'.join(lv.value for lv in RiskLevel)}之一，而不是“{value}”")
-        return None
-
-
-def _parse_id(value: str | None, errs: _RowErrors, sex: str | None, *, minor: bool) -> idnumber.IdNumber | None:
-    if value is None:
-        errs.add(2, "身份证号码必填")
-        return None
-    expected_sex = {"男": idnumber.Sex.male, "女": idnumber.Sex.female}.get(sex or "")
-    if sex is not None and expected_sex is None:
-        errs.add(3, f"性别应填“男”或“女”，而不是“{sex}”")
-    try:
-        return idnumber.parse_for_person(value, today=clock.now().date(), sex=expected_sex, minor=minor)
-    except DomainError as exc:
-        errs.add(3 if exc.extensions.get("field") == "sex" else 2, exc.detail_zh or exc.title_zh)
-        return None
-
-
-def import_ledger(
-    session: Session, principal: Principal, annex: Annex, stream: BinaryIO, *, dry_run: bool, org_unit_id: int | None
-) -> ImportReport:
-    """Check every row; a dry run only reports. A real import writes nothing unless every row is good."""
-    _require(principal, annex, write=True)
-    unit = orgunits.get_visible_unit(session, principal, org_unit_id or principal.org_unit_id)
-    assert unit.id is not None
-    report = ImportReport(annex=annex.value, dry_run=dry_run)
-    rows = _read_rows(stream, annex, report)
-    report.rows = len(rows)
-    planned: list[tuple[_Row, dict[str, Any], Any]] = []
-    seen: dict[str, int] = {}
-    model: type[Person] | type[RiskPerson] = RiskPerson if annex is Annex.risk_persons else Person
-    collisions: list[duplicates.Collision] = []
-    for row in rows:
-        errs = _RowErrors(report, annex, row)
-        values = _row_values(row, annex, errs)
-        if values is None or errs.failed:
-            continue
-        index = crypto.blind_index(values["id_number"])
-        if index in seen:
-            errs.add(2, f"与第{seen[index]}行的身份证号码重复")
-            continue
-        seen[index] = row.number
-        # A sealed 附件2 entry is never matched (the answer would show it exists): a row of its number is a
-        # new entry, sealed again if its person is still a minor.
-        unsealed = [sealing.unsealed(RiskPerson)] if model is RiskPerson else []
-        existing = session.execute(select(model).where(col(model.id_index) == index, *unsealed)).scalar_one_or_none()
-        if existing is not None:
-            # A row updates the record of its number when that record is a child (or 附件2 entry) of
-            # the caller's area, which the importer (police, coordinators) may read with its full
-            # number anyway. Any other holder, elsewhere or a guardian, refuses the row in the words of
-            # every other refusal of a registered number, audited and told (registry/duplicates.py).
-            path = orgunits.unit_path(session, existing.org_unit_id)
-            if (path is None or not principal.covers(path)
-                    or (isinstance(existing, Person) and existing.role != PersonRole.child.value)):
-                errs.add(2, duplicates.REFUSAL_ZH)
-                collisions.append(duplicates.collision(session, model, index, unit_id=unit.id, operation="import"))
-                continue
-        planned.append((row, values, existing))
-    if collisions:
-        report.aftermath = partial(duplicates.report, principal=principal, found=collisions)
-        if dry_run:  # a dry run answers 200 and commits: the refusals are kept with it
-            duplicates.report(session, principal=principal, found=collisions)
-    report.matched = sum(1 for _, _, e in planned if e is not None)
-    report.created = len(planned) - report.matched
-    report.matched_rows = [row.number for row, _, e in planned if e is not None]
-    # Every import is audited, a dry run and a refused one too: the answer tells which ID numbers are
-    # registered already (those records are named as read).
-    disclosure.event(session, "ledger.import", actor=principal, object_type="ledger", object_id=annex.value,
-                     org_unit_id=unit.id, details={"rows": report.rows, "created": report.created,
-                                                   "matched": report.matched, "dry_run": dry_run,
-                                                   "errors": len(report.errors)})
-    kind = disclosure.RISK_PERSON if annex is Annex.risk_persons else disclosure.PERSON
-    disclosure.record(kind, [e.id for _, _, e in planned if e is not None])
-    if dry_run or report.errors:
-        if report.errors:
-            report.created = report.matched = 0 if not dry_run else report.created
-        return report
-    for _row, values, existing in planned:
-        if annex is Annex.risk_persons:
-            _write_risk_person(session, principal, unit.id, values, existing)
-        else:
-            _write_child(session, principal, annex, unit.id, values, existing)
-    session.flush()
-    return report
-
-
-def _row_values(row: _Row, annex: Annex, errs: _RowErrors) -> dict[str, Any] | None:
-    def c(index: int) -> str | None:
-        return _cell(row, annex, index)
-
-    name = c(1)
-    if name is None:
-        errs.add(1, "姓名必填")
-    if name is not None and len(name) > 60:
-        errs.add(1, "姓名过长")
-    parsed = _parse_id(c(2), errs, c(3), minor=annex is not Annex.risk_persons)
-    values: dict[str, Any] = {"name": name, "hukou_place": c(4), "residence": c(5)}
-    if annex is Annex.key_minors:
-        cats: list[str] = []
-        for part in _SPLIT.split(c(8) or ""):
-            if not part:
-                continue
-            try:
-                cats.append(ChildCategory(part).value)
-            except ValueError:
-                errs.add(8, f"分类“{part}”不在{'、'.join(x.value for x in ChildCategory)}之中")
-        values.update(
-            contact=_parse_contact(c(7), errs, 7),
-            in_school=_parse_bool(c(6), errs, 6),
-            categories=cats,
-            signs=c(9),
-            guardian_name=c(10),
-            guardian_contact=_parse_contact(c(11), errs, 11),
-            task_force=c(12),
-            assistance=c(13),
-            risk_level=_parse_level(c(14), errs, 14),
-        )
-    elif annex is Annex.vulnerable_minors:
-        values.update(
-            contact=_parse_contact(c(6), errs, 6),
-            in_school=_parse_bool(c(7), errs, 7),
-            guardian_name=c(8),
-            guardian_contact=_parse_contact(c(9), errs, 9),
-            task_force=c(10),
-            assistance=c(11),
-        )
-    else:
-        cats = []
-        by_zh = {v: k.value for k, v in RISK_PERSON_CATEGORY_ZH.items()}
-        for part in re.split(r"[、,，;；/]+", c(7) or ""):
-            part = part.strip().lstrip("0123456789.、 ")
-            if not part:
-                continue
-            if part in by_zh:
-                cats.append(by_zh[part])
-            else:
-                errs.add(7, f"分类“{part}”不是附件2的7类之一")
-        if not cats and c(7) is None:
-            errs.add(7, "分类必填")
-        values.update(contact=_parse_contact(c(6), errs, 6), categories=cats, risk_level=_parse_level(c(8), errs, 8),
-                      control_measures=c(9))
-    if parsed is None or errs.failed:
-        return None
-    values["id_number"] = parsed.value
-    values["sex"] = parsed.sex
-    values["birth_date"] = parsed.birth_date
-    return values
-
-
-def _write_child(
-    session: Session, principal: Principal, annex: Annex, unit_id: int, values: dict[str, Any], existing: Person | None
-) -> None:
-    now = clock.now()
-    fields: dict[str, Any] = {
-        k: values[k]
-        for k in ("name", "hukou_place", "residence", "contact", "in_school", "task_force", "assistance")
-        if values.get(k) is not None
-    }
-    if annex is Annex.key_minors:
-        fields["key_minor"] = True
-        if values.get("categories"):
-            fields["categories"] = values["categories"]
-        if values.get("signs"):
-            fields["signs"] = values["signs"]
-    else:
-        fields["vulnerable"] = True
-    if existing is None:
-        sealed = registry.seal_id(values["id_number"])
-        person = Person(
-            uuid=registry.new_uuid(),
-            role=PersonRole.child.value,
-            org_unit_id=unit_id,
-            sex=values["sex"].value,
-            birth_date=values["birth_date"],
-            id_cipher=sealed.cipher,
-            id_key_id=sealed.key_id,
-            id_index=sealed.index,
-            id_masked=sealed.masked,
-            content_hash=registry.content_hash({"import": values["id_number"], "at": now.isoformat()}),
-            rev=revisions.allocate(session),
-            created_by=principal.user_id,
-            created_at=now,
-            updated_at=now,
-            **fields,
-        )
-        session.add(person)
-        session.flush()
-    else:
-        person = existing
-        for key, value in fields.items():
-            setattr(person, key, value)
-        person.rev = revisions.allocate(session)
-        person.version += 1
-        person.updated_at = now
-        session.add(person)
-        session.flush()
-    assert person.id is not None
-    disclosure.changed(disclosure.PERSON, [person.id], unit_id=person.org_unit_id)
-    if values.get("guardian_name"):
-        known = registry.guardians_of(session, [person.id])[person.id]
-        if not any(g["name"] == values["guardian_name"] for g in known):
-            guardian = Person(
-                uuid=registry.new_uuid(),
-                role=PersonRole.guardian.value,
-                org_unit_id=person.org_unit_id,
-                household_id=person.household_id,
-                name=values["guardian_name"],
-                contact=values.get("guardian_contact"),
-                content_hash=registry.content_hash({"guardian_of": str(person.uuid)}),
-                rev=revisions.allocate(session),
-                created_by=principal.user_id,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(guardian)
-            session.flush()
-            disclosure.changed(disclosure.PERSON, [guardian.id], unit_id=guardian.org_unit_id)
-            session.add(Guardianship(child_id=person.id, guardian_id=guardian.id or 0, relation=None))
-    level: RiskLevel | None = values.get("risk_level")
-    if level is not None and level.value != person.risk_level:
-        registry.set_risk_level(
-            session,
-            person_id=person.id,
-            previous=person.risk_level,
-            level=level,
-            reasons=[
-                {
-                    "rule": "ledger_import",
-                    "reason_zh": "台账导入综合研判",
-                    "reason_en": "Assessed on the imported ledger",
-                }
-            ],
-            source="import",
-            actor_user_id=principal.user_id,
-        )
-
-
-def _write_risk_person(
-    session: Session, principal: Principal, unit_id: int, values: dict[str, Any], existing: RiskPerson | None
-) -> None:
-    data = RiskPersonData(
-        name=values["name"],
-        id_number=values["id_number"],
-        sex=values["sex"],
-        hukou_place=values["hukou_place"],
-        residence=values["residence"],
-        contact=values["contact"],
-        categories=[RiskPersonCategory(c) for c in values["categories"]],
-        risk_level=values["risk_level"],
-        control_measures=values["control_measures"],
-        org_unit_id=unit_id,
-    )
-    if existing is None:
-        existing = RiskPerson(created_by=principal.user_id, **registry.risk_person_values(session, principal, data))
-        session.add(existing)
-    else:  # judged against the entry's own day, as every edit is
-        fields = registry.risk_person_values(session, principal, data, record_at=existing.created_at,
-                                             sealed_if_unknown=existing.sealed)
-        for key, value in fields.items():
-            setattr(existing, key, value)
-        existing.version += 1
-        existing.updated_at = clock.now()
-        session.add(existing)
-    session.flush()
-    disclosure.changed(disclosure.RISK_PERSON, [existing.id], unit_id=unit_id)
-
-
-def raise_if_failed(report: ImportReport) -> None:
-    """A real import with errors answers 422 listing the bad rows and columns (the first
-    import_max_errors of them, with their total); nothing was written."""
-    if report.errors and not report.dry_run:
-        raise LedgerInvalid(
-            f"台账有{len(report.errors)}处错误，未导入任何数据",
-            f"The ledger has {len(report.errors)} errors; nothing was imported",
-            **spreadsheet.capped_errors(report.errors),
-            aftermath=report.aftermath,
-        )

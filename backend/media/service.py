@@ -263,7 +263,7 @@ def _receive(
                                     "The server holds nothing of this upload yet: start at byte 0",
                                     received_bytes=0, headers={"Upload-Offset": "0"})
         if content_range.end + 1 < content_range.total:  # it stays unfinished: it takes staging space
-            _reserve_staging(session, principal, content_range.total)
+            _reserve_staging(session, principal, content_range.total, content_range.length)
         item = _new_item(session, principal, client_uuid, parent_kind, parent_uuid, content_range.total)
         created = True
     elif item.total_bytes != content_range.total:
@@ -280,9 +280,9 @@ def _receive(
         _append(_staging_file(client_uuid), body, skip=item.received_bytes - content_range.start,
                 at=item.received_bytes)
         item.received_bytes = content_range.end + 1
-    now = clock.now()
-    item.updated_at = now
-    item.expires_at = now + timedelta(hours=get_settings().media_upload_expiry_hours)
+    # expires_at stays as set at the first chunk: an upload must finish within
+    # media_upload_expiry_hours of its start, however many chunks (or repeats of one) it gets.
+    item.updated_at = clock.now()
     if item.received_bytes < item.total_bytes:
         session.flush()
         return UploadOutcome(item, created=created)
@@ -300,10 +300,13 @@ def _unfinished() -> tuple[Any, ...]:
     return (col(MediaItem.state) == MediaState.receiving.value, col(MediaItem.expires_at) > clock.now())
 
 
-def _reserve_staging(session: Session, principal: Principal, total: int) -> None:
-    """Refuse a new unfinished upload of `total` bytes beyond the caller's caps (429) or the staging
-    space of everyone (503). Checked and reserved (the row inserted after) under one lock held to
-    the commit, so requests racing in several processes cannot pass a cap together (SQLite's BEGIN
+def _reserve_staging(session: Session, principal: Principal, total: int, first: int) -> None:
+    """Refuse a new unfinished upload announcing `total` bytes, its first chunk `first` bytes long,
+    beyond the caller's caps on count and announced bytes (429) or when the bytes all users' unfinished
+    uploads really hold in staging (received, not announced: announcing costs nothing, so a few
+    accounts announcing 20 MB per 1 KB chunk could otherwise fill the space for everyone) would pass
+    the staging space (503). Checked and reserved (the row inserted after) under one lock held to the
+    commit, so requests racing in several processes cannot pass a cap together (SQLite's BEGIN
     IMMEDIATE serialises writers already)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _STAGING_LOCK})
@@ -321,18 +324,18 @@ def _reserve_staging(session: Session, principal: Principal, total: int) -> None
         raise MediaTooManyUnfinished(
             f"您有 {len(mine)} 张照片尚未上传完成（已声明 {held} 字节）；同时未完成的上传最多 {max_count} 张、"
             f"共 {max_bytes} 字节。请先续传完成这些照片（HEAD /media/{{uuid}}/upload 查询进度），或整张上传"
-            f"（不分片）；未完成的上传在最后一个分片 {hours} 小时后过期并释放",
+            f"（不分片）；未完成的上传在第一个分片 {hours} 小时后过期并释放",
             f"You have {len(mine)} unfinished uploads announcing {held} bytes; at most {max_count} uploads and "
             f"{max_bytes} bytes may be unfinished at once. Finish them first (HEAD /media/{{uuid}}/upload tells "
             f"where to resume) or send photos whole in one request; an unfinished upload expires {hours} h "
-            "after its last chunk and frees its share",
+            "after its first chunk and frees its share",
             unfinished_uploads=len(mine), unfinished_bytes=held, limit_uploads=max_count, limit_bytes=max_bytes,
             client_uuids=[str(row.client_uuid) for row in mine], headers={"Retry-After": str(wait)},
         )
     everyone = int(session.execute(
-        select(func.coalesce(func.sum(col(MediaItem.total_bytes)), 0)).where(*_unfinished())).scalar_one())
-    if everyone + total > settings.media_unfinished_max_bytes_total:
-        log.warning("media staging full: %s bytes of unfinished uploads", everyone)
+        select(func.coalesce(func.sum(col(MediaItem.received_bytes)), 0)).where(*_unfinished())).scalar_one())
+    if everyone + first > settings.media_unfinished_max_bytes_total:
+        log.warning("media staging full: %s bytes held by unfinished uploads", everyone)
         raise MediaStagingFull(
             "服务器上传暂存空间已满，请稍后再上传，或整张上传（不分片）",
             "The server's space for unfinished uploads is full: try again later, or send the photo whole",

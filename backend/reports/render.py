@@ -8,11 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-
-from backend.core.spreadsheet import xlsx_row
+from backend.core import workbook
 
 if TYPE_CHECKING:
     from matplotlib.font_manager import FontProperties
@@ -32,25 +28,9 @@ class Sheet:
 
 
 def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
-    """One sheet per section: a bold header row, then the rows (and a note under them)."""
-    book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
-    for sheet in sheets:
-        ws = book.create_sheet(sheet.title)
-        ws.append(list(sheet.header))
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for row in sheet.rows:
-            ws.append(xlsx_row(row))
-        if sheet.note:
-            ws.append([])
-            ws.append([sheet.note])
-        for i, name in enumerate(sheet.header, start=1):
-            ws.column_dimensions[get_column_letter(i)].width = max(10, min(40, 2 * len(str(name)) + 4))
-        ws.freeze_panes = "A2"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    """One sheet per section: a bold frozen header row, then the rows (and a note under them)."""
+    return workbook.xlsx_bytes([workbook.Table(title=s.title, header=s.header, rows=s.rows, note=s.note)
+                                for s in sheets])
 
 
 def _cjk_font() -> FontProperties | None:

@@ -20,11 +20,10 @@ from backend.accounts.models import Agency, User, UserRole
 from backend.accounts.permissions import Role
 from backend.accounts.principal import Principal
 from backend.audit import service as audit
-from backend.core import clock
+from backend.core import clock, workbook
 from backend.core.db import dialect_insert
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.secrets import Purpose, purpose_key
-from backend.core.spreadsheet import xlsx_row
 from backend.inspections.models import Inspection
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
@@ -531,8 +530,40 @@ def visit_times(plan: SchedulePlan, team: StoredTeam) -> list[tuple[datetime, da
     return out
 
 
+# What people read in the calendar and the plan's sheet: the domain's words, never internal codes.
+REASON_ZH = {
+    "carried_over": "上周未完成，顺延",
+    "overdue_problem": "有逾期未整改的问题",
+    "high_risk": "风险分高",
+    "key_venue": "重点场所（每周至少检查一次）",
+    "routine": "例行检查",
+}
+_WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+
+
+def reason_zh(code: str) -> str:
+    """Why a venue is planned, in words (an unknown code is shown as 其他, never as itself)."""
+    return REASON_ZH.get(code, "其他")
+
+
+def team_label_zh(team: ScheduleTeam) -> str:
+    """A team's label as people say it: 周一第1组 (stored as Mon-1)."""
+    number = team.label.rsplit("-", 1)[-1]
+    return f"{_WEEKDAY_ZH[team.day_date.weekday()]}第{number if number.isdigit() else 1}组"
+
+
+def agency_zh(code: str) -> str:
+    """The body an officer acts for, in words (公安（派出所）, 市场监管所, ...)."""
+    try:
+        return grants.AGENCY_ZH[Agency(code)]
+    except ValueError:
+        return "其他单位"
+
+
 def ics_for(session: Session, user_id: int) -> bytes:
-    """The officer's published visits from four weeks ago on, as an iCalendar document."""
+    """The officer's published visits from four weeks ago on, as an iCalendar document. Every TZID
+    used (Asia/Shanghai) comes with its VTIMEZONE (RFC 5545 3.6.5), so calendars that do not know
+    the zone by name still place the visits right."""
     from icalendar import Calendar, Event, vGeo
 
     from backend.venues.models import VenueType
@@ -545,7 +576,7 @@ def ics_for(session: Session, user_id: int) -> bytes:
     cal.add("x-wr-timezone", "Asia/Shanghai")
     stamp = clock.now()
     for plan, team in officer_visits(session, user_id, venues.local_today() - timedelta(days=28)):
-        names = "、".join(f"{u.display_name}（{m.agency}）" for m, u in team.members)
+        names = "、".join(f"{u.display_name}（{agency_zh(m.agency)}）" for m, u in team.members)
         for (v, venue), (start, end) in zip(team.visits, visit_times(plan, team), strict=True):
             lon, lat = venues.lon_lat(venue)
             event = Event()
@@ -556,43 +587,38 @@ def ics_for(session: Session, user_id: int) -> bytes:
             event.add("summary", f"检查：{venue.name}（{VenueType(venue.venue_type).zh}）")
             event.add("location", venue.address or venue.name)
             event.add("geo", vGeo((lat, lon)))
-            event.add("description", f"{team.team.label} 第{v.position + 1}站；原因：{v.reason}；"
+            event.add("description", f"{team_label_zh(team.team)} 第{v.position + 1}站；原因：{reason_zh(v.reason)}；"
                                      f"{'联合执法；' if team.team.is_joint else ''}组员：{names}；"
                                      f"距上一站约 {v.leg_distance_m / 1000:.1f} 公里")
             event.add("categories", ["联合执法" if team.team.is_joint else "检查"])
             cal.add_component(event)
+    cal.add_missing_timezones()
     return bytes(cal.to_ical())
 
 
 def export_xlsx(session: Session, principal: Principal, plan_id: int) -> bytes:
     """The plan as .xlsx: one row per visit in driving order. Audited."""
-    import io
-
-    from openpyxl import Workbook
-
     from backend.venues.models import VenueType
 
     plan = get_plan(session, principal, plan_id)
     teams = plan_teams(session, plan)
     areas = dict(session.execute(select(col(OrgUnit.id), col(OrgUnit.name)).where(
         col(OrgUnit.id).in_({s.team.area_unit_id for s in teams}))).all()) if teams else {}
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = f"周计划 {plan.week_start_date.isoformat()}"
-    ws.append(["日期", "小组", "联合执法", "组员", "片区", "顺序", "场所", "类型", "地址", "原因", "距上一站(公里)"])
+    rows = []
     for s in teams:
-        names = "、".join(f"{u.display_name}({m.agency})" for m, u in s.members)
+        names = "、".join(f"{u.display_name}({agency_zh(m.agency)})" for m, u in s.members)
         for v, venue in s.visits:
-            ws.append(xlsx_row([s.team.day_date.isoformat(), s.team.label, "是" if s.team.is_joint else "否", names,
-                                areas.get(s.team.area_unit_id, ""), v.position + 1, venue.name,
-                                VenueType(venue.venue_type).zh, venue.address, v.reason,
-                                round(v.leg_distance_m / 1000, 2)]))
+            rows.append([s.team.day_date.isoformat(), team_label_zh(s.team), "是" if s.team.is_joint else "否", names,
+                         areas.get(s.team.area_unit_id, ""), v.position + 1, venue.name,
+                         VenueType(venue.venue_type).zh, venue.address, reason_zh(v.reason),
+                         round(v.leg_distance_m / 1000, 2)])
     audit.record(session, actor=principal, action="schedule.export", object_type="schedule_plan", object_id=plan.id,
-                 org_unit_id=plan.org_unit_id, details={"visits": sum(len(s.visits) for s in teams)})
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+                 org_unit_id=plan.org_unit_id, details={"visits": len(rows)})
+    return workbook.xlsx_bytes([workbook.Table(
+        title=f"周计划 {plan.week_start_date.isoformat()}",
+        header=["日期", "小组", "联合执法", "组员", "片区", "顺序", "场所", "类型", "地址", "原因", "距上一站(公里)"],
+        rows=rows, widths=[12, 12, 9, 36, 14, 6, 24, 12, 30, 24, 14],
+    )])
 
 
 def summary_counts(teams: list[StoredTeam]) -> dict[str, Any]:

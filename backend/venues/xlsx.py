@@ -3,18 +3,16 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from openpyxl import Workbook
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
-from backend.core import clock, identifiers
+from backend.core import clock, identifiers, workbook
 from backend.core.geo import CoordinateSystem, point, to_wgs84
-from backend.core.spreadsheet import ImportFileUnreadable, read_sheet, xlsx_row
+from backend.core.spreadsheet import ImportFileUnreadable, read_sheet
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.venues import credit_code
@@ -228,20 +226,19 @@ def import_venues(session: Session, principal: Principal, content: bytes) -> Ven
 
 
 def export_venues(session: Session, venues: list[Venue]) -> bytes:
-    """The ledger as an .xlsx workbook in the import layout (round-trips through import)."""
+    """The ledger as an .xlsx workbook in the import layout (header in row 1; round-trips through import)."""
     units = {u.id: u for u in session.execute(
         select(OrgUnit).where(col(OrgUnit.id).in_({v.org_unit_id for v in venues}))).scalars()}
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "场所台账"
-    ws.append([zh for _, zh in COLUMNS] + ["所属单位"])
+    rows = []
     for v in venues:
         lon, lat = lon_lat(v)
         unit = units.get(v.org_unit_id)
-        ws.append(xlsx_row([VenueType(v.venue_type).zh, v.name, v.credit_code, v.address, lon, lat, "wgs84",
-                            v.owner_name, v.owner_phone, "是" if v.is_key else "否", VenueStatus(v.status).zh,
-                            unit.code if unit else "", unit.name if unit else ""]))
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+        rows.append([VenueType(v.venue_type).zh, v.name, v.credit_code, v.address, lon, lat, "wgs84",
+                     v.owner_name, v.owner_phone, "是" if v.is_key else "否", VenueStatus(v.status).zh,
+                     unit.code if unit else "", unit.name if unit else ""])
+    header = [zh for _, zh in COLUMNS] + ["所属单位"]
+    return workbook.xlsx_bytes([workbook.Table(
+        title="场所台账", header=header, rows=rows,
+        text_columns=frozenset({2, 8, 11}),  # credit code, owner phone, unit code
+        widths=[12, 24, 22, 30, 12, 12, 8, 10, 14, 9, 8, 14, 16],
+    )])

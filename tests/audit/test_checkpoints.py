@@ -331,3 +331,87 @@ def test_checkpoints_can_live_in_a_bucket_that_never_replaces_an_object(
     assert checkpoints.verify_log(session).ok
     code, output = _verify_cli()
     assert code == 0 and "s3://hulei-audit-test/checkpoints/" in output
+
+
+def _stop_anchoring_through_the_database(session: Session) -> None:
+    """The tester's move: only the database, no access to the worker or its storage."""
+    from backend.core.jobs import JobSchedule
+
+    if session.get(JobSchedule, "audit.checkpoint") is None:
+        session.add(JobSchedule(name="audit.checkpoint", next_run_at=clock.now()))
+        session.commit()
+    session.connection().execute(text(
+        "UPDATE job_schedule SET next_run_at = '2999-01-01', locked_until = '2999-01-01' "
+        "WHERE name = 'audit.checkpoint'"))
+    session.commit()
+
+
+def test_anchoring_stopped_through_the_database_makes_verify_fail(session: Session, anchor: Anchor) -> None:
+    from backend.core.jobs import run_due_jobs
+
+    _append(session, 3)
+    _checkpoint(session)
+    _stop_anchoring_through_the_database(session)
+    _append(session, 2)  # the service carries on; nothing anchors these any more
+    clock.advance(INTERVAL)
+    run_due_jobs()
+    assert [p.name for p in anchor.directory.iterdir()] == ["00000000000000000003.json"]
+    code, output = _verify_cli()
+    assert code == 0, output  # within the bound (3 × interval + grace) the worker may just be late
+
+    clock.advance(3 * INTERVAL + timedelta(minutes=1))  # now past 3 × 10 min + 10 min grace
+    run_due_jobs()
+    assert len(list(anchor.directory.iterdir())) == 1
+    verdict = checkpoints.verify_log(session)
+    assert verdict.chain.ok and not verdict.ok
+    assert verdict.anchoring_stopped is not None and "anchoring stopped" in verdict.anchoring_stopped
+    code, output = _verify_cli()
+    assert code == 1
+    report = json.loads(output)
+    assert "anchoring stopped" in report["anchoring_stopped"] and "still unanchored" in report["anchoring_stopped"]
+
+
+def test_an_idle_log_with_an_old_checkpoint_still_verifies(session: Session, anchor: Anchor) -> None:
+    _append(session, 3)
+    _checkpoint(session)
+    clock.advance(30 * INTERVAL)  # nothing appended since: nothing to anchor, nothing stopped
+    assert checkpoints.verify_log(session).ok
+    assert _verify_cli()[0] == 0
+
+
+def test_in_production_an_old_chain_without_any_checkpoint_fails_verify(
+    session: Session, anchor: Anchor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _append(session, 2)
+    monkeypatch.setenv("HULEI_PRODUCTION", "true")
+    get_settings.cache_clear()
+    assert checkpoints.verify_log(session).ok  # a new log: the first checkpoint is not due yet
+    clock.advance(5 * INTERVAL)
+    verdict = checkpoints.verify_log(session)
+    assert not verdict.ok and verdict.anchoring_stopped is not None
+    assert "no checkpoint" in verdict.anchoring_stopped
+    monkeypatch.setenv("HULEI_PRODUCTION", "false")
+    get_settings.cache_clear()
+    assert checkpoints.verify_log(session).ok  # development may run without a key at all
+
+
+def test_the_worker_refuses_a_key_whose_public_key_is_not_listed(
+    session: Session, anchor: Anchor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = checkpoints.public_key_text(Ed25519PrivateKey.generate().public_key())
+    monkeypatch.setenv("HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS", other)
+    get_settings.cache_clear()
+    _append(session, 2)
+    with pytest.raises(CheckpointError, match="HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS"):
+        write_checkpoint(session)
+    session.rollback()
+    assert not anchor.directory.exists()  # nothing written that verify would reject forever
+    result = CliRunner().invoke(app, ["worker", "--once"])
+    assert result.exit_code == 1
+    assert "refusing to start the worker" in result.output
+    assert "HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS" in result.output and anchor.public_key in result.output
+    assert not anchor.directory.exists()
+
+    monkeypatch.setenv("HULEI_AUDIT_CHECKPOINT_PUBLIC_KEYS", f"{other},{anchor.public_key}")
+    get_settings.cache_clear()
+    assert write_checkpoint(session) is not None

@@ -12,6 +12,7 @@ password flag on a part, plain text, malformed XML."""
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -138,6 +139,14 @@ CORPUS: dict[str, Callable[[], bytes]] = {
     "not a zip": lambda: "序号,姓名\n1,张三\n".encode(),
     "empty file": lambda: b"",
     "truncated zip": lambda: _base()[:700],
+    # Small files under every size bound whose elements a parser turns into millions of objects.
+    "two hundred thousand empty rows": lambda: _replace({SHEET: _sheet(_inline_row(1, "x") + "<row/>" * 200_000)}),
+    "empty rows behind a namespace prefix": lambda: _replace({SHEET: (
+        '<?xml version="1.0"?><x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        "<x:sheetData>" + "<x:row/>" * 200_000 + "</x:sheetData></x:worksheet>").encode()}),
+    "half a million empty shared strings": lambda: _replace({STRINGS: (
+        f'<?xml version="1.0"?><sst {NS}>' + "<si/>" * 500_000 + "</sst>").encode()}),
+    "a million cells in one row": lambda: _replace({SHEET: _sheet('<row r="1">' + "<c/>" * 1_100_000 + "</row>")}),
 }
 
 
@@ -183,6 +192,26 @@ def test_every_hostile_workbook_is_refused_with_a_4xx_and_nothing_is_stored(
     assert not failures, "\n".join(failures)
     for model in (Person, RiskPerson, Venue):
         assert session.execute(select(func.count()).select_from(model)).scalar_one() == 0
+
+
+ELEMENT_BOMBS = ("two hundred thousand empty rows", "empty rows behind a namespace prefix",
+                 "half a million empty shared strings", "a million cells in one row")
+
+
+def test_a_workbook_of_millions_of_empty_elements_is_refused_at_once(client: TestClient, session: Session,
+                                                                     corpus: dict[str, bytes]) -> None:
+    """A few hundred kilobytes of `<row/>` or `<si/>` once cost an importer gigabytes and minutes; the
+    elements are counted before any parser sees them."""
+    w = make_world(client, session)
+    for name in ELEMENT_BOMBS:
+        assert len(corpus[name]) < 200_000, name
+        for path, params, headers in _targets(w):
+            started = time.perf_counter()
+            resp = client.post(path, params=params, headers={**headers, "Accept-Language": "en"},
+                               files={"file": ("ledger.xlsx", corpus[name], "application/octet-stream")})
+            assert resp.status_code == 422 and "The workbook holds more than" in resp.json()["detail"], (
+                name, path, resp.status_code, resp.text[:300])
+            assert time.perf_counter() - started < 3, (name, path)
 
 
 def test_the_refusal_says_why_in_the_callers_language(client: TestClient, session: Session,

@@ -124,6 +124,136 @@ WEAK = [
 ]
 
 
+def _aes_progression(start: int, step: int) -> str:
+    return "k2026a:" + _aes(bytes((start + i * step) % 256 for i in range(32)))
+
+
+# Accepted in production by an attack on the check (issue 14 follow-up): disguised templates, patterns, text.
+DISGUISED = [
+    pytest.param({"HULEI_JWT_SECRET": "ＣＨＡＮＧＥ＿ＭＥ＿６４＿ｒａｎｄｏｍ＿ｂｙｔｅｓ"}, "HULEI_JWT_SECRET",
+                 id="jwt-full-width-template"),
+    pytest.param({"HULEI_JWT_SECRET": "\u0421hange_me_64_random_bytes_please_now"}, "HULEI_JWT_SECRET",
+                 id="jwt-cyrillic-homoglyph-template"),
+    pytest.param({"HULEI_JWT_SECRET": "CH4NGE_M3_with_64_random_bytes_here!!"}, "HULEI_JWT_SECRET",
+                 id="jwt-leetspeak-template"),
+    pytest.param({"HULEI_JWT_SECRET": "hulei2026" * 5 + "x"}, "HULEI_JWT_SECRET", id="jwt-pattern-plus-one"),
+    pytest.param({"HULEI_JWT_SECRET": "P@ssw0rd-" * 4 + "2026!"}, "HULEI_JWT_SECRET", id="jwt-password-pattern"),
+    pytest.param({"HULEI_JWT_SECRET": "qwertyuiopasdfghjklzxcvbnmQWERTYUIOPASDFGHJKLZXCVBNM"}, "HULEI_JWT_SECRET",
+                 id="jwt-keyboard-walk"),
+    pytest.param({"HULEI_JWT_SECRET": "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/-['=]"}, "HULEI_JWT_SECRET",
+                 id="jwt-keyboard-column-walk"),
+    pytest.param({"HULEI_JWT_SECRET": bytes(range(32)).hex()}, "HULEI_JWT_SECRET", id="jwt-hex-counter"),
+    pytest.param({"HULEI_JWT_SECRET": "The quick brown fox jumps over the lazy dog, then naps in the warm sun"},
+                 "HULEI_JWT_SECRET", id="jwt-english-sentence"),
+    pytest.param({"HULEI_JWT_SECRET": "Thequickbrownfoxjumpsoverthelazydogthennapsinthewarmsun"},
+                 "HULEI_JWT_SECRET", id="jwt-sentence-without-spaces"),
+    pytest.param({"HULEI_JWT_SECRET": "hulei-shengchan-anquan-xitong-mima-2026-nian-shiyong"},
+                 "HULEI_JWT_SECRET", id="jwt-pinyin-phrase"),
+    pytest.param({"HULEI_ID_NUMBER_KEYS": _aes_progression(0, 1)}, "HULEI_ID_NUMBER_KEYS (k2026a)",
+                 id="aes-bytes-0-31"),
+    pytest.param({"HULEI_ID_NUMBER_KEYS": _aes_progression(100, 1)}, "HULEI_ID_NUMBER_KEYS (k2026a)",
+                 id="aes-bytes-100-131"),
+    pytest.param({"HULEI_ID_NUMBER_KEYS": _aes_progression(0, 7)}, "HULEI_ID_NUMBER_KEYS (k2026a)", id="aes-i-times-7"),
+    pytest.param({"HULEI_ID_NUMBER_KEYS": _aes_progression(0, 8)}, "HULEI_ID_NUMBER_KEYS (k2026a)", id="aes-step-8"),
+    pytest.param({"HULEI_ID_NUMBER_KEYS": "k2026a:" + _aes(bytes([0, 255] * 16))}, "HULEI_ID_NUMBER_KEYS (k2026a)",
+                 id="aes-two-byte-values"),
+    pytest.param({"HULEI_ID_NUMBER_INDEX_KEY": STRONG_JWT + " "}, "HULEI_ID_NUMBER_INDEX_KEY",
+                 id="index-master-plus-space"),
+    pytest.param({"HULEI_ID_NUMBER_INDEX_KEY": STRONG_JWT.upper()}, "HULEI_ID_NUMBER_INDEX_KEY",
+                 id="index-master-uppercased"),
+    pytest.param({"HULEI_ID_NUMBER_INDEX_KEY": "\uff31" + STRONG_JWT[1:]}, "HULEI_ID_NUMBER_INDEX_KEY",
+                 id="index-master-full-width-letter"),
+    pytest.param({"DATABASE_URL": "postgresql://hulei:hulei@postgis.hulei.svc:5432/hulei"}, "DATABASE_URL",
+                 id="database-password-short"),
+    pytest.param({"DATABASE_URL": "postgresql://hulei:password@postgis.hulei.svc:5432/hulei"}, "DATABASE_URL",
+                 id="database-password-is-the-keyword"),
+    pytest.param({"DATABASE_URL": "postgresql://hulei:Hulei2026Hulei2026Hulei2026@postgis/hulei"}, "DATABASE_URL",
+                 id="database-password-pattern"),
+    pytest.param({"DATABASE_URL": "postgresql://hulei:P%40ssw0rd-production-2026@postgis/hulei"}, "DATABASE_URL",
+                 id="database-password-leetspeak"),
+]
+
+
+def _echoed(value: str, message: str) -> str | None:
+    """A piece of the value (all of it when short, else any 5 characters of it) found in the message."""
+    text, folded = message.casefold(), value.casefold()
+    if len(folded) <= 5:
+        return folded if folded in text else None
+    return next((folded[i:i + 5] for i in range(len(folded) - 4) if folded[i:i + 5] in text), None)
+
+
+@pytest.mark.parametrize(("values", "setting"), DISGUISED)
+def test_production_refuses_a_disguised_or_patterned_secret_without_echoing_it(
+        env: pytest.MonkeyPatch, values: dict[str, str], setting: str) -> None:
+    message = _refusal(env, **values)
+    assert setting in message, message
+    refusals = [line for line in message.splitlines() if line.startswith("- ")]
+    assert refusals and all(setting in line for line in refusals), message  # only the spoilt setting
+    reasons = "\n".join(line.split(setting, 1)[1] for line in refusals)  # what follows the setting's name
+    for name, value in values.items():
+        secret = {"DATABASE_URL": value.rsplit("@", 1)[0].rsplit(":", 1)[-1],
+                  "HULEI_ID_NUMBER_KEYS": value.partition(":")[2]}.get(name, value)
+        assert _echoed(secret, reasons) is None, (_echoed(secret, reasons), message)
+
+
+def test_a_template_refusal_does_not_name_the_word_it_found(env: pytest.MonkeyPatch) -> None:
+    """The keyword can be the whole value: the message never says which one matched."""
+    message = _refusal(env, HULEI_JWT_SECRET="password" * 5, HULEI_ID_NUMBER_INDEX_KEY="changeme" * 5)
+    for word in ("password", "changeme", "'"):
+        assert word not in message.casefold(), message
+
+
+def test_a_database_url_without_a_password_or_with_a_generated_one_starts(env: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    for url in ("postgresql:///hulei?host=/var/run/postgresql",  # peer or trust over the socket
+                "postgresql://hulei@postgis.hulei.svc:5432/hulei",
+                f"postgresql://hulei:{secrets.token_urlsafe(24)}@postgis.hulei.svc:5432/hulei",
+                f"postgresql://hulei:{secrets.token_urlsafe(12)}@postgis.hulei.svc:5432/hulei"):  # 16 characters
+        env.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+        create_app()
+
+
+def _base64_48() -> str:  # what `openssl rand -base64 48` prints
+    return base64.b64encode(os.urandom(48)).decode()
+
+
+def test_properly_generated_secrets_are_never_refused() -> None:
+    """1,000 values of each documented generator pass every rule: the check does not stop a good deployment."""
+    import secrets
+
+    from backend.core.secrets import aes_key_problem, database_password_problem, text_secret_problem
+
+    generators = {"token_urlsafe(48)": lambda: secrets.token_urlsafe(48),
+                  "token_hex(32)": lambda: secrets.token_hex(32),
+                  "openssl rand -base64 48": _base64_48,
+                  "token_hex(16)": lambda: secrets.token_hex(16),
+                  "token_urlsafe(32)": lambda: secrets.token_urlsafe(32)}
+    for name, generate in generators.items():
+        refused = [problem for problem in (text_secret_problem(generate()) for _ in range(1000)) if problem]
+        assert not refused, (name, refused[:3])
+    # S3 providers issue 30- or 40-character secrets; database passwords from the README's generator.
+    alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    s3 = ["".join(secrets.choice(alnum) for _ in range(30)) for _ in range(1000)]
+    assert not [p for p in (text_secret_problem(v, min_bytes=16, min_bits=64.0) for v in s3) if p]
+    for length in (12, 16, 24, 32):  # 16 to 43 characters
+        assert not [p for p in (database_password_problem(secrets.token_urlsafe(length)) for _ in range(1000)) if p]
+    for size in (16, 24, 32):
+        assert not [p for p in (aes_key_problem("k1", _aes(os.urandom(size))) for _ in range(1000)) if p]
+
+
+def test_a_production_configuration_of_freshly_generated_secrets_starts(env: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    env.setenv("HULEI_JWT_SECRET", secrets.token_urlsafe(48))
+    env.setenv("HULEI_ID_NUMBER_INDEX_KEY", secrets.token_hex(32))
+    env.setenv("HULEI_ID_NUMBER_KEYS", f"k2026a:{_aes(os.urandom(32))},k2025:{_aes(os.urandom(32))}")
+    env.setenv("DATABASE_URL", f"postgresql://hulei:{secrets.token_urlsafe(24)}@postgis.hulei.svc:5432/hulei")
+    get_settings.cache_clear()
+    create_app()
+
+
 @pytest.mark.parametrize(("values", "setting"), WEAK)
 def test_production_refuses_a_weak_setting_and_names_it(env: pytest.MonkeyPatch, values: dict[str, str | None],
                                                         setting: str) -> None:

@@ -3,10 +3,12 @@ interactive documentation is off in production unless enabled (issue 14)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -17,7 +19,7 @@ from backend.core.config import get_settings
 from backend.main import create_app
 from backend.media.storage import DERIVED_PREFIX, get_storage
 from tests.core.test_secrets import GOOD
-from tests.factories import make_town, make_user
+from tests.factories import TEST_PASSWORD, make_town, make_user
 from tests.notifications.factories import headers_for
 
 
@@ -49,6 +51,53 @@ def test_api_answers_carry_the_headers_and_are_never_stored(client: TestClient, 
         csp = _directives(resp.headers["content-security-policy"])
         assert csp["default-src"] == ["'none'"]
     assert "strict-transport-security" not in client.get("/api/v1/me").headers  # plain http: no HSTS
+
+
+def test_the_early_refusals_carry_the_headers_too(
+    session: Session, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """413, 408 and 429 from the body reception and 503 from the cap in flight are answers like any."""
+    town = make_town(session)
+    user = make_user(session, town.villages[0], Role.volunteer)
+    session.commit()
+    for name, value in {"REQUEST_BODY_TIMEOUT_SECONDS": "0.3", "REQUEST_BODY_IDLE_SECONDS": "0.3",
+                        "REQUEST_BODY_RECEPTIONS_PER_CLIENT": "1", "API_MAX_IN_FLIGHT": "1"}.items():
+        monkeypatch.setenv(f"HULEI_{name}", value)
+    get_settings.cache_clear()
+    app = create_app()
+    login = {"phone": user.phone, "password": TEST_PASSWORD}
+    login_body = f'{{"phone": "{user.phone}", "password": "{TEST_PASSWORD}"}}'.encode()
+
+    async def scenario() -> dict[str, httpx.Response]:
+        release = asyncio.Event()
+
+        async def stalled() -> AsyncIterator[bytes]:
+            yield b"{"
+            await release.wait()
+            yield login_body[1:]
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
+            out = {"413": await client.post("/api/v1/auth/login", content=b"{}",
+                                            headers={"Content-Length": "67108864"}),
+                   "408": await client.post("/api/v1/auth/login", content=stalled())}
+            # One body still arriving from this address: a second one from it is told to wait.
+            first = asyncio.create_task(client.post("/api/v1/auth/login", content=stalled()))
+            await asyncio.sleep(0.05)
+            out["429"] = await client.post("/api/v1/auth/login", json=login)
+            release.set()
+            await first
+            # Logins in flight at once (password hashing runs on a thread): all but one are turned away.
+            answers = await asyncio.gather(*(client.post("/api/v1/auth/login", json=login) for _ in range(6)))
+            out["503"] = next(a for a in answers if a.status_code == 503)
+        return out
+
+    refusals = asyncio.run(scenario())
+    get_settings.cache_clear()
+    for status, resp in refusals.items():
+        assert resp.status_code == int(status), resp.text
+        _assert_browser_headers(resp.headers)
+        assert resp.headers["cache-control"] == "no-store", status
+        assert _directives(resp.headers["content-security-policy"])["default-src"] == ["'none'"]
 
 
 def test_hsts_is_sent_only_over_tls(database_url: str) -> None:

@@ -142,10 +142,97 @@ def test_a_body_larger_than_memory_holds_reaches_the_application_whole() -> None
             yield body[at:at + 50_000]
 
     async def scenario() -> httpx.Response:
-        app = BodyReception(echo_digest, max_bytes=len(body), timeout=5, min_rate=500, idle=5, per_client=2, total=4)
+        app = BodyReception(echo_digest, limits=[("", len(body))], timeout=5, min_rate=500, idle=5, max_seconds=30,
+                            per_client=2, total=4)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
             return await client.post("/api/v1/media", content=pieces())
 
     answer = asyncio.run(scenario())
     assert answer.status_code == 200
     assert answer.text == hashlib.sha256(body).hexdigest()
+
+
+def _steady(port: int, source: str, path: str, answers: list[tuple[str, float, bytes]], give_up: float) -> None:
+    """Announce 100,000 bytes and send 60 of them every 0.1 s (600 B/s, over the minimum rate)."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0)) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 100000\r\n\r\n".encode())
+        s.settimeout(0.1)
+        while time.monotonic() - started < give_up:
+            try:
+                data = s.recv(65536)
+            except TimeoutError:
+                try:
+                    s.sendall(b" " * 60)
+                except OSError:
+                    break
+                continue
+            except OSError:
+                break
+            elapsed = time.monotonic() - started
+            s.settimeout(5)
+            data += b"".join(iter(lambda: s.recv(65536), b""))  # to the end: the connection is closed
+            answers.append((data.split(b"\r\n", 1)[0].decode(), elapsed, data))
+            return
+        answers.append(("still open", time.monotonic() - started, b""))
+
+
+def _answer_to(port: int, head: bytes, wait: float = 5) -> bytes:
+    """Send a request head (no body) and read what comes back within `wait` seconds."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
+        s.sendall(head)
+        got = b""
+        try:
+            while chunk := s.recv(65536):
+                got += chunk
+        except TimeoutError:
+            pass
+        return got
+
+
+def test_a_body_flowing_just_over_the_minimum_rate_is_cut_after_the_absolute_bound(
+    database_url: str, tmp_path: Path
+) -> None:
+    """256 bodies of 21 MB at 600 B/s (over the 500 B/s rule) held every reception place for hours."""
+    env = {"HULEI_REQUEST_BODY_TIMEOUT_SECONDS": "1", "HULEI_REQUEST_BODY_MIN_RATE": "100",
+           "HULEI_REQUEST_BODY_IDLE_SECONDS": "1", "HULEI_REQUEST_BODY_MAX_SECONDS": "2"}
+    with Cluster(database_url, tmp_path / "api", apis=1, workers=0, env=env) as cluster:
+        port = cluster.api_procs[0].port
+        assert port is not None
+        answers: list[tuple[str, float, bytes]] = []
+        senders = [threading.Thread(target=_steady, args=(port, f"127.0.0.{10 + n}", path, answers, 6.0))
+                   for n, path in enumerate(["/api/v1/sync/push", LOGIN, "/api/v1/media/00000000-0000-4000-8000-"
+                                             "000000000001?parent_kind=visit&parent_uuid=00000000-0000-4000-8000-"
+                                             "000000000002"])]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(10)
+    assert len(answers) == 3
+    for status, elapsed, raw in answers:
+        assert status == "HTTP/1.1 408 Request Timeout", answers
+        assert 1.8 <= elapsed < 4, answers  # cut at 2 s, though it never paused and kept over the rate
+        assert b'"code":"request-timeout"' in raw
+        assert b"\r\nx-content-type-options: nosniff\r\n" in raw.lower()  # the app's headers, refusals too
+
+
+def test_only_photo_uploads_and_imports_may_announce_large_bodies(database_url: str, tmp_path: Path) -> None:
+    """A 21 MB Content-Length on a push or a login is refused at once; a photo or an import may send it."""
+    env = {"HULEI_REQUEST_BODY_IDLE_SECONDS": "1", "HULEI_REQUEST_MAX_DECOMPRESSED_BYTES": str(4 * 1024 * 1024)}
+    head = ("{method} {path} HTTP/1.1\r\nHost: api\r\nAccept-Language: en\r\nContent-Type: application/json\r\n"
+            "Content-Length: 21000000\r\n\r\n")
+    with Cluster(database_url, tmp_path / "api", apis=1, workers=0, env=env) as cluster:
+        port = cluster.api_procs[0].port
+        assert port is not None
+        refused = {path: _answer_to(port, head.format(method="POST", path=path).encode())
+                   for path in ("/api/v1/sync/push", LOGIN, "/api/v1/households")}
+        taken = {path: _answer_to(port, head.format(method=method, path=path).encode(), wait=0.5)
+                 for method, path in (("PUT", "/api/v1/media/00000000-0000-4000-8000-000000000001"),
+                                      ("POST", "/api/v1/ledgers/annex1/import"), ("POST", "/api/v1/venues/import"))}
+    for path, raw in refused.items():
+        assert raw.startswith(b"HTTP/1.1 413 "), (path, raw[:200])
+        assert b'"code":"payload-too-large"' in raw and b'"limit_bytes":4194304' in raw
+        assert b"\r\nx-content-type-options: nosniff\r\n" in raw.lower()
+    # The large routes are still waiting for the body (their bound is the largest legitimate one).
+    assert taken == dict.fromkeys(taken, b""), taken

@@ -106,6 +106,16 @@ def test_nginx_body_limit_is_the_longest_body_the_service_reads(path: Path) -> N
     assert settings.max_body_bytes() >= settings.media_max_bytes
 
 
+@pytest.mark.parametrize("path", NGINX_SITES, ids=[p.parent.name for p in NGINX_SITES])
+def test_nginx_own_answers_carry_the_security_headers(path: Path) -> None:
+    """nginx's 429, 413 and 502 are answers a browser may see too: nosniff, CSP and no-store on them."""
+    lines = [line.split("#", 1)[0].split() for line in path.read_text(encoding="utf-8").splitlines()]
+    added = [words[1].lower() for words in lines if words[:1] == ["add_header"] and words[-1] == "always;"]
+    for header in ("x-content-type-options", "referrer-policy", "x-frame-options", "content-security-policy",
+                   "cache-control"):
+        assert added.count(header) == 2, header  # the server's, and the 429 location's own
+
+
 def _seconds(value: str) -> int:
     return int(value[:-1]) * {"s": 1, "m": 60}[value[-1]]
 
@@ -149,6 +159,28 @@ def test_every_api_start_believes_only_its_own_proxy() -> None:
     assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "on"
 
 
+def test_only_the_ingress_controller_may_reach_the_api_pods() -> None:
+    """The API believes X-Forwarded-For from the whole pod range: any other pod could name itself any
+    client. A NetworkPolicy admits the ingress controller's namespace alone; the worker admits nobody."""
+    docs = {n: d for n, d in _k8s_documents()}
+    api_labels = docs["30-api.yaml:Deployment/hulei-api"]["spec"]["template"]["metadata"]["labels"]  # type: ignore[index]
+    worker_labels = docs["40-worker.yaml:Deployment/hulei-worker"]["spec"]["template"]["metadata"]["labels"]  # type: ignore[index]
+    policies = [d["spec"] for d in docs.values() if d["kind"] == "NetworkPolicy"]
+
+    def selecting(labels: dict[str, str]) -> list[dict]:  # type: ignore[type-arg]
+        return [p for p in policies if p["podSelector"]["matchLabels"].items() <= labels.items()
+                and "Ingress" in p["policyTypes"]]
+
+    [api] = selecting(api_labels)
+    sources = [source for rule in api["ingress"] for source in rule["from"]]
+    assert sources and all(set(s) == {"namespaceSelector"} for s in sources), sources
+    assert [s["namespaceSelector"]["matchLabels"] for s in sources] == [
+        {"kubernetes.io/metadata.name": "ingress-nginx"}]
+    assert [p["port"] for rule in api["ingress"] for p in rule["ports"]] == ["http"]
+    [worker] = selecting(worker_labels)
+    assert worker["ingress"] == []
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not on this machine")
 def test_systemd_units_verify(tmp_path: Path) -> None:
     env = tmp_path / "hulei.env"
@@ -164,3 +196,57 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     problems = [line for line in result.stderr.splitlines()
                 if line.strip() and "hulei" in line and "User=" not in line and "Unknown user" not in line]
     assert problems == [], result.stderr
+
+
+def _k8s_database_url(container: dict, secrets: dict[str, dict[str, str]]) -> str:  # type: ignore[type-arg]
+    """The DATABASE_URL a container gets: its env entries win over envFrom, a later envFrom over an earlier."""
+    for entry in container.get("env", []):
+        if entry["name"] == "DATABASE_URL":
+            ref = entry["valueFrom"]["secretKeyRef"]
+            return secrets[ref["name"]][ref["key"]]
+    found = None
+    for source in container.get("envFrom", []):
+        name = source.get("secretRef", {}).get("name")
+        if name and "DATABASE_URL" in secrets.get(name, {}):
+            found = secrets[name]["DATABASE_URL"]
+    assert found is not None, container["name"]
+    return found
+
+
+def _database_user(url: str) -> str:
+    return url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[0]
+
+
+def test_migrations_run_as_the_owner_and_the_api_and_worker_as_a_role_that_owns_nothing() -> None:
+    """A table's owner can switch its triggers off (the audit log's guards among them), so the API and
+    the worker must not connect as the role the migrations create the tables with."""
+    docs = {n: d for n, d in _k8s_documents()}
+    secrets = {d["metadata"]["name"]: d["stringData"] for d in docs.values() if d["kind"] == "Secret"}  # type: ignore[index]
+
+    def container(name: str) -> dict:  # type: ignore[type-arg]
+        return docs[name]["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index,no-any-return]
+
+    migrate = _database_user(_k8s_database_url(container("20-migrate-job.yaml:Job/hulei-migrate"), secrets))
+    api = _database_user(_k8s_database_url(container("30-api.yaml:Deployment/hulei-api"), secrets))
+    worker = _database_user(_k8s_database_url(container("40-worker.yaml:Deployment/hulei-worker"), secrets))
+    assert migrate != api and api == worker
+    for name in ("30-api.yaml:Deployment/hulei-api", "40-worker.yaml:Deployment/hulei-worker"):
+        refs = [s.get("secretRef", {}).get("name") for s in container(name).get("envFrom", [])]
+        assert "hulei-migrate-secrets" not in refs  # the owner's password never reaches them
+
+    compose = yaml.safe_load((INFRA / "compose" / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+
+    def compose_url(service: str) -> str:
+        url = None
+        for env_file in services[service]["env_file"]:  # a later file overrides an earlier one
+            for line in (INFRA / "compose" / f"{env_file}.example").read_text(encoding="utf-8").splitlines():
+                if line.startswith("DATABASE_URL="):
+                    url = line.split("=", 1)[1]
+        assert "DATABASE_URL" not in services[service].get("environment", {})
+        assert url is not None
+        return url
+
+    assert _database_user(compose_url("migrate")) != _database_user(compose_url("api"))
+    assert _database_user(compose_url("api")) == _database_user(compose_url("worker"))
+    assert all("migrate.env" not in services[s]["env_file"] for s in ("api", "worker"))

@@ -1,5 +1,6 @@
-"""Unfinished uploads are bounded: per user in count and announced bytes (429), in all in bytes (503),
-counting only uploads still receiving and unexpired; requests racing past a cap from several app
+"""Unfinished uploads are bounded: per user in count and announced bytes (429), in all in bytes really
+held in staging (503), counting only uploads still receiving and unexpired; an unfinished upload
+expires a fixed time after its first chunk, whatever it is sent after; requests racing past a cap from several app
 instances pass it no more than one at a time; the worker forgets every expired upload, row and
 staged chunks (one grid worker once reserved 39 GiB for a day with 2,000 first chunks)."""
 
@@ -149,7 +150,7 @@ def test_one_run_of_the_worker_forgets_every_expired_upload(
 def test_unfinished_uploads_of_everyone_are_bounded_in_bytes(
     client: TestClient, world: World, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    limit(monkeypatch, max_bytes_total=2 * len(PHOTO) + 100)
+    limit(monkeypatch, max_bytes_total=2 * CHUNK + 100)
     assert first_chunk(client, world.volunteer).status_code == 202
     assert first_chunk(client, world.colleague).status_code == 202
     resp = first_chunk(client, world.stranger)
@@ -158,6 +159,70 @@ def test_unfinished_uploads_of_everyone_are_bounded_in_bytes(
     assert resp.json()["title"] == "服务器上传暂存空间已满，请稍后再上传"
     assert int(resp.headers["Retry-After"]) > 0
     assert media_count(session) == 2
+
+
+def _upload_as(world: World, who: Caller) -> Caller:
+    """The (village 0 volunteer) caller with a token fresh at the clock's present time."""
+    token, _ = issue_access_token(who.user_id, [Role.volunteer.value], world.town.villages[0].id or 0)
+    return Caller(who.user_id, {"Authorization": f"Bearer {token}"})
+
+
+def test_resending_a_chunk_never_moves_the_expiry_of_an_unfinished_upload(
+    client: TestClient, world: World, session: Session, media_root: Path
+) -> None:
+    """One tiny PUT a day of a chunk the server already holds kept staging space for good."""
+    media = uuid.uuid4()
+    started = first_chunk(client, world.volunteer, media)
+    assert started.status_code == 202
+    expires = started.json()["expires_at"]
+    for hours in (8, 8, 7):  # 23 h later, the first chunk again (zero new bytes), then a real one
+        clock.advance(timedelta(hours=hours))
+        again = first_chunk(client, _upload_as(world, world.volunteer), media)
+        assert again.status_code == 202
+        assert again.json()["expires_at"] == expires
+    more = client.put(f"/api/v1/media/{media}", content=PHOTO[CHUNK:2 * CHUNK],
+                      params={"parent_kind": "visit", "parent_uuid": str(VISIT)},
+                      headers={**_upload_as(world, world.volunteer).headers,
+                               "Content-Range": f"bytes {CHUNK}-{2 * CHUNK - 1}/{len(PHOTO)}"})
+    assert more.status_code == 202 and more.json()["expires_at"] == expires
+    assert more.json()["received_bytes"] == 2 * CHUNK
+    clock.advance(timedelta(hours=1, minutes=1))  # 24 h after the first chunk: gone
+    volunteer = _upload_as(world, world.volunteer)
+    assert client.get(f"/api/v1/media/{media}/upload", headers=volunteer.headers).status_code == 404
+    with session_scope() as s:
+        assert scheduled.expire_uploads(s) == 1
+    assert media_count(session) == 0 and staged(media_root) == []
+
+
+def test_announced_totals_take_no_staging_space_but_bytes_really_held_do(
+    client: TestClient, world: World, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """28 accounts x 10 uploads announcing 20 MB with 1 KB each filled 5 GB and shut everyone out."""
+    limit(monkeypatch, max_bytes_total=20 * CHUNK)
+    huge = 20_000_000  # announced, within media_max_bytes; only CHUNK bytes of each are ever sent
+    phones = [caller(session, world.town.villages[0], Role.volunteer) for _ in range(4)]
+    uploads = []
+    for phone in phones:
+        for _ in range(4):
+            media = uuid.uuid4()
+            resp = client.put(f"/api/v1/media/{media}", content=PHOTO[:CHUNK],
+                              params={"parent_kind": "visit", "parent_uuid": str(VISIT)},
+                              headers={**phone.headers, "Content-Range": f"bytes 0-{CHUNK - 1}/{huge}"})
+            assert resp.status_code == 202, resp.text
+            uploads.append((phone, media))
+    # 320 MB announced, 64,000 bytes held: someone else's photo still starts.
+    assert first_chunk(client, world.stranger).status_code == 202
+    # Really sending data fills the space: 16,000 more bytes of one upload (a chunk continuing an
+    # upload is never refused), and now the staging space holds 84,000 bytes, more than 80,000.
+    phone, media = uploads[0]
+    assert client.put(f"/api/v1/media/{media}", content=b"\0" * 4 * CHUNK,
+                      params={"parent_kind": "visit", "parent_uuid": str(VISIT)},
+                      headers={**phone.headers, "Content-Range": f"bytes {CHUNK}-{5 * CHUNK - 1}/{huge}"}
+                      ).status_code == 202
+    full = first_chunk(client, world.colleague)
+    assert full.status_code == 503
+    assert full.json()["code"] == "media-staging-full"
+    assert media_count(session) == 17
 
 
 def _race(world: World, who: list[Caller]) -> list[int]:
@@ -191,7 +256,7 @@ def test_racing_first_chunks_of_one_phone_pass_its_cap_one_at_a_time(
 def test_racing_first_chunks_of_many_phones_pass_the_total_one_at_a_time(
     world: World, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    limit(monkeypatch, max_bytes_total=3 * len(PHOTO))
+    limit(monkeypatch, max_bytes_total=3 * CHUNK)
     phones = [caller(session, world.town.villages[0], Role.volunteer) for _ in range(8)]
     assert _race(world, phones) == [202] * 3 + [503] * 5
     assert media_count(session) == 3

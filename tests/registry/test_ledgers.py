@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from backend.accounts.permissions import Role
 from backend.audit.models import AuditEntry
+from backend.ledgers.sheets import header_key
 from backend.registry.models import Person
 from tests.factories import SignedIn, user_client
 from tests.registry.factories import child_id, child_item, household_item, make_world, push
@@ -54,7 +55,9 @@ ANNEX3 = [
 def _sheet(client: TestClient, who: SignedIn, annex: int) -> list[list[Any]]:
     resp = client.get(f"/api/v1/ledgers/{annex}.xlsx", headers=who.headers)
     assert resp.status_code == 200, resp.text
-    return [list(r) for r in load_workbook(io.BytesIO(resp.content)).worksheets[0].iter_rows(values_only=True)]
+    rows = [list(r) for r in load_workbook(io.BytesIO(resp.content)).worksheets[0].iter_rows(values_only=True)]
+    rows = rows[next(i for i, r in enumerate(rows) if r[0] == "序号"):]  # below the 附件N row and the title
+    return [[header_key(c) for c in rows[0]], *rows[1:]]  # the header without the printed option lists
 
 
 def _xlsx(rows: list[list[Any]]) -> bytes:

@@ -42,7 +42,8 @@ def _export_text(client: TestClient, who: SignedIn) -> tuple[str, int]:
     resp = client.get(f"{API}/ledgers/2.xlsx", headers=who.headers)
     assert resp.status_code == 200, resp.text
     rows = list(load_workbook(io.BytesIO(resp.content)).worksheets[0].iter_rows(values_only=True))
-    return "\n".join(str(v) for row in rows for v in row if v is not None), len(rows) - 1
+    header = next(i for i, r in enumerate(rows) if r[0] == "序号")  # below the 附件N row and the title
+    return "\n".join(str(v) for row in rows for v in row if v is not None), len(rows) - header - 1
 
 
 def _listed(client: TestClient, who: SignedIn) -> str:

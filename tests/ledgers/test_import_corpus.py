@@ -1,0 +1,227 @@
+"""Ledgers as clerks keep them: every file of tests/ledgers/fixtures/ (made by make_fixtures.py) goes
+through a dry run and then the real import over HTTP, and the outcome is asserted row by row: which rows
+are created, matched or refused (and in which column, saying what), that the dry run's verdict is the
+real import's, and what the registry holds afterwards."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import Workbook
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from backend.ledgers.sheets import HEADERS, Annex
+from backend.registry.models import Person, PersonRole, RiskPerson
+from tests.registry.factories import make_world
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ID = "身份证号码"
+
+
+@dataclass
+class Case:
+    annex: str
+    created: list[int] = field(default_factory=list)
+    matched: list[int] = field(default_factory=list)
+    # (row, column) -> words the reason must hold
+    errors: dict[tuple[int, str | None], tuple[str, ...]] = field(default_factory=dict)
+    police: bool = False
+    stored: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> fields after the real import
+
+
+NUMERIC = ("文本", "数字", "重新输入")
+CASES: dict[str, Case] = {
+    "a1_clean.xlsx": Case("1", created=[4, 5, 6, 7], stored={
+        "赵一": {"categories": ["心理困境"], "risk_level": "一般风险", "in_school": True},
+        "赵二": {"categories": ["不良行为", "生活困境"], "sex": "female"},
+        "赵三": {"categories": ["严重不良行为"]}, "赵四": {"categories": ["心理困境", "家庭监护困境"]}}),
+    # Fault 1: a number cell in the ID column is refused, never turned into (other) digits.
+    "a1_numeric_id.xlsx": Case("1", created=[2], errors={(3, ID): NUMERIC}),
+    # Fault 3: one sheet per village, all of them imported; a merged 分类 reaches every row it covers.
+    "a1_villages.xlsx": Case("1", created=[4, 5, 4, 5], stored={n: {} for n in ("孙20", "孙21", "孙30", "孙31")}),
+    "a1_merged.xlsx": Case("1", created=[2, 3, 4], stored={
+        n: {"categories": ["家庭监护困境"]} for n in ("李一", "李二", "李三")}),
+    "a1_merged.ods": Case("1", created=[2, 3, 4], stored={
+        n: {"categories": ["生活困境"]} for n in ("李四", "李五", "李六")}),
+    # Fault 3: an extra 出生日期 or a 性别 that contradicts the ID number is a row error.
+    "a1_extra_columns.xlsx": Case("1", created=[2], errors={(3, "出生日期"): ("出生日期",), (4, "性别"): ("男", "女")}),
+    # Fault 4: the layouts clerks use.
+    "a1_clerk_layout.xlsx": Case("1", created=[5, 7], stored={"吴一": {"categories": ["心理困境"]}, "吴二": {}}),
+    "a3_two_row_header.xlsx": Case("3", created=[3, 4], stored={
+        "褚一": {"contact": "13800000002"}, "褚二": {"in_school": True}}),
+    "a1_missing_column.xlsx": Case("1", errors={(1, None): ("缺少列", ID, "性别", "无法识别的列", "证件")}),
+    # Fault 5: formats and spellings.
+    "a2_clean.xlsx": Case("2", created=[4, 5, 6], police=True, stored={
+        "冯一": {"categories": ["2"], "risk_level": "较大风险"}, "冯二": {"categories": ["3", "5"]},
+        "冯三": {"categories": ["4"], "risk_level": "一般风险"}}),
+    "a2_table.ods": Case("2", created=[2, 3], police=True, stored={
+        "秦一": {"categories": ["1", "2"], "risk_level": "重大风险"}, "秦二": {"categories": ["6"]}}),
+    "a3_clean.xlsx": Case("3", created=[4, 5], stored={"陈一": {"vulnerable": True}, "陈二": {"in_school": False}}),
+    "a3_wps.xlsx": Case("3", created=[2, 3], stored={"许一": {"contact": "13800000002"}, "许二": {"sex": "female"}}),
+    "a3_old.xls": Case("3", created=[2], errors={(3, ID): NUMERIC}),
+    "a3_gbk.csv": Case("3", created=[2, 3], stored={"杨一": {"in_school": True}, "杨二": {"in_school": False}}),
+    "a3_utf8_bom.csv": Case("3", created=[2], errors={(3, ID): NUMERIC}),
+    "a3_spellings.xlsx": Case("3", created=[2, 3, 4], errors={
+        (5, "性别"): ("男", "女", "男性"), (5, "是否在读"): ("是", "否", "辍学")}),
+}
+
+
+def _post(client: TestClient, who: Any, name: str, annex: str, *, dry_run: bool, **params: Any) -> Any:
+    return client.post(f"/api/v1/ledgers/{annex}/import", params={"dry_run": dry_run, **params},
+                       headers=who.headers, files={"file": (name, (FIXTURES / name).read_bytes())})
+
+
+def _count(session: Session) -> tuple[int, int]:
+    session.expire_all()
+    return (session.execute(select(func.count()).select_from(Person)).scalar_one(),
+            session.execute(select(func.count()).select_from(RiskPerson)).scalar_one())
+
+
+def _verdict(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "dry_run"}
+
+
+def _check(case: Case, body: dict[str, Any]) -> None:
+    errors = {(e["row"], e["column"]): e["reason"] for e in body["errors"]}
+    assert set(errors) == set(case.errors), body["errors"]
+    for key, words in case.errors.items():
+        assert all(w in errors[key] for w in words), (key, errors[key])
+    assert sorted(body["created_rows"]) == sorted(case.created), body
+    assert body["matched_rows"] == case.matched
+    assert (body["created"], body["matched"]) == (len(case.created), len(case.matched))
+
+
+def _stored(session: Session, case: Case) -> None:
+    session.expire_all()
+    model: Any = RiskPerson if case.annex == "2" else Person
+    for name, fields in case.stored.items():
+        found = session.execute(select(model).where(model.name == name)).scalars().all()
+        assert len(found) == 1, (name, len(found))
+        for key, value in fields.items():
+            assert getattr(found[0], key) == value, (name, key, getattr(found[0], key))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_file_dry_run_predicts_the_real_import_row_by_row(client: TestClient, session: Session,
+                                                                name: str) -> None:
+    case = CASES[name]
+    w = make_world(client, session)
+    who = w.police if case.police else w.coordinator
+    before = _count(session)
+    dry = _post(client, who, name, case.annex, dry_run=True)
+    assert dry.status_code == 200, dry.text
+    _check(case, dry.json())
+    assert dry.json()["ok"] is (not case.errors)
+    assert _count(session) == before  # the dry run wrote nothing
+    real = _post(client, who, name, case.annex, dry_run=False)
+    if case.errors:
+        assert real.status_code == 422, real.text
+        assert real.json()["errors"] == dry.json()["errors"]
+        assert _count(session) == before
+    else:
+        assert real.status_code == 200, real.text
+        assert _verdict(real.json()) == _verdict(dry.json())
+        _stored(session, case)
+
+
+def test_a_workbook_with_a_sheet_per_village_reports_every_sheet(client: TestClient, session: Session) -> None:
+    w = make_world(client, session)
+    body = _post(client, w.coordinator, "a1_villages.xlsx", "1", dry_run=True).json()
+    assert [(s["name"], s["read"], s["header_row"], s["rows"]) for s in body["sheets"]] == [
+        ("青山村", True, 3, 2), ("溪口村", True, 3, 2)]
+
+
+def test_an_instructions_sheet_is_skipped_and_said_so(client: TestClient, session: Session) -> None:
+    w = make_world(client, session)
+    body = _post(client, w.coordinator, "a1_clerk_layout.xlsx", "1", dry_run=True).json()
+    notes, ledger = body["sheets"]
+    assert notes["name"] == "填表说明" and notes["read"] is False and "未导入" in notes["reason"]
+    assert ledger["read"] is True and ledger["header_row"] == 4
+
+
+def test_columns_the_importer_does_not_use_are_reported(client: TestClient, session: Session) -> None:
+    w = make_world(client, session)
+    body = _post(client, w.coordinator, "a1_extra_columns.xlsx", "1", dry_run=True).json()
+    assert [(u["column"], u["header"]) for u in body["unused_columns"]] == [("Q", "备注")]
+
+
+def test_merged_ranges_are_counted_in_the_answer(client: TestClient, session: Session) -> None:
+    w = make_world(client, session)
+    body = _post(client, w.coordinator, "a1_merged.xlsx", "1", dry_run=True).json()
+    assert body["sheets"][0]["merged_ranges"] == 1
+
+
+def _children(session: Session, name: str) -> list[Person]:
+    session.expire_all()
+    return list(session.execute(select(Person).where(Person.name == name,
+                                                     Person.role == PersonRole.child.value)).scalars())
+
+
+def test_full_width_digits_match_the_same_child_and_never_create_it_twice(client: TestClient,
+                                                                          session: Session) -> None:
+    w = make_world(client, session)
+    assert _post(client, w.coordinator, "a3_clean.xlsx", "3", dry_run=False).status_code == 200
+    body = _post(client, w.coordinator, "a3_fullwidth.xlsx", "3", dry_run=True).json()
+    assert body["matched_rows"] == [2] and body["created_rows"] == [3]
+    assert [(e["row"], e["column"]) for e in body["errors"]] == [(4, ID)]
+    assert "第3行" in body["errors"][0]["reason"]
+    assert _post(client, w.coordinator, "a3_fullwidth.xlsx", "3", dry_run=False).status_code == 422
+    assert len(_children(session, "陈一")) == 1 and _children(session, "陈五") == []
+
+
+def test_a_match_in_another_village_and_every_change_are_shown_before_they_are_made(
+    client: TestClient, session: Session
+) -> None:
+    w = make_world(client, session)
+    held_in = w.town.villages[1]
+    resp = _post(client, w.coordinator, "a3_clean.xlsx", "3", dry_run=False, org_unit_id=held_in.id)
+    assert resp.status_code == 200, resp.text
+    into = w.town.villages[0]
+    dry = _post(client, w.coordinator, "a3_moved.xlsx", "3", dry_run=True, org_unit_id=into.id).json()
+    assert dry["matched_rows"] == [2, 3] and dry["created"] == 0 and dry["unchanged"] == 1
+    assert dry["changes"] == [{"row": 2, "changes": [
+        {"field": "residence", "column": "常住地", "before": "溪口村", "after": "青山村8组"}]}]
+    assert [(e["row"], e["org_unit_id"], e["org_unit_name"]) for e in dry["elsewhere"]] == [
+        (2, held_in.id, held_in.name), (3, held_in.id, held_in.name)]
+    [child] = _children(session, "陈一")
+    assert child.residence == "溪口村"  # the dry run changed nothing
+    real = _post(client, w.coordinator, "a3_moved.xlsx", "3", dry_run=False, org_unit_id=into.id).json()
+    assert _verdict(real) == _verdict(dry)
+    [child] = _children(session, "陈一")
+    assert child.residence == "青山村8组" and child.org_unit_id == held_in.id
+    again = _post(client, w.coordinator, "a3_moved.xlsx", "3", dry_run=True, org_unit_id=into.id).json()
+    assert again["changes"] == [] and again["unchanged"] == 2
+
+
+def test_an_unknown_format_is_refused_in_the_callers_language_with_the_formats_named(
+    client: TestClient, session: Session
+) -> None:
+    w = make_world(client, session)
+    for lang, words in (("zh-CN", ".xlsx、.xls、.ods 或 .csv"), ("en", "an .xlsx, .xls, .ods or .csv")):
+        resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": True},
+                           headers={**w.coordinator.headers, "Accept-Language": lang},
+                           files={"file": ("a3.pdf", b"%PDF-1.4 not a ledger")})
+        assert resp.status_code == 422 and words in resp.json()["detail"], resp.text
+        assert "zip" not in resp.json()["detail"]
+
+
+
+def test_a_masked_id_number_is_refused_as_masked_not_as_a_typo(client: TestClient, session: Session) -> None:
+    w = make_world(client, session)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(list(HEADERS[Annex.vulnerable_minors]))
+    ws.append([1, "某一", "990101************", "男", "", "", "", "是", "", "", "", ""])
+    out = io.BytesIO()
+    wb.save(out)
+    resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": True}, headers=w.coordinator.headers,
+                       files={"file": ("masked.xlsx", out.getvalue())})
+    [error] = resp.json()["errors"]
+    assert (error["row"], error["column"]) == (2, ID) and "脱敏" in error["reason"] and "完整" in error["reason"]
