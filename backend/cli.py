@@ -199,8 +199,9 @@ def canonicalise_id_numbers(batch: Annotated[int, typer.Option(help="Rows read p
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit hash chain and hold it to every signed checkpoint; exit 1 at the first broken
-    link or contradicted checkpoint, or when anchoring stopped (entries left unanchored past
-    3 × the interval + the grace, measured from the newest checkpoint's signed time)."""
+    link or contradicted checkpoint, or when anchoring stopped: the newest checkpoint, or the gap
+    between two consecutive ones, older than 3 × the interval + the grace (the worker signs a
+    heartbeat every interval, grown or not)."""
     from backend.audit.checkpoints import verify_log
     from backend.core.db import session_scope
     from backend.registries import load_all

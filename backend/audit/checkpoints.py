@@ -9,7 +9,16 @@ directory or a bucket. `verify_log` then holds the chain to every checkpoint: a 
 entries with head H says that the first N entries hashed to H, so a removed tail or a rewritten
 entry contradicts every checkpoint written after it.
 
-A checkpoint file (`00000000000000000042.json`, named by its tree size, never overwritten):
+The worker signs at every interval, whether the chain has grown or not (a heartbeat of the same
+head): otherwise an insider could stop the job through the database, cut everything written since
+the last checkpoint and re-enable the job, and the log would look merely idle. With heartbeats,
+silence always means anchoring stopped: verify fails when two consecutive checkpoints were signed
+further apart than the staleness bound, or when the newest is older than it.
+
+A checkpoint file (`00000000000000000042_20261130T040000000000Z.json`, named by its tree size and
+signed time so names sort in signing order; never overwritten). Files written before heartbeats
+are named by tree size alone (`00000000000000000042.json`) and still verify; they sort before any
+later file of the same size (`.` < `_`).
 
     {"checkpoint": {"head_hash": ..., "key_id": ..., "log": "hulei-audit", "previous": ...,
                     "signed_at": "2026-11-30T04:00:00.000000+00:00", "tree_size": 42, "version": 1},
@@ -34,6 +43,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +186,17 @@ def _canonical(body: dict[str, Any]) -> bytes:
 
 
 def file_name(tree_size: int) -> str:
+    """The name checkpoints had before heartbeats (one per tree size); still read and verified."""
     return f"{tree_size:020d}{SUFFIX}"
+
+
+def checkpoint_name(checkpoint: Checkpoint) -> str:
+    """The name a checkpoint is stored under: tree size, then signed time (UTC, microseconds)."""
+    return f"{checkpoint.tree_size:020d}_{clock.as_utc(checkpoint.signed_at):%Y%m%dT%H%M%S%fZ}{SUFFIX}"
+
+
+def _name_matches(name: str, checkpoint: Checkpoint) -> bool:
+    return name in (checkpoint_name(checkpoint), file_name(checkpoint.tree_size))
 
 
 @dataclass(frozen=True)
@@ -255,7 +275,7 @@ class CheckpointStore(ABC):
 
     @abstractmethod
     def names(self) -> list[str]:
-        """Every stored checkpoint's name, oldest (smallest tree size) first."""
+        """Every stored checkpoint's name, sorted (oldest first: tree size, then signed time)."""
 
     @abstractmethod
     def read(self, name: str) -> bytes:
@@ -379,10 +399,11 @@ def _hash_after(session: Session, *, start_size: int, start_hash: str, end_size:
 
 
 def write_checkpoint(session: Session) -> Checkpoint | None:
-    """Sign the chain's head and append it when the chain has grown since the newest checkpoint and
-    that one is at least the interval old. The new head must extend what the newest checkpoint
-    signed: the job never anchors a chain that contradicts an earlier checkpoint (it fails, and
-    keeps failing, until someone looks)."""
+    """Sign the chain's head and append it once the newest checkpoint is at least the interval old,
+    whether the chain has grown or not (a heartbeat: an unbroken series of checkpoints shows the job
+    never stopped). The new head must extend what the newest checkpoint signed: the job never
+    anchors a chain that contradicts an earlier checkpoint (it fails, and keeps failing, until
+    someone looks). An empty log with no checkpoint yet has nothing to sign."""
     settings = get_settings()
     key = load_signing_key(settings)
     if key is None:
@@ -405,10 +426,8 @@ def write_checkpoint(session: Session) -> Checkpoint | None:
             raise CheckpointError(f"the newest audit checkpoint {name}: {problem}")
         if size < newest.tree_size:
             raise CheckpointError(f"the audit chain holds {size} entries, fewer than checkpoint {name} signed")
-        if size == newest.tree_size:
-            if head_hash != newest.head_hash:
-                raise CheckpointError(f"the audit chain head contradicts checkpoint {name}")
-            return None  # nothing new to anchor
+        if size == newest.tree_size and head_hash != newest.head_hash:
+            raise CheckpointError(f"the audit chain head contradicts checkpoint {name}")
         if now - newest.signed_at < timedelta(minutes=settings.audit_checkpoint_interval_minutes):
             return None
         start_size, start_hash, previous = newest.tree_size, newest.head_hash, newest.digest()
@@ -418,8 +437,8 @@ def write_checkpoint(session: Session) -> Checkpoint | None:
         raise CheckpointError("the audit chain head does not match its newest entry")
     session.rollback()  # only read: release the database (SQLite's write lock) before the storage write
     checkpoint = sign(key, tree_size=size, head_hash=head_hash, signed_at=now, previous=previous)
-    store.append(file_name(size), checkpoint.to_bytes())
-    log.info("audit checkpoint %s: %d entries, head %s", file_name(size), size, head_hash)
+    store.append(checkpoint_name(checkpoint), checkpoint.to_bytes())
+    log.info("audit checkpoint %s: %d entries, head %s", checkpoint_name(checkpoint), size, head_hash)
     return checkpoint
 
 
@@ -487,8 +506,9 @@ def verify_log(session: Session, *, store: CheckpointStore | None = None,
             continue
         reason = cp.signature_problem(keys)
         if reason is None:
-            if name != file_name(cp.tree_size):
-                reason = f"stored as {name} but signed for {cp.tree_size} entries"
+            if not _name_matches(name, cp):
+                reason = (f"stored as {name} but signed for {cp.tree_size} entries at {cp.signed_at.isoformat()} "
+                          f"({checkpoint_name(cp)})")
             elif cp.previous != (previous.digest() if previous else None):
                 reason = ("the checkpoint before it is missing or altered" if previous else
                           "it names an earlier checkpoint, which is missing")
@@ -509,8 +529,9 @@ def verify_log(session: Session, *, store: CheckpointStore | None = None,
         else:
             continue
         problems.append(CheckpointProblem(name, cp.tree_size, cp.signed_at, reason))
+    problems.extend(_gaps(genuine, staleness_bound(settings)))
     order = {name: i for i, name in enumerate(names)}
-    problems.sort(key=lambda p: order[p.name])
+    problems.sort(key=lambda p: order[p.name])  # stable: a checkpoint's own problem before its gap
     newest = genuine[-1][1] if genuine else None
     verdict = LogVerdict(chain=chain, location=store.location, checkpoints_checked=len(names), problems=problems,
                          newest=newest)
@@ -522,10 +543,27 @@ def verify_log(session: Session, *, store: CheckpointStore | None = None,
 
 
 def staleness_bound(settings: Settings) -> timedelta:
-    """How long entries may wait for a checkpoint before verify says anchoring stopped: three
-    intervals (the worker runs the job every minute and signs once the interval has passed) plus a
-    grace for a worker restart."""
+    """How long the worker may stay silent before verify says anchoring stopped (the newest
+    checkpoint's age, and the gap between two consecutive ones): three intervals (the worker runs
+    the job every minute and signs once the interval has passed) plus a grace for a worker restart."""
     return timedelta(minutes=3 * settings.audit_checkpoint_interval_minutes + settings.audit_checkpoint_grace_minutes)
+
+
+def _gaps(genuine: list[tuple[str, Checkpoint]], bound: timedelta) -> list[CheckpointProblem]:
+    """Consecutive checkpoints signed further apart than the bound: the worker signs every interval,
+    grown or not, so such a gap means anchoring stopped in between, and whatever was written then
+    may have been removed before the job came back."""
+    found = []
+    for (older_name, older), (name, cp) in pairwise(genuine):
+        gap = cp.signed_at - older.signed_at
+        if gap > bound:
+            found.append(CheckpointProblem(name, cp.tree_size, cp.signed_at, (
+                f"anchoring stopped: a gap of {int(gap.total_seconds() // 60)} minutes between checkpoint "
+                f"{older_name} (signed at {older.signed_at.isoformat()}, {older.tree_size} entries) and checkpoint "
+                f"{name} (signed at {cp.signed_at.isoformat()}, {cp.tree_size} entries), longer than {bound} (3 × "
+                "HULEI_AUDIT_CHECKPOINT_INTERVAL_MINUTES + HULEI_AUDIT_CHECKPOINT_GRACE_MINUTES): entries written "
+                "in between may have been removed before the checkpoint job ran again")))
+    return found
 
 
 def _anchoring_stopped(session: Session, settings: Settings, verdict: LogVerdict, *, names_stored: bool) -> str | None:
@@ -535,14 +573,18 @@ def _anchoring_stopped(session: Session, settings: Settings, verdict: LogVerdict
     now, bound = clock.now(), staleness_bound(settings)
     newest = verdict.newest
     if newest is not None:
+        # The worker signs every interval, grown or not: an old newest checkpoint means it stopped,
+        # even on an idle log (entries written meanwhile could have been cut again).
         waiting = verdict.unanchored_entries
         age = now - newest.signed_at
-        if waiting > 0 and age > bound:
-            return (f"anchoring stopped: the newest checkpoint ({file_name(newest.tree_size)}, {newest.tree_size} "
+        if age > bound:
+            unanchored = (f"{waiting} entries after it are still unanchored" if waiting else
+                          "no heartbeat has been signed since")
+            return (f"anchoring stopped: the newest checkpoint ({checkpoint_name(newest)}, {newest.tree_size} "
                     f"entries) was signed at {newest.signed_at.isoformat()}, {int(age.total_seconds() // 60)} minutes "
-                    f"ago, and {waiting} entries after it are still unanchored, longer than {bound} (3 × "
-                    "HULEI_AUDIT_CHECKPOINT_INTERVAL_MINUTES + HULEI_AUDIT_CHECKPOINT_GRACE_MINUTES): the worker's "
-                    "checkpoint job is not running (check the worker, its key and job_schedule 'audit.checkpoint')")
+                    f"ago, and {unanchored}, longer than {bound} (3 × HULEI_AUDIT_CHECKPOINT_INTERVAL_MINUTES + "
+                    "HULEI_AUDIT_CHECKPOINT_GRACE_MINUTES): the worker's checkpoint job is not running (check the "
+                    "worker, its key and job_schedule 'audit.checkpoint')")
         return None
     if names_stored or not settings.production or verdict.chain.entries_checked == 0:
         return None  # stored but none genuine: already a problem; development may run without a key

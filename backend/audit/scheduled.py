@@ -1,8 +1,9 @@
 """Worker job of the audit log: signed checkpoints of the chain's head (backend/audit/checkpoints.py).
 
-It runs every minute and writes a checkpoint when the chain has grown and the newest checkpoint is
-at least HULEI_AUDIT_CHECKPOINT_INTERVAL_MINUTES old, so the interval is a setting rather than the
-job's schedule, and an idle log gets no checkpoints (a checkpoint of the same head says nothing new).
+It runs every minute and writes a checkpoint once the newest checkpoint is at least
+HULEI_AUDIT_CHECKPOINT_INTERVAL_MINUTES old, so the interval is a setting rather than the job's
+schedule. An idle log gets checkpoints too (heartbeats of the same head): a steady series is what
+lets `hulei audit verify` tell a stopped job, and entries cut while it was stopped, from a quiet log.
 """
 
 from __future__ import annotations

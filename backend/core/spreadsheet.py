@@ -36,18 +36,26 @@ _PROLOG_BYTES = 64 * 1024
 # Rows are read past the cap only to find data there (a sheet whose dimension understates it).
 _EXCEL_MAX_ROWS = 1_048_576
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-# What a workbook may hold in elements, all sheets together: a parser builds an object for each, so a
-# few hundred kilobytes of `<row/>` or `<si/>` repeated (well under the size bound) cost gigabytes and
-# minutes. A 20,000-row ledger of 15 columns has 20,000 rows, 300,000 cells and at most as many
-# distinct strings; the bounds leave room for formatted empty rows and wide sheets.
+# What a workbook may hold in elements and attributes: a parser builds an object for each, so a few
+# hundred kilobytes of `<row/>`, `<si/>`, `<xf/>` or `<mergeCell>` repeated, or one tag with a million
+# attributes (all well under the size bound), cost gigabytes and minutes. A 20,000-row ledger of 15
+# columns has 20,000 rows, 300,000 cells (about a million elements and attributes) and at most as many
+# distinct strings; the other parts (styles, workbook, relations) hold thousands, not millions.
 MAX_ROW_ELEMENTS = 100_000
 MAX_CELL_ELEMENTS = 1_000_000
 MAX_SHARED_STRINGS = 400_000
-_ELEMENT = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,30}:)?(row|c|si)[\s/>]")
+MAX_MERGED_RANGES = 50_000
+MAX_SHEET_ELEMENTS = 3_000_000  # every sheet together
+MAX_SHEET_ATTRIBUTES = 4_000_000
+MAX_STRINGS_ELEMENTS = 1_500_000  # the shared strings, rich text included
+MAX_OTHER_ELEMENTS = 200_000  # every other part together
+MAX_ATTRIBUTES_PER_ELEMENT = 1_000
+# A start tag (its local name in group 1) or an attribute's `="` / `='`.
+_MARKUP = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,30}:)?([A-Za-z_][\w.-]{0,40})|=\s{0,8}[\"']")
 _WORKSHEET = re.compile(r"xl/worksheets/[^/]+\.xml")
 _SHARED_STRINGS = "xl/sharedStrings.xml"
 _SCAN_CHUNK = 1024 * 1024
-_SCAN_CARRY = 64
+_SCAN_CARRY = 96
 _ENCODINGS = {"utf-8", "utf8", "utf-16", "utf16", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"}
 _ENCODING = re.compile(r"""encoding\s*=\s*["']([^"']*)["']""")
 
@@ -164,32 +172,54 @@ def _check_archive(content: bytes, *, required: tuple[str, ...] = ("[Content_Typ
 
 
 def _check_elements(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
-    """Count the rows, cells and shared strings of an .xlsx's sheets by scanning their XML as bytes
-    (no parser, one pass, stopping at the first bound passed) and refuse a workbook holding more."""
-    counts = {b"row": 0, b"c": 0, b"si": 0}
-    bounds = {b"row": MAX_ROW_ELEMENTS, b"c": MAX_CELL_ELEMENTS, b"si": MAX_SHARED_STRINGS}
-    names = {b"row": ("行", "rows"), b"c": ("单元格", "cells"), b"si": ("不同文字", "distinct strings")}
+    """Count the elements and attributes of every XML part by scanning it as bytes (no parser, one
+    pass, stopping at the first bound passed) and refuse a workbook holding more than the bounds."""
+    counts: dict[str, int] = {}
+
+    def over(what: str, bound: int, zh: str, en: str) -> None:
+        counts[what] = counts.get(what, 0) + 1
+        if counts[what] > bound:
+            raise _unreadable(f"文件中的{zh}超过 {bound:,} 个，请删除空行、多余格式或分成几个文件导入",
+                              f"The workbook holds more than {bound:,} {en}; delete empty rows or "
+                              "unused formatting, or split the file", limit_elements=bound)
+
+    named = {b"row": (MAX_ROW_ELEMENTS, "行", "rows"), b"c": (MAX_CELL_ELEMENTS, "单元格", "cells"),
+             b"si": (MAX_SHARED_STRINGS, "不同文字", "distinct strings"),
+             b"mergeCell": (MAX_MERGED_RANGES, "合并单元格", "merged ranges")}
     for info in infos:
-        if not (_WORKSHEET.fullmatch(info.filename) or info.filename == _SHARED_STRINGS):
+        if info.is_dir() or info.filename.startswith("xl/media/"):
             continue
-        with archive.open(info) as part:
+        sheet = bool(_WORKSHEET.fullmatch(info.filename))
+        strings = info.filename == _SHARED_STRINGS
+        part = ("sheet", MAX_SHEET_ELEMENTS) if sheet else ("strings", MAX_STRINGS_ELEMENTS) if strings else (
+            "other", MAX_OTHER_ELEMENTS)
+        attribute_bound = MAX_SHEET_ATTRIBUTES if sheet else MAX_STRINGS_ELEMENTS if strings else 2 * MAX_OTHER_ELEMENTS
+        in_tag = 0  # attributes since the last start tag
+        with archive.open(info) as stream:
             carry = b""
             while True:
-                chunk = part.read(_SCAN_CHUNK)
+                chunk = stream.read(_SCAN_CHUNK)
                 buffer = carry + chunk
-                # Tags starting in the last _SCAN_CARRY bytes may be cut by the chunk's end: they are
-                # carried into the next round and counted there (a tag is shorter than the carry).
+                # Markup starting in the last _SCAN_CARRY bytes may be cut by the chunk's end: it is
+                # carried into the next round and counted there (a match is shorter than the carry).
                 end = len(buffer) - _SCAN_CARRY if chunk else len(buffer)
-                for match in _ELEMENT.finditer(buffer):
+                for match in _MARKUP.finditer(buffer):
                     if match.start() >= end:
                         break
-                    kind = match.group(1)
-                    counts[kind] += 1
-                    if counts[kind] > bounds[kind]:
-                        zh, en = names[kind]
-                        raise _unreadable(f"文件中的{zh}超过 {bounds[kind]:,} 个，请删除空行或分成几个文件导入",
-                                          f"The workbook holds more than {bounds[kind]:,} {en}; delete empty "
-                                          "rows or split the file", limit_elements=bounds[kind])
+                    name = match.group(1)
+                    if name is None:
+                        in_tag += 1
+                        if in_tag > MAX_ATTRIBUTES_PER_ELEMENT:
+                            bound = MAX_ATTRIBUTES_PER_ELEMENT
+                            raise _unreadable(f"文件中有元素的属性超过 {bound:,} 个，不是正常的表格",
+                                              f"An element of the workbook has more than {bound:,} attributes; "
+                                              "not a normal sheet", limit_elements=bound)
+                        over(part[0] + "@", attribute_bound, "属性", "attributes")
+                        continue
+                    in_tag = 0
+                    over(part[0], part[1], "元素", "elements")
+                    if (sheet or strings) and name in named:
+                        over(name.decode(), *named[name])
                 if not chunk:
                     break
                 carry = buffer[max(end, 0):]

@@ -12,7 +12,10 @@ import sys
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-MEMORY_LIMIT_BYTES = 1536 * 1024 * 1024
+# Address space, not resident memory: the interpreter and calamine take about 200 MB of it before any
+# sheet. Kept well under what an API pod may hold beside its own process (k8s/30-api.yaml: 1 GiB), so
+# a hostile sheet ends this child, not the pod.
+MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
 
 
 def _cell(value: Any) -> list[Any] | None:

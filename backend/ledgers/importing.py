@@ -20,13 +20,14 @@ from typing import Any, BinaryIO
 
 from openpyxl.utils.cell import get_column_letter
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
 from backend.core import clock, crypto, identifiers, spreadsheet
 from backend.core.config import get_settings
-from backend.core.errors import DomainError
+from backend.core.errors import Conflict, DomainError
 from backend.ledgers import reading
 from backend.ledgers.service import LedgerInvalid, _require
 from backend.ledgers.sheets import BIRTH_DATE, EXTRA_CHECKED, HEADERS, Annex, accepted_keys, header_key
@@ -116,6 +117,9 @@ class _Layout:
     columns: dict[int, int]  # expected index -> sheet column (0-based)
     extras: dict[str, int]  # checked extra column (出生日期) -> sheet column
     extra_headers: dict[str, str]
+    # Expected columns named by more than one sheet column (身份证号码 and 身份证号（旧）): which one
+    # holds the value cannot be guessed, so such a sheet is refused. (index, first, second column)
+    repeated: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -145,26 +149,35 @@ def _text(value: Any) -> str | None:
 # ---------------------------------------------------------------- layout
 
 
-def _match_header(annex: Annex, cells: list[Any]) -> tuple[dict[int, int], dict[str, int], list[tuple[int, str]]]:
-    """Which sheet column holds which expected column, the checked extras, and the unknown header cells."""
+def _match_header(annex: Annex, cells: list[Any]
+                  ) -> tuple[dict[int, int], dict[str, int], list[tuple[int, str]], list[tuple[int, int, int]]]:
+    """Which sheet column holds which expected column, the checked extras, the unknown header cells,
+    and the expected columns a second sheet column names too."""
     wanted = [accepted_keys(annex, i) for i in range(len(HEADERS[annex]))]
     columns: dict[int, int] = {}
     extras: dict[str, int] = {}
     unknown: list[tuple[int, str]] = []
+    repeated: list[tuple[int, int, int]] = []
     for at, cell in enumerate(cells):
         key = header_key(cell)
         if not key:
             continue
+        # The printed 附件3 names two columns 联系电话 (the child's, the guardian's): a name goes to the
+        # first expected column it may name that is still free; only when none is free is it a repeat.
         index = next((i for i, keys in enumerate(wanted) if i not in columns and key in keys), None)
         if index is not None:
             columns[index] = at
+            continue
+        taken = next((i for i, keys in enumerate(wanted) if key in keys), None)
+        if taken is not None:
+            repeated.append((taken, columns[taken], at))
             continue
         extra = next((name for name, keys in EXTRA_CHECKED.items() if key in keys and name not in extras), None)
         if extra is not None:
             extras[extra] = at
         else:
             unknown.append((at, str(cell).strip()))
-    return columns, extras, unknown
+    return columns, extras, unknown, repeated
 
 
 @dataclass
@@ -185,11 +198,11 @@ def _find_layout(annex: Annex, sheet: reading.RawSheet) -> tuple[_Layout | None,
         # other cells merged down over both rows.
         below = sheet.rows[number] if number < len(sheet.rows) else []
         for header_row, header in ((number, cells), (number + 1, _two_row_header(cells, below))):
-            columns, extras, unknown = _match_header(annex, header)
+            columns, extras, unknown, repeated = _match_header(annex, header)
             if required <= set(columns):
                 headers = {name: str(header[at]).strip() for name, at in extras.items()}
-                return _Layout(header_row, columns, extras, headers), None, unknown
-        columns, extras, unknown = _match_header(annex, cells)
+                return _Layout(header_row, columns, extras, headers, repeated), None, unknown
+        columns, extras, unknown, _ = _match_header(annex, cells)
         found = len(set(columns) & required)
         if best is None or found > best.found:
             best = _Candidate(sheet.name, number, found,
@@ -257,6 +270,16 @@ def _read_rows(stream: BinaryIO, filename: str, annex: Annex, report: ImportRepo
             else:
                 entry.update(reason=f"未找到附件{annex.value}的表头（说明页或其他内容），未导入",
                              reason_en=f"no 附件{annex.value} header (instructions or other content); not imported")
+            continue
+        if layout.repeated:
+            for index, first, second in layout.repeated:
+                name = HEADERS[annex][index]
+                a, b = get_column_letter(first + 1), get_column_letter(second + 1)
+                report.errors.append({
+                    "row": layout.header_row, "column": b, "sheet": sheet.name,
+                    "reason": f"{a}列和{b}列都是“{name}”，无法确定以哪一列为准；请删除或改名其中一列后重新导入",
+                })
+            entry.update(reason="有重复的列", reason_en="two columns name the same field")
             continue
         entry.update(read=True, header_row=layout.header_row)
         laid_out.append((sheet, layout))
@@ -467,9 +490,23 @@ def _risk_categories(value: str | None, errs: _RowErrors) -> list[str]:
     return out
 
 
+# The longest text each free-text column may hold: the stored field's length (registry/models.py).
+# Checked per cell, so an over-long 户籍地 is a row error naming its column, not a refusal of the file.
+_MAX_LENGTH: dict[Annex, dict[int, int]] = {
+    Annex.key_minors: {4: 200, 5: 200, 7: 40, 9: 1000, 12: 200, 13: 1000},
+    Annex.vulnerable_minors: {4: 200, 5: 200, 6: 40, 10: 200, 11: 1000},
+    Annex.risk_persons: {4: 200, 5: 200, 6: 40, 9: 1000},
+}
+
+
 def _row_values(row: _Row, annex: Annex, errs: _RowErrors) -> dict[str, Any] | None:
     def c(index: int) -> str | None:
-        return _text(row.cells.get(index))
+        text = _text(row.cells.get(index))
+        longest = _MAX_LENGTH[annex].get(index)
+        if text is not None and longest is not None and len(text) > longest:
+            errs.add(index, f"内容过长：最多 {longest} 字，现有 {len(text)} 字")
+            return None
+        return text
 
     name = c(1)
     if name is None:
@@ -516,6 +553,12 @@ def _row_values(row: _Row, annex: Annex, errs: _RowErrors) -> dict[str, Any] | N
 # ---------------------------------------------------------------- import
 
 
+class ImportRaced(Conflict):
+    code = "import-raced"
+    title_zh = "另一次导入刚刚写入了同一批人员，本次未导入任何内容，请重新导入"
+    title_en = "Another import stored the same people a moment ago; nothing of this one was kept: import again"
+
+
 @contextmanager
 def _changes_kept_only_if(session: Session, keep: Callable[[], bool]) -> Iterator[None]:
     """A SAVEPOINT around the writes, released when keep() holds at the end and rolled back (with the
@@ -525,6 +568,12 @@ def _changes_kept_only_if(session: Session, keep: Callable[[], bool]) -> Iterato
     savepoint = session.begin_nested()
     try:
         yield
+    except IntegrityError as exc:
+        # Another request stored the same person (its unique index) between this import's check and
+        # its write: two clerks, or a double click, importing one file at once. Nothing of this one is
+        # kept; importing again matches what the other stored.
+        savepoint.rollback()
+        raise ImportRaced() from exc
     except BaseException:
         savepoint.rollback()
         raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -560,6 +561,15 @@ def agency_zh(code: str) -> str:
         return "其他单位"
 
 
+# RFC 5545 3.3.11: TEXT may not hold control characters (line breaks are escaped by the library);
+# strict calendar apps refuse a whole feed over one. Names typed on phones can hold them.
+_ICS_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def _ics_text(text: str) -> str:
+    return _ICS_NOT_TEXT.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def ics_for(session: Session, user_id: int) -> bytes:
     """The officer's published visits from four weeks ago on, as an iCalendar document. Every TZID
     used (Asia/Shanghai) comes with its VTIMEZONE (RFC 5545 3.6.5), so calendars that do not know
@@ -584,12 +594,13 @@ def ics_for(session: Session, user_id: int) -> bytes:
             event.add("dtstamp", stamp)
             event.add("dtstart", start)
             event.add("dtend", end)
-            event.add("summary", f"检查：{venue.name}（{VenueType(venue.venue_type).zh}）")
-            event.add("location", venue.address or venue.name)
+            event.add("summary", _ics_text(f"检查：{venue.name}（{VenueType(venue.venue_type).zh}）"))
+            event.add("location", _ics_text(venue.address or venue.name))
             event.add("geo", vGeo((lat, lon)))
-            event.add("description", f"{team_label_zh(team.team)} 第{v.position + 1}站；原因：{reason_zh(v.reason)}；"
-                                     f"{'联合执法；' if team.team.is_joint else ''}组员：{names}；"
-                                     f"距上一站约 {v.leg_distance_m / 1000:.1f} 公里")
+            event.add("description", _ics_text(
+                f"{team_label_zh(team.team)} 第{v.position + 1}站；原因：{reason_zh(v.reason)}；"
+                f"{'联合执法；' if team.team.is_joint else ''}组员：{names}；"
+                f"距上一站约 {v.leg_distance_m / 1000:.1f} 公里"))
             event.add("categories", ["联合执法" if team.team.is_joint else "检查"])
             cal.add_component(event)
     cal.add_missing_timezones()

@@ -76,6 +76,16 @@ def _checkpoint(session: Session) -> checkpoints.Checkpoint:
     return written
 
 
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def _named(directory: Path, tree_size: int) -> Path:
+    """The one checkpoint file of that many entries."""
+    [path] = [p for p in directory.iterdir() if p.name.startswith(f"{tree_size:020d}")]
+    return path
+
+
 def _log_with_checkpoints_at_3_and_6(session: Session) -> None:
     _append(session, 3)
     _checkpoint(session)
@@ -112,10 +122,13 @@ def test_a_clean_log_agrees_with_every_checkpoint_even_where_the_private_key_is_
     _append(session, 3)
     _checkpoint(session)
     _append(session, 1)
-    _checkpoint(session)
+    last = _checkpoint(session)
     _append(session, 2)
-    assert sorted(p.name for p in anchor.directory.iterdir()) == [
-        "00000000000000000002.json", "00000000000000000005.json", "00000000000000000006.json"]
+    # Named by tree size and signed time: sorted in signing order, never overwritten.
+    assert _names(anchor.directory) == [
+        "00000000000000000002_20261130T011000000000Z.json", "00000000000000000005_20261130T012000000000Z.json",
+        "00000000000000000006_20261130T013000000000Z.json"]
+    assert checkpoints.checkpoint_name(last) == "00000000000000000006_20261130T013000000000Z.json"
 
     monkeypatch.delenv("HULEI_AUDIT_CHECKPOINT_KEY_FILE")  # verify runs with the public key only
     get_settings.cache_clear()
@@ -143,7 +156,7 @@ def test_removing_the_newest_entries_and_resetting_the_head_fails_at_the_checkpo
     verdict = checkpoints.verify_log(session)
     assert not verdict.ok
     first = verdict.first_contradicted
-    assert first is not None and first.tree_size == 6 and first.name == "00000000000000000006.json"
+    assert first is not None and first.tree_size == 6 and first.name == _named(anchor.directory, 6).name
     assert first.signed_at == START + 2 * INTERVAL
     assert "only 4" in first.reason
     code, output = _verify_cli()
@@ -151,7 +164,7 @@ def test_removing_the_newest_entries_and_resetting_the_head_fails_at_the_checkpo
     report = json.loads(output)
     assert report["first_contradicted_checkpoint"]["tree_size"] == 6
     assert report["first_contradicted_checkpoint"]["signed_at"] == (START + 2 * INTERVAL).isoformat()
-    assert report["first_contradicted_checkpoint"]["file"].endswith("00000000000000000006.json")
+    assert report["first_contradicted_checkpoint"]["file"].endswith(_named(anchor.directory, 6).name)
 
     # The service carries on appending; the log still contradicts the checkpoint, and the worker
     # refuses to sign the new head over it.
@@ -196,7 +209,7 @@ def test_rewriting_an_entry_and_recomputing_every_later_hash_fails_at_the_next_c
 
 def test_an_altered_checkpoint_is_reported_as_a_bad_signature(session: Session, anchor: Anchor) -> None:
     _log_with_checkpoints_at_3_and_6(session)
-    path = anchor.directory / "00000000000000000003.json"
+    path = _named(anchor.directory, 3)
     document = json.loads(path.read_text())
     document["checkpoint"]["head_hash"] = "f" * 64
     os.chmod(path, 0o644)  # stored read-only; someone with the volume changes that first
@@ -227,15 +240,13 @@ def test_a_checkpoint_signed_with_another_key_is_not_trusted(session: Session, a
 def test_a_checkpoint_removed_from_the_middle_is_noticed(session: Session, anchor: Anchor) -> None:
     _log_with_checkpoints_at_3_and_6(session)
     _checkpoint(session)
-    (anchor.directory / "00000000000000000006.json").unlink()
+    _named(anchor.directory, 6).unlink()
 
     verdict = checkpoints.verify_log(session)
     assert [(p.tree_size, "missing" in p.reason) for p in verdict.problems] == [(8, True)]
 
 
-def test_the_worker_job_signs_the_head_at_the_interval_when_the_chain_has_grown(
-    session: Session, anchor: Anchor
-) -> None:
+def test_the_worker_job_signs_the_head_at_every_interval_grown_or_not(session: Session, anchor: Anchor) -> None:
     assert "audit.checkpoint" in {job.name for job in registered_jobs()}
     assert write_checkpoint(session) is None  # an empty log has nothing to anchor
     _append(session, 2)
@@ -249,16 +260,23 @@ def test_the_worker_job_signs_the_head_at_the_interval_when_the_chain_has_grown(
     clock.advance(timedelta(seconds=1))
     second = write_checkpoint(session)
     assert second is not None and second.tree_size == 3 and second.previous == first.digest()
-    clock.advance(3 * INTERVAL)
-    assert write_checkpoint(session) is None  # nothing appended since: nothing new to sign
+    clock.advance(INTERVAL - timedelta(seconds=1))
+    assert write_checkpoint(session) is None
+    clock.advance(timedelta(seconds=1))
+    # Nothing appended since: a heartbeat of the same head, so silence always means the job stopped.
+    third = write_checkpoint(session)
+    assert third is not None and third.tree_size == 3 and third.head_hash == second.head_hash
+    assert third.previous == second.digest() and third.signed_at == START + 2 * INTERVAL
 
-    stored = checkpoints.parse((anchor.directory / "00000000000000000003.json").read_bytes())
+    path = anchor.directory / checkpoints.checkpoint_name(second)
+    stored = checkpoints.parse(path.read_bytes())
     assert stored == second
     assert stored.signature_problem(checkpoints.parse_public_keys(anchor.public_key)) is None
-    assert (anchor.directory / "00000000000000000003.json").stat().st_mode & 0o222 == 0
+    assert path.stat().st_mode & 0o222 == 0
     with pytest.raises(CheckpointExists):
-        DirectoryStore(anchor.directory).append("00000000000000000003.json", b"{}")
-    assert checkpoints.parse((anchor.directory / "00000000000000000003.json").read_bytes()) == second
+        DirectoryStore(anchor.directory).append(path.name, b"{}")
+    assert checkpoints.parse(path.read_bytes()) == second
+    assert len(_names(anchor.directory)) == 3
 
 
 def test_without_a_signing_key_development_skips_and_production_refuses(
@@ -324,10 +342,11 @@ def test_checkpoints_can_live_in_a_bucket_that_never_replaces_an_object(
     _log_with_checkpoints_at_3_and_6(session)
     store = checkpoints.get_store()
     assert store.location == "s3://hulei-audit-test/checkpoints/"
-    assert store.names() == ["00000000000000000003.json", "00000000000000000006.json"]
+    names = store.names()
+    assert [n[:20] for n in names] == ["00000000000000000003", "00000000000000000006"]
     assert not anchor.directory.exists()
     with pytest.raises(CheckpointExists):
-        store.append("00000000000000000006.json", b"{}")
+        store.append(names[-1], b"{}")
     assert checkpoints.verify_log(session).ok
     code, output = _verify_cli()
     assert code == 0 and "s3://hulei-audit-test/checkpoints/" in output
@@ -355,7 +374,7 @@ def test_anchoring_stopped_through_the_database_makes_verify_fail(session: Sessi
     _append(session, 2)  # the service carries on; nothing anchors these any more
     clock.advance(INTERVAL)
     run_due_jobs()
-    assert [p.name for p in anchor.directory.iterdir()] == ["00000000000000000003.json"]
+    assert [p.name for p in anchor.directory.iterdir()] == ["00000000000000000003_20261130T011000000000Z.json"]
     code, output = _verify_cli()
     assert code == 0, output  # within the bound (3 × interval + grace) the worker may just be late
 
@@ -371,11 +390,102 @@ def test_anchoring_stopped_through_the_database_makes_verify_fail(session: Sessi
     assert "anchoring stopped" in report["anchoring_stopped"] and "still unanchored" in report["anchoring_stopped"]
 
 
-def test_an_idle_log_with_an_old_checkpoint_still_verifies(session: Session, anchor: Anchor) -> None:
+def test_an_idle_log_with_heartbeats_verifies_and_without_them_fails(session: Session, anchor: Anchor) -> None:
     _append(session, 3)
     _checkpoint(session)
-    clock.advance(30 * INTERVAL)  # nothing appended since: nothing to anchor, nothing stopped
-    assert checkpoints.verify_log(session).ok
+    for _ in range(30):  # nothing appended: the worker still signs the same head every interval
+        _checkpoint(session)
+    assert len(_names(anchor.directory)) == 31
+    verdict = checkpoints.verify_log(session)
+    assert verdict.ok, (verdict.problems, verdict.anchoring_stopped)
+    assert verdict.newest is not None and verdict.newest.signed_at == START + 31 * INTERVAL
+    assert _verify_cli()[0] == 0
+
+    # The heartbeats stop: past the bound the idle log fails too, though no entry waits.
+    clock.advance(3 * INTERVAL + timedelta(minutes=10))
+    assert checkpoints.verify_log(session).ok  # at the bound: the worker may just be late
+    clock.advance(timedelta(minutes=1))
+    verdict = checkpoints.verify_log(session)
+    assert verdict.chain.ok and not verdict.ok
+    assert verdict.anchoring_stopped is not None and "anchoring stopped" in verdict.anchoring_stopped
+    code, output = _verify_cli()
+    assert code == 1 and "anchoring stopped" in json.loads(output)["anchoring_stopped"]
+
+
+def test_cutting_what_was_written_while_the_job_was_stopped_fails_verify_at_the_gap(
+    session: Session, backend_name: str, anchor: Anchor
+) -> None:
+    """The tester's sequence: stop the job through the database, let entries accumulate, delete all
+    after the last checkpoint with the guards off, reset the head, re-enable the job."""
+    from backend.core.jobs import JobSchedule, run_due_jobs
+
+    _append(session, 3)
+    before = _checkpoint(session)
+    _stop_anchoring_through_the_database(session)
+    for _ in range(6):  # an hour of entries nothing anchors
+        _append(session, 2)
+        clock.advance(INTERVAL)
+        run_due_jobs()
+    assert len(_names(anchor.directory)) == 1
+    third = session.exec(select(AuditEntry).where(col(AuditEntry.id) == 3)).one()
+    _as_insider(session, backend_name, [
+        ("DELETE FROM audit_entry WHERE id > 3", {}),
+        ("UPDATE audit_chain_head SET last_entry_id = 3, last_hash = :h", {"h": third.entry_hash}),
+    ])
+    schedule = session.get(JobSchedule, "audit.checkpoint")
+    assert schedule is not None
+    schedule.next_run_at, schedule.locked_until = clock.now(), None  # the job re-enabled
+    session.commit()
+    assert "audit.checkpoint" in run_due_jobs()
+    assert len(_names(anchor.directory)) == 2  # the worker signs the cut chain's head
+    _append(session, 2)
+    clock.advance(INTERVAL)
+    run_due_jobs()
+    assert len(_names(anchor.directory)) == 3
+    assert service.verify_chain(session).ok  # the hash chain alone cannot tell
+
+    verdict = checkpoints.verify_log(session)
+    assert not verdict.ok and verdict.anchoring_stopped is None  # the worker runs again
+    first = verdict.first_contradicted
+    assert first is not None and [p.name for p in verdict.problems] == [first.name]
+    older, newer = _names(anchor.directory)[:2]
+    assert first.name == newer and first.tree_size == 3
+    assert older == checkpoints.checkpoint_name(before)
+    assert older in first.reason and newer in first.reason and "gap" in first.reason
+    code, output = _verify_cli()
+    assert code == 1
+    report = json.loads(output)["first_contradicted_checkpoint"]
+    assert report["file"].endswith(newer) and older in report["reason"]
+
+
+def test_checkpoints_named_by_tree_size_still_verify(session: Session, anchor: Anchor) -> None:
+    """Checkpoints written before heartbeats (one file per tree size) stay valid, and the worker
+    carries the series on from them."""
+    key = checkpoints.parse_private_key(anchor.key_file.read_bytes())
+    store = DirectoryStore(anchor.directory)
+    previous: checkpoints.Checkpoint | None = None
+    for n in (3, 2):
+        _append(session, n)
+        clock.advance(INTERVAL)
+        size = service.verify_chain(session).entries_checked
+        head = session.exec(select(AuditEntry).where(col(AuditEntry.id) == size)).one()
+        previous = checkpoints.sign(key, tree_size=size, head_hash=head.entry_hash, signed_at=clock.now(),
+                                    previous=previous.digest() if previous else None)
+        store.append(checkpoints.file_name(size), previous.to_bytes())
+    assert _names(anchor.directory) == ["00000000000000000003.json", "00000000000000000005.json"]
+    verdict = checkpoints.verify_log(session)
+    assert verdict.ok and verdict.newest == previous
+
+    heartbeat = _checkpoint(session)  # the upgraded worker: a heartbeat linked to the old series
+    assert heartbeat.previous == previous.digest()
+    _append(session, 1)
+    _checkpoint(session)
+    assert _names(anchor.directory)[:2] == ["00000000000000000003.json", "00000000000000000005.json"]
+    assert _names(anchor.directory)[2:] == [checkpoints.checkpoint_name(heartbeat),
+                                             "00000000000000000006_20261130T014000000000Z.json"]
+    verdict = checkpoints.verify_log(session)
+    assert verdict.ok, verdict.problems
+    assert verdict.checkpoints_checked == 4 and verdict.newest is not None and verdict.newest.tree_size == 6
     assert _verify_cli()[0] == 0
 
 

@@ -164,6 +164,24 @@ def test_the_calendar_feed_defines_its_timezones_and_speaks_chinese(client: Test
         assert re.match(r"周[一二三四五六日]第\d组 第\d+站；原因：", description)
 
 
+def test_the_calendar_feed_carries_no_control_characters_typed_into_names(client: TestClient,
+                                                                         session: Session) -> None:
+    """RFC 5545 TEXT holds no control characters, and strict calendar apps drop a whole feed over one."""
+    town_id = _seed(session)
+    coordinator = _login(client, "演示乡镇协调员")
+    for venue in session.execute(select(Venue).where(Venue.status == "open")).scalars().all():
+        renamed = client.patch(f"/api/v1/venues/{venue.id}", json={"name": f"网吧\x01\x1b{venue.id}\ufffe"},
+                               headers=coordinator)
+        assert renamed.status_code == 200, renamed.text
+    plan = client.post("/api/v1/schedules/generate", json={"org_unit_id": town_id}, headers=coordinator).json()
+    assert client.post(f"/api/v1/schedules/{plan['id']}/publish", headers=coordinator).status_code == 200
+    police = _login(client, "演示民警")
+    url = client.get("/api/v1/schedules/feed-url", headers=police).json()["url"]
+    feed = client.get(url.split("testserver", 1)[1])
+    assert "网吧" in feed.text
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]", feed.text), feed.text[:500]
+
+
 @pytest.fixture
 def _media_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HULEI_MEDIA_ROOT", str(tmp_path / "media"))

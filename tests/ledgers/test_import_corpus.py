@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from backend.ledgers.sheets import HEADERS, Annex
 from backend.registry.models import Person, PersonRole, RiskPerson
@@ -225,3 +225,108 @@ def test_a_masked_id_number_is_refused_as_masked_not_as_a_typo(client: TestClien
                        files={"file": ("masked.xlsx", out.getvalue())})
     [error] = resp.json()["errors"]
     assert (error["row"], error["column"]) == (2, ID) and "脱敏" in error["reason"] and "完整" in error["reason"]
+
+
+@pytest.mark.parametrize("second", ["身份证号（旧）", "公民身份号码", "身份证号", "性别"])
+def test_two_columns_naming_one_field_are_refused_and_nothing_is_stored(
+    client: TestClient, session: Session, second: str
+) -> None:
+    """A sheet with an old ID column beside the printed one, or a second 性别: which column holds the
+    value cannot be guessed, and guessing once stored a child with its old, wrong ID number."""
+    w = make_world(client, session)
+    header = list(HEADERS[Annex.vulnerable_minors])
+    header.insert(2, second)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(header)
+    row = [1, "双号一", "990101201311028847", "990101201311018825", "男", "", "", "是", "", "", "", ""]
+    if second == "性别":
+        row = [1, "双号一", "女", "990101201311018825", "男", "", "", "是", "", "", "", ""]
+    ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    before = _count(session)
+    for dry_run in (True, False):
+        resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": dry_run}, headers=w.coordinator.headers,
+                           files={"file": ("two.xlsx", out.getvalue())})
+        body = resp.json()
+        errors = body.get("errors", [])
+        pair = "C列和E列" if second == "性别" else "C列和D列"
+        assert any(pair in e["reason"] for e in errors), body
+        assert not body.get("ok", False), body
+    assert _count(session) == before
+
+
+CHILDREN = 300
+
+
+def test_one_file_imported_three_times_at_once_stores_each_child_once_and_never_answers_500(
+    client: TestClient, session: Session
+) -> None:
+    """Two clerks, or a double click: the same new children imported by concurrent requests. One import
+    stores them; the others are told to import again (409), never a server error, never a duplicate."""
+    import threading
+
+    from backend.main import create_app
+
+    w = make_world(client, session)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(list(HEADERS[Annex.vulnerable_minors]))
+    for n in range(1, CHILDREN + 1):  # enough rows for the imports' writes to overlap
+        first17 = f"99010120130101{n:03d}"
+        number = first17 + _check_char(first17)
+        ws.append([n, f"并发{n}", number, "男" if int(number[16]) % 2 else "女", "", "", "", "是", "", "", "", ""])
+    out = io.BytesIO()
+    wb.save(out)
+    content = out.getvalue()
+    barrier = threading.Barrier(3)
+    codes: list[int] = []
+
+    def send() -> None:
+        with TestClient(create_app()) as own:
+            barrier.wait()
+            codes.append(own.post("/api/v1/ledgers/3/import", params={"dry_run": False},
+                                  headers=w.coordinator.headers,
+                                  files={"file": ("same.xlsx", content)}).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(codes) <= {200, 409} and 200 in codes, codes
+    session.expire_all()
+    names = session.execute(select(Person.name).where(col(Person.name).like("并发%"))).scalars().all()
+    assert sorted(names) == sorted(f"并发{n}" for n in range(1, CHILDREN + 1))
+
+
+def _check_char(first17: str) -> str:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
+
+
+def test_an_over_long_cell_is_a_row_error_naming_its_column_and_limit(client: TestClient, session: Session) -> None:
+    """Clerks type whole addresses and every contact into one cell: a cell longer than its field holds
+    is refused at its row and column with the limit, on both backends alike, never as a vague refusal
+    of the whole file (or, on SQLite, stored whole)."""
+    w = make_world(client, session)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(list(HEADERS[Annex.vulnerable_minors]))
+    first17 = "99010120130101777"
+    number = first17 + _check_char(first17)
+    contact = "父亲：13800000001；母亲：13900000002；微信同号，晚上打，周末打手机"
+    ws.append([1, "长一", number, "男" if int(number[16]) % 2 else "女", "户" * 201, "", contact, "是",
+               "", "", "", "帮" * 1001])
+    out = io.BytesIO()
+    wb.save(out)
+    for dry_run in (True, False):
+        resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": dry_run}, headers=w.coordinator.headers,
+                           files={"file": ("long.xlsx", out.getvalue())})
+        errors = {(e["row"], e["column"]): e["reason"] for e in resp.json()["errors"]}
+        assert set(errors) == {(2, "户籍地"), (2, "联系电话"), (2, "帮扶措施")}, resp.json()
+        assert "最多 200 字" in errors[(2, "户籍地")] and "最多 1000 字" in errors[(2, "帮扶措施")]
