@@ -51,6 +51,9 @@ def main() -> int:
         if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
             sheets.append({"name": meta.name, "skipped": True})
             continue
+        if meta.visible != python_calamine.SheetVisibleEnum.Visible:
+            sheets.append({"name": meta.name, "hidden": True})
+            continue
         sheet = workbook.get_sheet_by_name(meta.name)
         if sheet.height > max_rows or sheet.width > max_columns:  # refused before a cell is converted
             print(json.dumps({"error": "size", "sheet": meta.name, "rows": sheet.height, "columns": sheet.width},

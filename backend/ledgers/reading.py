@@ -45,6 +45,12 @@ CALAMINE_TIMEOUT_SECONDS = 120
 FORMATS = (".xlsx", ".xls", ".csv", ".ods")
 
 
+# A hidden sheet is what a clerk keeps out of sight: last year's data, a lookup list. Importing it
+# would create or change people nobody looking at the file sees; it is listed as not read instead.
+HIDDEN = "隐藏的工作表，未导入（如需导入请先取消隐藏）"
+HIDDEN_EN = "a hidden sheet, not imported (unhide it to import it)"
+
+
 @dataclass
 class RawSheet:
     """One sheet's cells as typed values, merged ranges already spread over every cell they cover."""
@@ -151,6 +157,9 @@ def _xlsx(content: bytes, *, max_rows: int, header_rows: int) -> Workbook:
             out.sheets.append(RawSheet(chart.title, [], skipped="图表工作表，没有数据",
                                        skipped_en="a chart sheet, no data"))
         for sheet in workbook.worksheets:
+            if getattr(sheet, "sheet_state", "visible") != "visible":
+                out.sheets.append(RawSheet(sheet.title, [], skipped=HIDDEN, skipped_en=HIDDEN_EN))
+                continue
             declared_rows, declared_columns = getattr(sheet, "max_row", None), getattr(sheet, "max_column", None)
             if isinstance(declared_rows, int) and declared_rows > limit:
                 raise spreadsheet.too_many_rows(max_rows, f"工作表“{sheet.title}”声明 {declared_rows} 行",
@@ -274,6 +283,9 @@ def _calamine(content: bytes, kind: str, *, max_rows: int, header_rows: int) -> 
         if sheet.get("skipped"):
             out.sheets.append(RawSheet(sheet["name"], [], skipped="图表或宏工作表，没有数据",
                                        skipped_en="a chart or macro sheet, no data"))
+            continue
+        if sheet.get("hidden"):
+            out.sheets.append(RawSheet(sheet["name"], [], skipped=HIDDEN, skipped_en=HIDDEN_EN))
             continue
         rows = [[_decode(v) for v in row[: spreadsheet.MAX_COLUMNS]] for row in sheet["rows"]]
         rows = _trim(rows, max_rows=max_rows, header_rows=header_rows)

@@ -330,3 +330,34 @@ def test_an_over_long_cell_is_a_row_error_naming_its_column_and_limit(client: Te
         errors = {(e["row"], e["column"]): e["reason"] for e in resp.json()["errors"]}
         assert set(errors) == {(2, "户籍地"), (2, "联系电话"), (2, "帮扶措施")}, resp.json()
         assert "最多 200 字" in errors[(2, "户籍地")] and "最多 1000 字" in errors[(2, "帮扶措施")]
+
+
+def test_a_hidden_sheet_is_listed_as_not_read_and_nothing_of_it_is_stored(client: TestClient,
+                                                                           session: Session) -> None:
+    """Clerks hide last year's sheet rather than delete it: what nobody looking at the file sees is not
+    imported, and the answer says so."""
+    w = make_world(client, session)
+    wb = Workbook()
+    shown = wb.active
+    assert shown is not None
+    shown.title = "本村"
+    for ws, name, seq in ((shown, "看得见", "551"), (wb.create_sheet("旧数据2024"), "藏起来", "552"),
+                          (wb.create_sheet("底稿"), "更深", "553")):
+        ws.append(list(HEADERS[Annex.vulnerable_minors]))
+        first17 = f"99010120130101{seq}"
+        number = first17 + _check_char(first17)
+        ws.append([1, name, number, "男" if int(number[16]) % 2 else "女", "", "", "", "是", "", "", "", ""])
+    wb["旧数据2024"].sheet_state = "hidden"
+    wb["底稿"].sheet_state = "veryHidden"
+    out = io.BytesIO()
+    wb.save(out)
+    resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": False}, headers=w.coordinator.headers,
+                       files={"file": ("hidden.xlsx", out.getvalue())})
+    body = resp.json()
+    assert resp.status_code == 200 and body["created"] == 1, body
+    sheets = {s["name"]: s for s in body["sheets"]}
+    assert sheets["本村"]["read"] is True
+    for hidden in ("旧数据2024", "底稿"):
+        assert not sheets[hidden].get("read") and "隐藏" in sheets[hidden]["reason"], sheets[hidden]
+    session.expire_all()
+    assert session.execute(select(Person.name).where(col(Person.name).in_(["藏起来", "更深"]))).first() is None
