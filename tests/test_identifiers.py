@@ -14,12 +14,10 @@ import io
 import unicodedata
 import uuid
 from datetime import date, timedelta
-from typing import Any
 
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -31,7 +29,7 @@ from backend.registry.models import Household, Person, RiskPerson
 from backend.venues.credit_code import complete
 from backend.venues.models import Venue
 from tests.factories import TEST_PASSWORD, make_user, sign_in
-from tests.registry.factories import World, child_item, household_item, make_world, push, statuses
+from tests.registry.factories import World, child_item, household_item, make_world, push, statuses, xlsx_bytes
 from tests.venues.factories import grid_point
 
 SETTINGS = settings(max_examples=12, deadline=None, database=None,
@@ -97,17 +95,6 @@ def _reveal(client: TestClient, w: World, person_id: int) -> str:
     return value
 
 
-def _xlsx(rows: list[list[Any]]) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
 ANNEX3 = ["序号", "姓名", "身份证号码", "性别", "户籍地", "常住地", "联系电话", "是否在读", "监护人姓名", "联系电话",
           "专班人员及联系方式", "帮扶措施"]
 ANNEX2 = ["序号", "姓名", "身份证号码", "性别", "户籍地", "常住地", "联系方式", "分类", "综合研判风险等级", "管控措施"]
@@ -150,7 +137,7 @@ class ChildBoundaries:
     def ledger(self, spelling: str, name: str) -> tuple[bool, int | None]:
         rows = [ANNEX3, [1, name, spelling, "", "", "", "", "是", "", "", "", ""]]
         resp = self.client.post("/api/v1/ledgers/3/import", params={"dry_run": False},
-                                headers=self.w.coordinator.headers, files={"file": ("a3.xlsx", _xlsx(rows))})
+                                headers=self.w.coordinator.headers, files={"file": ("a3.xlsx", xlsx_bytes(rows))})
         assert resp.status_code in (200, 422), resp.text
         if resp.status_code != 200:
             return False, None
@@ -228,7 +215,7 @@ def _risk_rest(client: TestClient, w: World, spelling: str, name: str) -> bool:
 def _risk_ledger(client: TestClient, w: World, spelling: str, name: str) -> bool:
     rows = [ANNEX2, [1, name, spelling, "", "", "", "", "流浪乞讨人员", "", ""]]
     resp = client.post("/api/v1/ledgers/2/import", params={"dry_run": False}, headers=w.police.headers,
-                       files={"file": ("a2.xlsx", _xlsx(rows))})
+                       files={"file": ("a2.xlsx", xlsx_bytes(rows))})
     assert resp.status_code in (200, 422), resp.text
     return resp.status_code == 200
 
@@ -348,7 +335,7 @@ def test_contact_numbers_are_stored_in_ascii_from_rest_sync_and_ledgers(client: 
             name = f"庚{uuid.uuid4().hex[:6]}"
             rows = [ANNEX3, [1, name, _id_number(minor=True, x=False), "", "", "", spelling, "是", "", "", "", ""]]
             resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": False},
-                               headers=w.coordinator.headers, files={"file": ("a3.xlsx", _xlsx(rows))})
+                               headers=w.coordinator.headers, files={"file": ("a3.xlsx", xlsx_bytes(rows))})
             assert resp.status_code == 200, resp.text
             stored = session.execute(select(Person.contact).where(Person.name == name)).scalar_one()
         assert stored == canonical, (way, spelling)
@@ -387,7 +374,7 @@ def test_a_credit_code_is_stored_once_in_ascii_from_rest_and_import(client: Test
             resp = client.post("/api/v1/venues", json={**body, "credit_code": again}, headers=world.headers)
             assert resp.status_code == 409, resp.text
         else:
-            sheet = _xlsx([["场所类型", "场所名称", "统一社会信用代码"], ["酒店", "青山旅馆", again]])
+            sheet = xlsx_bytes([["场所类型", "场所名称", "统一社会信用代码"], ["酒店", "青山旅馆", again]])
             resp = client.post("/api/v1/venues/import", headers=world.headers,
                                files={"file": ("v.xlsx", sheet, "application/octet-stream")})
             assert resp.status_code == 200 and resp.json()["created"] == 0, resp.text

@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from backend.ledgers.sheets import HEADERS, Annex
+from backend.registry import idnumber
 from backend.registry.models import Person, PersonRole, RiskPerson
-from tests.registry.factories import make_world
+from tests.registry.factories import make_world, xlsx_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ID = "身份证号码"
@@ -236,20 +237,14 @@ def test_two_columns_naming_one_field_are_refused_and_nothing_is_stored(
     w = make_world(client, session)
     header = list(HEADERS[Annex.vulnerable_minors])
     header.insert(2, second)
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(header)
     row = [1, "双号一", "990101201311028847", "990101201311018825", "男", "", "", "是", "", "", "", ""]
     if second == "性别":
         row = [1, "双号一", "女", "990101201311018825", "男", "", "", "是", "", "", "", ""]
-    ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
+    content = xlsx_bytes([header, row])
     before = _count(session)
     for dry_run in (True, False):
         resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": dry_run}, headers=w.coordinator.headers,
-                           files={"file": ("two.xlsx", out.getvalue())})
+                           files={"file": ("two.xlsx", content)})
         body = resp.json()
         errors = body.get("errors", [])
         pair = "C列和E列" if second == "性别" else "C列和D列"
@@ -271,17 +266,8 @@ def test_one_file_imported_three_times_at_once_stores_each_child_once_and_never_
     from backend.main import create_app
 
     w = make_world(client, session)
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(list(HEADERS[Annex.vulnerable_minors]))
-    for n in range(1, CHILDREN + 1):  # enough rows for the imports' writes to overlap
-        first17 = f"99010120130101{n:03d}"
-        number = first17 + _check_char(first17)
-        ws.append([n, f"并发{n}", number, "男" if int(number[16]) % 2 else "女", "", "", "", "是", "", "", "", ""])
-    out = io.BytesIO()
-    wb.save(out)
-    content = out.getvalue()
+    rows = [_child_row(n, f"并发{n}", f"99010120130101{n:03d}") for n in range(1, CHILDREN + 1)]
+    content = xlsx_bytes([list(HEADERS[Annex.vulnerable_minors]), *rows])
     barrier = threading.Barrier(3)
     codes: list[int] = []
 
@@ -303,9 +289,14 @@ def test_one_file_imported_three_times_at_once_stores_each_child_once_and_never_
     assert sorted(names) == sorted(f"并发{n}" for n in range(1, CHILDREN + 1))
 
 
-def _check_char(first17: str) -> str:
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
+def _child_row(n: int, name: str, first17: str, cells: dict[int, Any] | None = None) -> list[Any]:
+    """A 附件3 row of a child whose ID number is `first17` and its check character, the sex it says;
+    `cells` puts other values in columns by index."""
+    number = first17 + idnumber.check_character(first17)
+    row: list[Any] = [n, name, number, "男" if int(number[16]) % 2 else "女", "", "", "", "是", "", "", "", ""]
+    for index, value in (cells or {}).items():
+        row[index] = value
+    return row
 
 
 def test_an_over_long_cell_is_a_row_error_naming_its_column_and_limit(client: TestClient, session: Session) -> None:
@@ -313,20 +304,12 @@ def test_an_over_long_cell_is_a_row_error_naming_its_column_and_limit(client: Te
     is refused at its row and column with the limit, on both backends alike, never as a vague refusal
     of the whole file (or, on SQLite, stored whole)."""
     w = make_world(client, session)
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(list(HEADERS[Annex.vulnerable_minors]))
-    first17 = "99010120130101777"
-    number = first17 + _check_char(first17)
     contact = "父亲：13800000001；母亲：13900000002；微信同号，晚上打，周末打手机"
-    ws.append([1, "长一", number, "男" if int(number[16]) % 2 else "女", "户" * 201, "", contact, "是",
-               "", "", "", "帮" * 1001])
-    out = io.BytesIO()
-    wb.save(out)
+    row = _child_row(1, "长一", "99010120130101777", {4: "户" * 201, 6: contact, 11: "帮" * 1001})
+    content = xlsx_bytes([list(HEADERS[Annex.vulnerable_minors]), row])
     for dry_run in (True, False):
         resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": dry_run}, headers=w.coordinator.headers,
-                           files={"file": ("long.xlsx", out.getvalue())})
+                           files={"file": ("long.xlsx", content)})
         errors = {(e["row"], e["column"]): e["reason"] for e in resp.json()["errors"]}
         assert set(errors) == {(2, "户籍地"), (2, "联系电话"), (2, "帮扶措施")}, resp.json()
         assert "最多 200 字" in errors[(2, "户籍地")] and "最多 1000 字" in errors[(2, "帮扶措施")]
@@ -344,9 +327,7 @@ def test_a_hidden_sheet_is_listed_as_not_read_and_nothing_of_it_is_stored(client
     for ws, name, seq in ((shown, "看得见", "551"), (wb.create_sheet("旧数据2024"), "藏起来", "552"),
                           (wb.create_sheet("底稿"), "更深", "553")):
         ws.append(list(HEADERS[Annex.vulnerable_minors]))
-        first17 = f"99010120130101{seq}"
-        number = first17 + _check_char(first17)
-        ws.append([1, name, number, "男" if int(number[16]) % 2 else "女", "", "", "", "是", "", "", "", ""])
+        ws.append(_child_row(1, name, f"99010120130101{seq}"))
     wb["旧数据2024"].sheet_state = "hidden"
     wb["底稿"].sheet_state = "veryHidden"
     out = io.BytesIO()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from openpyxl import Workbook
 from sqlmodel import Session
 
 from backend.accounts import service as accounts
@@ -207,3 +209,15 @@ def make_child_born(session: Session, grid: OrgUnit, birth: date, **kw: Any) -> 
     stored = session.get(Person, child.id)
     assert stored is not None
     return stored
+
+
+def xlsx_bytes(rows: list[list[Any]]) -> bytes:
+    """A one-sheet .xlsx holding `rows` as typed (a clerk's file as a test writes it)."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    for row in rows:
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -12,7 +12,6 @@ county), never to the caller.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from openpyxl import Workbook
 from sqlalchemy import event, func, select
 from sqlmodel import Session
 
@@ -33,7 +31,7 @@ from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel
 from backend.registry import idnumber
 from tests.factories import SignedIn, user_client
-from tests.registry.factories import World, child_item, household_item, make_world, push
+from tests.registry.factories import World, child_item, household_item, make_world, push, xlsx_bytes
 
 AUDIT_ACTION = "registry.duplicate_id_number"
 NOTIFICATION_KIND = "registry.duplicate_id_number"
@@ -233,17 +231,6 @@ def test_a_coordinator_trying_a_number_is_not_told_of_their_own_attempt(client: 
     assert [n["record_id"] for n in scene.notified(scene.county_coordinator)] == [str(scene.own_child["id"])]
 
 
-def _xlsx(rows: list[list[Any]]) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
 ANNEX3 = ["序号", "姓名", "身份证号码", "性别", "户籍地", "常住地", "联系电话", "是否在读", "监护人姓名", "联系电话",
           "专班人员及联系方式", "帮扶措施"]
 ANNEX2 = ["序号", "姓名", "身份证号码", "性别", "户籍地", "常住地", "联系方式", "分类", "综合研判风险等级", "管控措施"]
@@ -257,7 +244,7 @@ def test_a_ledger_row_registered_elsewhere_says_no_more_and_is_audited_even_when
     rows = [ANNEX3, [1, "邻县儿童", scene.foreign_id, "", "", "", "", "是", "", "", "", ""],
             [2, "新儿童", _number(), "", "", "", "", "是", "", "", "", ""]]
     resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": dry_run},
-                       headers=scene.town_coordinator.headers, files={"file": ("a3.xlsx", _xlsx(rows))})
+                       headers=scene.town_coordinator.headers, files={"file": ("a3.xlsx", xlsx_bytes(rows))})
     assert resp.status_code == (200 if dry_run else 422), resp.text
     assert resp.json()["errors"] == [{"row": 2, "column": "身份证号码", "reason": REFUSED_ZH}]
     [entry] = scene.audited()
@@ -285,7 +272,7 @@ def test_a_risk_person_registered_elsewhere_gets_the_same_answer_as_one_in_the_c
     assert first == second and first[0] == 409 and first[2]["code"] == "id-number-registered"
     rows = [ANNEX2, [1, "某乙", foreign, "", "", "", "", "流浪乞讨人员", "", ""]]
     resp = client.post("/api/v1/ledgers/2/import", params={"dry_run": True}, headers=scene.w.police.headers,
-                       files={"file": ("a2.xlsx", _xlsx(rows))})
+                       files={"file": ("a2.xlsx", xlsx_bytes(rows))})
     assert resp.json()["errors"][0]["reason"] == REFUSED_ZH
     assert len(scene.audited()) == 3
     assert [n["record_type"] for n in scene.notified(scene.city_coordinator)] == ["risk_person"] * 2

@@ -11,35 +11,23 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from backend.core.config import get_settings
 from backend.registry.models import Person
 from backend.venues.models import Venue
-from tests.registry.factories import make_world
+from tests.registry.factories import make_world, xlsx_bytes
 
 ANNEX3 = ["序号", "姓名", "身份证号码", "性别", "户籍地", "常住地", "联系电话", "是否在读", "监护人姓名", "联系电话",
           "专班人员及联系方式", "帮扶措施"]
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 
 
-def _xlsx(rows: list[list[Any]]) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
 def _with_sheet(rows: int, *, dimension: str | None) -> bytes:
     """附件3 with `rows` data rows written straight as sheet XML (openpyxl would take a minute),
     declaring `dimension` (None: no dimension element, as some tools write)."""
-    base = zipfile.ZipFile(io.BytesIO(_xlsx([ANNEX3])))
+    base = zipfile.ZipFile(io.BytesIO(xlsx_bytes([ANNEX3])))
     cells = "".join(f'<c r="{chr(65 + i)}1" t="inlineStr"><is><t>{h}</t></is></c>' for i, h in enumerate(ANNEX3))
     body = [f'<row r="1">{cells}</row>']
     body += [f'<row r="{r}"><c r="A{r}"><v>{r - 1}</v></c><c r="B{r}" t="inlineStr"><is><t>某{r}</t></is></c>'
@@ -100,7 +88,7 @@ def test_a_ledger_over_the_byte_cap_is_refused_before_it_is_read(
     monkeypatch.setenv("HULEI_LEDGER_IMPORT_MAX_BYTES", "4096")
     get_settings.cache_clear()
     w = make_world(client, session)
-    content = _xlsx([ANNEX3, *_bad_rows(300)])
+    content = xlsx_bytes([ANNEX3, *_bad_rows(300)])
     assert len(content) > 4096
     for dry_run in (True, False):
         resp = _post(client, w.coordinator.headers, content, dry_run=dry_run)
@@ -110,7 +98,7 @@ def test_a_ledger_over_the_byte_cap_is_refused_before_it_is_read(
 
 def test_the_error_list_is_cut_at_the_cap_with_its_total(client: TestClient, session: Session) -> None:
     w = make_world(client, session)
-    content = _xlsx([ANNEX3, *_bad_rows(250)])  # each row: a bad ID number and a bad 是否在读
+    content = xlsx_bytes([ANNEX3, *_bad_rows(250)])  # each row: a bad ID number and a bad 是否在读
     dry = _post(client, w.coordinator.headers, content)
     assert dry.status_code == 200
     report = dry.json()
@@ -126,7 +114,7 @@ def test_the_error_list_is_cut_at_the_cap_with_its_total(client: TestClient, ses
 
 def test_a_short_error_list_is_whole_and_says_so(client: TestClient, session: Session) -> None:
     w = make_world(client, session)
-    report = _post(client, w.coordinator.headers, _xlsx([ANNEX3, *_bad_rows(2)])).json()
+    report = _post(client, w.coordinator.headers, xlsx_bytes([ANNEX3, *_bad_rows(2)])).json()
     assert (len(report["errors"]), report["errors_total"], report["errors_truncated"]) == (4, 4, False)
 
 
@@ -134,7 +122,7 @@ def test_the_venue_import_cuts_its_error_list_too(client: TestClient, session: S
     w = make_world(client, session)
     rows = [["场所类型", "场所名称", "统一社会信用代码"]] + [["KTV", f"K{i}", f"BAD{i}"] for i in range(230)]
     resp = client.post("/api/v1/venues/import", headers=w.market.headers,
-                       files={"file": ("venues.xlsx", _xlsx(rows), "application/octet-stream")})
+                       files={"file": ("venues.xlsx", xlsx_bytes(rows), "application/octet-stream")})
     assert resp.status_code == 422
     problem = resp.json()
     assert len(problem["errors"]) == 200 and problem["errors_total"] == 230 and problem["errors_truncated"] is True
