@@ -115,8 +115,11 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     if not cursor:
         return None
     payload, _, mac = cursor.partition(".")
+    # As bytes: compare_digest refuses str with non-ASCII characters, which anyone can put in a URL.
+    sent = mac.encode("utf-8", "surrogatepass")
     if len(cursor) > MAX_CURSOR_LENGTH or not mac or not (
-            hmac.compare_digest(mac, _mac(_bound(payload))) or hmac.compare_digest(mac, _mac(payload))):
+            hmac.compare_digest(sent, _mac(_bound(payload)).encode())
+            or hmac.compare_digest(sent, _mac(payload).encode())):
         raise _invalid_cursor()
     try:
         padded = payload + "=" * (-len(payload) % 4)

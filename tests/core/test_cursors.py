@@ -29,7 +29,8 @@ def test_an_issued_cursor_reads_back_and_a_changed_one_does_not() -> None:
     assert decode_cursor(cursor) == {"r": 41, "p": "/1/2/"}
     payload, mac = cursor.split(".")
     forged = _b64(json.dumps({"p": "/1/2/", "r": 0}, separators=(",", ":"), sort_keys=True).encode())
-    for bad in (payload, f"{forged}.{mac}", f"{payload}.{mac[:-1]}A", f"{payload}.{mac}x"):
+    for bad in (payload, f"{forged}.{mac}", f"{payload}.{mac[:-1]}A", f"{payload}.{mac}x", f"{payload}.ñ",
+                f"{payload}.\ud800"):
         try:
             decode_cursor(bad)
         except Exception as exc:
