@@ -40,18 +40,27 @@ def place(device_time: datetime | None, received_at: datetime) -> Placement:
     themselves are plausible. A time slightly ahead is a clock running fast: it is trusted but capped
     at receipt, since nothing is recorded after the server received it. No device time (an app that
     sends none, a record made on the web) is placed by receipt and is not suspect."""
-    received = clock.as_utc(received_at)
-    if device_time is None:
-        return Placement(received, False)
-    settings = get_settings()
-    device = clock.as_utc(device_time)
-    if (
-        device > received + timedelta(minutes=settings.device_clock_max_ahead_minutes)
-        or device < received - timedelta(days=settings.device_clock_max_age_days)
-        or device < earliest_plausible()
-    ):
-        return Placement(received, True)
-    return Placement(min(device, received), False)
+    return Placer(received_at).place(device_time)
+
+
+class Placer:
+    """`place` for many records received at one instant (a sync push): the bounds are worked out
+    once, not per record."""
+
+    def __init__(self, received_at: datetime) -> None:
+        settings = get_settings()
+        self.received = clock.as_utc(received_at)
+        self.latest = self.received + timedelta(minutes=settings.device_clock_max_ahead_minutes)
+        self.earliest = max(self.received - timedelta(days=settings.device_clock_max_age_days),
+                            earliest_plausible())
+
+    def place(self, device_time: datetime | None) -> Placement:
+        if device_time is None:
+            return Placement(self.received, False)
+        device = clock.as_utc(device_time)
+        if device > self.latest or device < self.earliest:
+            return Placement(self.received, True)
+        return Placement(min(device, self.received), False)
 
 
 def counted_from(column: str) -> Callable[[Any], datetime]:

@@ -1,15 +1,17 @@
-""".xlsx in: the one way an uploaded workbook is opened (import), which refuses a hostile file with a
-4xx before any XML of it is parsed. Every .xlsx the service writes goes through backend/core/workbook.py.
+"""Uploaded spreadsheets, before any XML of them is parsed: the zip and XML checks that refuse a
+hostile file with a 4xx, the byte cap of an upload, and the refusals every import shares. The one
+reader of uploaded workbooks (ledgers and venues alike) is backend/ledgers/reading.py, which runs
+these checks first; every .xlsx the service writes goes through backend/core/workbook.py.
 
 An .xlsx is a zip of XML parts. A file someone made by hand can be a zip bomb (a sheet that
 decompresses to gigabytes), carry a DOCTYPE with external entities (file:///etc/passwd) or nested
 entities (billion laughs), declare a sheet of a million rows by sixteen thousand columns, or be
 something else altogether (an old .xls, a password-protected workbook, a zip without a workbook).
-`read_sheet` checks the zip directory (sizes as declared there bound what zipfile will ever inflate),
-the prolog of every XML part, and how many rows, cells and shared strings the sheets hold (counted in
-the bytes: a small file of millions of empty elements costs a parser gigabytes) before openpyxl sees
-the file, and openpyxl itself parses through
-defusedxml (a dependency: openpyxl uses it whenever it is importable). Every refusal is 422
+`check_archive` checks the zip directory (sizes as declared there bound what zipfile will ever
+inflate), the prolog of every XML part, and how many rows, cells and shared strings the sheets hold
+(counted in the bytes: a small file of millions of empty elements costs a parser gigabytes) before
+openpyxl sees the file, and openpyxl itself parses through defusedxml (a dependency: openpyxl uses it
+whenever it is importable). Every refusal is 422
 `import-file-unreadable` or 413 `payload-too-large`, naming the limit.
 """
 
@@ -19,8 +21,6 @@ import io
 import re
 import zipfile
 from typing import Any, BinaryIO
-
-from openpyxl import load_workbook
 
 from backend.core.config import get_settings
 from backend.core.errors import InvalidInput, PayloadTooLarge
@@ -33,8 +33,6 @@ MAX_PARTS = 1000
 MAX_COLUMNS = 64
 # An XML part's prolog (declaration, comments) must end within this many bytes.
 _PROLOG_BYTES = 64 * 1024
-# Rows are read past the cap only to find data there (a sheet whose dimension understates it).
-_EXCEL_MAX_ROWS = 1_048_576
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # What a workbook may hold in elements and attributes: a parser builds an object for each, so a few
 # hundred kilobytes of `<row/>`, `<si/>`, `<xf/>` or `<mergeCell>` repeated, or one tag with a million
@@ -131,7 +129,7 @@ def _check_prolog(name: str, head: bytes) -> None:
 
 
 def check_archive(content: bytes, *, required: tuple[str, ...] = ("[Content_Types].xml", "_rels/.rels")) -> None:
-    """The zip checks of `read_sheet` (sizes, parts, password flags, every XML prolog) for any zip-based
+    """The zip checks (sizes, parts, password flags, every XML prolog, element counts) for any zip-based
     spreadsheet; `required` names the parts its format must have (an .ods: mimetype, content.xml)."""
     _check_archive(content, required=required)
 
@@ -229,43 +227,3 @@ def too_many_rows(max_rows: int, found_zh: str, found_en: str) -> ImportFileUnre
     """The refusal of a sheet with more than `max_rows` rows of data; `found` says what was seen."""
     return _unreadable(f"数据行超过 {max_rows} 行（{found_zh}），请分成几个文件导入",
                        f"More than {max_rows} rows of data ({found_en}); split the file", limit_rows=max_rows)
-
-
-def read_sheet(content: bytes, *, max_rows: int, header_rows: int = 1,
-               max_columns: int = MAX_COLUMNS) -> list[tuple[Any, ...]]:
-    """The values of the first sheet's rows, each `max_columns` wide: at most `header_rows` +
-    `max_rows` rows (a sheet declaring or holding more is refused at once, naming the cap). Anything
-    that is not a plain .xlsx workbook is 422 `import-file-unreadable`, never a server error."""
-    _check_archive(content)
-    limit = header_rows + max_rows
-    try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True, keep_links=False)
-    except Exception as exc:  # openpyxl raises many types for a file that is not .xlsx
-        raise _unreadable("文件不是有效的 .xlsx", f"not a valid .xlsx file ({type(exc).__name__})") from exc
-    try:
-        if not workbook.worksheets:
-            raise _unreadable("文件中没有工作表", "the workbook has no sheet")
-        sheet = workbook.worksheets[0]
-        declared_rows, declared_columns = getattr(sheet, "max_row", None), getattr(sheet, "max_column", None)
-        if isinstance(declared_rows, int) and declared_rows > limit:
-            raise too_many_rows(max_rows, f"工作表声明 {declared_rows} 行", f"the sheet declares {declared_rows} rows")
-        if isinstance(declared_columns, int) and declared_columns > max_columns:
-            raise _unreadable(f"工作表声明 {declared_columns} 列，最多 {max_columns} 列",
-                              f"The sheet declares {declared_columns} columns; at most {max_columns}",
-                              limit_columns=max_columns)
-        rows: list[tuple[Any, ...]] = []
-        for number, values in enumerate(sheet.iter_rows(min_row=1, max_row=_EXCEL_MAX_ROWS, max_col=max_columns,
-                                                        values_only=True), start=1):
-            if number > limit:
-                if any(v is not None and str(v).strip() for v in values):
-                    raise too_many_rows(max_rows, f"第 {number} 行仍有数据", f"row {number} holds data")
-                continue  # empty rows below the data (missing ones cost nothing: openpyxl fills them)
-            rows.append(tuple(values))
-        return rows
-    except ImportFileUnreadable:
-        raise
-    except Exception as exc:  # the XML of a part is malformed or forbidden (defusedxml)
-        raise _unreadable("文件内容无法读取，不是有效的 .xlsx",
-                          f"the sheet cannot be read ({type(exc).__name__})") from exc
-    finally:
-        workbook.close()

@@ -1,21 +1,47 @@
-"""Text that no backend stores as it was sent, found anywhere in a JSON value and named by its path.
+"""The characters Hulei does not accept in text, found anywhere in a JSON value and named by its
+path; and the one cleaner of text on its way into a file (xlsx, iCalendar).
 
-Two kinds of character qualify, and both are refused before any database sees them, so a request
-gets the same answer on PostgreSQL and on SQLite:
+Refused, in every string of every JSON request body (object keys included), every sync push item
+(as that item only) and every cell of an imported ledger or venue sheet:
 
 - NUL (U+0000). PostgreSQL text cannot hold it (psycopg refuses it outright), and a `json` column
-  keeps it as the escape `\\u0000`, which `jsonb` and every text function then refuse. SQLite
-  stores it, so without this check the same request was stored on one backend and refused on the
-  other.
+  keeps it as the escape `\\u0000`, which `jsonb` and every text function then refuse. SQLite stores
+  it, so without this rule the same request was stored on one backend and refused on the other.
 - Lone surrogates (U+D800 to U+DFFF not in a pair). They are not Unicode scalar values and have no
   UTF-8 form: no driver can send them, and a `json` column on PostgreSQL keeps the escape as sent,
   which then breaks every answer that reads it back. JSON text can carry them as `\\udXXX` escapes.
+- The other C0 control characters (U+0001 to U+001F) except TAB, LF and CR, and the noncharacters
+  U+FFFE and U+FFFF. XML 1.0 has no form for them, so no .xlsx can hold them; RFC 5545 forbids the
+  controls in calendar text. Both backends store them, but every export had to drop them, so a name
+  holding one came back changed (export, edit, re-import showed a change nobody made; issue 15).
+  A phone's keyboard or input method never types them: they arrive only by pasting from a broken
+  source or on purpose.
+- DEL (U+007F) and the C1 controls (U+0080 to U+009F). XML carries them, but RFC 5545 lists DEL
+  among the controls calendar text may not hold, and U+0085 (NEL) is a line break to many text tools
+  (Python's `splitlines` among them) while it looks like nothing: the same silent change. Like the C0
+  controls they are codes, not characters of any name, address or note, so refusing them costs
+  nothing and keeps the rule one line: no control character (Unicode category Cc) but TAB, LF, CR.
+- The line and paragraph separators U+2028 and U+2029: invisible line breaks that split a CSV
+  record, an iCalendar line or a log line where no break is seen.
+- The bidirectional embeddings, overrides and isolates (U+202A to U+202E, U+2066 to U+2069): they
+  make a name display as something else (U+202E reverses what follows), the "Trojan Source" trick;
+  no Chinese text needs them.
+- U+FEFF (a byte order mark inside text): invisible, and a name holding one no longer equals the
+  same name typed, which looks like a duplicate to anyone reading the ledger.
 
-Noncharacters (U+FFFE, U+FFFF, U+FDD0 to U+FDEF and the last two code points of every plane) and
-the other control characters are accepted: they are scalar values with a UTF-8 form, both backends
-store and return them unchanged, and Unicode (Corrigendum #9) allows them in interchange. Refusing
-them would turn away text a phone can legitimately hold for no storage reason; the spreadsheet
-exports, which do care, clean control characters themselves.
+Accepted as sent: TAB, LF, CR (text areas hold line breaks; the writers write CR and CR LF as LF, the
+line break of a cell and of iCalendar); the joiners U+200C and U+200D (emoji sequences and some
+scripts need them) and the marks U+200E and U+200F; private-use characters (local systems encode
+rare characters of Chinese names there); and the other noncharacters (U+FDD0 to U+FDEF, the last two
+code points of planes 1 to 16), because both backends and both file formats carry them unchanged
+and Unicode (Corrigendum #9) allows noncharacters in interchange; surrogate pairs (emoji) of course.
+
+Each refusal is the 422 `invalid-input` with `errors[].type` `unstorable_text` it has always been
+(a stable type: the phones match on it), naming the JSON path and the code point, in zh-CN and en.
+
+Text stored before this rule may still hold such characters, so the file writers still clean:
+`clean` drops them (a U+FFFD in their place would put a visible mark into a name never meant to hold
+one) and turns CR LF and a lone CR into LF.
 """
 
 from __future__ import annotations
@@ -32,34 +58,97 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.core.errors import BodyRefused, InvalidInput, negotiate_locale
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-# In JSON text such characters can only arrive as escapes (raw control characters and raw surrogate
-# bytes are invalid JSON): a body without any of these needs no closer look. Surrogate escapes in
-# valid pairs (emoji written as \\ud83d\\ude00) also match; the walk over the parsed value decides.
-_CANDIDATE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# The refused characters (see the module docstring): the controls (C0 but TAB, LF and CR; DEL; C1);
+# the line and paragraph separators and the bidirectional controls; U+FEFF; lone surrogates; U+FFFE
+# and U+FFFF.
+_UNSTORABLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ufeff\ud800-\udfff\ufffe\uffff]"
+)
+_CR = re.compile("\r\n?")
+# In JSON text the C0 controls can only arrive as escapes (raw, they are invalid JSON); the others may
+# also arrive raw (as UTF-8), and so may a surrogate as the three bytes ED A0..BF xx, which
+# are not UTF-8 but which Python's json.loads (what FastAPI parses with) reads with "surrogatepass"
+# into a lone surrogate. A body without any of these needs no closer look. Harmless escapes also
+# match (\\u000a, a surrogate pair such as \\ud83d\\ude00, "\\\\b" for a typed backslash and b): the
+# walk over the parsed value decides.
+# Each expression starts with one byte a memchr finds first (a body without it is passed at once): a
+# 240 kB push is looked at in about 0.2 ms (1.3 ms when it escapes all its Chinese as \\uXXXX), where
+# one expression of all alternatives took 1.3 ms (3.7 ms).
+_CANDIDATE_ESCAPE = re.compile(
+    rb"\\(?:u(?:00[0189][0-9a-fA-F]|007[fF]|[dD][89a-fA-F]|[fF]{3}[eEfF]|202[89a-eA-E]|206[6-9]"
+    rb"|[fF][eE][fF][fF])|[bf])"
+)
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
+# U+FEFF, U+FFFE and U+FFFF; U+2028 to U+202E and U+2066 to U+2069; the C1 controls (as UTF-8).
+_RAW_NONCHARACTER = re.compile(rb"\xef(?:\xbf[\xbe\xbf]|\xbb\xbf)")
+_RAW_SEPARATOR_OR_BIDI = re.compile(rb"\xe2(?:\x80[\xa8-\xae]|\x81[\xa6-\xa9])")
+_RAW_C1 = re.compile(rb"\xc2[\x80-\x9f]")
+# The same in orjson's output, which escapes the C0 controls (\\b and \\f for U+0008 and U+000C,
+# \\u00XX for the others but TAB, LF and CR) and writes every other character raw.
+_DUMPED_ESCAPE = re.compile(rb"\\(?:u00|[bf])")
+
+
+def _raw_candidates(data: bytes) -> bool:
+    """Whether UTF-8 `data` holds, as they are, any refused character JSON need not escape: DEL, a
+    C1 control, a separator or bidirectional control, U+FEFF, U+FFFE or U+FFFF."""
+    return (
+        b"\x7f" in data
+        or (b"\xef" in data and _RAW_NONCHARACTER.search(data) is not None)
+        or (b"\xe2" in data and _RAW_SEPARATOR_OR_BIDI.search(data) is not None)
+        or (b"\xc2" in data and _RAW_C1.search(data) is not None)
+    )
+
+
 # At most this many findings are reported for one value (the rest are of no further help).
 MAX_FINDINGS = 20
 
 
 @dataclass(frozen=True)
 class Unstorable:
-    """One string that cannot be stored: where it is, and the first offending character."""
+    """One string holding a refused character: where it is, and the first such character."""
 
     path: str
     char: str
 
     @property
     def code_point(self) -> str:
-        return f"U+{ord(self.char):04X}"
+        return code_point(self.char)
 
     def message(self, locale: str) -> str:
         if locale == "en":
-            return f"Contains a character that cannot be stored ({self.code_point}); remove it"
-        return f"含有无法保存的字符（{self.code_point}），请删除后重试"
+            return f"Contains a character that is not accepted ({self.code_point}); remove it"
+        return f"含有不允许的字符（{self.code_point}），请删除后重试"
+
+
+def code_point(char: str) -> str:
+    """`char` as people and the problem texts name it: U+0001."""
+    return f"U+{ord(char):04X}"
+
+
+def first_refused(text: str) -> str | None:
+    """The first character of `text` Hulei does not accept, or None."""
+    bad = _UNSTORABLE.search(text)
+    return None if bad is None else bad.group()
+
+
+def cell_reason(char: str, locale: str = "zh") -> str:
+    """The row error of an imported cell holding the refused `char` (the row and column are named
+    beside it): the one place this text is built, for the ledger and the venue import alike."""
+    if locale == "en":
+        return f"Contains a character that is not accepted ({code_point(char)}); remove it and import again"
+    return f"含有不允许的字符（{code_point(char)}），请删除后重新导入"
+
+
+def clean(text: str) -> str:
+    """`text` as a file (xlsx, iCalendar) carries it: CR LF and a lone CR as LF, the refused
+    characters dropped (stored text may predate the rule). The one cleaner of both writers."""
+    if "\r" in text:
+        text = _CR.sub("\n", text)
+    return _UNSTORABLE.sub("", text)
 
 
 def escaped(text: str) -> str:
-    """`text` with each unstorable character written as its \\uXXXX escape, safe to echo back."""
+    """`text` with each refused character written as its \\uXXXX escape, safe to echo back."""
     if _UNSTORABLE.search(text) is None:
         return text
     return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
@@ -71,18 +160,18 @@ def _join(path: str, key: str | int) -> str:
 
 
 def holds_unstorable(value: Any) -> bool:
-    """False when a JSON value certainly holds no unstorable text; decided by orjson in C, about fifty
-    times faster than looking at each string (a push checks hundreds of records)."""
+    """False when a JSON value certainly holds no refused character; decided by orjson in C, about
+    fifty times faster than looking at each string (a push checks hundreds of records)."""
     try:
         dumped = orjson.dumps(value)
     except TypeError:  # orjson refuses lone surrogates (and integers beyond 64 bits): look closer
         return True
-    # orjson writes NUL as \u0000 (the text "\u0000", escaped, also matches: then the walk decides).
-    return b"\\u0000" in dumped
+    # The typed text "\u0001" (escaped by orjson as "\\u0001") also matches: then the walk decides.
+    return (b"\\" in dumped and _DUMPED_ESCAPE.search(dumped) is not None) or _raw_candidates(dumped)
 
 
 def find_unstorable(value: Any, path: str = "") -> list[Unstorable]:
-    """Every string (object keys included) in a JSON value that no backend can store as it is,
+    """Every string (object keys included) in a JSON value that holds a refused character,
     with its dotted path from `path` (list items by index; a bad key is named escaped)."""
     if not holds_unstorable(value):
         return []
@@ -111,20 +200,29 @@ def _walk(value: Any, path: str, found: list[Unstorable]) -> None:
 
 
 def might_hold_unstorable(body: bytes) -> bool:
-    """False when JSON text `body` certainly holds no unstorable character (the common case, decided
-    without parsing it: a body without a backslash has no escapes at all)."""
-    return b"\x00" in body or (b"\\" in body and _CANDIDATE_ESCAPE.search(body) is not None)
+    """False when JSON text `body` certainly holds no refused character (the common case, decided
+    without parsing it, in one scan of the bytes)."""
+    return (
+        b"\x00" in body
+        or _raw_candidates(body)
+        or (b"\xed" in body and _RAW_SURROGATE.search(body) is not None)
+        or (b"\\" in body and _CANDIDATE_ESCAPE.search(body) is not None)
+    )
 
 
 def unstorable_problem(found: Sequence[Unstorable], locale: str) -> InvalidInput:
     """A 422 `invalid-input` naming each field, in the shape of every other validation problem."""
     errors = [{"field": f.path, "type": "unstorable_text", "message": f.message(locale)} for f in found]
-    fields = ", ".join(f.path for f in found if f.path)
+    named = [f for f in found if f.path]
+    zh = "、".join(f"{f.path}（{f.code_point}）" for f in named)
+    en = ", ".join(f"{f.path} ({f.code_point})" for f in named)
+    first = found[0].code_point if found else ""
     return InvalidInput(
-        f"以下字段含有无法保存的字符：{fields}" if fields else "提交的内容含有无法保存的字符",
-        f"These fields contain a character that cannot be stored: {fields}"
-        if fields
-        else "The body contains a character that cannot be stored",
+        f"以下字段含有不允许的字符，请删除后重试：{zh}" if zh
+        else f"提交的内容含有不允许的字符（{first}），请删除后重试",
+        f"These fields contain a character that is not accepted; remove it: {en}"
+        if en
+        else f"The body contains a character that is not accepted ({first}); remove it",
         errors=errors,
     )
 
@@ -159,7 +257,7 @@ def _without(value: Any, skipped: Sequence[Sequence[str]], path: tuple[str, ...]
 
 
 class UnstorableTextGuard:
-    """ASGI middleware: a JSON request body holding text no backend can store is refused with 422
+    """ASGI middleware: a JSON request body holding a refused character is refused with 422
     `invalid-input` naming each field, whatever the endpoint, before anything reads it as data.
 
     The check runs as the application reads the last chunk of the body (nothing is buffered here

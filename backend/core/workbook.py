@@ -9,11 +9,12 @@ What a cell holds, and why:
   the ID number in C2 to a URL (CWE-1236). A text cell is shown and edited as text by Excel, WPS and
   LibreOffice and is never evaluated, so the text is kept exactly: no quote or apostrophe is added
   in front of "=", "+", "-", "@", tab or CR (that would change a name on its way back in).
-- Characters XML cannot carry are dropped: C0 control characters other than tab and line feed,
-  U+FFFE, U+FFFF and lone surrogates ("某\x03人" is written 某人, as the exports always did; a
-  U+FFFD in their place would put a visible � into a name that was never meant to hold one).
-  A carriage return becomes a line feed (CR LF and a lone CR alike): XML readers turn a raw CR into
-  LF anyway, and LF is the line break Excel and WPS put in a cell (Alt+Enter).
+- Text goes through `backend.core.text.clean`, the cleaner the calendar feed uses too: the
+  characters Hulei refuses at input (C0 controls other than tab, LF and CR; DEL; lone surrogates;
+  U+FFFE, U+FFFF; XML cannot carry most of them) are dropped, since text stored before they were
+  refused may still hold them ("某\x03人" is written 某人). A carriage return becomes a line feed
+  (CR LF and a lone CR alike): XML readers turn a raw CR into LF anyway, and LF is the line break
+  Excel and WPS put in a cell (Alt+Enter).
 - Excel holds at most 32,767 characters (UTF-16 code units) in a cell; longer text is cut there,
   never inside a surrogate pair. Nothing the service stores comes close.
 - Identifiers (ID numbers, phone numbers, credit codes) are text even when given as numbers, so
@@ -45,12 +46,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from backend.core import clock
+from backend.core import text as texts
 
 # Excel's limit on the characters of one cell (UTF-16 code units).
 MAX_CELL_CHARS = 32_767
-# Not XML 1.0 characters: C0 controls but tab, LF and CR; lone surrogates; U+FFFE and U+FFFF.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_CR = re.compile("\r\n?")
 _BOLD = Font(bold=True)
 _CAPTION = Font(bold=True, size=14)
 _WRAP = Alignment(wrap_text=True, vertical="center")
@@ -59,9 +58,9 @@ _SHEET_NAME = re.compile(r"[\[\]:*?/\\]")
 
 
 def clean_text(text: str) -> str:
-    """`text` as a cell will hold it: CR as LF, characters XML cannot carry dropped, cut at Excel's
-    limit (never inside a surrogate pair)."""
-    text = _NOT_XML.sub("", _CR.sub("\n", text))
+    """`text` as a cell will hold it: cleaned (`backend.core.text.clean`: CR as LF, refused
+    characters dropped), cut at Excel's limit (never inside a surrogate pair)."""
+    text = texts.clean(text)
     if len(text) <= MAX_CELL_CHARS // 2:
         return text
     units = 0

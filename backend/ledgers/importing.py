@@ -17,8 +17,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from typing import Any, BinaryIO
+from uuid import UUID
 
+from annotated_types import MaxLen
 from openpyxl.utils.cell import get_column_letter
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
@@ -28,6 +31,7 @@ from backend.audit import disclosure
 from backend.core import clock, crypto, identifiers, spreadsheet
 from backend.core.config import get_settings
 from backend.core.errors import Conflict, DomainError
+from backend.core.text import cell_reason, first_refused
 from backend.ledgers import reading
 from backend.ledgers.service import LedgerInvalid, _require
 from backend.ledgers.sheets import BIRTH_DATE, EXTRA_CHECKED, HEADERS, Annex, accepted_keys, header_key
@@ -45,7 +49,7 @@ from backend.registry.models import (
     RiskPerson,
     RiskPersonCategory,
 )
-from backend.registry.schemas import RiskPersonData
+from backend.registry.schemas import PersonData, RiskPersonData
 from backend.sealing import service as sealing
 from backend.sync import revisions
 
@@ -62,12 +66,37 @@ SEX_SPELLINGS = {"男": idnumber.Sex.male, "男性": idnumber.Sex.male, "女": i
                  "女性": idnumber.Sex.female}
 YES = ("是", "Y", "YES", "√", "✓", "✔", "在读", "在校", "1", "TRUE")
 NO = ("否", "N", "NO", "×", "✗", "✘", "辍学", "休学", "不在读", "未在读", "失学", "0", "FALSE")
-NUMERIC_ID_ZH = ("该单元格是数字格式：Excel 把身份证号码当作数字保存，超过15位的部分已被改为0，号码的末几位已经丢失"
-                 "（显示为 9.90101E+17 之类）。请把本列设置为“文本”格式，再逐个重新输入身份证号码后导入")
+NUMERIC_ID_ZH = ("该单元格是数字格式：表格软件（Excel、WPS、LibreOffice）把身份证号码当作数字保存，超过15位的部分"
+                 "已被改为0，号码的末几位已经丢失（显示为 9.90101E+17 之类）。请把本列设置为“文本”格式，"
+                 "再逐个重新输入身份证号码后导入")
+NUMERIC_ID_EN = ("The cell is a number: the spreadsheet program (Excel, WPS, LibreOffice) stored the ID number as "
+                 "a number and replaced every digit after the 15th with 0, so its last digits are lost (it shows "
+                 "as 9.90101E+17 or the like). Format the column as Text, type the ID numbers again and import")
+# A phone number typed into a General column becomes a number: its leading 0 (0571…) is gone. Only an
+# 11-digit mobile number (1…) survives a number cell whole, and is taken as its digits.
+NUMERIC_CONTACT_ZH = ("该单元格是数字格式：表格软件（Excel、WPS、LibreOffice）把电话号码当作数字保存，"
+                      "号码开头的0（如区号0571的0）已经丢失。请把本列设置为“文本”格式，再重新输入号码后导入"
+                      "（11位手机号码不受影响）")
+NUMERIC_CONTACT_EN = ("The cell is a number: the spreadsheet program (Excel, WPS, LibreOffice) stored the phone "
+                      "number as a number, so its leading 0 (as in the area code 0571) is lost. Format the column "
+                      "as Text, type the number again and import (an 11-digit mobile number is not affected)")
+_MOBILE = re.compile(r"1[0-9]{10}")
+_EXCEL_15 = re.compile(r"[0-9]{15}000")
+EXCEL_15_ZH = ("身份证号码末三位是000，且校验位不正确：这是 Excel 把号码当作数字保存后只保留了前15位、其余改为0的结果，"
+               "号码的末几位已经丢失。请把本列设置为“文本”格式，再逐个重新输入身份证号码后导入")
+EXCEL_15_EN = ("The ID number ends in 000 and its check character is wrong: Excel held it as a number, kept its "
+               "first 15 digits and replaced the rest with 0, so its last digits are lost. Format the column as "
+               "Text, type the ID numbers again and import")
+EXCEL_15_WARNING_ZH = ("身份证号码末三位是000：可能是 Excel 只保留了前15位数字的结果（校验位恰好正确）。"
+                       "请与原始证件核对；如有误，请把本列设置为“文本”格式后重新输入")
+EXCEL_15_WARNING_EN = ("The ID number ends in 000: Excel may have kept only its first 15 digits (the check "
+                       "character happens to be right). Check it against the ID card; if it is wrong, format the "
+                       "column as Text and type it again")
 FIELD_ZH = {"name": "姓名", "hukou_place": "户籍地", "residence": "常住地", "contact": "联系方式",
             "in_school": "是否在读", "task_force": "专班人员及联系方式", "assistance": "帮扶措施",
             "categories": "分类", "signs": "具体表现", "key_minor": "重点未成年人", "vulnerable": "易受侵害未成年人",
             "risk_level": "综合研判风险等级", "control_measures": "管控措施", "sex": "性别", "guardian": "监护人",
+            "guardian_contact": "监护人联系方式",
             "sealed": "封存"}
 
 
@@ -78,6 +107,8 @@ class ImportReport:
     rows: int = 0
     created: int = 0
     matched: int = 0
+    # Each reason is kept in both languages ("reason" zh, "reason_en"), answered in the caller's
+    # (as_dict, raise_if_failed).
     errors: list[dict[str, Any]] = field(default_factory=list)
     matched_rows: list[int] = field(default_factory=list)
     created_rows: list[int] = field(default_factory=list)
@@ -87,11 +118,23 @@ class ImportReport:
     changes: list[dict[str, Any]] = field(default_factory=list)
     elsewhere: list[dict[str, Any]] = field(default_factory=list)
     unchanged: int = 0
+    # The rows with their sheet ({row, sheet}): a row number alone is ambiguous in a workbook of
+    # several sheets (matched_rows / created_rows are kept as they were).
+    created_entries: list[dict[str, Any]] = field(default_factory=list)
+    matched_entries: list[dict[str, Any]] = field(default_factory=list)
+    # 附件2 rows of a minor's number ({row, sheet}): whether this import sealed the entry or one was
+    # sealed already is not told (sealing/service.py); nothing is counted as created or matched.
+    sealed_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Rows read but not imported, not errors: a 合计/总计/小计 line ({row, sheet, kind, reason}).
+    skipped_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Imported, but worth a look ({row, sheet, column, kind, reason}): a hidden row, an ID number
+    # that may have lost its last digits to Excel.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     # Audits the rows refused for an ID number registered elsewhere and tells the coordinators
     # (registry/duplicates.py); run by raise_if_failed's refusal after its rollback.
     aftermath: Callable[[Session], None] | None = field(default=None, repr=False, compare=False)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, locale: str = "zh-CN") -> dict[str, Any]:
         return {
             "annex": self.annex,
             "dry_run": self.dry_run,
@@ -100,7 +143,7 @@ class ImportReport:
             "matched": self.matched,
             "matched_rows": self.matched_rows,
             "created_rows": self.created_rows,
-            **spreadsheet.capped_errors(self.errors),
+            **spreadsheet.capped_errors(localised(self.errors, locale)),
             "ok": not self.errors,
             "format": self.format,
             "sheets": self.sheets,
@@ -108,7 +151,25 @@ class ImportReport:
             "unchanged": self.unchanged,
             "changes": self.changes,
             "elsewhere": self.elsewhere,
+            "created_entries": self.created_entries,
+            "matched_entries": self.matched_entries,
+            "sealed_rows": self.sealed_rows,
+            "skipped_rows": localised(self.skipped_rows, locale),
+            "warnings": localised(self.warnings, locale),
         }
+
+
+def localised(items: list[dict[str, Any]], locale: str) -> list[dict[str, Any]]:
+    """Errors, warnings and skipped rows with their `reason` in the caller's language (zh-CN unless
+    it asked for en)."""
+    english = locale == "en"
+    out = []
+    for item in items:
+        shown = {k: v for k, v in item.items() if k != "reason_en"}
+        if english and item.get("reason_en"):
+            shown["reason"] = item["reason_en"]
+        out.append(shown)
+    return out
 
 
 @dataclass
@@ -126,6 +187,7 @@ class _Layout:
 class _Row:
     number: int
     sheet: str | None  # named in errors when the file has more than one ledger sheet
+    sheet_name: str  # the sheet's name, always (created_entries, warnings)
     cells: dict[int, Any]  # expected index -> typed cell
     extras: dict[str, Any]
     extra_headers: dict[str, str]
@@ -199,6 +261,10 @@ def _find_layout(annex: Annex, sheet: reading.RawSheet) -> tuple[_Layout | None,
         below = sheet.rows[number] if number < len(sheet.rows) else []
         for header_row, header in ((number, cells), (number + 1, _two_row_header(cells, below))):
             columns, extras, unknown, repeated = _match_header(annex, header)
+            if header_row > number and required <= set(_match_header(annex, below)[0]):
+                # The row below is a whole header by itself: the row above is a title or a 填报单位
+                # row, not a group row, and none of its text belongs in a column's name.
+                continue
             if required <= set(columns):
                 headers = {name: str(header[at]).strip() for name, at in extras.items()}
                 return _Layout(header_row, columns, extras, headers, repeated), None, unknown
@@ -238,6 +304,17 @@ def _header_refusal(annex: Annex, candidate: _Candidate) -> str:
             f"最接近的是工作表“{candidate.sheet}”第{candidate.row}行：缺少列：{missing}；无法识别的列：{unknown}。应有的列为：{'、'.join(HEADERS[annex])}")
 
 
+def _header_refusal_en(annex: Annex, candidate: _Candidate) -> str:
+    def quoted(names: list[str]) -> str:
+        return ", ".join(f"“{n}”" for n in names) or "none"
+
+    unknown = quoted([u.replace("\n", "") for u in candidate.unknown])
+    return (f"No Annex {annex.value} header found (looked for in the first {HEADER_SCAN_ROWS} rows of every sheet). "
+            f"The nearest is row {candidate.row} of sheet “{candidate.sheet}”: missing columns: "
+            f"{quoted(candidate.missing)}; unknown columns: {unknown}. "
+            f"The columns are: {quoted(list(HEADERS[annex]))}")
+
+
 def _read_rows(stream: BinaryIO, filename: str, annex: Annex, report: ImportReport) -> list[_Row]:
     """The data rows of every ledger sheet below its header. A file over the byte or row cap, hostile,
     or of no accepted format (backend/ledgers/reading.py) is refused as a whole."""
@@ -265,11 +342,12 @@ def _read_rows(stream: BinaryIO, filename: str, annex: Annex, report: ImportRepo
                 best = candidate
             if _looks_like_ledger(annex, candidate):
                 report.errors.append({"row": candidate.row, "column": None, "sheet": sheet.name,
-                                      "reason": _header_refusal(annex, candidate)})
+                                      "reason": _header_refusal(annex, candidate),
+                                      "reason_en": _header_refusal_en(annex, candidate)})
                 entry.update(reason="表头不完整", reason_en="the header lacks columns")
             else:
                 entry.update(reason=f"未找到附件{annex.value}的表头（说明页或其他内容），未导入",
-                             reason_en=f"no 附件{annex.value} header (instructions or other content); not imported")
+                             reason_en=f"no Annex {annex.value} header (instructions or other content); not imported")
             continue
         if layout.repeated:
             for index, first, second in layout.repeated:
@@ -278,6 +356,8 @@ def _read_rows(stream: BinaryIO, filename: str, annex: Annex, report: ImportRepo
                 report.errors.append({
                     "row": layout.header_row, "column": b, "sheet": sheet.name,
                     "reason": f"{a}列和{b}列都是“{name}”，无法确定以哪一列为准；请删除或改名其中一列后重新导入",
+                    "reason_en": f"Columns {a} and {b} are both “{name}”: which one holds the value cannot be "
+                                 "told; delete or rename one of them and import again",
                 })
             entry.update(reason="有重复的列", reason_en="two columns name the same field")
             continue
@@ -288,7 +368,8 @@ def _read_rows(stream: BinaryIO, filename: str, annex: Annex, report: ImportRepo
     if not laid_out and not report.errors:
         candidate = best or _Candidate(book.sheets[0].name if book.sheets else "", 1, 0,
                                        list(HEADERS[annex][1:]), [])
-        report.errors.append({"row": candidate.row, "column": None, "reason": _header_refusal(annex, candidate)})
+        report.errors.append({"row": candidate.row, "column": None, "reason": _header_refusal(annex, candidate),
+                              "reason_en": _header_refusal_en(annex, candidate)})
         return []
     named = len(laid_out) > 1
     id_keys = accepted_keys(annex, 2)
@@ -306,8 +387,20 @@ def _read_rows(stream: BinaryIO, filename: str, annex: Annex, report: ImportRepo
                 continue
             if isinstance(picked.get(2), str) and header_key(picked[2]) in id_keys:
                 continue  # the header again (printed at the top of every page)
+            if _is_totals(cells, picked):
+                report.skipped_rows.append({
+                    "row": number, "sheet": sheet.name, "kind": "totals",
+                    "reason": "合计行（合计/总计/小计，没有身份证号码），未导入",
+                    "reason_en": "a totals row (“合计”, “总计”, “小计”, no ID number); not imported"})
+                continue
+            if number in sheet.hidden_rows:
+                report.warnings.append({
+                    "row": number, "sheet": sheet.name, "column": None, "kind": "hidden_row",
+                    "reason": "该行在文件中是隐藏的（或被筛选隐藏），已导入；请确认这一行确实需要导入",
+                    "reason_en": "The row is hidden in the file (or filtered out); it was imported: make sure it "
+                                 "belongs in the ledger"})
             data_columns.update(c for c, v in enumerate(cells) if v is not None and c not in used)
-            out.append(_Row(number, sheet.name if named else None, picked,
+            out.append(_Row(number, sheet.name if named else None, sheet.name, picked,
                             {name: cell(c) for name, c in layout.extras.items()}, layout.extra_headers))
             count += 1
         headed = {u["column"] for u in report.unused_columns if u["sheet"] == sheet.name}
@@ -320,20 +413,44 @@ def _read_rows(stream: BinaryIO, filename: str, annex: Annex, report: ImportRepo
     return out
 
 
+_TOTALS = re.compile(r"^(合计|总计|小计|共计)")
+_ID_LIKE = re.compile(r"[0-9]{15}")
+
+
+def _is_totals(cells: list[Any], picked: dict[int, Any]) -> bool:
+    """A 合计/总计/小计 line at the foot of a ledger (or of each village's block): the label in one of
+    the first columns (序号, 姓名, or the sheet's first three), no ID number."""
+    ident = picked.get(2)
+    if ident is not None and _ID_LIKE.search(identifiers.fold(str(ident))):
+        return False
+    firsts = [*cells[:3], picked.get(0), picked.get(1)]
+    return any(isinstance(v, str) and _TOTALS.match(identifiers.fold(v)) for v in firsts)
+
+
 # ---------------------------------------------------------------- cells
 
 
 class _RowErrors:
     def __init__(self, report: ImportReport, annex: Annex, row: _Row) -> None:
         self.report, self.annex, self.row, self.failed = report, annex, row, False
+        self.limits = _MAX_LENGTH[annex]
 
-    def add(self, index: int | str, reason: str) -> None:
+    def _column(self, index: int | str) -> str:
+        return HEADERS[self.annex][index] if isinstance(index, int) else self.row.extra_headers.get(index, index)
+
+    def add(self, index: int | str, reason: str, reason_en: str) -> None:
         self.failed = True
-        column = HEADERS[self.annex][index] if isinstance(index, int) else self.row.extra_headers.get(index, index)
-        error: dict[str, Any] = {"row": self.row.number, "column": column, "reason": reason}
+        error: dict[str, Any] = {"row": self.row.number, "column": self._column(index), "reason": reason,
+                                 "reason_en": reason_en}
         if self.row.sheet is not None:
             error["sheet"] = self.row.sheet
         self.report.errors.append(error)
+
+    def warn(self, index: int | str, kind: str, reason: str, reason_en: str) -> None:
+        """Imported, but the answer says what to look at (never silent)."""
+        self.report.warnings.append({"row": self.row.number, "sheet": self.row.sheet_name,
+                                     "column": self._column(index), "kind": kind, "reason": reason,
+                                     "reason_en": reason_en})
 
 
 def _fold(value: str) -> str:
@@ -348,7 +465,8 @@ def _parse_bool(value: str | None, errs: _RowErrors, index: int) -> bool | None:
         return True
     if folded in NO:
         return False
-    errs.add(index, f"应填“是”或“否”（也可填 在读/辍学/休学、√/×、Y/N），而不是“{value}”")
+    errs.add(index, f"应填“是”或“否”（也可填 在读/辍学/休学、√/×、Y/N），而不是“{value}”",
+             f"Write “是” (yes) or “否” (no) (or “在读”, “辍学”, “休学”, √/×, Y/N), not “{value}”")
     return None
 
 
@@ -356,10 +474,12 @@ def _parse_contact(value: str | None, errs: _RowErrors, index: int) -> str | Non
     """A contact cell in its canonical form (a phone number as ASCII digits, backend/core/identifiers.py)."""
     if value is None:
         return None
+    value = _unwrapped(value) or value
     try:
         return identifiers.contact(value)
     except ValueError:
-        errs.add(index, f"联系方式中的数字只能是0-9，而不是“{value}”")
+        errs.add(index, f"联系方式中的数字只能是0-9，而不是“{value}”",
+                 f"The digits of a contact are 0-9, not “{value}”")
         return None
 
 
@@ -371,7 +491,8 @@ def _parse_level(value: str | None, errs: _RowErrors, index: int) -> RiskLevel |
             return RiskLevel.parse(spelling)  # the label the sheet shows, or its code
         except ValueError:
             continue
-    errs.add(index, f"风险等级应为{'、'.join(lv.value for lv in RiskLevel)}之一，而不是“{value}”")
+    errs.add(index, f"风险等级应为{'、'.join(lv.value for lv in RiskLevel)}之一，而不是“{value}”",
+             "The risk level is one of " + ", ".join(f"“{lv.value}”" for lv in RiskLevel) + f", not “{value}”")
     return None
 
 
@@ -380,7 +501,8 @@ def _parse_sex(value: str | None, errs: _RowErrors) -> idnumber.Sex | None:
         return None
     sex = SEX_SPELLINGS.get(_fold(value))
     if sex is None:
-        errs.add(3, f"性别应填“男”或“女”（也可填 男性/女性），而不是“{value}”")
+        errs.add(3, f"性别应填“男”或“女”（也可填 男性/女性），而不是“{value}”",
+                 f"Write the sex as “男” (male) or “女” (female) (or “男性”/“女性”), not “{value}”")
     return sex
 
 
@@ -397,29 +519,44 @@ def _parse_birth(value: Any, errs: _RowErrors) -> date | None:
             return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
         except ValueError:
             pass
-    errs.add(BIRTH_DATE, f"出生日期应写成 2012-03-04 或 2012年3月4日，而不是“{_text(value)}”")
+    errs.add(BIRTH_DATE, f"出生日期应写成 2012-03-04 或 2012年3月4日，而不是“{_text(value)}”",
+             f"Write the birth date as 2012-03-04 or “2012年3月4日”, not “{_text(value)}”")
     return None
 
 
 def _id_text(value: Any, errs: _RowErrors) -> str | None:
     """The ID cell as text, or None (an error added): a number cell is never turned into digits."""
     if value is None:
-        errs.add(2, "身份证号码必填")
+        errs.add(2, "身份证号码必填", "The ID number is required")
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        errs.add(2, NUMERIC_ID_ZH)
+        errs.add(2, NUMERIC_ID_ZH, NUMERIC_ID_EN)
         return None
     if not isinstance(value, str):
-        errs.add(2, f"身份证号码应为18位文本，而不是“{_text(value)}”")
+        errs.add(2, f"身份证号码应为18位文本，而不是“{_text(value)}”",
+                 f"The ID number is 18 characters of text, not “{_text(value)}”")
         return None
-    folded = _fold(value)
+    folded = _unwrapped(_fold(value))
     if _SCIENTIFIC.match(folded):
-        errs.add(2, NUMERIC_ID_ZH)
+        errs.add(2, NUMERIC_ID_ZH, NUMERIC_ID_EN)
         return None
     if idnumber.is_masked(folded):
-        errs.add(2, "这是隐藏了部分数字的身份证号码（脱敏导出），无法据此登记或匹配，请填写完整的18位号码")
+        errs.add(2, "这是隐藏了部分数字的身份证号码（脱敏导出），无法据此登记或匹配，请填写完整的18位号码",
+                 "This ID number has digits hidden (a masked export): it can neither register nor match anyone; "
+                 "write the full 18 characters")
         return None
     return folded
+
+
+def _unwrapped(text: str) -> str:
+    """An identifier or contact without the wrapper a clerk types in a CSV to keep it text: a leading
+    apostrophe ('990101…) or an Excel formula of a string (="990101…")."""
+    text = text.strip()
+    if text.startswith('="') and text.endswith('"') and len(text) >= 3:
+        return text[2:-1].strip()
+    if text.startswith("'"):
+        return text[1:].strip()
+    return text
 
 
 def _parse_id(row: _Row, errs: _RowErrors, *, minor: bool) -> idnumber.IdNumber | None:
@@ -428,12 +565,21 @@ def _parse_id(row: _Row, errs: _RowErrors, *, minor: bool) -> idnumber.IdNumber 
     value = _id_text(row.cells.get(2), errs)
     if value is None:
         return None
+    if _EXCEL_15.fullmatch(value):
+        # 15 digits then 000: what Excel writes for an ID number it held as a number (15 significant
+        # digits) and then saved as text or CSV. Its check character fails 10 times in 11; when it
+        # passes, the number may still be a real one (1 in ~1100 end in 000), so it is imported and
+        # the answer says to look at it.
+        if idnumber.check_character(value[:17]) != value[17]:
+            errs.add(2, EXCEL_15_ZH, EXCEL_15_EN)
+            return None
+        errs.warn(2, "id_number_excel_15", EXCEL_15_WARNING_ZH, EXCEL_15_WARNING_EN)
     try:
         return idnumber.parse_for_person(value, today=clock.now().date(), sex=sex, birth_date=birth, minor=minor)
     except DomainError as exc:
         field_name = str(exc.extensions.get("field"))
         where: int | str = 3 if field_name == "sex" else BIRTH_DATE if field_name == "birth_date" else 2
-        errs.add(where, exc.detail_zh or exc.title_zh)
+        errs.add(where, exc.detail_zh or exc.title_zh, exc.detail_en or exc.title_en)
         return None
 
 
@@ -450,14 +596,17 @@ def _child_categories(value: str | None, errs: _RowErrors) -> list[str]:
             if 1 <= int(digits) <= len(allowed):
                 part = allowed[int(digits) - 1]
             else:
-                errs.add(8, f"分类“{raw}”不在{'、'.join(allowed)}之中（也可填序号1-{len(allowed)}）")
+                errs.add(8, f"分类“{raw}”不在{'、'.join(allowed)}之中（也可填序号1-{len(allowed)}）",
+                         f"The category “{raw}” is not one of " + ", ".join(f"“{a}”" for a in allowed)
+                         + f" (or their numbers 1-{len(allowed)})")
                 continue
         found = part if part in allowed else None
         if found is None:
             near = [c for c in allowed if part in c]
             found = near[0] if len(near) == 1 else None
         if found is None:
-            errs.add(8, f"分类“{part}”不在{'、'.join(allowed)}之中")
+            errs.add(8, f"分类“{part}”不在{'、'.join(allowed)}之中",
+                     f"The category “{part}” is not one of " + ", ".join(f"“{a}”" for a in allowed))
         elif found not in out:
             out.append(found)
     return [ChildCategory(c).value for c in out]
@@ -484,63 +633,128 @@ def _risk_categories(value: str | None, errs: _RowErrors) -> list[str]:
             found = exact[0] if exact else (near[0] if len(near) == 1 else None)
         if found is None:
             allowed = "；".join(f"{k}、{v}" for k, v in names.items())
-            errs.add(7, f"分类“{raw}”不是附件2的7类之一（可填序号或名称）：{allowed}")
+            errs.add(7, f"分类“{raw}”不是附件2的7类之一（可填序号或名称）：{allowed}",
+                     f"The category “{raw}” is none of the 7 of Annex 2 (write its number or name): “{allowed}”")
         elif found not in out:
             out.append(found)
     return out
 
 
-# The longest text each free-text column may hold: the stored field's length (registry/models.py).
-# Checked per cell, so an over-long 户籍地 is a row error naming its column, not a refusal of the file.
-_MAX_LENGTH: dict[Annex, dict[int, int]] = {
-    Annex.key_minors: {4: 200, 5: 200, 7: 40, 9: 1000, 12: 200, 13: 1000},
-    Annex.vulnerable_minors: {4: 200, 5: 200, 6: 40, 10: 200, 11: 1000},
-    Annex.risk_persons: {4: 200, 5: 200, 6: 40, 9: 1000},
+def _schema_limit(schema: type[BaseModel], name: str) -> int:
+    """The max_length the API schema gives field `name` (a text's characters, a list's items)."""
+    return next(m.max_length for m in schema.model_fields[name].metadata if isinstance(m, MaxLen))
+
+
+def _limit(schema: type[BaseModel], table: Any, name: str) -> int:
+    """The longest value field `name` may hold: its API schema's limit, and never more than its
+    column's (registry/models.py), so an import can store nothing the API would refuse."""
+    column = table.__table__.c[name].type.length
+    return min(_schema_limit(schema, name), column or _schema_limit(schema, name))
+
+
+# The field of the API's schemas each text column is written to. Its limit is checked on the value
+# as written (a contact in its canonical form, each guardian's name and phone), per cell, so an
+# over-long value is a row error naming its column, never a refusal of the whole file.
+_WRITTEN_TO: dict[Annex, dict[int, str]] = {
+    Annex.key_minors: {1: "name", 4: "hukou_place", 5: "residence", 7: "contact", 9: "signs", 10: "name",
+                       11: "contact", 12: "task_force", 13: "assistance"},
+    Annex.vulnerable_minors: {1: "name", 4: "hukou_place", 5: "residence", 6: "contact", 8: "name", 9: "contact",
+                              10: "task_force", 11: "assistance"},
+    Annex.risk_persons: {1: "name", 4: "hukou_place", 5: "residence", 6: "contact", 9: "control_measures"},
 }
+_MAX_LENGTH: dict[Annex, dict[int, int]] = {
+    annex: {index: _limit(RiskPersonData if annex is Annex.risk_persons else PersonData,
+                          RiskPerson if annex is Annex.risk_persons else Person, name)
+            for index, name in columns.items()}
+    for annex, columns in _WRITTEN_TO.items()
+}
+# The guardians a child may have (PersonData.guardians), the columns naming them and their phones,
+# and the columns holding a contact (a number cell there has lost its leading 0).
+MAX_GUARDIANS = _schema_limit(PersonData, "guardians")
+_GUARDIAN_COLUMNS = {Annex.key_minors: (10, 11), Annex.vulnerable_minors: (8, 9)}
+_CONTACT_COLUMNS = {Annex.key_minors: (7, 11, 12), Annex.vulnerable_minors: (6, 9, 10), Annex.risk_persons: (6,)}
+# What a guardian without a phone is written as among the phones ("13800138000、无、13900139000").
+NO_PHONE = ("无", "没有", "暂无")
+
+
+def _too_long(limit: int, length: int, what: str = "", what_en: str = "") -> tuple[str, str]:
+    return (f"内容过长：{what}最多 {limit} 字，现有 {length} 字",
+            f"Too long: {what_en}at most {limit} characters, this cell holds {length}")
+
+
+class _RowRefused(Exception):
+    """A row refused while it is written (its column, the reason in both languages)."""
+
+    def __init__(self, index: int, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.index, self.zh, self.en = index, zh, en
 
 
 def _row_values(row: _Row, annex: Annex, errs: _RowErrors) -> dict[str, Any] | None:
-    def c(index: int) -> str | None:
-        text = _text(row.cells.get(index))
-        longest = _MAX_LENGTH[annex].get(index)
+    limits = _MAX_LENGTH[annex]
+    contacts = _CONTACT_COLUMNS[annex]
+    guardian_columns = _GUARDIAN_COLUMNS.get(annex, ())
+
+    def fits(index: int, text: str | None) -> str | None:
+        longest = limits.get(index)
         if text is not None and longest is not None and len(text) > longest:
-            errs.add(index, f"内容过长：最多 {longest} 字，现有 {len(text)} 字")
+            errs.add(index, *_too_long(longest, len(text)))
             return None
         return text
 
+    def raw(index: int) -> str | None:
+        """The cell as text; a number cell of a contact column only when it is a mobile number."""
+        value = row.cells.get(index)
+        if index in contacts and isinstance(value, int | float) and not isinstance(value, bool):
+            digits = str(int(value)) if float(value).is_integer() else ""
+            if not _MOBILE.fullmatch(digits):
+                errs.add(index, NUMERIC_CONTACT_ZH, NUMERIC_CONTACT_EN)
+                return None
+            return digits
+        return _text(value)
+
+    def c(index: int) -> str | None:
+        text = raw(index)
+        # A contact is checked as it is stored (canonical), a guardian's parts one by one.
+        return text if index in guardian_columns else fits(index, text)
+
+    def contact(index: int) -> str | None:
+        return fits(index, _parse_contact(raw(index), errs, index))
+
+    # A cell holding a character Hulei refuses (backend/core/text.py) is a row error, never stored.
+    cells: list[tuple[int | str, Any]] = [*row.cells.items(), *row.extras.items()]
+    for at, value in cells:
+        if isinstance(value, str) and (bad := first_refused(value)) is not None:
+            errs.add(at, cell_reason(bad), cell_reason(bad, "en"))
     name = c(1)
-    if name is None:
-        errs.add(1, "姓名必填")
-    if name is not None and len(name) > 60:
-        errs.add(1, "姓名过长")
+    if name is None and _text(row.cells.get(1)) is None:
+        errs.add(1, "姓名必填", "The name is required")
     parsed = _parse_id(row, errs, minor=annex is not Annex.risk_persons)
     values: dict[str, Any] = {"name": name, "hukou_place": c(4), "residence": c(5)}
     if annex is Annex.key_minors:
         values.update(
-            contact=_parse_contact(c(7), errs, 7),
+            contact=contact(7),
             in_school=_parse_bool(c(6), errs, 6),
             categories=_child_categories(c(8), errs),
             signs=c(9),
-            guardian_name=c(10),
-            guardian_contact=_parse_contact(c(11), errs, 11),
+            guardians=_guardians(c(10), c(11), errs, 10, 11),
             task_force=c(12),
             assistance=c(13),
             risk_level=_parse_level(c(14), errs, 14),
         )
     elif annex is Annex.vulnerable_minors:
         values.update(
-            contact=_parse_contact(c(6), errs, 6),
+            contact=contact(6),
             in_school=_parse_bool(c(7), errs, 7),
-            guardian_name=c(8),
-            guardian_contact=_parse_contact(c(9), errs, 9),
+            guardians=_guardians(c(8), c(9), errs, 8, 9),
             task_force=c(10),
             assistance=c(11),
         )
     else:
         cats = _risk_categories(c(7), errs)
         if not cats and c(7) is None:
-            errs.add(7, "分类必填")
-        values.update(contact=_parse_contact(c(6), errs, 6), categories=cats, risk_level=_parse_level(c(8), errs, 8),
+            errs.add(7, "分类必填", "The category is required")
+        values.update(contact=contact(6), categories=cats, risk_level=_parse_level(c(8), errs, 8),
                       control_measures=c(9))
     if parsed is None or errs.failed:
         return None
@@ -548,6 +762,43 @@ def _row_values(row: _Row, annex: Annex, errs: _RowErrors) -> dict[str, Any] | N
     values["sex"] = parsed.sex
     values["birth_date"] = parsed.birth_date
     return values
+
+
+def _guardians(names_cell: str | None, phones_cell: str | None, errs: _RowErrors, name_at: int,
+               phone_at: int) -> list[tuple[str, str | None]]:
+    """The guardians a row names, each with its phone: the phones pair with the names in order, one
+    each, “无” for a guardian without one; no phones at all is every guardian without one. Each name
+    and phone fits the field it is written to, and there are no more than the API allows."""
+    names = list(dict.fromkeys(n.strip() for n in _split_names(names_cell)))
+    phones = [p.strip() for p in _split_names(phones_cell)]
+    if len(names) > MAX_GUARDIANS:
+        errs.add(name_at, f"监护人最多 {MAX_GUARDIANS} 名，本行有 {len(names)} 名",
+                 f"At most {MAX_GUARDIANS} guardians; the row names {len(names)}")
+        return []
+    name_limit, phone_limit = errs.limits[name_at], errs.limits[phone_at]
+    for name in names:
+        if len(name) > name_limit:
+            errs.add(name_at, *_too_long(name_limit, len(name), "每位监护人的姓名", "each guardian's name "))
+            return []
+    if phones and len(phones) != len(names):
+        errs.add(phone_at,
+                 f"监护人联系方式有 {len(phones)} 个，监护人姓名有 {len(names)} 个：请按姓名的顺序每人填一个联系方式，"
+                 "用“、”分隔，没有联系方式的填“无”（如“13800138000、无”）",
+                 f"The row has {len(phones)} guardian phones and {len(names)} guardian names: write one phone per "
+                 "guardian in the order of the names, separated by “、”, and “无” for a guardian without one "
+                 "(as in “13800138000、无”)")
+        return []
+    paired: list[tuple[str, str | None]] = []
+    for at, name in enumerate(names):
+        phone = phones[at] if phones and phones[at] not in NO_PHONE else None
+        if phone is not None:
+            phone = _parse_contact(phone, errs, phone_at)
+            if phone is not None and len(phone) > phone_limit:
+                errs.add(phone_at, *_too_long(phone_limit, len(phone), "每位监护人的联系方式",
+                                              "each guardian's phone "))
+                return []
+        paired.append((name, phone))
+    return paired
 
 
 # ---------------------------------------------------------------- import
@@ -597,6 +848,9 @@ def import_ledger(
     rows = _read_rows(stream, filename, annex, report)
     report.rows = len(rows)
     planned: list[tuple[_Row, dict[str, Any], Any]] = []
+    # 附件2 rows of a minor's number: the entry is created sealed when none is, else left as it is;
+    # both are answered alike (sealed_rows), so the answer never tells that a sealed entry existed.
+    sealed_rows: list[_Row] = []
     seen: dict[str, _Row] = {}
     model: type[Person] | type[RiskPerson] = RiskPerson if annex is Annex.risk_persons else Person
     collisions: list[duplicates.Collision] = []
@@ -609,13 +863,22 @@ def import_ledger(
         if index in seen:
             first = seen[index]
             where = f"工作表“{first.sheet}”" if first.sheet and first.sheet != row.sheet else ""
-            errs.add(2, f"与{where}第{first.number}行的身份证号码重复")
+            where_en = f"sheet “{first.sheet}” " if where else ""
+            errs.add(2, f"与{where}第{first.number}行的身份证号码重复",
+                     f"The same ID number as {where_en}row {first.number}")
             continue
         seen[index] = row
-        # A sealed 附件2 entry is never matched (the answer would show it exists): a row of its number is a
-        # new entry, sealed again if its person is still a minor.
+        # A sealed 附件2 entry is never matched (the answer would show it exists): an adult's row of its
+        # number is a new entry, and a minor's row is answered as sealed whether or not one exists.
         unsealed = [sealing.unsealed(RiskPerson)] if model is RiskPerson else []
         existing = session.execute(select(model).where(col(model.id_index) == index, *unsealed)).scalar_one_or_none()
+        if existing is None and model is RiskPerson and sealing.judge(values["birth_date"], clock.now()):
+            sealed_rows.append(row)
+            sealed_before = session.execute(select(col(RiskPerson.id)).where(
+                col(RiskPerson.id_index) == index, col(RiskPerson.sealed).is_(True))).first()
+            if sealed_before is None:
+                planned.append((row, values, None))
+            continue
         if existing is not None:
             # A row updates the record of its number when that record is a child (or 附件2 entry) of
             # the caller's area, which the importer (police, coordinators) may read with its full
@@ -624,7 +887,7 @@ def import_ledger(
             path = orgunits.unit_path(session, existing.org_unit_id)
             if (path is None or not principal.covers(path)
                     or (isinstance(existing, Person) and existing.role != PersonRole.child.value)):
-                errs.add(2, duplicates.REFUSAL_ZH)
+                errs.add(2, duplicates.REFUSAL_ZH, duplicates.REFUSAL_EN)
                 collisions.append(duplicates.collision(session, model, index, unit_id=unit.id, operation="import"))
                 continue
             if existing.org_unit_id != unit.id and not _within(session, existing.org_unit_id, unit):
@@ -634,10 +897,15 @@ def import_ledger(
                                          "org_unit_name": held.name if held else None,
                                          "imported_into": unit.name})
         planned.append((row, values, existing))
-    report.matched = sum(1 for _, _, e in planned if e is not None)
-    report.created = len(planned) - report.matched
-    report.matched_rows = [row.number for row, _, e in planned if e is not None]
-    report.created_rows = [row.number for row, _, e in planned if e is None]
+    sealing_rows = {id(r) for r in sealed_rows}
+    matched = [row for row, _, e in planned if e is not None]
+    created = [row for row, _, e in planned if e is None and id(row) not in sealing_rows]
+    report.matched, report.created = len(matched), len(created)
+    report.matched_rows = [row.number for row in matched]
+    report.created_rows = [row.number for row in created]
+    report.matched_entries = [{"row": row.number, "sheet": row.sheet_name} for row in matched]
+    report.created_entries = [{"row": row.number, "sheet": row.sheet_name} for row in created]
+    report.sealed_rows = [{"row": row.number, "sheet": row.sheet_name} for row in sealed_rows]
     kind = disclosure.RISK_PERSON if annex is Annex.risk_persons else disclosure.PERSON
     disclosure.record(kind, [e.id for _, _, e in planned if e is not None])
     # The writes, the same for a dry run and a real one; kept only by a real import without errors.
@@ -650,7 +918,10 @@ def import_ledger(
                 else:
                     changed = _write_child(session, principal, annex, unit.id, values, existing)
             except DomainError as exc:
-                errs.add(2, exc.detail_zh or exc.title_zh)
+                errs.add(2, exc.detail_zh or exc.title_zh, exc.detail_en or exc.title_en)
+                continue
+            except _RowRefused as refused:
+                errs.add(refused.index, refused.zh, refused.en)
                 continue
             if existing is not None:
                 if changed:
@@ -752,15 +1023,42 @@ def _write_child(
     assert person.id is not None
     if existing is None or changes:
         disclosure.changed(disclosure.PERSON, [person.id], unit_id=person.org_unit_id)
-    names = _split_names(values.get("guardian_name"))
-    contacts = _split_names(values.get("guardian_contact"))
-    if names:
-        known = {g["name"] for g in registry.guardians_of(session, [person.id])[person.id]}
-        for at, name in enumerate(names):
-            if name in known:
-                continue
-            contact = contacts[at] if len(contacts) == len(names) else (contacts[0] if len(names) == 1 and contacts
-                                                                        else None)
+    guardians: list[tuple[str, str | None]] = values.get("guardians") or []
+    if guardians:
+        held = registry.guardians_of(session, [person.id])[person.id]
+        stored = [g["name"] for g in held]
+        known = set(stored)
+        new = [(name, contact) for name, contact in guardians if name not in known]
+        # A registered guardian's phone the ledger now gives otherwise is the clerk's newer knowledge: it
+        # is changed, and shown (an empty cell or “无” never clears a stored phone).
+        phones_before = {g["name"]: g["contact"] for g in held}
+        rephoned: list[tuple[str, str]] = [(who, phone) for who, phone in guardians
+                                           if who in known and phone is not None and phone != phones_before[who]]
+        if rephoned:
+            uuids = {g["name"]: g["uuid"] for g in held}
+            for who, phone in rephoned:
+                guardian_row = session.execute(select(Person).where(
+                    col(Person.uuid) == UUID(uuids[who]))).scalar_one()
+                guardian_row.contact = phone
+                guardian_row.rev = revisions.allocate(session)
+                guardian_row.version += 1
+                guardian_row.updated_at = now
+                session.add(guardian_row)
+                disclosure.changed(disclosure.PERSON, [guardian_row.id], unit_id=guardian_row.org_unit_id)
+            session.flush()
+            if existing is not None:
+                changes.append(_change(
+                    "guardian_contact",
+                    "、".join(f"{n}：{phones_before[n] or '无'}" for n, _ in rephoned),
+                    "、".join(f"{n}：{c}" for n, c in rephoned)))
+        if len(stored) + len(new) > MAX_GUARDIANS:
+            name_at = _GUARDIAN_COLUMNS[annex][0]
+            raise _RowRefused(name_at,
+                              f"监护人最多 {MAX_GUARDIANS} 名：已登记 {len(stored)} 名，本行又列出 {len(new)} 名",
+                              f"At most {MAX_GUARDIANS} guardians: {len(stored)} are registered and the row names "
+                              f"{len(new)} more")
+        added: list[str] = []
+        for name, contact in new:
             guardian = Person(
                 uuid=registry.new_uuid(),
                 role=PersonRole.guardian.value,
@@ -778,8 +1076,10 @@ def _write_child(
             session.flush()
             disclosure.changed(disclosure.PERSON, [guardian.id], unit_id=guardian.org_unit_id)
             session.add(Guardianship(child_id=person.id, guardian_id=guardian.id or 0, relation=None))
-            if existing is not None:
-                changes.append(_change("guardian", None, name))
+            added.append(name)
+        # The guardians before and after, as the ledger lists them (the export's 监护人姓名 cell).
+        if existing is not None and added:
+            changes.append(_change("guardian", "、".join(stored) or None, "、".join([*stored, *added])))
     level: RiskLevel | None = values.get("risk_level")
     if level is not None and level.value != person.risk_level:
         if existing is not None:
@@ -848,13 +1148,15 @@ def _write_risk_person(
     return changes
 
 
-def raise_if_failed(report: ImportReport) -> None:
+def raise_if_failed(report: ImportReport, locale: str = "zh-CN") -> None:
     """A real import with errors answers 422 listing the bad rows and columns (the first
-    import_max_errors of them, with their total); nothing was written."""
+    import_max_errors of them, with their total, each reason in the caller's language); nothing was
+    written. The problem carries the dry run's whole report (sheets, warnings, unused columns…) as
+    its extension members, so the refusal tells all the dry run would have."""
     if report.errors and not report.dry_run:
         raise LedgerInvalid(
             f"台账有{len(report.errors)}处错误，未导入任何数据",
             f"The ledger has {len(report.errors)} errors; nothing was imported",
-            **spreadsheet.capped_errors(report.errors),
+            **report.as_dict(locale),
             aftermath=report.aftermath,
         )

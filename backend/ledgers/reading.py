@@ -9,8 +9,10 @@
   (backend/ledgers/calamine_worker.py) and any failure there is a refusal, never a server error. An
   .ods is a zip of XML and gets the same zip and prolog checks first; its merged ranges, which calamine
   does not report, are read from content.xml through defusedxml.
-- .csv: UTF-8 (with or without BOM), else GB18030 (a superset of GBK, what Excel and WPS write for a
-  Chinese "CSV"); comma, tab or semicolon separated. Every cell is text.
+- .csv (and .txt): UTF-8 (with or without BOM), else GB18030 (a superset of GBK, what Excel and WPS
+  write for a Chinese "CSV"); UTF-16 LE or BE with its BOM (Excel's "Unicode text"); comma, tab or
+  semicolon separated. Every cell is text. A NUL in a cell is read (the importer refuses it at its row
+  and column); bytes with a NUL beside every ASCII character are UTF-16 without its BOM, refused.
 
 A cell is str, int, float, bool, date/datetime or None (empty). Numbers stay numbers: an ID number
 stored as a number has already lost its last digits, and the importer must know that.
@@ -38,6 +40,9 @@ from backend.core.spreadsheet import ImportFileUnreadable
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ROW_TAG = re.compile(rb"<(?:\w+:)?row(?=[\s/>])([^>]*)>")
+_ROW_NUMBER = re.compile(rb"\br=\"([0-9]+)\"")
+_ROW_HIDDEN = re.compile(rb"\bhidden=\"(?:1|true)\"")
 _MERGE = re.compile(rb"<(?:\w+:)?mergeCell\s+ref=\"([A-Z]+[0-9]+(?::[A-Z]+[0-9]+)?)\"")
 # A merged range larger than this is refused (a hand-made file could merge a million rows).
 MAX_MERGED_CELLS = 2_000_000
@@ -60,6 +65,9 @@ class RawSheet:
     merged: int = 0  # merged ranges applied
     skipped: str | None = None  # why the sheet cannot hold a ledger (a chart sheet), else None
     skipped_en: str | None = None
+    # The rows (1-based) hidden in the file (<row hidden="1"> in .xlsx, table:visibility in .ods; an
+    # .xls's are not known): imported, and listed as warnings by the importer.
+    hidden_rows: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -178,8 +186,9 @@ def _xlsx(content: bytes, *, max_rows: int, header_rows: int) -> Workbook:
                     continue
                 rows.append([None if _blank(v) else v for v in values])
             rows = _trim(rows, max_rows=max_rows, header_rows=header_rows)
-            merged = _spread(rows, _merged_ranges(workbook, sheet))
-            out.sheets.append(RawSheet(sheet.title, rows, merged))
+            part = _sheet_part(workbook, sheet)
+            merged = _spread(rows, _merged_ranges(part))
+            out.sheets.append(RawSheet(sheet.title, rows, merged, hidden_rows=_hidden_rows(part, len(rows))))
     except ImportFileUnreadable:
         raise
     except Exception as exc:  # the XML of a part is malformed or forbidden (defusedxml)
@@ -190,14 +199,34 @@ def _xlsx(content: bytes, *, max_rows: int, header_rows: int) -> Workbook:
     return out
 
 
-def _merged_ranges(workbook: Any, sheet: Any) -> list[tuple[int, int, int, int]]:
-    """The sheet's merged ranges, from its <mergeCells> (read-only openpyxl does not keep them)."""
+def _sheet_part(workbook: Any, sheet: Any) -> bytes:
+    """The sheet's XML (its size already checked by check_archive)."""
     path = getattr(sheet, "_worksheet_path", None)
     archive = getattr(workbook, "_archive", None)
     if path is None or archive is None:
-        return []
+        return b""
     with archive.open(path) as part:
-        data = part.read(spreadsheet.MAX_EXPANDED_BYTES)
+        return bytes(part.read(spreadsheet.MAX_EXPANDED_BYTES))
+
+
+def _hidden_rows(data: bytes, height: int) -> frozenset[int]:
+    """The rows up to `height` that the sheet's XML marks hidden (read-only openpyxl does not keep row
+    properties): <row r="5" hidden="1">; a row without r is the one after the previous."""
+    hidden: set[int] = set()
+    number = 0
+    for match in _ROW_TAG.finditer(data):
+        attributes = match.group(1)
+        given = _ROW_NUMBER.search(attributes)
+        number = int(given.group(1)) if given else number + 1
+        if number > height:
+            break
+        if _ROW_HIDDEN.search(attributes):
+            hidden.add(number)
+    return frozenset(hidden)
+
+
+def _merged_ranges(data: bytes) -> list[tuple[int, int, int, int]]:
+    """The sheet's merged ranges, from its <mergeCells> (read-only openpyxl does not keep them)."""
     start = data.find(b"mergeCells")
     if start < 0:
         return []
@@ -212,21 +241,28 @@ def _merged_ranges(workbook: Any, sheet: Any) -> list[tuple[int, int, int, int]]
 _TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 
 
-def _ods_merges(content: bytes) -> dict[str, list[tuple[int, int, int, int]]]:
+def _ods_merges(content: bytes, hidden: dict[str, set[int]] | None = None,
+                limit: int = 0) -> dict[str, list[tuple[int, int, int, int]]]:
     """The merged ranges of each sheet of an .ods (calamine does not report them): cells spanning rows
     or columns (table:number-rows-spanned / -columns-spanned), found by walking content.xml, whose
-    prolog check_archive has passed, through defusedxml."""
+    prolog check_archive has passed, through defusedxml. The rows (1-based, up to `limit`) hidden or
+    filtered out (table:visibility) are put in `hidden`, by sheet."""
     out: dict[str, list[tuple[int, int, int, int]]] = {}
+    hidden_rows: set[int] = set()
     with zipfile.ZipFile(io.BytesIO(content)) as archive, archive.open("content.xml") as part:
         sheet: list[tuple[int, int, int, int]] | None = None
         row = column = repeat = 0
         for event, element in DefusedElementTree.iterparse(part, events=("start", "end")):
             tag = element.tag
             if event == "start" and tag == f"{_TABLE}table":
-                sheet = out.setdefault(element.get(f"{_TABLE}name", ""), [])
+                name = element.get(f"{_TABLE}name", "")
+                sheet = out.setdefault(name, [])
+                hidden_rows = hidden.setdefault(name, set()) if hidden is not None else set()
                 row = 0
             elif event == "start" and tag == f"{_TABLE}table-row":
                 column, repeat = 0, int(element.get(f"{_TABLE}number-rows-repeated", "1"))
+                if element.get(f"{_TABLE}visibility", "visible") != "visible" and row < limit:
+                    hidden_rows.update(range(row + 1, min(row + repeat, limit) + 1))
             elif event == "start" and tag in (f"{_TABLE}table-cell", f"{_TABLE}covered-table-cell"):
                 rows = int(element.get(f"{_TABLE}number-rows-spanned", "1"))
                 columns = int(element.get(f"{_TABLE}number-columns-spanned", "1"))
@@ -276,7 +312,8 @@ def _calamine(content: bytes, kind: str, *, max_rows: int, header_rows: int) -> 
         raise _unreadable("文件不是有效的 .ods，请用 WPS/LibreOffice 另存为 .xlsx 后重试",
                           "Not a valid .ods file; save it as .xlsx")
     out = Workbook(kind)
-    merges = _ods_merges(content) if kind == "ods" else {}
+    hidden: dict[str, set[int]] = {}
+    merges = _ods_merges(content, hidden, header_rows + max_rows) if kind == "ods" else {}
     if not answer["sheets"]:
         raise _unreadable("文件中没有工作表", "the workbook has no sheet")
     for sheet in answer["sheets"]:
@@ -291,7 +328,7 @@ def _calamine(content: bytes, kind: str, *, max_rows: int, header_rows: int) -> 
         rows = _trim(rows, max_rows=max_rows, header_rows=header_rows)
         ranges = merges.get(sheet["name"]) or [(m[0], m[1], m[2], m[3]) for m in sheet["merged"]]
         merged = _spread(rows, ranges)
-        out.sheets.append(RawSheet(sheet["name"], rows, merged))
+        out.sheets.append(RawSheet(sheet["name"], rows, merged, hidden_rows=frozenset(hidden.get(sheet["name"], ()))))
     return out
 
 
@@ -306,17 +343,32 @@ def _decode(cell: list[Any] | None) -> Any:
     return value
 
 
+def _utf16_without_bom(content: bytes) -> bool:
+    """Whether the bytes look like UTF-16 without its BOM (not guessed, refused as an encoding): it
+    decodes as UTF-8 or GB18030, but every ASCII character comes with a NUL byte beside it. A NUL
+    or two in a cell of a UTF-8 file is not that: the file is read, and the cell is a row error
+    (backend/core/text.py refuses U+0000)."""
+    head = content[:4096]
+    return head.count(0) * 16 > len(head)
+
+
 def _csv(content: bytes, *, max_rows: int, header_rows: int) -> Workbook:
     text: str | None = None
-    for encoding in ("utf-8-sig", "gb18030"):
+    # Excel's "Unicode text" (and some "CSV UTF-16" savers): UTF-16 with its byte-order mark, tabs
+    # between the cells. Without a BOM UTF-16 is not guessed (a GBK file could be misread as it).
+    bom = next((e for b, e in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")) if content.startswith(b)), None)
+    encodings = ((bom,) if bom else ("utf-8-sig", "gb18030"))
+    for encoding in encodings:
         try:
             text = content.decode(encoding)
+            if bom:
+                text = text.removeprefix("\ufeff")
             break
         except UnicodeDecodeError:
             continue
-    if text is None or "\x00" in text:
-        raise _unreadable("CSV 文件的编码无法识别，请保存为 UTF-8 或 GBK 编码",
-                          "The CSV file's encoding is not recognised; save it as UTF-8 or GBK")
+    if text is None or (bom is None and _utf16_without_bom(content)):
+        raise _unreadable("CSV 文件的编码无法识别，请保存为 UTF-8、GBK 或带 BOM 的 UTF-16 编码",
+                          "The CSV file's encoding is not recognised; save it as UTF-8, GBK or UTF-16 with a BOM")
     first = text[:4096]
     delimiter = max(",\t;", key=first.count)
     rows: list[list[Any]] = []

@@ -10,6 +10,7 @@ from starlette.background import BackgroundTask
 
 from backend.accounts.deps import CurrentPrincipal
 from backend.core.db import SessionDep
+from backend.core.errors import Locale
 from backend.ledgers import importing, service
 from backend.ledgers.sheets import Annex
 
@@ -37,12 +38,15 @@ def import_ledger(
     file: UploadFile,
     principal: CurrentPrincipal,
     session: SessionDep,
+    locale: Locale,
     dry_run: bool = True,
     org_unit_id: int | None = None,
 ) -> dict[str, Any]:
     """Check (dry_run=true, the default) or import a filled-in ledger (.xlsx, .xls, .ods or .csv, every
-    sheet) into a unit of yours; the dry run answers exactly what the import would do."""
+    sheet) into a unit of yours; the dry run answers exactly what the import would do: created, matched,
+    sealed (附件2, a minor) and skipped rows with their sheet, the changes, warnings and errors, each
+    reason in the Accept-Language asked for (zh-CN unless en)."""
     report = importing.import_ledger(session, principal, annex, file.file, dry_run=dry_run, org_unit_id=org_unit_id,
                                      filename=file.filename or "")
-    importing.raise_if_failed(report)
-    return report.as_dict()
+    importing.raise_if_failed(report, locale)
+    return report.as_dict(locale)

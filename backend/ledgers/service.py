@@ -95,7 +95,8 @@ def _child_rows(session: Session, principal: Principal, annex: Annex, reveal: bo
             n += 1
             gs = guardians.get(p.id or 0, [])
             g_names = "、".join(g["name"] for g in gs)
-            g_contacts = "、".join(g["contact"] or "" for g in gs if g["contact"])
+            # One phone per guardian in the order of the names, “无” for one without (as the import reads it).
+            g_contacts = "、".join(g["contact"] or "无" for g in gs) if any(g["contact"] for g in gs) else ""
             idc = _id_cell(p.id_cipher, p.id_masked, reveal)
             if annex is Annex.key_minors:
                 yield [

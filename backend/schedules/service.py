@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -22,6 +22,7 @@ from backend.accounts.permissions import Role
 from backend.accounts.principal import Principal
 from backend.audit import service as audit
 from backend.core import clock, workbook
+from backend.core import text as texts
 from backend.core.db import dialect_insert
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.secrets import Purpose, purpose_key
@@ -561,20 +562,41 @@ def agency_zh(code: str) -> str:
         return "其他单位"
 
 
-# RFC 5545 3.3.11: TEXT may not hold control characters (line breaks are escaped by the library);
-# strict calendar apps refuse a whole feed over one. Names typed on phones can hold them.
-_ICS_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-
-
 def _ics_text(text: str) -> str:
-    return _ICS_NOT_TEXT.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    # RFC 5545 3.3.11: TEXT may not hold control characters (line breaks are escaped by the library);
+    # strict calendar apps refuse a whole feed over one. They are refused at input, but text stored
+    # before may hold them: the one cleaner drops them (DEL too) and writes CR as LF (backend/core/text.py).
+    return texts.clean(text)
+
+
+def _ics_float(value: float) -> str:
+    """A coordinate as RFC 5545 FLOAT (3.3.7: digits, one point, no exponent) with at most 6 decimals
+    (about 0.1 m): 108.3007, never the float noise 108.30069999999999 nor 1e-07."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+@cache
+def _geo_type() -> Any:
+    from icalendar import vGeo  # imported when a feed is asked for, like the rest of icalendar
+
+    class Geo(vGeo):
+        def to_ical(self) -> str:
+            return f"{_ics_float(self.latitude)};{_ics_float(self.longitude)}"
+
+    return Geo
+
+
+def _ics_geo(lat: float, lon: float) -> Any:
+    """The GEO value (RFC 5545 3.8.1.6: latitude;longitude) written with `_ics_float`."""
+    return _geo_type()((lat, lon))
 
 
 def ics_for(session: Session, user_id: int) -> bytes:
     """The officer's published visits from four weeks ago on, as an iCalendar document. Every TZID
     used (Asia/Shanghai) comes with its VTIMEZONE (RFC 5545 3.6.5), so calendars that do not know
     the zone by name still place the visits right."""
-    from icalendar import Calendar, Event, vGeo
+    from icalendar import Calendar, Event
 
     from backend.venues.models import VenueType
 
@@ -596,7 +618,7 @@ def ics_for(session: Session, user_id: int) -> bytes:
             event.add("dtend", end)
             event.add("summary", _ics_text(f"检查：{venue.name}（{VenueType(venue.venue_type).zh}）"))
             event.add("location", _ics_text(venue.address or venue.name))
-            event.add("geo", vGeo((lat, lon)))
+            event.add("geo", _ics_geo(lat, lon))
             event.add("description", _ics_text(
                 f"{team_label_zh(team.team)} 第{v.position + 1}站；原因：{reason_zh(v.reason)}；"
                 f"{'联合执法；' if team.team.is_joint else ''}组员：{names}；"

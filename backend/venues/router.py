@@ -74,20 +74,24 @@ def export_venues(principal: Reader, session: SessionDep, org_unit_id: int | Non
 
 @router.post("/import", response_model=ImportReportPublic)
 def import_venues(principal: Writer, session: SessionDep, file: Annotated[UploadFile, File()]) -> ImportReportPublic:
-    """Import an .xlsx ledger; duplicates by credit code are merged. All or nothing: any bad row
-    answers 422 listing every bad row, and nothing is written."""
+    """Import a venue ledger (.xlsx, .xls, .ods or .csv; its first sheet holding data); duplicates by
+    credit code are merged. All or nothing: any bad row answers 422 listing every bad row, and nothing
+    is written. A stored venue is changed only where a value differs from the stored one once both are
+    trimmed and cleaned as an export writes them (`updated`); the others are counted `unchanged`, so an
+    exported ledger imported unchanged changes nothing."""
     content = file.file.read(MAX_IMPORT_BYTES + 1)
     if len(content) > MAX_IMPORT_BYTES:
         raise PayloadTooLarge("导入文件不能超过10MB", "the import file may not exceed 10 MB")
-    report = xlsx.import_venues(session, principal, content)
+    report = xlsx.import_venues(session, principal, content, file.filename or "")
     if not report.ok:
         errors = [ImportErrorItem(row=e["row"], reason=e["reason"]).model_dump() for e in report.errors]
         raise InvalidInput("导入文件有误，未导入任何数据", "the file has errors; nothing was imported",
                            **capped_errors(errors))
     audit.record(session, actor=principal, action="venue.import", object_type="venue",
                  org_unit_id=principal.org_unit_id,
-                 details={"created": report.created, "updated": report.updated, "merged": report.merged_in_file})
-    return ImportReportPublic(ok=True, created=report.created, updated=report.updated,
+                 details={"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
+                          "merged": report.merged_in_file})
+    return ImportReportPublic(ok=True, created=report.created, updated=report.updated, unchanged=report.unchanged,
                               merged_in_file=report.merged_in_file, errors=[])
 
 

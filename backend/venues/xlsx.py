@@ -1,8 +1,20 @@
 """The venue ledger as .xlsx: export, and import where rows with the same credit code are merged
-(within the file and with stored venues) instead of doubled. Import is all or nothing."""
+(within the file and with stored venues) instead of doubled. Import is all or nothing.
+
+Import reads the first sheet that holds data through backend/ledgers/reading.py, the reader of the
+ledger import (.xlsx, .xls, .ods, .csv; hostile files refused before any XML is parsed). A cell
+holding a character Hulei refuses (backend/core/text.py) is a row error naming its column.
+
+A row changes a stored venue only where its value differs from the stored one once both are put in
+the form a file carries and the import reads: text cleaned as the writer cleans it (CR as LF) and
+trimmed as each cell is trimmed, a phone number in its one stored form, a point to within
+`SAME_POINT_DEGREES` (the writer keeps 16 significant digits, Excel and WPS 15). Where the forms are
+equal the stored value is kept, so a venue named "\\t-2+3" keeps its tab; an exported ledger imported
+unchanged creates nothing, changes nothing and reports every venue as `unchanged`."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,8 +23,10 @@ from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
 from backend.core import clock, identifiers, workbook
+from backend.core import text as texts
 from backend.core.geo import CoordinateSystem, point, to_wgs84
-from backend.core.spreadsheet import ImportFileUnreadable, read_sheet
+from backend.core.spreadsheet import ImportFileUnreadable
+from backend.ledgers import reading
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.venues import credit_code
@@ -35,6 +49,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("org_unit_code", "所属单位编码"),
 )
 _HEADER_TO_FIELD = {zh: f for f, zh in COLUMNS} | {f: f for f, _ in COLUMNS}
+_FIELD_TO_HEADER = dict(COLUMNS)
 _TYPE_ALIASES: dict[str, VenueType] = {zh: t for t, zh in VENUE_TYPE_ZH.items()} | {
     "旅馆": VenueType.hotel, "酒店": VenueType.hotel, "宾馆": VenueType.hotel, "民宿": VenueType.hotel,
     "ktv": VenueType.ktv, "网咖": VenueType.internet_cafe, "培训机构": VenueType.training,
@@ -45,6 +60,9 @@ _STATUS_ALIASES = {s.zh: s for s in VenueStatus} | {s.value: s for s in VenueSta
 _TRUE = {"是", "y", "yes", "true", "1", "重点"}
 _FALSE = {"否", "n", "no", "false", "0", ""}
 MAX_ROWS = 20000
+# Two points closer than this (in each of lon and lat, about 0.1 mm) are the same point: the float
+# noise of a file's 15 or 16 significant digits, never a move anyone made.
+SAME_POINT_DEGREES = 1e-9
 
 
 @dataclass
@@ -56,7 +74,8 @@ class VenueRow:
 @dataclass
 class VenueImportReport:
     created: int = 0
-    updated: int = 0
+    updated: int = 0  # stored venues the file changed
+    unchanged: int = 0  # stored venues the file names with nothing to change
     merged_in_file: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
@@ -73,8 +92,64 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _same_text(stored: str, given: str) -> bool:
+    """Whether a stored text and a cell's text are one value: equal in the form an export writes and
+    an import reads (backend/core/text.clean, then trimmed like every cell)."""
+    return texts.clean(stored).strip() == texts.clean(given).strip()
+
+
+def _phone_form(text: str) -> str:
+    text = texts.clean(text).strip()
+    try:
+        return identifiers.contact(text)
+    except ValueError:
+        return text
+
+
+def _same_point(stored: tuple[float, float], given: tuple[float, float]) -> bool:
+    return all(math.isclose(a, b, rel_tol=0, abs_tol=SAME_POINT_DEGREES) for a, b in zip(stored, given, strict=True))
+
+
+def _apply(venue: Venue, values: dict[str, Any], unit_id: int | None) -> bool:
+    """Set on a stored venue each value of the row that differs from what it holds (see the module
+    docstring); whether anything changed."""
+    changed = False
+    for name in ("name", "address", "owner_name"):
+        if name in values and not _same_text(getattr(venue, name), values[name]):
+            setattr(venue, name, values[name])
+            changed = True
+    if "owner_phone" in values and _phone_form(venue.owner_phone) != _phone_form(values["owner_phone"]):
+        venue.owner_phone = values["owner_phone"]
+        changed = True
+    if "is_key" in values and venue.is_key != values["is_key"]:
+        venue.is_key = values["is_key"]
+        changed = True
+    for name in ("venue_type", "status"):
+        if name in values and getattr(venue, name) != values[name].value:
+            setattr(venue, name, values[name].value)
+            changed = True
+    if "lon" in values and not _same_point(lon_lat(venue), (values["lon"], values["lat"])):
+        venue.location = point(values["lon"], values["lat"])
+        changed = True
+    if unit_id is not None and venue.org_unit_id != unit_id:
+        venue.org_unit_id = unit_id
+        changed = True
+    return changed
+
+
+def _refused(raw: dict[str, Any]) -> str | None:
+    """The row error of the first cell holding a refused character, naming its column, or None."""
+    for name, value in raw.items():
+        if isinstance(value, str) and (bad := texts.first_refused(value)) is not None:
+            return f"{_FIELD_TO_HEADER[name]}：{texts.cell_reason(bad)} / {name}: {texts.cell_reason(bad, 'en')}"
+    return None
+
+
 def _parse(row: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     out: dict[str, Any] = {}
+    refused = _refused(raw)
+    if refused:
+        return None, refused
     code = credit_code.normalise(_text(raw.get("credit_code")))
     if not code:
         return None, "统一社会信用代码为空 / credit code is empty"
@@ -129,9 +204,12 @@ def _parse(row: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | 
     return out, None
 
 
-def read_rows(content: bytes) -> list[VenueRow]:
-    """The data rows of the first sheet, keyed by field name (header row first)."""
-    rows = read_sheet(content, max_rows=MAX_ROWS, header_rows=1)
+def read_rows(content: bytes, filename: str = "") -> list[VenueRow]:
+    """The data rows of the first sheet holding any (hidden and chart sheets are passed over), keyed
+    by field name (header row first). `filename` tells a .csv (every other format is recognised by
+    its content)."""
+    book = reading.read(content, filename, max_rows=MAX_ROWS, header_rows=1)
+    rows = next((s.rows for s in book.sheets if not s.skipped and s.rows), [])
     if not rows:
         raise ImportFileUnreadable("文件为空", "the sheet is empty")
     fields = [_HEADER_TO_FIELD.get(_text(h)) for h in rows[0]]
@@ -145,13 +223,13 @@ def read_rows(content: bytes) -> list[VenueRow]:
     return out
 
 
-def import_venues(session: Session, principal: Principal, content: bytes) -> VenueImportReport:
+def import_venues(session: Session, principal: Principal, content: bytes, filename: str = "") -> VenueImportReport:
     """Create or update venues from an .xlsx ledger. Rows sharing a credit code are merged (later
     non-empty cells win) and a stored venue with that code is updated, never doubled."""
     report = VenueImportReport()
     merged: dict[str, dict[str, Any]] = {}
     first_row: dict[str, int] = {}
-    for item in read_rows(content):
+    for item in read_rows(content, filename):
         parsed, reason = _parse(item.row, item.values)
         if reason or parsed is None:
             report.errors.append({"row": item.row, "reason": reason})
@@ -189,7 +267,10 @@ def import_venues(session: Session, principal: Principal, content: bytes) -> Ven
                 continue
             unit_by_code[unit.code] = unit
             unit_id = unit.id
-        elif "lon" in values:
+        elif "lon" in values and (existing is None
+                                  or not _same_point(lon_lat(existing), (values["lon"], values["lat"]))):
+            # A new venue, or a stored one moved, belongs to the grid of its point; a stored venue at
+            # its point keeps its unit.
             grid = orgunits.locate(session, values["lon"], values["lat"], level=OrgLevel.grid,
                                    within_path=principal.org_path)
             if grid is None:
@@ -201,26 +282,20 @@ def import_venues(session: Session, principal: Principal, content: bytes) -> Ven
     if report.errors:
         return report
     for values, existing, unit_id in plans:
-        venue = existing or Venue(credit_code=values["credit_code"], venue_type=values["venue_type"].value,
-                                  name=values["name"], location=point(values["lon"], values["lat"]),
-                                  org_unit_id=unit_id or 0)
-        for name in ("name", "address", "owner_name", "owner_phone", "is_key"):
-            if name in values:
-                setattr(venue, name, values[name])
-        if "venue_type" in values:
-            venue.venue_type = values["venue_type"].value
-        if "status" in values:
-            venue.status = values["status"].value
-        if "lon" in values:
-            venue.location = point(values["lon"], values["lat"])
-        if unit_id is not None:
-            venue.org_unit_id = unit_id
+        if existing is None:
+            venue = Venue(credit_code=values["credit_code"], venue_type=values["venue_type"].value,
+                          name=values["name"], location=point(values["lon"], values["lat"]),
+                          org_unit_id=unit_id or 0)
+            _apply(venue, values, unit_id)
+            report.created += 1
+        elif _apply(existing, values, unit_id):
+            venue = existing
+            report.updated += 1
+        else:
+            report.unchanged += 1
+            continue
         venue.updated_at = clock.now()
         session.add(venue)
-        if existing is None:
-            report.created += 1
-        else:
-            report.updated += 1
     session.flush()
     return report
 

@@ -265,12 +265,15 @@ def push_visits(
             continue
         parsed.append((i, data, _digest(data)))
 
+    first_rev = 0
     if parsed:
-        # The sync counter's row lock first (no revision used): a coordinator moving a household takes
-        # it before moving the household's visits, so the households read below are where they are now,
-        # and a move after this waits for the push and then moves its visits too. Otherwise a visit
-        # could be stored in the unit its household had just left.
-        revisions.allocate(session, 0)
+        # The sync counter's row lock first: a coordinator moving a household takes it before moving
+        # the household's visits, so the households read below are where they are now, and a move
+        # after this waits for the push and then moves its visits too. Otherwise a visit could be
+        # stored in the unit its household had just left. The batch's revisions (for phones' visit
+        # history) come with the lock, one per parsed item: gaps left by rejected items and resends
+        # are harmless, a second round trip is not.
+        first_rev = revisions.allocate(session, len(parsed))
     # One query each: households (with their unit paths), templates, originals, children.
     household_rows = (
         {
@@ -332,6 +335,7 @@ def push_visits(
                 grown_up.add(pid)
 
     received_at = clock.now()
+    placer = placement.Placer(received_at)
     pending: list[_Pending] = []
     located: list[tuple[dict[str, Any], tuple[VisitData, float | None, float | None]]] = []
     for i, data, digest in parsed:
@@ -384,7 +388,7 @@ def push_visits(
         # once, so the defaults' empty tuple is never mutated).
         answers = {k: {**_ANSWER_DEFAULTS, **a} for k, a in data.answers.items()}
         assessment = risk_rules.assess(data.outcome.value, answers)
-        placed = placement.place(data.device_time, received_at)  # which period the visit counts in
+        placed = placer.place(data.device_time)  # which period the visit counts in
         row = {
             "client_uuid": item.client_uuid,
             "content_hash": digest,
@@ -415,8 +419,6 @@ def push_visits(
     rows = [p.row for p in pending if p.row]
     inserted: dict[UUID, int] = {}
     if rows:
-        # Revisions for phones' visit history; one allocation per batch (gaps from resends are harmless).
-        first_rev = revisions.allocate(session, len(rows))
         for n, new_row in enumerate(rows):
             new_row["rev"] = first_rev + n
         inserted = _insert_new(session, rows)

@@ -172,8 +172,11 @@ def test_hand_made_and_wrongly_shaped_cursors_are_422_on_every_list(
     callers = Callers(session)
     failures: list[str] = []
     with TestClient(create_app(), raise_server_exceptions=False) as client:
-        for op in OPERATIONS:
-            for cursor in HAND_MADE:
+        # Every list gets the first three kinds and a quarter of the others, each kind reaching a
+        # quarter of the lists in turn: the lists share one cursor reader (backend/core/pagination.py),
+        # and every kind on every list took half a minute of the suite.
+        for n, cursor in enumerate(HAND_MADE):
+            for op in OPERATIONS if n < 3 else OPERATIONS[n % 4::4]:
                 failures += refused(client, callers, op, cursor)
     assert not failures, f"{len(failures)} answers:\n" + "\n".join(failures[:40])
 

@@ -184,6 +184,15 @@ def _targets(w: World) -> list[tuple[str, dict[str, str], dict[str, str]]]:
     return [*ledgers, ("/api/v1/venues/import", {}, w.market.headers)]
 
 
+def _spread(names: list[str], w: World) -> list[tuple[str, tuple[str, dict[str, str], dict[str, str]]]]:
+    """Each file to one import endpoint in turn, and the first file to every one of them: every
+    endpoint meets several hostile files and every file one endpoint (they share one reader; sending
+    each file everywhere took half a minute and found nothing more)."""
+    targets = _targets(w)
+    pairs = [(name, targets[n % len(targets)]) for n, name in enumerate(names)]
+    return pairs + [(names[0], target) for target in targets[1:]]
+
+
 def test_openpyxl_parses_through_defusedxml() -> None:
     assert openpyxl.xml.DEFUSEDXML is True
 
@@ -193,17 +202,17 @@ def test_every_hostile_workbook_is_refused_with_a_4xx_and_nothing_is_stored(
 ) -> None:
     w = make_world(client, session)
     failures = []
-    for name, content in corpus.items():
-        for path, params, headers in _targets(w):
-            resp = client.post(path, params=params, headers=headers,
-                               files={"file": ("ledger.xlsx", content, "application/octet-stream")})
-            text = resp.text
-            if not 400 <= resp.status_code < 500 or resp.headers["content-type"] != "application/problem+json":
-                failures.append(f"{name} at {path} {params}: {resp.status_code} {text[:200]}")
-            elif any(marker in text for marker in PASSWD_MARKERS):
-                failures.append(f"{name} at {path} {params}: the answer shows /etc/passwd")
-            elif resp.json()["code"] not in ("import-file-unreadable", "payload-too-large"):
-                failures.append(f"{name} at {path} {params}: code {resp.json()['code']}")
+    for name, (path, params, headers) in _spread(list(corpus), w):
+        content = corpus[name]
+        resp = client.post(path, params=params, headers=headers,
+                           files={"file": ("ledger.xlsx", content, "application/octet-stream")})
+        text = resp.text
+        if not 400 <= resp.status_code < 500 or resp.headers["content-type"] != "application/problem+json":
+            failures.append(f"{name} at {path} {params}: {resp.status_code} {text[:200]}")
+        elif any(marker in text for marker in PASSWD_MARKERS):
+            failures.append(f"{name} at {path} {params}: the answer shows /etc/passwd")
+        elif resp.json()["code"] not in ("import-file-unreadable", "payload-too-large"):
+            failures.append(f"{name} at {path} {params}: code {resp.json()['code']}")
     assert not failures, "\n".join(failures)
     for model in (Person, RiskPerson, Venue):
         assert session.execute(select(func.count()).select_from(model)).scalar_one() == 0
@@ -222,15 +231,15 @@ def test_a_workbook_of_millions_of_empty_elements_is_refused_at_once(client: Tes
     w = make_world(client, session)
     for name in ELEMENT_BOMBS:
         assert len(corpus[name]) < 3_000_000, name  # well under the 10 MB upload bound
-        for path, params, headers in _targets(w):
-            started = time.perf_counter()
-            resp = client.post(path, params=params, headers={**headers, "Accept-Language": "en"},
-                               files={"file": ("ledger.xlsx", corpus[name], "application/octet-stream")})
-            detail = resp.json()["detail"]
-            assert resp.status_code == 422 and ("The workbook holds more than" in detail
-                                                or "attributes; not a normal sheet" in detail), (
-                name, path, resp.status_code, resp.text[:300])
-            assert time.perf_counter() - started < 3, (name, path)
+    for name, (path, params, headers) in _spread(list(ELEMENT_BOMBS), w):
+        started = time.perf_counter()
+        resp = client.post(path, params=params, headers={**headers, "Accept-Language": "en"},
+                           files={"file": ("ledger.xlsx", corpus[name], "application/octet-stream")})
+        detail = resp.json()["detail"]
+        assert resp.status_code == 422 and ("The workbook holds more than" in detail
+                                            or "attributes; not a normal sheet" in detail), (
+            name, path, resp.status_code, resp.text[:300])
+        assert time.perf_counter() - started < 3, (name, path)
 
 
 def test_the_refusal_says_why_in_the_callers_language(client: TestClient, session: Session,

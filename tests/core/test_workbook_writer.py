@@ -43,7 +43,7 @@ def expected(text: str) -> str | None:
     """The documented replacements, written out independently of the writer."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = "".join("" if (ord(c) < 0x20 and c not in "\t\n") or 0xD800 <= ord(c) <= 0xDFFF
-                   or c in "\ufffe\uffff" else c for c in text)
+                   or c in "\x7f\ufffe\uffff" else c for c in text)
     units, out = 0, []
     for c in text:
         units += 2 if ord(c) > 0xFFFF else 1

@@ -48,13 +48,16 @@ def child(draw: Any, annex: Annex) -> list[Any]:
     number = _number(draw(st.integers(2010, 2020)), male)
     school = draw(st.sampled_from(["", "是", "否"]))
     guardians = draw(st.lists(name, max_size=2, unique=True))
+    # One phone per guardian in order, “无” for one without; none at all when no guardian has one.
+    phones = [draw(phone) for _ in guardians]
+    g_phones = "、".join(p or "无" for p in phones) if any(phones) else ""
     if annex is Annex.key_minors:
         cats = draw(st.lists(st.sampled_from([c.value for c in ChildCategory]), max_size=3, unique=True))
         return ["", draw(name), number, "男" if male else "女", draw(place), draw(place), school, draw(phone),
-                "、".join(cats), draw(place), "、".join(guardians), draw(phone), draw(place), draw(place),
+                "、".join(cats), draw(place), "、".join(guardians), g_phones, draw(place), draw(place),
                 draw(level)]
     return ["", draw(name), number, "男" if male else "女", draw(place), draw(place), draw(phone), school,
-            "、".join(guardians), draw(phone), draw(place), draw(place)]
+            "、".join(guardians), g_phones, draw(place), draw(place)]
 
 
 @st.composite
