@@ -15,6 +15,7 @@ import unicodedata
 import uuid
 from datetime import date, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,7 @@ from sqlmodel import Session
 
 from backend.accounts.models import User
 from backend.accounts.permissions import Role
-from backend.core import crypto
+from backend.core import crypto, identifiers
 from backend.registry import idnumber
 from backend.registry.models import Household, Person, RiskPerson
 from backend.venues.credit_code import complete
@@ -396,3 +397,18 @@ def _venue_world(client: TestClient, session: Session) -> _VenueCaller:
 
     town = session.execute(select(OrgUnit).where(OrgUnit.code == "990101100000")).scalar_one()
     return _VenueCaller(sign_in(client, make_user(session, town, Role.market_officer)).headers)
+
+
+def test_a_phone_written_as_a_spreadsheet_number_or_with_an_extension_is_never_made_another_number() -> None:
+    """13800138000.0 (a spreadsheet's number) once became 138001380000, and 13800138000-8001 the
+    15 digits 138001380008001: numbers nobody has. The first is refused everywhere, the second kept
+    as the text it is."""
+    for typed in ("13800138000.0", "5.71889E+09", "1.38001e+10", "１３８００１３８０００.０"):
+        with pytest.raises(identifiers.SpreadsheetNumber):
+            identifiers.contact(typed)
+        with pytest.raises(ValueError):
+            identifiers.phone(typed)
+    assert identifiers.contact("13800138000-8001") == "13800138000-8001"
+    assert identifiers.contact("0571-12345678-8001") == "0571-12345678-8001"
+    assert identifiers.contact("138.0013.8000") == identifiers.contact("+86 138 0013 8000") == "13800138000"
+    assert identifiers.contact("0571-12345678") == "057112345678"

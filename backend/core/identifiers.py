@@ -9,8 +9,9 @@ push items, the .xlsx imports, sign-in) before anything validates, compares, ind
   ID numbers and credit codes are folded, then checked by their own rules
   (backend/registry/idnumber.py, backend/venues/credit_code.py).
 - `phone`: folded, separators (hyphens and dashes, parentheses, dots) removed, a +86 / 0086
-  country code dropped (a landline then gets its trunk 0 back). `mobile` also requires a mainland
-  mobile number (1[3-9] and 9 more digits).
+  country code dropped (a landline then gets its trunk 0 back). A number as a spreadsheet writes it
+  (13800138000.0, 5.71889E+09) is refused, and so is a mobile number with more digits after it.
+  `mobile` also requires a mainland mobile number (1[3-9] and 9 more digits).
 - `contact`: a 联系方式 field. A phone number in it is stored in the canonical form; other text
   (a name beside the number, "同上") is kept as folded text without its outer spaces.
 
@@ -37,6 +38,14 @@ ASCII_DIGITS = re.compile(r"[0-9]+")
 _PHONE_SEPARATORS = dict.fromkeys(map(ord, "-()./\u2010\u2011\u2012\u2013\u2014\u2015\u2212"))
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 PHONE_MIN_DIGITS, PHONE_MAX_DIGITS = 7, 15  # a local landline number .. E.164's longest
+# What a spreadsheet writes for a number it kept as a number: 13800138000.0, 5.71889E+09. Its dot is
+# not a separator: read as one, 13800138000.0 became the 12 digits 138001380000, and the scientific
+# form has already lost digits. Neither is a phone number nor text to keep as a contact.
+_SPREADSHEET_NUMBER = re.compile(r"[0-9]+\.0+|[0-9](?:\.[0-9]+)?E[+-]?[0-9]+")
+
+
+class SpreadsheetNumber(ValueError):
+    """A phone number a spreadsheet turned into a number (its digits, or some, are lost)."""
 
 
 def fold(raw: str) -> str:
@@ -59,7 +68,12 @@ def phone(raw: str) -> str:
     """The canonical form of a phone number: ASCII digits only, mainland numbers without a country
     code (a mobile as its 11 digits, a landline with its 0-prefixed area code). ValueError (in
     English) when `raw` is not a phone number."""
-    text = fold(raw).translate(_PHONE_SEPARATORS)
+    folded = fold(raw)
+    if _SPREADSHEET_NUMBER.fullmatch(folded):
+        raise SpreadsheetNumber("the phone number was saved as a number by a spreadsheet (13800138000.0, "
+                                "5.71889E+09), which drops a leading 0 and digits after the 15th; type it "
+                                "again as text")
+    text = folded.translate(_PHONE_SEPARATORS)
     national = None
     for prefix in ("+86", "0086"):
         if text.startswith(prefix):
@@ -72,6 +86,10 @@ def phone(raw: str) -> str:
         raise ValueError("a phone number is written with the digits 0-9")
     if not is_ascii_digits(text) or not PHONE_MIN_DIGITS <= len(text) <= PHONE_MAX_DIGITS:
         raise ValueError(f"a phone number has {PHONE_MIN_DIGITS} to {PHONE_MAX_DIGITS} digits 0-9")
+    if text.startswith("1") and len(text) > 11:
+        # A mobile number with an extension typed after it (13800138000-8001): its digits run together
+        # would be one number nobody has. As a contact it is kept as written (text).
+        raise ValueError("a mobile number has 11 digits; write an extension apart from it")
     return text
 
 
@@ -88,6 +106,8 @@ def contact(raw: str) -> str:
     holding digits of another script is refused (ValueError), never stored beside its ASCII twin."""
     try:
         return phone(raw)
+    except SpreadsheetNumber:
+        raise
     except ValueError:
         pass
     text = unicodedata.normalize("NFKC", raw).strip()

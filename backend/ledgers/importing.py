@@ -26,12 +26,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from backend.accounts import scope
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
 from backend.core import clock, crypto, identifiers, spreadsheet
 from backend.core.config import get_settings
 from backend.core.errors import Conflict, DomainError
-from backend.core.text import cell_reason, first_refused
+from backend.core.text import cell_reason, clean, first_refused
 from backend.ledgers import reading
 from backend.ledgers.service import LedgerInvalid, _require
 from backend.ledgers.sheets import BIRTH_DATE, EXTRA_CHECKED, HEADERS, Annex, accepted_keys, header_key
@@ -477,6 +478,13 @@ def _parse_contact(value: str | None, errs: _RowErrors, index: int) -> str | Non
     value = _unwrapped(value) or value
     try:
         return identifiers.contact(value)
+    except identifiers.SpreadsheetNumber:
+        errs.add(index, f"“{value}”是表格软件把电话号码当作数字保存后的写法，号码开头的0或末几位可能已经丢失。"
+                        "请把本列设置为“文本”格式，再重新输入号码后导入",
+                 f"“{value}” is how a spreadsheet program writes a phone number it stored as a number; its "
+                 "leading 0 or its last digits may be lost. Format the column as Text, type the number again "
+                 "and import")
+        return None
     except ValueError:
         errs.add(index, f"联系方式中的数字只能是0-9，而不是“{value}”",
                  f"The digits of a contact are 0-9, not “{value}”")
@@ -674,7 +682,7 @@ MAX_GUARDIANS = _schema_limit(PersonData, "guardians")
 _GUARDIAN_COLUMNS = {Annex.key_minors: (10, 11), Annex.vulnerable_minors: (8, 9)}
 _CONTACT_COLUMNS = {Annex.key_minors: (7, 11, 12), Annex.vulnerable_minors: (6, 9, 10), Annex.risk_persons: (6,)}
 # What a guardian without a phone is written as among the phones ("13800138000、无、13900139000").
-NO_PHONE = ("无", "没有", "暂无")
+NO_PHONE = ("无", "没有", "暂无", "-", "—", "/", "－", "／")
 
 
 def _too_long(limit: int, length: int, what: str = "", what_en: str = "") -> tuple[str, str]:
@@ -854,8 +862,17 @@ def import_ledger(
     seen: dict[str, _Row] = {}
     model: type[Person] | type[RiskPerson] = RiskPerson if annex is Annex.risk_persons else Person
     collisions: list[duplicates.Collision] = []
+    pending = _registered_without_id(session, principal, unit) if annex is not Annex.risk_persons else {}
     for row in rows:
         errs = _RowErrors(report, annex, row)
+        if row.cells.get(2) is None and (ids := pending.get(_text(row.cells.get(1)) or "")):
+            # The export lists a child registered without an ID number with an empty cell: its row is
+            # that child, not a new one, and is left alone (never an error, never a match).
+            disclosure.record(disclosure.PERSON, ids)
+            report.skipped_rows.append({"row": row.number, "sheet": row.sheet_name,
+                                        "kind": "registered_without_id_number",
+                                        "reason": REGISTERED_WITHOUT_ID_ZH, "reason_en": REGISTERED_WITHOUT_ID_EN})
+            continue
         values = _row_values(row, annex, errs)
         if values is None or errs.failed:
             continue
@@ -942,6 +959,27 @@ def import_ledger(
     return report
 
 
+REGISTERED_WITHOUT_ID_ZH = ("该儿童已登记，但尚未登记身份证号码，本行未导入。请在应用中（或通过接口）"
+                            "为该儿童补填身份证号码；不要在台账中填写后导入：带号码的行会被当作新儿童，另建一条记录")
+REGISTERED_WITHOUT_ID_EN = ("The child is registered without an ID number; the row was not imported. Add the number "
+                            "to the child in the app (or through the API), not in the ledger: a row with an ID "
+                            "number is taken as a new child and would make a second record")
+
+
+def _registered_without_id(session: Session, principal: Principal, unit: OrgUnit) -> dict[str, list[int]]:
+    """The children registered without an ID number (a volunteer's push, the number to follow) in
+    `unit` or below it that the caller may see, by name: a ledger row without a number naming one is
+    that child as the export lists it, skipped; any other row without a number is an error."""
+    found: dict[str, list[int]] = {}
+    for person_id, name in session.execute(select(col(Person.id), col(Person.name)).where(
+            col(Person.role) == PersonRole.child.value, col(Person.id_index).is_(None),
+            col(Person.retired_at).is_(None), col(Person.org_unit_id).in_(orgunits.subtree_unit_ids(unit.path)),
+            scope.visible(principal, Person))):
+        if name:
+            found.setdefault(name.strip(), []).append(person_id)
+    return found
+
+
 def _within(session: Session, unit_id: int, unit: OrgUnit) -> bool:
     """Whether `unit_id` is `unit` or below it (a child of a grid of the village imported into)."""
     path = orgunits.unit_path(session, unit_id)
@@ -962,6 +1000,15 @@ def _shown(key: str, value: Any) -> Any:
 
 def _change(key: str, before: Any, after: Any) -> dict[str, Any]:
     return {"field": key, "column": FIELD_ZH.get(key, key), "before": _shown(key, before), "after": _shown(key, after)}
+
+
+def _differs(stored: Any, given: Any) -> bool:
+    """Whether a cell's value changes what is stored. Text is compared as the export writes it (CR LF
+    as LF, characters no input accepts dropped: backend/core/text.py), so the town's own export
+    brings back what it holds, and the stored spelling is kept."""
+    if isinstance(stored, str) and isinstance(given, str):
+        return clean(stored) != clean(given)
+    return bool(stored != given)
 
 
 def _split_names(value: str | None) -> list[str]:
@@ -1010,7 +1057,7 @@ def _write_child(
         session.flush()
     else:
         person = existing
-        differing = {k: v for k, v in fields.items() if getattr(person, k) != v}
+        differing = {k: v for k, v in fields.items() if _differs(getattr(person, k), v)}
         changes = [_change(k, getattr(person, k), v) for k, v in differing.items()]
         if differing:
             for key, value in differing.items():
@@ -1134,7 +1181,7 @@ def _write_risk_person(
     if fields.get("id_index") == existing.id_index:
         for key in _ID_FIELDS:
             fields.pop(key, None)
-    differing = {k: v for k, v in fields.items() if v is not None and getattr(existing, k) != v}
+    differing = {k: v for k, v in fields.items() if v is not None and _differs(getattr(existing, k), v)}
     if not differing:
         return []
     changes = [_change(k, getattr(existing, k), v) for k, v in differing.items() if k not in _ID_FIELDS]

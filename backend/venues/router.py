@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 
 from backend.accounts.deps import requires
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import service as audit
 from backend.core.db import SessionDep
-from backend.core.errors import InvalidInput, PayloadTooLarge
+from backend.core.errors import InvalidInput, PayloadTooLarge, negotiate_locale
 from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from backend.core.spreadsheet import capped_errors
 from backend.venues import service, xlsx
@@ -73,7 +73,8 @@ def export_venues(principal: Reader, session: SessionDep, org_unit_id: int | Non
 
 
 @router.post("/import", response_model=ImportReportPublic)
-def import_venues(principal: Writer, session: SessionDep, file: Annotated[UploadFile, File()]) -> ImportReportPublic:
+def import_venues(request: Request, principal: Writer, session: SessionDep,
+                  file: Annotated[UploadFile, File()]) -> ImportReportPublic:
     """Import a venue ledger (.xlsx, .xls, .ods or .csv; its first sheet holding data); duplicates by
     credit code are merged. All or nothing: any bad row answers 422 listing every bad row, and nothing
     is written. A stored venue is changed only where a value differs from the stored one once both are
@@ -84,7 +85,10 @@ def import_venues(principal: Writer, session: SessionDep, file: Annotated[Upload
         raise PayloadTooLarge("导入文件不能超过10MB", "the import file may not exceed 10 MB")
     report = xlsx.import_venues(session, principal, content, file.filename or "")
     if not report.ok:
-        errors = [ImportErrorItem(row=e["row"], reason=e["reason"]).model_dump() for e in report.errors]
+        english = negotiate_locale(request.headers.get("accept-language")) == "en"
+        errors = [ImportErrorItem(row=e["row"], column=e["column"],
+                                  reason=e["reason_en"] if english else e["reason"]).model_dump()
+                  for e in report.errors]
         raise InvalidInput("导入文件有误，未导入任何数据", "the file has errors; nothing was imported",
                            **capped_errors(errors))
     audit.record(session, actor=principal, action="venue.import", object_type="venue",

@@ -90,7 +90,8 @@ class VenuePublic(BaseModel):
 
 class ImportErrorItem(BaseModel):
     row: int
-    reason: str
+    column: str | None = None  # the printed header of the column at fault; None for the whole row
+    reason: str  # in the caller's language (Accept-Language: zh-CN by default, or en)
 
 
 class ImportReportPublic(BaseModel):

@@ -65,6 +65,20 @@ MAX_ROWS = 20000
 SAME_POINT_DEGREES = 1e-9
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """Why a row is refused: the column (its printed header, None for the row as a whole) and the
+    reason in both languages; the answer gives the caller's."""
+
+    column: str | None
+    zh: str
+    en: str
+
+
+def _problem(field_name: str | None, zh: str, en: str) -> RowProblem:
+    return RowProblem(_FIELD_TO_HEADER.get(field_name) if field_name else None, zh, en)
+
+
 @dataclass
 class VenueRow:
     row: int
@@ -82,6 +96,9 @@ class VenueImportReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def add(self, row: int, problem: RowProblem) -> None:
+        self.errors.append({"row": row, "column": problem.column, "reason": problem.zh, "reason_en": problem.en})
 
 
 def _text(value: Any) -> str:
@@ -137,25 +154,25 @@ def _apply(venue: Venue, values: dict[str, Any], unit_id: int | None) -> bool:
     return changed
 
 
-def _refused(raw: dict[str, Any]) -> str | None:
+def _refused(raw: dict[str, Any]) -> RowProblem | None:
     """The row error of the first cell holding a refused character, naming its column, or None."""
     for name, value in raw.items():
         if isinstance(value, str) and (bad := texts.first_refused(value)) is not None:
-            return f"{_FIELD_TO_HEADER[name]}：{texts.cell_reason(bad)} / {name}: {texts.cell_reason(bad, 'en')}"
+            return _problem(name, texts.cell_reason(bad), texts.cell_reason(bad, "en"))
     return None
 
 
-def _parse(row: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+def _parse(row: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, RowProblem | None]:
     out: dict[str, Any] = {}
     refused = _refused(raw)
     if refused:
         return None, refused
     code = credit_code.normalise(_text(raw.get("credit_code")))
     if not code:
-        return None, "统一社会信用代码为空 / credit code is empty"
+        return None, _problem("credit_code", "统一社会信用代码为空", "The credit code is empty")
     reason = credit_code.problem(code)
     if reason:
-        return None, f"统一社会信用代码无效 / invalid credit code {code}: {reason}"
+        return None, _problem("credit_code", f"统一社会信用代码无效：{reason}", f"Invalid credit code {code}: {reason}")
     out["credit_code"] = code
     for name in ("name", "address", "owner_name", "owner_phone", "org_unit_code"):
         text = _text(raw.get(name))
@@ -165,26 +182,28 @@ def _parse(row: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | 
         try:
             out["owner_phone"] = identifiers.contact(out["owner_phone"])
         except ValueError as exc:
-            return None, f"联系电话只能使用数字0-9 / owner phone: {exc}"
+            return None, _problem("owner_phone", f"联系电话无效（只能使用数字0-9，不能是表格软件的数字写法）：{exc}",
+                                  f"Invalid owner phone: {exc}")
     if "name" in out and len(out["name"]) > 120:
-        return None, "场所名称过长 / name longer than 120"
+        return None, _problem("name", "场所名称过长：最多 120 字", "The name is longer than 120 characters")
     vtype = _text(raw.get("venue_type"))
     if vtype:
         parsed = _TYPE_ALIASES.get(vtype) or _TYPE_ALIASES.get(vtype.lower())
         if parsed is None:
-            return None, f"场所类型无法识别 / unknown venue type '{vtype}'"
+            return None, _problem("venue_type", f"场所类型无法识别：“{vtype}”", f"Unknown venue type “{vtype}”")
         out["venue_type"] = parsed
     status = _text(raw.get("status"))
     if status:
         st = _STATUS_ALIASES.get(status) or _STATUS_ALIASES.get(status.lower())
         if st is None:
-            return None, f"状态无法识别 / unknown status '{status}'"
+            return None, _problem("status", f"状态无法识别：“{status}”", f"Unknown status “{status}”")
         out["status"] = st
     key = _text(raw.get("is_key")).lower()
     if key in _TRUE:
         out["is_key"] = True
     elif key and key not in _FALSE:
-        return None, f"重点场所应为是/否 / is_key must be yes or no, not '{key}'"
+        return None, _problem("is_key", f"重点场所应为“是”或“否”，而不是“{key}”",
+                                f"Write “是” (yes) or “否” (no), not “{key}”")
     elif key:
         out["is_key"] = False
     lon_raw, lat_raw = raw.get("lon"), raw.get("lat")
@@ -192,14 +211,15 @@ def _parse(row: int, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, str | 
         try:
             lon, lat = float(_text(lon_raw)), float(_text(lat_raw))
         except ValueError:
-            return None, "经纬度不是数字 / lon and lat must be numbers"
+            return None, _problem("lon", "经纬度不是数字", "The longitude and latitude must be numbers")
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            return None, "经纬度超出范围 / lon or lat out of range"
+            return None, _problem("lon", "经纬度超出范围", "The longitude or latitude is out of range")
         crs_text = _text(raw.get("crs")).lower() or "wgs84"
         try:
             crs = CoordinateSystem(crs_text.replace("-", ""))
         except ValueError:
-            return None, f"坐标系应为 wgs84 或 gcj02 / crs must be wgs84 or gcj02, not '{crs_text}'"
+            return None, _problem("crs", f"坐标系应为 wgs84 或 gcj02，而不是“{crs_text}”",
+                                    f"The coordinate system is wgs84 or gcj02, not “{crs_text}”")
         out["lon"], out["lat"] = to_wgs84(lon, lat, crs)
     return out, None
 
@@ -230,9 +250,9 @@ def import_venues(session: Session, principal: Principal, content: bytes, filena
     merged: dict[str, dict[str, Any]] = {}
     first_row: dict[str, int] = {}
     for item in read_rows(content, filename):
-        parsed, reason = _parse(item.row, item.values)
-        if reason or parsed is None:
-            report.errors.append({"row": item.row, "reason": reason})
+        parsed, problem = _parse(item.row, item.values)
+        if problem is not None or parsed is None:
+            report.add(item.row, problem or _problem(None, "本行无法读取", "The row cannot be read"))
             continue
         code = parsed["credit_code"]
         if code in merged:
@@ -249,21 +269,23 @@ def import_venues(session: Session, principal: Principal, content: bytes, filena
         if existing is not None:
             path = orgunits.unit_path(session, existing.org_unit_id)
             if path is None or not principal.covers(path):
-                report.errors.append({"row": row, "reason": f"{code} 已在您辖区外登记 / registered outside your "
-                                                            "jurisdiction"})
+                report.add(row, _problem("credit_code", f"{code} 已在您辖区外登记",
+                                         f"{code} is registered outside your jurisdiction"))
                 continue
         else:
             missing = [f for f in ("venue_type", "name", "lon", "lat") if f not in values]
             if missing:
-                report.errors.append({"row": row, "reason": f"新场所缺少字段 / new venue lacks {', '.join(missing)}"})
+                headers = "、".join(_FIELD_TO_HEADER.get(f, f) for f in missing)
+                report.add(row, _problem(missing[0], f"新场所缺少：{headers}",
+                                         f"A new venue needs: {', '.join(missing)}"))
                 continue
         unit_id: int | None = None
         if "org_unit_code" in values:
             unit = unit_by_code.get(values["org_unit_code"]) or session.execute(
                 select(OrgUnit).where(col(OrgUnit.code) == values["org_unit_code"])).scalar_one_or_none()
             if unit is None or not principal.covers(unit.path):
-                report.errors.append({"row": row, "reason": f"单位编码 {values['org_unit_code']} 不在您辖区 / "
-                                                            "unit code not in your jurisdiction"})
+                report.add(row, _problem("org_unit_code", f"单位编码 {values['org_unit_code']} 不在您辖区",
+                                         f"The unit code {values['org_unit_code']} is not in your jurisdiction"))
                 continue
             unit_by_code[unit.code] = unit
             unit_id = unit.id
@@ -274,8 +296,8 @@ def import_venues(session: Session, principal: Principal, content: bytes, filena
             grid = orgunits.locate(session, values["lon"], values["lat"], level=OrgLevel.grid,
                                    within_path=principal.org_path)
             if grid is None:
-                report.errors.append({"row": row, "reason": "坐标不在您辖区的网格内 / point is in no grid of "
-                                                            "your jurisdiction"})
+                report.add(row, _problem("lon", "坐标不在您辖区的网格内",
+                                         "The point is in no grid of your jurisdiction"))
                 continue
             unit_id = grid.id
         plans.append((values, existing, unit_id))

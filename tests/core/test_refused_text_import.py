@@ -88,7 +88,11 @@ def test_a_venue_cell_with_a_refused_character_is_a_row_error_naming_column_and_
         assert resp.status_code == 422, resp.text
         errors = resp.json()["errors"]
         assert [e["row"] for e in errors] == [3], errors
-        assert column in errors[0]["reason"] and code in errors[0]["reason"], errors
+        assert errors[0]["column"] == column and code in errors[0]["reason"], errors
+        english = client.post("/api/v1/venues/import", headers={**w.market.headers, "Accept-Language": "en"},
+                              files={"file": (name, content)}).json()["errors"]
+        assert english[0]["column"] == column and "not accepted" in english[0]["reason"], english
+        assert not any("\u4e00" <= c <= "\u9fff" for c in english[0]["reason"]), english
     assert _count(session, Venue) == 0
     # The same file without the character imports, .csv included (the reader of the ledger import).
     clean = _csv([VENUE_HEADER, good, ["酒店", "酒店", credit_code(), "青山村", lon, lat]])

@@ -333,3 +333,50 @@ def test_a_numeric_id_number_is_explained_in_words_that_fit_every_format(client:
         for body in _refused(client, w.coordinator, "3", f"id.{kind}", _typed([A3, row], kind), lang=lang):
             [error] = body["errors"]
             assert error["column"] == "身份证号码" and all(x in error["reason"] for x in words), error
+
+
+# ---------------------------------------------------------------- second outside test
+
+
+@pytest.mark.parametrize("typed", ["13800138000.0", "5.71889E+09", "1.38001e+10"])
+def test_a_phone_a_spreadsheet_wrote_as_a_number_is_a_row_error(client: TestClient, session: Session,
+                                                                typed: str) -> None:
+    """13800138000.0 once became the 12 digits 138001380000 (the dot read as a separator), and the
+    scientific form was kept as text: a wrong number stored with ok."""
+    w = make_world(client, session)
+    row = _base("3", "浮点号")
+    row[9] = typed
+    for body in _refused(client, w.coordinator, "3", "float.csv", _csv([A3, row])):
+        [error] = body["errors"]
+        assert (error["row"], error["column"]) == (2, A3[9]) and "文本" in error["reason"], body
+    en = _post(client, w.coordinator, "3", "float.csv", _csv([A3, row]), dry_run=True, lang="en").json()
+    assert "Text" in en["errors"][0]["reason"], en
+
+
+def test_an_extension_after_a_mobile_number_is_kept_as_written_not_glued_on(client: TestClient,
+                                                                           session: Session) -> None:
+    w = make_world(client, session)
+    row = _base("3", "分机号")
+    row[8], row[9] = "甲、乙", "13800138000-8001、-"
+    body = _post(client, w.coordinator, "3", "ext.csv", _csv([A3, row]), dry_run=False).json()
+    assert body["errors"] == [], body
+    # “-” is a guardian without a phone, like “无”.
+    assert _guardians(session, "分机号") == [("甲", "13800138000-8001"), ("乙", None)]
+
+
+def test_line_breaks_stored_as_cr_lf_come_back_from_the_export_unchanged(client: TestClient,
+                                                                        session: Session) -> None:
+    """A phone may send CR LF; the export writes LF. Re-importing the export changes nothing."""
+    w = make_world(client, session)
+    assert _post(client, w.coordinator, "1", "a.xlsx", xlsx_bytes([A1, _base("1", "换行")]),
+                 dry_run=False).json()["errors"] == []
+    person = session.execute(select(Person).where(col(Person.name) == "换行")).scalar_one()
+    person.signs = "第一行\r\n第二行\r第三行"
+    session.add(person)
+    session.commit()
+    exported = client.get("/api/v1/ledgers/1.xlsx", headers=w.coordinator.headers)
+    for dry_run in (True, False):
+        again = _post(client, w.coordinator, "1", "again.xlsx", exported.content, dry_run=dry_run).json()
+        assert again["errors"] == [] and again["changes"] == [], again
+    session.expire_all()
+    assert session.get(Person, person.id).signs == "第一行\r\n第二行\r第三行"  # type: ignore[union-attr]
