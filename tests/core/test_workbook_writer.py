@@ -32,6 +32,7 @@ HOSTILE = [
     "\ud800=1",
     "\udfff\ud83d",
     "多行\r\n文本\r",
+    "网\u202e吧\u2028\x85\ufeff",
 ]
 # Any code point, surrogates and noncharacters included (hypothesis leaves surrogates out by default).
 ANY_CHAR = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
@@ -42,8 +43,9 @@ TEXT = st.one_of(st.sampled_from(HOSTILE), st.text(ANY_CHAR, max_size=60),
 def expected(text: str) -> str | None:
     """The documented replacements, written out independently of the writer."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join("" if (ord(c) < 0x20 and c not in "\t\n") or 0xD800 <= ord(c) <= 0xDFFF
-                   or c in "\x7f\ufffe\uffff" else c for c in text)
+    text = "".join("" if (ord(c) < 0x20 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF
+                   or 0x2028 <= ord(c) <= 0x202E or 0x2066 <= ord(c) <= 0x2069 or c in "\ufeff\ufffe\uffff"
+                   else c for c in text)
     units, out = 0, []
     for c in text:
         units += 2 if ord(c) > 0xFFFF else 1
