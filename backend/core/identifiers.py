@@ -41,7 +41,7 @@ PHONE_MIN_DIGITS, PHONE_MAX_DIGITS = 7, 15  # a local landline number .. E.164's
 # What a spreadsheet writes for a number it kept as a number: 13800138000.0, 5.71889E+09. Its dot is
 # not a separator: read as one, 13800138000.0 became the 12 digits 138001380000, and the scientific
 # form has already lost digits. Neither is a phone number nor text to keep as a contact.
-_SPREADSHEET_NUMBER = re.compile(r"[0-9]+\.0+|[0-9](?:\.[0-9]+)?E[+-]?[0-9]+")
+_SPREADSHEET_NUMBER = re.compile(r"[0-9]+\.0+|[0-9](?:\.[0-9]+)?E[+-][0-9]{2}")
 
 
 class SpreadsheetNumber(ValueError):
