@@ -6,9 +6,9 @@ import hashlib
 import math
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import Select, Table, and_, bindparam, delete, select, update
 from sqlmodel import Session, col
 
 from backend.accounts import grants
@@ -101,6 +101,29 @@ def to_public(session: Session, user: User) -> UserPublic:
     )
 
 
+def _principal_query(*, with_sign_in: bool) -> Select[Any]:
+    """The user's columns, a row per role, and (`with_sign_in`) the sign-in the token belongs to.
+    Core columns, built once at import: every authenticated request runs it."""
+    user, unit, role, sign_in = (cast(Table, User.__table__), cast(Table, OrgUnit.__table__),  # type: ignore[attr-defined]
+                                 cast(Table, UserRole.__table__), cast(Table, SignIn.__table__))  # type: ignore[attr-defined]
+    columns: list[Any] = [user.c.is_active, user.c.org_unit_id, user.c.agency, unit.c.path, role.c.role]
+    if with_sign_in:
+        columns += [sign_in.c.id.label("sign_in_id"), sign_in.c.revoked_at.label("sign_in_revoked_at")]
+    query = (
+        select(*columns)
+        .join(unit, unit.c.id == user.c.org_unit_id)
+        .outerjoin(role, role.c.user_id == user.c.id)
+        .where(user.c.id == bindparam("user_id"))
+    )
+    if with_sign_in:
+        query = query.outerjoin(sign_in, and_(sign_in.c.id == bindparam("family_id"), sign_in.c.user_id == user.c.id))
+    return query
+
+
+_PRINCIPAL = _principal_query(with_sign_in=False)
+_PRINCIPAL_OF_SIGN_IN = _principal_query(with_sign_in=True)
+
+
 def principal_for(
     session: Session, user_id: int, *, device_id: str | None, ip: str | None, family_id: str | None = None
 ) -> Principal | None:
@@ -108,19 +131,8 @@ def principal_for(
     (`family_id`), also None once that sign-in has ended. Every authenticated request asks, so it
     is one query of plain columns (a row per role, the sign-in joined by its key), not an ORM user
     and further queries for the roles and the sign-in."""
-    columns: list[Any] = [col(User.is_active), col(User.org_unit_id), col(User.agency), col(OrgUnit.path),
-                          col(UserRole.role)]
-    if family_id is not None:
-        columns += [col(SignIn.id).label("sign_in_id"), col(SignIn.revoked_at).label("sign_in_revoked_at")]
-    query = (
-        select(*columns)
-        .join(OrgUnit, col(OrgUnit.id) == col(User.org_unit_id))
-        .outerjoin(UserRole, col(UserRole.user_id) == col(User.id))
-        .where(col(User.id) == user_id)
-    )
-    if family_id is not None:
-        query = query.outerjoin(SignIn, and_(col(SignIn.id) == family_id, col(SignIn.user_id) == col(User.id)))
-    rows = session.execute(query).all()
+    query = _PRINCIPAL_OF_SIGN_IN if family_id is not None else _PRINCIPAL
+    rows = session.execute(query, {"user_id": user_id, "family_id": family_id}).all()
     if not rows or not rows[0].is_active:
         return None
     first = rows[0]

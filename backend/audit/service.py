@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col
 
@@ -19,6 +19,12 @@ from backend.core import clock
 
 _HEAD: Table = AuditChainHead.__table__  # type: ignore[attr-defined]
 _ENTRY: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+# Built once: every audited request runs these three, and building a statement costs more than
+# running a cached one.
+_LOCK_HEAD = select(_HEAD.c.last_entry_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+_APPEND = insert(_ENTRY)
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == 1)
+              .values(last_entry_id=bindparam("entry_id"), last_hash=bindparam("entry_hash")))
 
 
 def _canonical_time(value: datetime) -> str:
@@ -62,9 +68,7 @@ def record(
 
     Three Core statements (lock the head, insert, move the head), not ORM objects: every audited
     request pays for this, and a unit-of-work flush costs more than the statements themselves."""
-    last_entry_id, last_hash = session.execute(
-        select(_HEAD.c.last_entry_id, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
-    ).one()
+    last_entry_id, last_hash = session.execute(_LOCK_HEAD).one()
     # Round-trip through JSON so what we hash is exactly what the database will give back.
     clean_details = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
     entry = AuditEntry(
@@ -83,10 +87,8 @@ def record(
         entry_hash="",
     )
     entry.entry_hash = entry_digest(entry)
-    session.execute(insert(_ENTRY).values({c.name: getattr(entry, c.name) for c in _ENTRY.columns}))
-    session.execute(
-        update(_HEAD).where(_HEAD.c.id == 1).values(last_entry_id=entry.id, last_hash=entry.entry_hash)
-    )
+    session.execute(_APPEND, {c.name: getattr(entry, c.name) for c in _ENTRY.columns})
+    session.execute(_MOVE_HEAD, {"entry_id": entry.id, "entry_hash": entry.entry_hash})
     # A head loaded as an object earlier in this session (verification does) must not be read stale.
     loaded = session.identity_map.get(identity_key(AuditChainHead, 1))
     if loaded is not None:

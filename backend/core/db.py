@@ -216,3 +216,14 @@ def one_of(session: OrmSession, column: Any, values: Iterable[Any]) -> ColumnEle
 
         return cast(ColumnElement[bool], column == any_(bindparam(None, wanted, type_=ARRAY(column.type))))
     return cast(ColumnElement[bool], column.in_(wanted))
+
+
+def one_of_param(dialect_name: str, column: Any, name: str) -> ColumnElement[bool]:
+    """one_of for a statement built once per dialect and run many times: the list is bound at
+    execution, as `{name: values}`. Building a statement costs more than running a cached one, and
+    a sync push runs several per batch."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(column.type))))
+    return cast(ColumnElement[bool], column.in_(bindparam(name, expanding=True)))

@@ -10,16 +10,17 @@ from sqlalchemy.orm import Session
 from backend.core.db import dialect_insert
 from backend.sync.models import SyncCounter
 
+_BUMP = text("UPDATE sync_counter SET value = value + :n WHERE id = 1 RETURNING value")
+
 
 def allocate(session: Session, count: int = 1) -> int:
     """Reserve `count` consecutive revisions and return the first. The counter row stays locked
     until the caller's transaction ends, so changes commit in revision order."""
-    bump = text("UPDATE sync_counter SET value = value + :n WHERE id = 1 RETURNING value")
-    last = session.execute(bump, {"n": count}).scalar_one_or_none()
+    last = session.execute(_BUMP, {"n": count}).scalar_one_or_none()
     if last is None:
         insert = dialect_insert(session)
         session.execute(insert(SyncCounter).values(id=1, value=0).on_conflict_do_nothing())
-        last = session.execute(bump, {"n": count}).scalar_one()
+        last = session.execute(_BUMP, {"n": count}).scalar_one()
     return int(last) - count + 1
 
 

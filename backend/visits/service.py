@@ -9,7 +9,7 @@ from uuid import UUID
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Table, literal_column, select, text
+from sqlalchemy import Table, and_, bindparam, literal_column, select, text
 from sqlmodel import Session, col
 
 from backend.accounts import scope
@@ -21,7 +21,7 @@ from backend.checklists.builtin import SIX_LOOKS_CODE, SIX_LOOKS_VERSION
 from backend.checklists.models import ChecklistTemplate
 from backend.core import clock, crypto, placement
 from backend.core.config import get_settings
-from backend.core.db import dialect_insert, one_of
+from backend.core.db import dialect_insert, one_of, one_of_param
 from backend.core.errors import DomainError, InvalidInput, NotFound, validation_problem
 from backend.core.geo import distances_m, to_wgs84
 from backend.core.pagination import PageRequest
@@ -50,6 +50,10 @@ class AnswersInvalid(InvalidInput):
 
 
 VISIT_TABLE = cast(Table, Visit.__table__)  # type: ignore[attr-defined]
+TEMPLATE_TABLE = cast(Table, ChecklistTemplate.__table__)  # type: ignore[attr-defined]
+_HOUSEHOLD = cast(Table, Household.__table__)  # type: ignore[attr-defined]
+_PERSON = cast(Table, Person.__table__)  # type: ignore[attr-defined]
+_UNIT = cast(Table, OrgUnit.__table__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -93,11 +97,15 @@ class TemplateIndex:
 
     @classmethod
     def of(cls, template: ChecklistTemplate) -> TemplateIndex:
+        return cls.of_items(template.items)
+
+    @classmethod
+    def of_items(cls, items: list[dict[str, Any]]) -> TemplateIndex:
         return cls(
-            items={item["id"]: item for item in template.items},
+            items={item["id"]: item for item in items},
             required=[
                 item["id"]
-                for item in template.items
+                for item in items
                 if item.get("required") and item.get("answer_type", "yes_no_unknown") == "yes_no_unknown"
             ],
         )
@@ -165,10 +173,49 @@ def visit_public(v: dict[str, Any]) -> dict[str, Any]:
 _ANSWER_DEFAULTS: dict[str, Any] = {"value": None, "note": None, "photos": ()}
 
 
-def _template(session: Session, code: str, version: int) -> ChecklistTemplate | None:
-    return session.execute(
-        select(ChecklistTemplate).where(col(ChecklistTemplate.code) == code, col(ChecklistTemplate.version) == version)
+@dataclass(frozen=True)
+class _Lookups:
+    """The push path's queries, built once per dialect (Core, not ORM: a push runs each per batch, and
+    building a statement, or the ORM's per-statement work, costs more than running a cached one)."""
+
+    households: Any
+    template_items: Any
+
+    @classmethod
+    def build(cls, dialect_name: str) -> _Lookups:
+        return cls(
+            # Each household with its children, one row per child (or one without): one round trip.
+            households=select(_HOUSEHOLD.c.id, _HOUSEHOLD.c.uuid, _HOUSEHOLD.c.org_unit_id, _HOUSEHOLD.c.lon,
+                              _HOUSEHOLD.c.lat, _UNIT.c.path, _PERSON.c.id.label("child_id"),
+                              _PERSON.c.uuid.label("child_uuid"), _PERSON.c.risk_level.label("child_risk_level"),
+                              _PERSON.c.retired_at.label("child_retired_at"))
+            .join(_UNIT, _UNIT.c.id == _HOUSEHOLD.c.org_unit_id)
+            .outerjoin(_PERSON, and_(_PERSON.c.household_id == _HOUSEHOLD.c.id,
+                                     _PERSON.c.role == PersonRole.child.value))
+            .where(one_of_param(dialect_name, _HOUSEHOLD.c.uuid, "uuids")),
+            template_items=select(TEMPLATE_TABLE.c["items"]).where(
+                TEMPLATE_TABLE.c.code == bindparam("code"), TEMPLATE_TABLE.c.version == bindparam("version")
+            ),
+        )
+
+
+_LOOKUPS: dict[str, _Lookups] = {}
+
+
+def _lookups(session: Session) -> _Lookups:
+    dialect_name = session.get_bind().dialect.name
+    found = _LOOKUPS.get(dialect_name)
+    if found is None:
+        found = _LOOKUPS[dialect_name] = _Lookups.build(dialect_name)
+    return found
+
+
+def _template_items(session: Session, code: str, version: int) -> list[dict[str, Any]] | None:
+    """A published template version's items."""
+    items: list[dict[str, Any]] | None = session.execute(
+        _lookups(session).template_items, {"code": code, "version": version}
     ).scalar_one_or_none()
+    return items
 
 
 def canonical_record(data: VisitData) -> dict[str, Any]:
@@ -275,36 +322,30 @@ def push_visits(
         # are harmless, a second round trip is not.
         first_rev = revisions.allocate(session, len(parsed))
     # One query each: households (with their unit paths), templates, originals, children.
-    household_rows = (
-        {
-            row.uuid: row
-            for row in session.execute(
-                select(
-                    col(Household.id),
-                    col(Household.uuid),
-                    col(Household.org_unit_id),
-                    col(Household.lon),
-                    col(Household.lat),
-                    col(OrgUnit.path),
-                )
-                .join(OrgUnit, col(OrgUnit.id) == col(Household.org_unit_id))
-                .where(one_of(session, col(Household.uuid), {d.household_uuid for _, d, _ in parsed}))
-            )
-        }
-        if parsed
-        else {}
-    )
+    household_rows: dict[UUID, Any] = {}
+    children: dict[int, list[tuple[int, UUID, str | None]]] = {}
+    grown_up: set[int] = set()  # retired (backend/registry/retention.py): may be named, is not assessed
+    if parsed:
+        for home_row in session.execute(
+            _lookups(session).households, {"uuids": list({d.household_uuid for _, d, _ in parsed})}
+        ):
+            household_rows.setdefault(home_row.uuid, home_row)
+            if home_row.child_id is not None:
+                children.setdefault(home_row.id, []).append(
+                    (home_row.child_id, home_row.child_uuid, home_row.child_risk_level))
+                if home_row.child_retired_at is not None:
+                    grown_up.add(home_row.child_id)
     open_to = _households_open_to(session, principal, list(household_rows.values()))
     left_behind = tombstones.left_view_lately(
         session, principal, "household", [r.id for r in household_rows.values() if r.id not in open_to]
     )
     templates: dict[tuple[str, int], TemplateIndex | None] = {}
     for key in {(d.template_code, d.template_version) for _, d, _ in parsed}:
-        template_row = _template(session, *key)
-        if template_row is None and key == (SIX_LOOKS_CODE, SIX_LOOKS_VERSION):
+        template_items = _template_items(session, *key)
+        if template_items is None and key == (SIX_LOOKS_CODE, SIX_LOOKS_VERSION):
             checklists.ensure_builtin(session)  # a new database: the built-in is made on first use
-            template_row = _template(session, *key)
-        templates[key] = TemplateIndex.of(template_row) if template_row is not None else None
+            template_items = _template_items(session, *key)
+        templates[key] = TemplateIndex.of_items(template_items) if template_items is not None else None
     originals: dict[UUID, Any] = {}
     if amendments:
         wanted = {cast(AmendmentData, d).amends_uuid for _, d, _ in parsed}
@@ -320,19 +361,6 @@ def push_visits(
             if wanted
             else {}
         )
-    household_ids = [row.id for row in household_rows.values()]
-    children: dict[int, list[tuple[int, UUID, str | None]]] = {}
-    grown_up: set[int] = set()  # retired (backend/registry/retention.py): may be named, is not assessed
-    if household_ids:
-        for pid, puid, hid, level, retired_at in session.execute(
-            select(col(Person.id), col(Person.uuid), col(Person.household_id), col(Person.risk_level),
-                   col(Person.retired_at)).where(
-                one_of(session, col(Person.household_id), household_ids), col(Person.role) == PersonRole.child.value
-            )
-        ):
-            children.setdefault(hid, []).append((pid, puid, level))
-            if retired_at is not None:
-                grown_up.add(pid)
 
     received_at = clock.now()
     placer = placement.Placer(received_at)
@@ -418,10 +446,11 @@ def push_visits(
         row.update(lon=loc.lon, lat=loc.lat, distance_m=loc.distance_m, location_mismatch=loc.mismatch)
     rows = [p.row for p in pending if p.row]
     inserted: dict[UUID, int] = {}
+    waited_for: set[UUID] = set()
     if rows:
         for n, new_row in enumerate(rows):
             new_row["rev"] = first_rev + n
-        inserted = _insert_new(session, rows)
+        inserted, waited_for = _insert_new(session, rows)
     stored_uuids = [p.item.client_uuid for p in pending if p.item.client_uuid not in inserted]
     stored: dict[UUID, Any] = {}
     if stored_uuids:
@@ -485,7 +514,7 @@ def push_visits(
 
     _apply_consequences(session, principal, [p for p in pending if p.row and p.item.client_uuid in inserted], inserted)
     # Photos that came before their visit (or amendment) are linked by this push, not by a later sweep.
-    media.link_waiting_photos(session, "visit", inserted.keys())
+    media.link_waiting_photos(session, "visit", waited_for)
     return [r if r is not None else ItemResult(ItemStatus.rejected) for r in results]
 
 
@@ -571,15 +600,17 @@ _PG_RECORD = (
 _COLUMNS = [c.split()[0] for c in _PG_RECORD.split(", ")]
 
 
-def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[UUID, int]:
+def _insert_new(session: Session, rows: list[dict[str, Any]]) -> tuple[dict[UUID, int], set[UUID]]:
     """INSERT .. ON CONFLICT (client_uuid) DO NOTHING for the whole batch in one statement; returns
-    the ids of the rows that were new. The unique constraint, not a prior SELECT, decides.
+    the ids of the rows that were new, and those of them a photo waits for (sent before its visit).
+    The unique constraint, not a prior SELECT, decides.
 
     PostgreSQL gets the rows as one JSON parameter (jsonb_to_recordset): a short, cached statement
     instead of thousands of bind parameters to render and parse per batch. SQLite gets an
     executemany of the same INSERT."""
     insert = dialect_insert(session)
-    returning = (VISIT_TABLE.c.id, VISIT_TABLE.c.client_uuid)
+    returning = (VISIT_TABLE.c.id, VISIT_TABLE.c.client_uuid,
+                 media.photos_waiting("visit", VISIT_TABLE.c.client_uuid).label("photos_waiting"))
     if session.get_bind().dialect.name == "postgresql":
         source: Any = select(*[literal_column(f"r.{c}") for c in _COLUMNS]).select_from(
             text(f"json_to_recordset(CAST(:rows AS json)) AS r({_PG_RECORD})")
@@ -590,10 +621,17 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[UUID, int]
             .on_conflict_do_nothing(index_elements=["client_uuid"])
             .returning(*returning)
         )
-        payload = orjson.dumps(rows, default=str).decode()
-        return {u: i for i, u in session.execute(stmt, {"rows": payload})}
-    stmt = insert(VISIT_TABLE).on_conflict_do_nothing(index_elements=["client_uuid"]).returning(*returning)
-    return {u: i for i, u in session.execute(stmt, rows)}
+        result = session.execute(stmt, {"rows": orjson.dumps(rows, default=str).decode()})
+    else:
+        stmt = insert(VISIT_TABLE).on_conflict_do_nothing(index_elements=["client_uuid"]).returning(*returning)
+        result = session.execute(stmt, rows)
+    inserted: dict[UUID, int] = {}
+    waited_for: set[UUID] = set()
+    for visit_id, client_uuid, waited in result:
+        inserted[client_uuid] = visit_id
+        if waited:
+            waited_for.add(client_uuid)
+    return inserted, waited_for
 
 
 def get_visit(session: Session, principal: Principal, visit_id: int) -> dict[str, Any]:
