@@ -538,6 +538,7 @@ def save_person(
     PersonPatch: fields left out keep their stored values, and the ID number is never erased by
     someone who cannot see it); the ID number is validated; same statuses as households."""
     principal.require(Action.child_write)
+    revisions.hold(session)  # before the household is read: see revisions.hold
     if base_version is None:
         assert isinstance(data, PersonData)
         return _create_person(session, principal, uid, data)

@@ -24,6 +24,16 @@ def allocate(session: Session, count: int = 1) -> int:
     return int(last) - count + 1
 
 
+def hold(session: Session) -> None:
+    """Take the counter row's lock now, before reading what a write derives from. A household's move
+    takes it before it moves the household's members and visits; a write that places a record by its
+    household's unit (a person, a visit) takes it first too, so it reads the household where it is
+    after any move that was committing, and a move after it waits and then takes the new record
+    along. Reading first and locking later let a member created or edited during a move stay in the
+    unit its household had left (PostgreSQL; SQLite's writers queue from their first statement)."""
+    allocate(session, 0)
+
+
 def current(session: Session) -> int:
     """The newest revision handed out (0 when none)."""
     value = session.execute(text("SELECT value FROM sync_counter WHERE id = 1")).scalar_one_or_none()

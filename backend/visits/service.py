@@ -321,7 +321,7 @@ def push_visits(
         # history) come with the lock, one per parsed item: gaps left by rejected items and resends
         # are harmless, a second round trip is not.
         first_rev = revisions.allocate(session, len(parsed))
-    # One query each: households (with their unit paths), templates, originals, children.
+    # One query each: households (with their unit paths and their children), templates, originals.
     household_rows: dict[UUID, Any] = {}
     children: dict[int, list[tuple[int, UUID, str | None]]] = {}
     grown_up: set[int] = set()  # retired (backend/registry/retention.py): may be named, is not assessed

@@ -750,7 +750,8 @@ def _where(session: Session, kind: str, key: str) -> str:
 
 
 def check_pushed(session: Session, world: World) -> list[Problem]:
-    """Every accepted record stored exactly once; refused ones not stored; ID numbers all kept."""
+    """Every accepted record stored exactly once; refused ones not stored; members where their
+    household is; ID numbers all kept."""
     out: list[Problem] = []
     by_kind: dict[str, list[Pushed]] = defaultdict(list)
     for p in world.pushed:
@@ -784,6 +785,14 @@ def check_pushed(session: Session, world: World) -> list[Problem]:
             if want is None or got != want:
                 out.append(Problem("AMENDMENT MISLINKED", p.phone, f"amendment {p.uuid} corrects visit id {got}, "
                                    f"not {p.amends_uuid} (id {want})"))
+    # Children and guardians live where their household lives, whatever was written during a move.
+    for puid, unit, home, home_unit in session.execute(
+        select(col(Person.uuid), col(Person.org_unit_id), col(Household.uuid), col(Household.org_unit_id))
+        .join(Household, col(Household.id) == col(Person.household_id))
+        .where(col(Person.org_unit_id) != col(Household.org_unit_id))
+    ):
+        out.append(Problem("MEMBER LEFT BEHIND", "-", f"person {puid} is in unit {unit}, its household {home} in "
+                           f"unit {home_unit}"))
     # No stored ID number is erased or altered by any edit of anyone.
     given = {p.uuid: p for p in world.pushed if p.kind == "person" and p.id_number and p.status != "rejected"}
     if given:
