@@ -12,6 +12,7 @@ from backend.accounts.router import auth_router, device_router
 from backend.accounts.router import router as users_router
 from backend.audit.router import router as audit_router
 from backend.campaigns.router import router as campaigns_router
+from backend.cases.router import router as cases_router
 from backend.checklists.router import router as checklists_router
 from backend.coverage.router import router as coverage_router
 from backend.dashboard.router import config_router as dashboard_config_router
@@ -27,6 +28,7 @@ from backend.media.router import router as media_router
 from backend.notifications.router import router as notifications_router
 from backend.orgunits.router import router as orgunits_router
 from backend.referrals.router import router as referrals_router
+from backend.registry.risk_person_router import router as risk_person_router
 from backend.registry.router import router as registry_router
 from backend.reports.router import router as reports_router
 from backend.schedules.router import calendar_router
@@ -48,14 +50,16 @@ AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
     # Foundation
     users_router, device_router, orgunits_router, audit_router,
     # Registry, visits, offline sync, referrals, ledgers
-    registry_router, checklists_router, visits_router, referrals_router, sync_router, ledgers_router,
+    # (risk persons' control first: /risk-persons/overdue is not an entry's id)
+    risk_person_router, registry_router, checklists_router, visits_router, referrals_router, sync_router,
+    ledgers_router,
     # Photos
     media_router,
     # Venues, inspections, problems, weekly plans
     venues_router, inspections_router, inspection_checklists_router, problem_router, penalty_router,
     schedules_router,
-    # Helpers, notifications, 2112 incidents, deadline escalations
-    helpers_router, notifications_router, incidents_router, escalations_router,
+    # Helpers, cases (个案), notifications, 2112 incidents, deadline escalations
+    helpers_router, cases_router, notifications_router, incidents_router, escalations_router,
     # Coverage, campaigns, monthly reports
     coverage_router, campaigns_router, reports_router,
 )

@@ -8,6 +8,7 @@ def import_all_models() -> None:
     import backend.accounts.models
     import backend.audit.models
     import backend.campaigns.models
+    import backend.cases.models
     import backend.checklists.models
     import backend.core.jobs
     import backend.coverage.models

@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 from backend.accounts import service as accounts
 from backend.accounts.models import Agency, User
 from backend.accounts.permissions import Action, Role
+from backend.cases.models import Case
 from backend.core import clock
 from backend.demo.town import DemoTown
 from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
@@ -36,7 +37,7 @@ from backend.ledgers.sheets import HEADERS, Annex
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.referrals.models import Referral
-from backend.registry.models import Household, Person, RiskPerson, RiskPersonCategory
+from backend.registry.models import Household, Person, RiskPerson, RiskPersonCategory, RiskPersonHousehold
 from backend.schedules import service as schedule_service
 from backend.venues.models import Venue
 from tests.factories import make_user, next_phone
@@ -208,6 +209,23 @@ def risk_person(w: World, own: bool) -> int:
     return row.id or 0
 
 
+def overdue_risk_person(w: World, own: bool) -> int:
+    """A 附件2 entry under control never checked in, made long enough ago to be overdue."""
+    row = RiskPerson(org_unit_id=grid(w, own).id or 0, name="某丁", created_at=clock.now() - timedelta(days=400),
+                     categories=[RiskPersonCategory.lives_with_stepdaughter.value])
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
+def linked_risk_person(w: World, own: bool) -> int:
+    """A 附件2 entry linked to a household of its side (as `POST .../household-link` makes it)."""
+    rid = risk_person(w, own)
+    s(w).add(RiskPersonHousehold(risk_person_id=rid, household_id=household(w, own).id or 0))
+    s(w).commit()
+    return rid
+
+
 def sealed_risk_person(w: World, own: bool) -> int:
     """A 附件2 entry sealed as the registry seals an entry of a minor (backend/sealing)."""
     row = RiskPerson(org_unit_id=grid(w, own).id or 0, name="某丙", sealed=True,
@@ -343,6 +361,33 @@ def assignment(w: World, own: bool, status: AssignmentStatus) -> int:
     return row.id or 0
 
 
+def case(c: TestClient, w: World, own: bool) -> int:
+    """A case (个案) opened by a referral for a child of the own or the foreign side (police see the
+    cases a referral opened; on the assigned axis the child is the caller's)."""
+    referral_id = referral(c, w, own)
+    return int(s(w).execute(select(col(Case.id)).where(col(Case.opened_from) == "referral",
+                                                      col(Case.source_id) == referral_id)).scalar_one())
+
+
+def pending_case(c: TestClient, w: World, own: bool) -> int:
+    """A case whose closure was proposed and waits for a coordinator."""
+    row = s(w).get(Case, case(c, w, own))
+    assert row is not None
+    row.closure_reason, row.closure_proposed_at = "risk_lowered", clock.now()
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
+def closed_case(c: TestClient, w: World, own: bool) -> int:
+    row = s(w).get(Case, case(c, w, own))
+    assert row is not None
+    row.status, row.closed_at, row.close_reason = "closed", clock.now(), "risk_lowered"
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
 def campaign_body() -> dict[str, Any]:
     code = f"matrix-{serial()}"
     return {"code": code, "name": "矩阵", "start_date": "2026-01-01", "end_date": "2026-12-31",
@@ -409,6 +454,13 @@ PROBES: dict[str, Probe] = {
     "risk_person.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/risk-persons/{risk_person(w, own)}", headers=h)),
     "risk_person.write": Probe(lambda c, h, w, own: c.post("/api/v1/risk-persons", headers=h, json={
         "name": "某乙", "categories": [RiskPersonCategory.vagrant.value], "org_unit_id": grid(w, own).id})),
+    # A control check-in: who may not read 附件2 learns nothing (404); a coordinator reads it but does not
+    # control (403).
+    "risk_person.control": Probe(
+        lambda c, h, w, own: c.post(f"/api/v1/risk-persons/{risk_person(w, own)}/check-ins", headers=h,
+                                    json={"method": "home_visit", "finding": "normal"}),
+        hidden_behind=frozenset({Action.risk_person_read}),
+    ),
     "sealed.open": Probe(lambda c, h, w, own: c.post(f"/api/v1/risk-persons/{sealed_risk_person(w, own)}/open-sealed",
                                                      json={"reason": "办案需要，核查"}, headers=h)),
     "visit.create": Probe(lambda c, h, w, own: item_outcome(push_visit(c, h, household(w, own)))),
@@ -453,4 +505,7 @@ PROBES: dict[str, Probe] = {
         f"/api/v1/helpers/assignments/{assignment(w, own, AssignmentStatus.proposed)}/confirm", headers=h)),
     "assignment.answer": Probe(lambda c, h, w, own: c.post(
         f"/api/v1/helpers/assignments/{assignment(w, own, AssignmentStatus.offered)}/accept", headers=h)),
+    # Issue 16: cases (个案).
+    "case.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/cases/{case(c, w, own)}", headers=h)),
+    "case.manage": Probe(lambda c, h, w, own: c.post(f"/api/v1/cases/{case(c, w, own)}/activate", headers=h)),
 }

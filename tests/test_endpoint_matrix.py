@@ -333,6 +333,16 @@ ROWS: dict[str, Row] = {
         f"{API}/risk-persons/{m.risk_person(w, own)}", json={"version": 1, "control_measures": "每周走访"}, headers=h),
         (A.risk_person_write,)),
     "POST /api/v1/risk-persons/{risk_person_id}/open-sealed": probe("sealed.open"),
+    "GET /api/v1/risk-persons/overdue": Row(lambda c, h, w, own: listed(m.overdue_risk_person(w, own), c.get(
+        f"{API}/risk-persons/overdue", headers=h)), (A.risk_person_read,)),
+    "POST /api/v1/risk-persons/{risk_person_id}/check-ins": probe("risk_person.control", A.risk_person_read,
+                                                                 A.risk_person_control),
+    # The household must be in the caller's jurisdiction too: own entry with own household, foreign with foreign.
+    "POST /api/v1/risk-persons/{risk_person_id}/household-link": Row(lambda c, h, w, own: c.post(
+        f"{API}/risk-persons/{m.risk_person(w, own)}/household-link", json={"household_id": m.household(w, own).id},
+        headers=h), (A.risk_person_write, A.household_read)),
+    "DELETE /api/v1/risk-persons/{risk_person_id}/household-link": Row(lambda c, h, w, own: c.delete(
+        f"{API}/risk-persons/{m.linked_risk_person(w, own)}/household-link", headers=h), (A.risk_person_write,)),
     # Checklist templates are the same for everyone.
     "GET /api/v1/checklists": Row(lambda c, h, w, own: c.get(f"{API}/checklists", headers=h), (), foreign=False),
     "GET /api/v1/checklists/{code}/{version}": Row(
@@ -459,6 +469,26 @@ ROWS: dict[str, Row] = {
         json={"note": "随访正常"}, headers=h), (A.assignment_answer,)),
     "GET /api/v1/helpers/followups/overdue": Row(lambda c, h, w, own: listed(overdue_assignment(w, own), c.get(
         f"{API}/helpers/followups/overdue", headers=h), key="assignment_id"), (A.assignment_confirm,)),
+    # Cases (个案, issue 16); police see the cases a referral opened, which the makers open.
+    "GET /api/v1/cases": child_row(lambda c, h, w, own: listed(m.case(c, w, own), c.get(f"{API}/cases", headers=h)),
+                                   A.case_read),
+    # A child outside the jurisdiction is refused like one that does not exist (422 case-child-invalid).
+    "POST /api/v1/cases": Row(lambda c, h, w, own: c.post(f"{API}/cases", headers=h, json={
+        "child_id": m.child(w, own).id, "reason": "专班研判"}), (A.case_manage,), foreign_status=422),
+    "GET /api/v1/cases/{case_id}": probe("case.read", by_assignment=True),
+    "POST /api/v1/cases/{case_id}/activate": probe("case.manage"),
+    "POST /api/v1/cases/{case_id}/closure": child_row(lambda c, h, w, own: c.post(
+        f"{API}/cases/{m.case(c, w, own)}/closure", json={"reason": "risk_lowered"}, headers=h), A.case_read),
+    "POST /api/v1/cases/{case_id}/closure/approve": Row(lambda c, h, w, own: c.post(
+        f"{API}/cases/{m.pending_case(c, w, own)}/closure/approve", headers=h), (A.case_manage,)),
+    "POST /api/v1/cases/{case_id}/closure/reject": Row(lambda c, h, w, own: c.post(
+        f"{API}/cases/{m.pending_case(c, w, own)}/closure/reject", json={"note": "再观察"}, headers=h),
+        (A.case_manage,)),
+    "POST /api/v1/cases/{case_id}/close": Row(lambda c, h, w, own: c.post(
+        f"{API}/cases/{m.case(c, w, own)}/close", json={"reason": "turned_18"}, headers=h), (A.case_manage,)),
+    "POST /api/v1/cases/{case_id}/reopen": Row(lambda c, h, w, own: c.post(
+        f"{API}/cases/{m.closed_case(c, w, own)}/reopen", json={"reason": "再次发现风险"}, headers=h),
+        (A.case_manage,)),
     # The inbox: one's own notifications only.
     "GET /api/v1/notifications": Row(lambda c, h, w, own: listed(m.notification(w, own), c.get(
         f"{API}/notifications", headers=h)), (A.notification_read,)),

@@ -62,6 +62,7 @@ class Listing:
 LISTINGS: dict[str, Listing] = {
     "/api/v1/audit": Listing("admin", lambda s: f"{API}/audit", v1_limit=500),
     "/api/v1/campaigns": Listing("coordinator", lambda s: f"{API}/campaigns"),
+    "/api/v1/cases": Listing("coordinator", lambda s: f"{API}/cases"),  # the seeded referrals opened cases
     "/api/v1/checklists": Listing("coordinator", lambda s: f"{API}/checklists"),
     "/api/v1/devices": Listing("coordinator", lambda s: f"{API}/devices"),
     "/api/v1/escalations/referrals": Listing("coordinator", lambda s: f"{API}/escalations/referrals"),
@@ -88,6 +89,7 @@ LISTINGS: dict[str, Listing] = {
     "/api/v1/reports/monthly/status": Listing("coordinator", lambda s: f"{API}/reports/monthly/status",
                                               lambda s: {"month": MONTH}),
     "/api/v1/risk-persons": Listing("coordinator", lambda s: f"{API}/risk-persons"),
+    "/api/v1/risk-persons/overdue": Listing("coordinator", lambda s: f"{API}/risk-persons/overdue"),
     "/api/v1/schedules": Listing("coordinator", lambda s: f"{API}/schedules",
                                  lambda s: {"org_unit_id": s.ids["plan_unit"]}),
     "/api/v1/schedules/{plan_id}/check": Listing("coordinator", lambda s: f"{API}/schedules/{s.ids['plan']}/check"),
@@ -158,6 +160,7 @@ def seeded(client: TestClient, session: Session, media_root: Any) -> Seeded:  # 
         m.referral(client, w, True)
     for _ in range(3):
         m.risk_person(w, True)
+        m.overdue_risk_person(w, True)
     for n in range(3):
         add_device(session, users["coordinator"], f"paged-device-{n}")
         make_helper(session, town.town, sex="female")

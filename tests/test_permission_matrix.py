@@ -57,6 +57,7 @@ EXPECTED: dict[str, set[Role]] = {
     "child.reveal_id": {R.police, R.coordinator},
     "risk_person.read": {R.police, R.coordinator},
     "risk_person.write": {R.police, R.coordinator},
+    "risk_person.control": {R.police},
     "sealed.open": {R.police},
     "visit.create": {R.volunteer, R.grid_worker, R.helper, R.coordinator},
     "visit.read": {R.volunteer, R.grid_worker, R.helper, R.police, R.coordinator},
@@ -77,6 +78,9 @@ EXPECTED: dict[str, set[Role]] = {
     "assignment.read": {R.coordinator, R.helper},
     "assignment.confirm": {R.coordinator},
     "assignment.answer": {R.helper},
+    # Cases (issue 16): police see those a referral opened or joined; helpers their children's.
+    "case.read": {R.helper, R.police, R.coordinator},
+    "case.manage": {R.coordinator},
 }
 
 
@@ -84,9 +88,10 @@ EXPECTED: dict[str, set[Role]] = {
 # an accepted assignment (backend/accounts/scope.py): for these actions a helper's own-side record of a
 # child not assigned to it answers 404, exactly like a foreign one. Written by hand, with what every
 # other action of a helper is about; the test below fails when a helper gains an action nobody classified.
-BY_ASSIGNMENT = {"household.read", "child.read", "visit.read", "visit.create", "media.read"}
+BY_ASSIGNMENT = {"household.read", "child.read", "visit.read", "visit.create", "media.read", "case.read"}
 HELPER_ACTIONS = {
     **dict.fromkeys(BY_ASSIGNMENT, "the assigned children, their households and those households' visits"),
+    "case.read": "the cases of the assigned children",
     "coverage.read": "counts of the assigned children, their households and visits only",
     "media.upload": "its own uploads (a photo of a visit it may see is read through media.read)",
     "assignment.read": "its own assignments: the relation itself",

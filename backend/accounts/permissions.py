@@ -48,6 +48,8 @@ class Action(StrEnum):
     child_reveal_id = "child.reveal_id"
     risk_person_read = "risk_person.read"
     risk_person_write = "risk_person.write"
+    # Record a control check-in (管控) on a 附件2 person.
+    risk_person_control = "risk_person.control"
     # Open one sealed record (犯罪记录封存: a person who was a minor at the time) with a stated reason.
     sealed_open = "sealed.open"
     visit_create = "visit.create"
@@ -75,6 +77,9 @@ class Action(StrEnum):
     assignment_read = "assignment.read"
     assignment_confirm = "assignment.confirm"
     assignment_answer = "assignment.answer"
+    # Cases (个案, issue 16): a child at risk or a victim, open -> active -> closed.
+    case_read = "case.read"
+    case_manage = "case.manage"
 
 
 # Actions whose very existence is sensitive: a role without them gets 404, exactly as if the
@@ -83,7 +88,7 @@ HIDDEN_ACTIONS: frozenset[Action] = frozenset({
     Action.media_original, Action.household_read, Action.child_read, Action.child_reveal_id,
     Action.risk_person_read, Action.risk_person_write, Action.sealed_open, Action.visit_read,
     Action.referral_read, Action.referral_manage, Action.incident_read, Action.incident_handoff,
-    Action.incident_close,
+    Action.incident_close, Action.case_read, Action.case_manage,
 })
 
 A = Action
@@ -100,7 +105,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.helper: frozenset({
         A.orgunit_read, A.device_register, A.media_upload, A.media_read, A.household_read, A.child_read,
         A.visit_create, A.visit_read, A.coverage_read, A.notification_read, A.assignment_read,
-        A.assignment_answer,
+        A.assignment_answer, A.case_read,
     }),
     # As volunteers, plus reading the venues of their grid.
     Role.grid_worker: frozenset({
@@ -119,8 +124,9 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         A.orgunit_read, A.device_register, A.venue_read, A.venue_write, A.inspection_read, A.inspection_create,
         A.problem_update, A.problem_verify, A.schedule_read, A.media_upload, A.media_read, A.media_original,
         A.household_read, A.child_read, A.child_reveal_id, A.risk_person_read, A.risk_person_write,
-        A.sealed_open, A.visit_read, A.referral_read, A.referral_manage, A.ledger_export, A.ledger_import,
-        A.coverage_read, A.report_read, A.notification_read,
+        A.risk_person_control, A.sealed_open, A.visit_read, A.referral_read, A.referral_manage, A.ledger_export,
+        A.ledger_import,
+        A.coverage_read, A.report_read, A.notification_read, A.case_read,
     }),
     # Everything in their jurisdiction except verifying problems (an officer's re-inspection does that).
     Role.coordinator: frozenset({
@@ -132,6 +138,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         A.checklist_manage, A.coverage_read, A.coverage_households, A.campaign_manage, A.report_read,
         A.report_generate, A.notification_read, A.incident_read, A.incident_create, A.incident_handoff,
         A.incident_close, A.helper_read, A.helper_manage, A.assignment_read, A.assignment_confirm,
+        A.case_read, A.case_manage,
     }),
     # Users, the audit log and read-only overviews; no personal records of children.
     Role.admin: frozenset({
@@ -146,6 +153,10 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
 # inside the jurisdiction, and nothing else of children (backend/accounts/scope.py). A right another
 # role of the same user grants (a helper who is also a volunteer) keeps that role's area-wide reach.
 ASSIGNED_ONLY: frozenset[Role] = frozenset({Role.helper})
+
+# Roles whose case.read reaches only the cases the law gives them: police see the cases of their
+# jurisdiction that a referral (强制报告) opened or joined (backend/accounts/scope.py, Case).
+REFERRED_ONLY: frozenset[Role] = frozenset({Role.police})
 
 # Who may give which role to whom (and so who may manage whom) is the grant table in
 # backend/accounts/grants.py.

@@ -15,6 +15,9 @@ Everything else answers exactly as a record outside the jurisdiction: 404 by id,
 counts and the sync pull. A user who also holds a role granting the same right area-wide (a helper
 who is a volunteer too) keeps that role's view.
 
+Cases (个案, backend/cases) follow the same rule, and police (`permissions.REFERRED_ONLY`) see only
+the cases of their jurisdiction that a referral (强制报告) opened or joined.
+
 `visible(principal, Model)` is the SQL condition for a kind; `get_visible` reads one record by id
 under it; `assigned_ids_sql` gives the same restriction as SQL text for the raw-SQL aggregates
 (coverage). The sync pull sends and removes by the same condition (backend/sync/pull.py), and the
@@ -30,8 +33,9 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlmodel import Session, col
 
-from backend.accounts.permissions import Action
+from backend.accounts.permissions import ASSIGNED_ONLY, PERMISSIONS, REFERRED_ONLY, Action
 from backend.accounts.principal import Principal
+from backend.cases.models import Case
 from backend.core.errors import NotFound
 from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
 from backend.media.models import MediaItem
@@ -70,6 +74,9 @@ class _Kind:
     read: Action  # the right that reads the kind (the default `action` of `visible`)
     unit: Callable[[], Any]  # the record's unit column
     assigned: Callable[[Principal], ColumnElement[bool]]  # the rows of the principal's assigned children
+    # The rows a role of permissions.REFERRED_ONLY reaches (police: cases a referral opened or joined);
+    # None where such a role sees the whole jurisdiction.
+    referred: Callable[[], ColumnElement[bool]] | None = None
 
 
 _KINDS: dict[type[Any], _Kind] = {
@@ -87,6 +94,11 @@ _KINDS: dict[type[Any], _Kind] = {
                      lambda p: or_(col(MediaItem.uploader_user_id) == p.user_id,
                                    col(MediaItem.parent_kind) != "visit",
                                    col(MediaItem.parent_uuid).in_(_assigned_visits(p)))),
+    # Cases (个案): a helper sees the cases of its accepted children; police those a referral opened or
+    # joined (the law gives them the case); coordinators every case of the jurisdiction.
+    Case: _Kind(Action.case_read, lambda: col(Case.org_unit_id),
+                lambda p: col(Case.child_id).in_(assigned_children(p)),
+                referred=lambda: col(Case.referred).is_(True)),
 }
 
 KINDS: frozenset[type[Any]] = frozenset(_KINDS)
@@ -98,8 +110,18 @@ def visible(principal: Principal, model: type[Any], *, action: Action | None = N
     that comes by assignment only, the assigned children's records too."""
     kind = _KINDS[model]
     area = orgunits.in_jurisdiction(principal, kind.unit())
-    if principal.by_assignment(action or kind.read):
+    right = action or kind.read
+    if principal.by_assignment(right):
         return and_(area, kind.assigned(principal))
+    if kind.referred is not None:
+        # A user whose every role granting the right is narrowed (police, helper) sees the union of
+        # those roles' reaches; any other granting role opens the whole jurisdiction.
+        granting = {r for r in principal.roles if right in PERMISSIONS[r]}
+        if granting and granting <= REFERRED_ONLY | ASSIGNED_ONLY:
+            reach = [kind.referred()] if granting & REFERRED_ONLY else []
+            if granting & ASSIGNED_ONLY:
+                reach.append(kind.assigned(principal))
+            return and_(area, or_(*reach))
     return area
 
 

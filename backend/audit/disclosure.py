@@ -51,7 +51,8 @@ RISK_PERSON = "risk_person"  # 附件2
 VISIT = "visit"
 REFERRAL = "referral"
 ASSIGNMENT = "assignment"  # a helper for a child
-KINDS = (PERSON, HOUSEHOLD, RISK_PERSON, VISIT, REFERRAL, ASSIGNMENT)
+CASE = "case"  # a child's case (个案) with its history
+KINDS = (PERSON, HOUSEHOLD, RISK_PERSON, VISIT, REFERRAL, ASSIGNMENT, CASE)
 
 READ_ACTION = "records.read"
 CHANGE_ACTION = "records.change"

@@ -128,6 +128,14 @@ class Settings(BaseSettings):
     helper_followup_days_high: int = 14  # 较大风险
     helper_followup_days_general: int = 30  # 一般风险
     helper_max_distance_km: float = 30.0
+    # 附件2 risk persons under control: days from one police check-in to the next, by the person's
+    # risk level (an unassessed person is checked as 一般风险); and the level the children of a
+    # household are raised to (never lowered) when a risk person is linked to it.
+    risk_person_check_days_severe: int = Field(default=7, ge=1)  # 重大风险
+    risk_person_check_days_major: int = Field(default=7, ge=1)  # 较大风险
+    risk_person_check_days_general: int = Field(default=30, ge=1)  # 一般风险
+    risk_person_check_days_low: int = Field(default=90, ge=1)  # 低风险
+    risk_person_link_child_level: Literal["low", "general", "major", "severe"] = "major"
 
     # Media (issue 4): photos. Storage "local" keeps objects under media_root; "s3" uses an
     # S3-compatible server. Upload staging (resumable chunks) always lives under media_root/staging.

@@ -55,6 +55,15 @@ class AssignmentStatus(StrEnum):
     ended = "ended"  # help finished
 
 
+class EndReason(StrEnum):
+    need_met = "need_met"  # the child needs this help no more
+    helper_unavailable = "helper_unavailable"  # the helper cannot go on (moved, ill, asked to stop)
+    reassigned = "reassigned"  # another helper takes over
+    case_closed = "case_closed"  # set by the system when the case closes
+    other = "other"  # a note is required
+    not_given = "not_given"  # v1 phones that end without a body
+
+
 # Statuses that hold one of the helper's places.
 HOLDING = (AssignmentStatus.proposed.value, AssignmentStatus.offered.value, AssignmentStatus.accepted.value)
 
@@ -79,6 +88,12 @@ class Assignment(SQLModel, table=True):
     answer_due_at: datetime | None = Field(default=None, sa_column=_ts(True))
     answered_at: datetime | None = Field(default=None, sa_column=_ts(True))
     ended_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    # Why the help ended (EndReason); `case_closed` when its case closed.
+    end_reason: str | None = Field(default=None, max_length=20)
+    end_note: str | None = Field(default=None, max_length=2000)
+    # The case (backend/cases) the help belongs to: it ends when the case closes. No database foreign
+    # key (migration 0019 says why); the cases service writes it.
+    case_id: int | None = Field(default=None, index=True)
     last_followup_at: datetime | None = Field(default=None, sa_column=_ts(True))
     reminded_due_at: datetime | None = Field(default=None, sa_column=_ts(True))
     # Sync revision (backend/sync/revisions.py): helpers' phones pull their assignments by it. Stamped on

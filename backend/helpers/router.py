@@ -15,6 +15,7 @@ from backend.core.pagination import Page, Paging
 from backend.helpers import service
 from backend.helpers.models import AssignmentStatus, HelperProfile
 from backend.helpers.schemas import (
+    AssignmentEnd,
     AssignmentPublic,
     ChildWithoutHelperPublic,
     FollowUpCreate,
@@ -108,10 +109,15 @@ def reject(assignment_id: int, principal: Confirmer, session: SessionDep) -> lis
 
 
 @router.post("/assignments/{assignment_id}/end", response_model=AssignmentPublic)
-def end(assignment_id: int, principal: Confirmer, session: SessionDep) -> AssignmentPublic:
-    """End help under way (an accepted assignment): the child, its household and their visits leave the
-    helper's view and its phone; the assignment stays as history (status `ended`)."""
-    return service.assignments_public(session, [service.end(session, principal, assignment_id)])[0]
+def end(assignment_id: int, principal: Confirmer, session: SessionDep,
+        body: AssignmentEnd | None = None) -> AssignmentPublic:
+    """End help under way (an accepted assignment) with a reason (need_met, helper_unavailable,
+    reassigned, other with a note; v1 phones send none: `not_given`): the helper's place is free,
+    follow-ups stop falling due, the child, its household and their visits leave the helper's view and
+    its phone; the assignment stays as history (status `ended`). The case goes on."""
+    ended = service.end(session, principal, assignment_id, reason=body.reason if body else None,
+                        note=body.note if body else None)
+    return service.assignments_public(session, [ended])[0]
 
 
 @router.post("/assignments/{assignment_id}/accept", response_model=AssignmentPublic)

@@ -59,6 +59,16 @@ class AssignmentPublic(BaseModel):
     answered_at: LocalTimeOrNone
     last_followup_at: LocalTimeOrNone
     followup_due_at: LocalTimeOrNone
+    case_id: int | None = Field(default=None, description="the case (个案) the help belongs to")
+    ended_at: LocalTimeOrNone = None
+    end_reason: str | None = Field(default=None, description="why the help ended (status ended)")
+
+
+class AssignmentEnd(BaseModel):
+    """Why help under way ends: need_met, helper_unavailable, reassigned, or other (with a note)."""
+
+    reason: str = Field(max_length=20)
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class FollowUpCreate(BaseModel):

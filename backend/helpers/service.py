@@ -17,12 +17,21 @@ from backend.accounts.models import User
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
 from backend.audit import service as audit
+from backend.cases import service as cases
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.pagination import PageRequest, decode_cursor, encode_cursor
 from backend.helpers.matching import ChildNeed, HelperSlotInfo, match, needed_skills
-from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, FollowUp, HelperProfile, Skill
+from backend.helpers.models import (
+    HOLDING,
+    Assignment,
+    AssignmentStatus,
+    EndReason,
+    FollowUp,
+    HelperProfile,
+    Skill,
+)
 from backend.helpers.schemas import AssignmentPublic
 from backend.notifications import service as notifications
 from backend.notifications.recipients import coordinators_at_or_above
@@ -40,6 +49,16 @@ class AssignmentStateConflict(Conflict):
     code = "assignment-state"
     title_zh = "帮扶任务状态不允许此操作"
     title_en = "The assignment's state does not allow this"
+
+
+class EndReasonInvalid(InvalidInput):
+    code = "end-reason-invalid"
+    title_zh = "结束帮扶的原因无效"
+    title_en = "Invalid reason for ending help"
+
+
+# The reasons a coordinator gives for ending help (case_closed is the system's, not_given v1's).
+EXPLICIT_END_REASONS = (EndReason.need_met, EndReason.helper_unavailable, EndReason.reassigned, EndReason.other)
 
 
 class HelperProfileInvalid(InvalidInput):
@@ -142,7 +161,8 @@ def _children_needing_help(session: Session, *, child_ids: list[int] | None,
         .outerjoin(Household, col(Household.id) == col(Person.household_id))
         .join(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
         .where(col(Person.role) == PersonRole.child.value, col(Person.retired_at).is_(None),
-               or_(col(Person.risk_level).in_(NEEDS_HELPER), col(Person.vulnerable).is_(True)))
+               or_(col(Person.risk_level).in_(NEEDS_HELPER), col(Person.vulnerable).is_(True)),
+               col(Person.id).not_in(cases.closed_children()))
     )
     if child_ids is not None:
         query = query.where(col(Person.id).in_(child_ids))
@@ -201,7 +221,7 @@ def propose(session: Session, *, actor: Principal | None = None, child_ids: list
         a = Assignment(child_id=m.child_id, helper_id=m.helper_id, org_unit_id=child.org_unit_id,
                        mode="many_to_one" if slots_for(child.risk_level) > 1 else "one_to_one",
                        status=AssignmentStatus.proposed.value, cost=round(m.cost, 4), reasons=m.reasons,
-                       proposed_at=now)
+                       proposed_at=now, case_id=cases.case_for_assignment(session, child_id=m.child_id, actor=actor))
         session.add(a)
         created.append(a)
     session.flush()
@@ -316,6 +336,7 @@ def accept(session: Session, principal: Principal, assignment_id: int) -> Assign
     a = _own_assignment(session, principal, assignment_id)
     _expect(a, AssignmentStatus.offered)
     _move(session, principal, a, AssignmentStatus.accepted, "assignment.accept", answered_at=clock.now())
+    cases.on_assignment_accepted(session, a, principal)
     return a
 
 
@@ -327,13 +348,25 @@ def decline(session: Session, principal: Principal, assignment_id: int) -> list[
     return propose(session, actor=principal, child_ids=[a.child_id])
 
 
-def end(session: Session, principal: Principal, assignment_id: int) -> Assignment:
-    """A coordinator ends help under way (the child needs it no more, or the helper stops): the
-    assignment is kept as history (reports count it), and the child, its household and their visits
-    leave the helper's view and phone (migration 0016 tells the phone)."""
+def end(session: Session, principal: Principal, assignment_id: int, *, reason: str | None = None,
+        note: str | None = None) -> Assignment:
+    """A coordinator ends help under way (the child needs it no more, or the helper stops), with a
+    reason (`other` needs a note; none given by v1 phones: `not_given`): the assignment is kept as
+    history (reports count it), the helper's place is free, follow-ups stop falling due, and the child,
+    its household and their visits leave the helper's view and phone (migration 0016 tells the phone).
+    The case goes on (the matcher proposes another helper); closing the case ends all its help."""
+    allowed = [r.value for r in EXPLICIT_END_REASONS]
+    note = (note or "").strip() or None
+    if reason is not None and reason not in allowed:
+        raise EndReasonInvalid(f"原因应为：{'、'.join(allowed)}", f"reason must be one of {', '.join(allowed)}",
+                               field="reason", allowed=allowed)
+    if reason == EndReason.other.value and note is None:
+        raise EndReasonInvalid("原因为“其他”时须填写说明", "A note is required when the reason is other",
+                               field="note", allowed=allowed)
     a = _assignment_for_coordinator(session, principal, assignment_id)
     _expect(a, AssignmentStatus.accepted)
-    _move(session, principal, a, AssignmentStatus.ended, "assignment.end", ended_at=clock.now())
+    _move(session, principal, a, AssignmentStatus.ended, "assignment.end", ended_at=clock.now(),
+          end_reason=reason or EndReason.not_given.value, end_note=note)
     return a
 
 
@@ -392,7 +425,8 @@ def assignments_public(session: Session, rows: list[Assignment]) -> list[Assignm
         id=a.id or 0, child_id=a.child_id, helper_id=a.helper_id, org_unit_id=a.org_unit_id, mode=a.mode,
         status=a.status, cost=a.cost, reasons=a.reasons, proposed_at=a.proposed_at, confirmed_at=a.confirmed_at,
         answer_due_at=a.answer_due_at, answered_at=a.answered_at, last_followup_at=a.last_followup_at,
-        followup_due_at=followup_due(a, levels.get(a.child_id)),
+        followup_due_at=followup_due(a, levels.get(a.child_id)), case_id=a.case_id, ended_at=a.ended_at,
+        end_reason=a.end_reason,
     ) for a in rows]
 
 

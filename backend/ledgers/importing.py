@@ -38,7 +38,7 @@ from backend.ledgers.service import LedgerInvalid, _require
 from backend.ledgers.sheets import BIRTH_DATE, EXTRA_CHECKED, HEADERS, Annex, accepted_keys, header_key
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgUnit
-from backend.registry import duplicates, idnumber
+from backend.registry import duplicates, idnumber, risk_person_history
 from backend.registry import service as registry
 from backend.registry.models import (
     RISK_PERSON_CATEGORY_ZH,
@@ -1185,12 +1185,14 @@ def _write_risk_person(
     if not differing:
         return []
     changes = [_change(k, getattr(existing, k), v) for k, v in differing.items() if k not in _ID_FIELDS]
+    before = risk_person_history.snapshot(existing)
     for key, value in differing.items():
         setattr(existing, key, value)
     existing.version += 1
     existing.updated_at = clock.now()
     session.add(existing)
     session.flush()
+    risk_person_history.record(session, existing, before, actor_user_id=principal.user_id)
     disclosure.changed(disclosure.RISK_PERSON, [existing.id], unit_id=existing.org_unit_id)
     return changes
 

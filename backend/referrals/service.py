@@ -13,6 +13,7 @@ from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
 from backend.audit import service as audit
+from backend.cases import service as cases
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.errors import Conflict, NotFound
@@ -51,7 +52,8 @@ def create_from_visit(
     reasons: list[dict[str, Any]],
     actor: Principal,
 ) -> Referral:
-    """Open a referral for a visit's clue of abuse, with its deadlines; audited."""
+    """Open a referral for a visit's clue of abuse, with its deadlines, and a case (个案) for each child
+    it names; audited."""
     settings = get_settings()
     now = clock.now()
     referral = Referral(
@@ -79,6 +81,8 @@ def create_from_visit(
         details={"visit_id": visit_id, "children": len(child_ids)},
     )
     _tell_police(session, referral)
+    # Each child the clue names gets a case (or its open case gains this source).
+    cases.open_for_referral(session, referral_id=referral.id or 0, child_ids=child_ids, actor=actor)
     return referral
 
 

@@ -12,7 +12,7 @@ from geoalchemy2 import Geometry
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, TypeAdapter
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Uuid, false, text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, String, Uuid, false, text
 from sqlmodel import Field, SQLModel
 
 from backend.core import clock
@@ -330,9 +330,104 @@ class RiskPerson(SQLModel, table=True):
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     risk_level: str | None = Field(default=None, max_length=8)
     control_measures: str | None = Field(default=None, max_length=1000)
+    # Control (管控, backend/registry/risk_persons.py): the police's own note, whether the person is
+    # under control, and when they last checked in on the person (the next check-in falls due from it).
+    note: str | None = Field(default=None, max_length=1000)
+    control_status: str = Field(default="controlled", sa_column=Column(
+        String(16), nullable=False, server_default="controlled"))
+    last_check_in_at: datetime | None = Field(default=None, sa_column=_ts(True))
     # Judged whenever the entry is written (backend/sealing/service.py `judge`), never set by hand.
     sealed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     version: int = 1
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
     updated_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+
+
+class ControlStatus(StrEnum):
+    """Whether a 附件2 person is under control (管控). Only `released` stops check-ins falling due."""
+
+    controlled = "controlled"  # 在控
+    lost = "lost"  # 失控（下落不明）: still due, and most urgent
+    released = "released"  # 解除管控
+
+    @property
+    def zh(self) -> str:
+        return {"controlled": "在控", "lost": "失控", "released": "解除管控"}[self.value]
+
+
+class RiskPersonChange(SQLModel, table=True):
+    """One field of a 附件2 entry changed by an edit: who, when, the value before and after (an ID number
+    only in its masked form)."""
+
+    __tablename__ = "risk_person_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    risk_person_id: int = Field(foreign_key="risk_person.id", index=True, ondelete="CASCADE")
+    version: int  # the entry's version the edit made
+    field_name: str = Field(max_length=40)
+    before: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    actor_user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    changed_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+
+
+class CheckInMethod(StrEnum):
+    """How a control check-in was made."""
+
+    home_visit = "home_visit"  # 上门走访
+    summons = "summons"  # 约谈
+    phone = "phone"  # 电话
+    video = "video"  # 视频
+    other = "other"
+
+
+class CheckInFinding(StrEnum):
+    """What the officer found."""
+
+    normal = "normal"  # 正常
+    concern = "concern"  # 发现异常
+    not_found = "not_found"  # 未见本人
+
+
+class RiskPersonCheckIn(SQLModel, table=True):
+    """A control check-in (管控) on a 附件2 person by a police officer."""
+
+    __tablename__ = "risk_person_check_in"
+
+    id: int | None = Field(default=None, primary_key=True)
+    risk_person_id: int = Field(foreign_key="risk_person.id", index=True, ondelete="CASCADE")
+    checked_at: datetime = Field(sa_column=_ts())
+    method: str = Field(max_length=16)
+    place: str | None = Field(default=None, max_length=200)
+    finding: str = Field(max_length=16)
+    note: str | None = Field(default=None, max_length=1000)
+    officer_user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+
+
+class RiskPersonHousehold(SQLModel, table=True):
+    """A 附件2 person linked to the household they live in; at most one link is current (unlinked_at
+    null), ended links are kept as the history."""
+
+    __tablename__ = "risk_person_household"
+    __table_args__ = (
+        Index(
+            "uq_risk_person_household_current",
+            "risk_person_id",
+            unique=True,
+            postgresql_where=text("unlinked_at IS NULL"),
+            sqlite_where=text("unlinked_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    risk_person_id: int = Field(foreign_key="risk_person.id", index=True, ondelete="CASCADE")
+    household_id: int = Field(foreign_key="household.id", index=True, ondelete="CASCADE")
+    linked_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    linked_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    # The children of the household raised for review when the link was made, and the coordinators told.
+    raised_child_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    notified_user_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    unlinked_at: datetime | None = Field(default=None, sa_column=_ts(True))
+    unlinked_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")

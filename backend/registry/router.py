@@ -13,7 +13,7 @@ from backend.accounts.principal import Principal
 from backend.core.db import SessionDep
 from backend.core.errors import Conflict, Locale
 from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, Paging
-from backend.registry import service
+from backend.registry import risk_persons, service
 from backend.registry.schemas import (
     HouseholdCreate,
     HouseholdData,
@@ -179,9 +179,10 @@ def create_risk_person(body: RiskPersonData, principal: RiskPersonWriter, sessio
 
 @router.get("/risk-persons/{risk_person_id}")
 def get_risk_person(risk_person_id: int, principal: RiskPersonReader, session: SessionDep) -> dict[str, Any]:
-    """One 附件2 entry; a sealed one is 404 like an id that does not exist, except to the police officer
-    who opened it, for `sealed_opening_minutes`."""
-    return service.risk_person_public(service.get_risk_person(session, principal, risk_person_id))
+    """One 附件2 entry with its control state (`control`), check-ins, household links and edit history
+    (`history`: each changed field, who, when, before and after); a sealed one is 404 like an id that
+    does not exist, except to the police officer who opened it, for `sealed_opening_minutes`."""
+    return risk_persons.detail(session, service.get_risk_person(session, principal, risk_person_id))
 
 
 @router.put("/risk-persons/{risk_person_id}")
@@ -189,14 +190,14 @@ def update_risk_person(
     risk_person_id: int, body: RiskPersonUpdate, principal: RiskPersonWriter, session: SessionDep, locale: Locale
 ) -> dict[str, Any]:
     """Edit an entry made on `version` (fields left out keep their values); a new ID number or birth date
-    is judged again for sealing. A stale version is 409 with the current copy; a sealed entry is 404 except
-    to the police officer who opened it."""
+    is judged again for sealing. Every changed field is appended to the entry's history. A stale version is
+    409 with the current copy; a sealed entry is 404 except to the police officer who opened it."""
     patch = RiskPersonPatch.model_validate(body.model_dump(exclude={"version"}, exclude_unset=True))
     stored, status = service.update_risk_person(session, principal, risk_person_id, body.version, patch,
                                                 locale=locale)
     if status == "conflict":
         raise _stale(service.risk_person_public(stored))
-    return service.risk_person_public(stored)
+    return risk_persons.detail(session, stored)
 
 
 @router.post("/risk-persons/{risk_person_id}/open-sealed")

@@ -14,7 +14,16 @@ from backend.core.clock import AwarePhoneTime
 from backend.core.geo import CoordinateSystem
 from backend.core.identifiers import ContactText, IdNumberText
 from backend.registry.idnumber import Sex
-from backend.registry.models import ChildCategory, ChildGroup, PersonRole, RiskLevelIn, RiskPersonCategory
+from backend.registry.models import (
+    CheckInFinding,
+    CheckInMethod,
+    ChildCategory,
+    ChildGroup,
+    ControlStatus,
+    PersonRole,
+    RiskLevelIn,
+    RiskPersonCategory,
+)
 
 Text60 = Annotated[str, Field(min_length=1, max_length=60)]
 # When the record was made on the phone. Not content: it is left out of dumps, so the content digest
@@ -189,6 +198,12 @@ class RiskPersonData(BaseModel):
     risk_level: RiskLevelIn | None = None
     control_measures: str | None = Field(default=None, max_length=1000)
     org_unit_id: int | None = None
+    note: str | None = Field(default=None, max_length=1000, description="The police's own note on the person")
+    control_status: ControlStatus = Field(
+        default=ControlStatus.controlled,
+        description="controlled (在控), lost (失控: whereabouts unknown) or released (解除管控: no check-in "
+        "falls due any more)",
+    )
 
 
 RiskPersonPatch = _patch_model(
@@ -202,3 +217,25 @@ RiskPersonPatch = _patch_model(
 
 class RiskPersonUpdate(RiskPersonPatch):  # type: ignore[misc,valid-type]
     version: int = Field(ge=1, description="The version this edit was made on; a stale one is a conflict")
+
+
+class CheckInCreate(BaseModel):
+    """A control check-in (管控) on a 附件2 person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checked_at: AwarePhoneTime | None = Field(
+        default=None, description="When the officer checked in (ISO 8601 with offset); default now. Not in the "
+        "future; the next check-in falls due from the latest one.")
+    method: CheckInMethod = Field(description="home_visit (上门走访), summons (约谈), phone, video or other")
+    place: str | None = Field(default=None, max_length=200, description="Where")
+    finding: CheckInFinding = Field(description="normal (正常), concern (发现异常) or not_found (未见本人)")
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class HouseholdLinkCreate(BaseModel):
+    """The household a 附件2 person lives in (in the caller's jurisdiction)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    household_id: int = Field(ge=1)

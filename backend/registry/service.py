@@ -24,7 +24,7 @@ from backend.core.geo import point, to_wgs84
 from backend.core.pagination import Page, decode_cursor, encode_cursor
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
-from backend.registry import duplicates, idnumber
+from backend.registry import duplicates, idnumber, risk_person_history
 from backend.registry.models import (
     Guardianship,
     Household,
@@ -886,6 +886,9 @@ def risk_person_public(r: RiskPerson) -> dict[str, Any]:
         "risk_level": r.risk_level,
         "risk_level_code": risk_level_code(r.risk_level),
         "control_measures": r.control_measures,
+        "note": r.note,
+        "control_status": r.control_status,
+        "last_check_in_at": clock.as_utc(r.last_check_in_at).isoformat() if r.last_check_in_at else None,
         # True only in the answers of the police who opened it and of the write that sealed it.
         "sealed": bool(r.sealed),
         "version": r.version,
@@ -960,7 +963,7 @@ def create_risk_person(session: Session, principal: Principal, data: RiskPersonD
     if not values["sealed"] and _visible_id_holder(session, index):
         raise duplicates.refused(session, principal, RiskPerson, index, unit_id=values["org_unit_id"],
                                  operation="create")
-    r = RiskPerson(created_by=principal.user_id, **values)
+    r = RiskPerson(created_by=principal.user_id, note=data.note, control_status=data.control_status.value, **values)
     try:
         with session.begin_nested():  # a racing insert of the same number loses on the unique index
             session.add(r)
@@ -989,6 +992,12 @@ def _visible_risk_person(session: Session, principal: Principal, risk_person_id:
     if not isinstance(found, RiskPerson):
         raise NotFound()
     return found
+
+
+def visible_risk_person(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
+    """An entry the caller may act on (its jurisdiction; sealed only if it opened it), unaudited: for
+    writes that audit themselves (backend/registry/risk_persons.py)."""
+    return _visible_risk_person(session, principal, risk_person_id)
 
 
 def get_risk_person(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
@@ -1023,6 +1032,8 @@ def _risk_person_as_data(r: RiskPerson) -> dict[str, Any]:
         "risk_level": r.risk_level,
         "control_measures": r.control_measures,
         "org_unit_id": r.org_unit_id,
+        "note": r.note,
+        "control_status": r.control_status,
     }
 
 
@@ -1050,7 +1061,8 @@ def update_risk_person(
     if not values["sealed"] and _visible_id_holder(session, index, other_than=r.id):
         raise duplicates.refused(session, principal, RiskPerson, index, unit_id=values["org_unit_id"],
                                  operation="update")
-    for key, value in values.items():
+    before = risk_person_history.snapshot(r)
+    for key, value in {**values, "note": data.note, "control_status": data.control_status.value}.items():
         setattr(r, key, value)
     r.version += 1
     r.updated_at = clock.now()
@@ -1061,9 +1073,10 @@ def update_risk_person(
     except IntegrityError:
         raise duplicates.refused(session, principal, RiskPerson, index or "", unit_id=values["org_unit_id"],
                                  operation="update") from None
+    changed = risk_person_history.record(session, r, before, actor_user_id=principal.user_id)
     disclosure.changed(disclosure.RISK_PERSON, [r.id], unit_id=r.org_unit_id)
     disclosure.event(session, "risk_person.update", actor=principal, object_type="risk_person", object_id=r.id,
-                     org_unit_id=r.org_unit_id, details={"sealed": bool(r.sealed)})
+                     org_unit_id=r.org_unit_id, details={"sealed": bool(r.sealed), "fields": changed})
     return r, "updated"
 
 
