@@ -28,6 +28,12 @@ lint:
 	$(UV) run ruff check backend tests scripts
 	$(UV) run mypy backend
 
+# Compiled modules are kept under var/pycache even where PYTHONDONTWRITEBYTECODE is set (as in many
+# container images): otherwise every test process and every server the suite starts compiles every
+# module, our own and the libraries', again (about 10 s of each worker's start alone).
+test-spatialite test-postgis: export PYTHONDONTWRITEBYTECODE :=
+test-spatialite test-postgis: export PYTHONPYCACHEPREFIX := $(CURDIR)/var/pycache
+
 test-spatialite:
 	$(UV) run pytest -q -p no:cacheprovider -n 2 --backend=spatialite
 

@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
+from starlette.datastructures import State
 
 from backend.core import clock
 from backend.core.config import get_settings
@@ -84,13 +86,23 @@ def database_template(backend_name: str, tmp_path_factory: pytest.TempPathFactor
         yield url
     finally:
         dispose_engines()
+        for engine in _cleanup_engines.values():
+            engine.dispose()
+        _cleanup_engines.clear()
         with admin_engine.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin_engine.dispose()
 
 
+# The cleanup between tests has a connection of its own, kept for the run: the app's engine is disposed
+# when its lifespan ends, and opening a new connection took longer than emptying the tables.
+_cleanup_engines: dict[str, Engine] = {}
+
+
 def _empty_postgres(url: str) -> None:
-    engine = get_engine()
+    engine = _cleanup_engines.get(url)
+    if engine is None:
+        engine = _cleanup_engines[url] = create_engine(url, pool_size=1, max_overflow=0)
     with engine.begin() as conn:
         tables = [
             r[0]
@@ -149,8 +161,41 @@ def session(database_url: str, backend_name: str) -> Iterator[Session]:
         yield s
 
 
+# Building an app's routes costs about half a second on the 2-core machine, and some 1,400 tests use
+# `client`. An app is made from the code and the settings alone (the database and media storage are
+# looked up per request), so tests with the same settings share one, as the matrix tests share one per
+# module: each test still starts and stops it (lifespan) and gets new middleware (its counters and
+# limiters), no cached OpenAPI document and empty `app.state`. A test whose settings differ in anything
+# but these per-request ones, or that patched an attribute or a dict before asking, gets a new app; so
+# does the next test after one that added routes, middleware, handlers or dependency overrides.
+_PER_REQUEST_SETTINGS = frozenset({"database_url", "media_root"})
+_APPS: dict[str, tuple[FastAPI, tuple[int, ...]]] = {}
+
+
+def _shape(app: FastAPI) -> tuple[int, ...]:
+    return (len(app.router.routes), len(app.user_middleware), len(app.exception_handlers),
+            len(app.dependency_overrides))
+
+
+def _app_for(monkeypatch: pytest.MonkeyPatch) -> FastAPI:
+    if monkeypatch._setattr or any(target is not os.environ for target, *_ in monkeypatch._setitem):
+        return create_app()
+    settings = get_settings()
+    key = repr([(name, getattr(settings, name)) for name in sorted(type(settings).model_fields)
+                if name not in _PER_REQUEST_SETTINGS])
+    app, shape = _APPS.get(key, (None, ()))
+    if app is None or _shape(app) != shape:
+        app = create_app()
+        _APPS[key] = (app, _shape(app))
+        return app
+    app.middleware_stack = None
+    app.openapi_schema = None
+    app.state = State()
+    return app
+
+
 @pytest.fixture
-def client(database_url: str) -> Iterator[TestClient]:
+def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     """The app over HTTP (ASGI, in process)."""
-    with TestClient(create_app()) as c:
+    with TestClient(_app_for(monkeypatch)) as c:
         yield c

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlmodel import Session
 
 from backend.accounts.models import Agency, User, UserRole
@@ -29,11 +30,51 @@ def next_phone() -> str:
     return f"1980000{next(_phones):04d}"
 
 
+# The units the demo's own build_org_tree made on the first call in this process, in the order it made
+# them: (code, name, level, index of the parent, boundary), and where each sits in a DemoTown.
+_TOWN_UNITS: list[tuple[str, str, str, int | None, Any]] = []
+_TOWN_SHAPE: list[Any] = []
+
+
 def make_town(session: Session) -> DemoTown:
-    """Province > city > county > town > 8 villages > 40 grids, committed."""
-    town = build_org_tree(session)
+    """Province > city > county > town > 8 villages > 40 grids, committed.
+
+    The first call in a process builds the tree with the demo's build_org_tree (two flushes per unit);
+    later calls insert the same units, with the ids the database gives next and the same parents,
+    paths and boundaries, in one batch: most tests start with a town, and the per-unit round trips
+    were most of a short test's time."""
+    if not _TOWN_UNITS:
+        town = build_org_tree(session)
+        session.commit()
+        units = sorted([town.province, town.city, town.county, town.town, *town.villages,
+                        *(g for grids in town.grids for g in grids)], key=lambda u: u.id or 0)
+        index = {u.id: n for n, u in enumerate(units)}
+        _TOWN_UNITS.extend((u.code, u.name, u.level, index.get(u.parent_id), u.boundary) for u in units)
+        _TOWN_SHAPE.extend([town.province.code, town.city.code, town.county.code, town.town.code,
+                            [v.code for v in town.villages], [[g.code for g in grids] for grids in town.grids]])
+        return town
+    made: list[OrgUnit] = []
+    for unit_id, (code, name, level, parent, boundary) in zip(_next_unit_ids(session, len(_TOWN_UNITS)),
+                                                               _TOWN_UNITS, strict=True):
+        above = made[parent] if parent is not None else None
+        made.append(OrgUnit(id=unit_id, code=code, name=name, level=level, parent_id=above.id if above else None,
+                            path=(above.path if above else "/") + f"{unit_id}/", boundary=boundary))
+    session.add_all(made)
     session.commit()
-    return town
+    by_code = {u.code: u for u in made}
+    province, city, county, town_code, villages, grids = _TOWN_SHAPE
+    return DemoTown(by_code[province], by_code[city], by_code[county], by_code[town_code],
+                    [by_code[v] for v in villages], [[by_code[g] for g in row] for row in grids])
+
+
+def _next_unit_ids(session: Session, count: int) -> list[int]:
+    """The ids the database would give the next `count` units (taken from the sequence on PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sorted(session.execute(text(
+            "SELECT nextval(pg_get_serial_sequence('org_unit', 'id')) FROM generate_series(1, :n)"), {"n": count}
+        ).scalars())
+    last = session.execute(text("SELECT COALESCE(MAX(id), 0) FROM org_unit")).scalar_one()
+    return list(range(last + 1, last + 1 + count))
 
 
 def make_user(
