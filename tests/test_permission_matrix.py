@@ -81,6 +81,16 @@ EXPECTED: dict[str, set[Role]] = {
     # Cases (issue 16): police see those a referral opened or joined; helpers their children's.
     "case.read": {R.helper, R.police, R.coordinator},
     "case.manage": {R.coordinator},
+    # Service plans and referrals between units, mandatory reports from any source, the police case
+    # register (issue 16).
+    "service.read": {R.helper, R.police, R.coordinator, R.agency_staff},
+    "service.manage": {R.coordinator},
+    "service.handle": {R.helper, R.police, R.coordinator, R.agency_staff},
+    "mandatory_report.file": {R.volunteer, R.helper, R.grid_worker, R.market_officer, R.police, R.coordinator,
+                              R.agency_staff},
+    "police_case.read": {R.police, R.coordinator},
+    "police_case.manage": {R.police},
+    "case_review.manage": {R.police, R.coordinator},
 }
 
 
@@ -92,6 +102,9 @@ BY_ASSIGNMENT = {"household.read", "child.read", "visit.read", "visit.create", "
 HELPER_ACTIONS = {
     **dict.fromkeys(BY_ASSIGNMENT, "the assigned children, their households and those households' visits"),
     "case.read": "the cases of the assigned children",
+    "service.read": "the services of the assigned children's cases",
+    "service.handle": "the steps of the services of the assigned children's cases",
+    "mandatory_report.file": "its own reports: it sees their status, never the case",
     "coverage.read": "counts of the assigned children, their households and visits only",
     "media.upload": "its own uploads (a photo of a visit it may see is read through media.read)",
     "assignment.read": "its own assignments: the relation itself",

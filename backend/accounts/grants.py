@@ -79,6 +79,9 @@ GRANTS: tuple[Grant, ...] = (
           frozenset({A.village_committee, A.government})),
     # 一对一 / 多对一 helpers: 妇联, 民政办, 司法所 (legal aid), schools, 卫生院, 团委, village committees.
     Grant(Role.coordinator, Role.helper, Scope.own_unit_and_below, _TOWN_DOWN, _HELPER_AGENCIES),
+    # 成员单位经办人: staff of the units that provide cases' services and receive referrals (issue 16).
+    Grant(Role.coordinator, Role.agency_staff, Scope.own_unit_and_below, frozenset({L.county, L.town, L.village}),
+          _HELPER_AGENCIES | frozenset({A.government})),
 )
 
 ROLE_ZH: dict[Role, str] = {
@@ -89,6 +92,7 @@ ROLE_ZH: dict[Role, str] = {
     Role.police: "民警",
     Role.coordinator: "专班协调人",
     Role.admin: "系统管理员",
+    Role.agency_staff: "成员单位经办人",
 }
 
 AGENCY_ZH: dict[Agency, str] = {

@@ -17,6 +17,9 @@ class Role(StrEnum):
     police = "police"  # 民警
     coordinator = "coordinator"  # 乡镇/县 专班协调人
     admin = "admin"  # 系统管理员
+    # 成员单位经办人: staff of a member unit (司法所, 民政办, 学校, 卫生院 ...) who provide the services
+    # of cases and answer referrals addressed to their unit, and file mandatory reports (issue 16).
+    agency_staff = "agency_staff"
 
 
 class Action(StrEnum):
@@ -80,6 +83,17 @@ class Action(StrEnum):
     # Cases (个案, issue 16): a child at risk or a victim, open -> active -> closed.
     case_read = "case.read"
     case_manage = "case.manage"
+    # Service plans of cases and referrals between units (issue 16): read, plan (coordinators), and
+    # act on what is addressed to one's own unit (or, for a helper, the services of its own cases).
+    service_read = "service.read"
+    service_manage = "service.manage"
+    service_handle = "service.handle"
+    # File a mandatory report (强制报告) directly, from any unit with the duty to report (issue 16).
+    mandatory_report_file = "mandatory_report.file"
+    # The police case register (立案), its weekly report, and one-case-one-review (一案一倒查).
+    police_case_read = "police_case.read"
+    police_case_manage = "police_case.manage"
+    case_review_manage = "case_review.manage"
 
 
 # Actions whose very existence is sensitive: a role without them gets 404, exactly as if the
@@ -88,7 +102,8 @@ HIDDEN_ACTIONS: frozenset[Action] = frozenset({
     Action.media_original, Action.household_read, Action.child_read, Action.child_reveal_id,
     Action.risk_person_read, Action.risk_person_write, Action.sealed_open, Action.visit_read,
     Action.referral_read, Action.referral_manage, Action.incident_read, Action.incident_handoff,
-    Action.incident_close, Action.case_read, Action.case_manage,
+    Action.incident_close, Action.case_read, Action.case_manage, Action.service_read, Action.service_manage,
+    Action.service_handle, Action.police_case_read, Action.police_case_manage, Action.case_review_manage,
 })
 
 A = Action
@@ -99,24 +114,25 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.volunteer: frozenset({
         A.orgunit_read, A.device_register, A.media_upload, A.media_read, A.household_read, A.household_write,
         A.child_read, A.child_write, A.visit_create, A.visit_read, A.coverage_read, A.coverage_households,
-        A.notification_read,
+        A.notification_read, A.mandatory_report_file,
     }),
     # One-to-one help: the children assigned, follow-up visits, and answering proposals.
     Role.helper: frozenset({
         A.orgunit_read, A.device_register, A.media_upload, A.media_read, A.household_read, A.child_read,
         A.visit_create, A.visit_read, A.coverage_read, A.notification_read, A.assignment_read,
-        A.assignment_answer, A.case_read,
+        A.assignment_answer, A.case_read, A.service_read, A.service_handle, A.mandatory_report_file,
     }),
     # As volunteers, plus reading the venues of their grid.
     Role.grid_worker: frozenset({
         A.orgunit_read, A.device_register, A.venue_read, A.media_upload, A.media_read, A.household_read,
         A.household_write, A.child_read, A.child_write, A.visit_create, A.visit_read, A.coverage_read,
-        A.coverage_households, A.notification_read,
+        A.coverage_households, A.notification_read, A.mandatory_report_file,
     }),
     # Venues, inspections and problems; never children's records.
     Role.market_officer: frozenset({
         A.orgunit_read, A.device_register, A.venue_read, A.venue_write, A.inspection_read, A.inspection_create,
         A.problem_update, A.problem_verify, A.schedule_read, A.media_upload, A.media_read, A.notification_read,
+        A.mandatory_report_file,
     }),
     # Venues and inspections; children (with full ID numbers), 附件2, referrals, ledgers; photo originals;
     # the only role that opens a sealed record (with a reason, audited).
@@ -126,7 +142,8 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         A.household_read, A.child_read, A.child_reveal_id, A.risk_person_read, A.risk_person_write,
         A.risk_person_control, A.sealed_open, A.visit_read, A.referral_read, A.referral_manage, A.ledger_export,
         A.ledger_import,
-        A.coverage_read, A.report_read, A.notification_read, A.case_read,
+        A.coverage_read, A.report_read, A.notification_read, A.case_read, A.service_read, A.service_handle,
+        A.mandatory_report_file, A.police_case_read, A.police_case_manage, A.case_review_manage,
     }),
     # Everything in their jurisdiction except verifying problems (an officer's re-inspection does that).
     Role.coordinator: frozenset({
@@ -138,13 +155,20 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         A.checklist_manage, A.coverage_read, A.coverage_households, A.campaign_manage, A.report_read,
         A.report_generate, A.notification_read, A.incident_read, A.incident_create, A.incident_handoff,
         A.incident_close, A.helper_read, A.helper_manage, A.assignment_read, A.assignment_confirm,
-        A.case_read, A.case_manage,
+        A.case_read, A.case_manage, A.service_read, A.service_manage, A.service_handle, A.mandatory_report_file,
+        A.police_case_read, A.case_review_manage,
     }),
     # Users, the audit log and read-only overviews; no personal records of children.
     Role.admin: frozenset({
         A.orgunit_read, A.user_read, A.user_manage, A.audit_read, A.device_register, A.venue_read,
         A.inspection_read, A.schedule_read, A.coverage_read, A.campaign_manage, A.report_read,
         A.notification_read,
+    }),
+    # Member-unit staff: the services and referrals addressed to their own unit (the shared fields
+    # only), and filing mandatory reports; never a child's record or a case itself.
+    Role.agency_staff: frozenset({
+        A.orgunit_read, A.device_register, A.notification_read, A.service_read, A.service_handle,
+        A.mandatory_report_file,
     }),
 }
 

@@ -52,6 +52,8 @@ EXPECTED_GRANTS: dict[tuple[Role, Role], tuple[str, set[OrgLevel], set[Agency]]]
     (R.coordinator, R.volunteer): (OWN_AND_BELOW, FIELD_LEVELS_TOWN_DOWN, {G.womens_federation}),
     (R.coordinator, R.grid_worker): (OWN_AND_BELOW, {L.village, L.grid}, {G.village_committee, G.government}),
     (R.coordinator, R.helper): (OWN_AND_BELOW, FIELD_LEVELS_TOWN_DOWN, HELPER_AGENCIES),
+    # Staff of the member units that provide services and receive referrals (issue 16).
+    (R.coordinator, R.agency_staff): (OWN_AND_BELOW, {L.county, L.town, L.village}, HELPER_AGENCIES | {G.government}),
 }
 
 MANAGERS = {R.admin, R.coordinator}  # the roles holding user.manage
