@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from backend.accounts.deps import current_principal
 from backend.accounts.router import auth_router, device_router
 from backend.accounts.router import router as users_router
+from backend.agency_referrals.router import router as agency_referrals_router
 from backend.audit.router import router as audit_router
 from backend.campaigns.router import router as campaigns_router
 from backend.cases.router import router as cases_router
@@ -27,12 +28,17 @@ from backend.media.router import files_router as media_files_router
 from backend.media.router import router as media_router
 from backend.notifications.router import router as notifications_router
 from backend.orgunits.router import router as orgunits_router
+from backend.police_cases.router import review_router as case_reviews_router
+from backend.police_cases.router import router as police_cases_router
+from backend.referrals.mandatory_router import router as mandatory_reports_router
 from backend.referrals.router import router as referrals_router
 from backend.registry.risk_person_router import router as risk_person_router
 from backend.registry.router import router as registry_router
 from backend.reports.router import router as reports_router
 from backend.schedules.router import calendar_router
 from backend.schedules.router import router as schedules_router
+from backend.service_plans.router import kinds_router as service_kinds_router
+from backend.service_plans.router import router as services_router
 from backend.sync.router import router as sync_router
 from backend.venues.router import router as venues_router
 from backend.visits.router import router as visits_router
@@ -51,8 +57,8 @@ AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
     users_router, device_router, orgunits_router, audit_router,
     # Registry, visits, offline sync, referrals, ledgers
     # (risk persons' control first: /risk-persons/overdue is not an entry's id)
-    risk_person_router, registry_router, checklists_router, visits_router, referrals_router, sync_router,
-    ledgers_router,
+    risk_person_router, registry_router, checklists_router, visits_router, referrals_router,
+    mandatory_reports_router, sync_router, ledgers_router,
     # Photos
     media_router,
     # Venues, inspections, problems, weekly plans
@@ -60,6 +66,10 @@ AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
     schedules_router,
     # Helpers, cases (个案), notifications, 2112 incidents, deadline escalations
     helpers_router, cases_router, notifications_router, incidents_router, escalations_router,
+    # The police case register (立案), its weekly report, one-case-one-review (一案一倒查)
+    police_cases_router, case_reviews_router,
+    # Service plans of cases and referrals between units (issue 16)
+    service_kinds_router, services_router, agency_referrals_router,
     # Coverage, campaigns, monthly reports
     coverage_router, campaigns_router, reports_router,
 )

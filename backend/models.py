@@ -6,6 +6,7 @@ from __future__ import annotations
 def import_all_models() -> None:
     """Import each domain's models module (registration is a side effect of import)."""
     import backend.accounts.models
+    import backend.agency_referrals.models
     import backend.audit.models
     import backend.campaigns.models
     import backend.cases.models
@@ -19,11 +20,13 @@ def import_all_models() -> None:
     import backend.media.models
     import backend.notifications.models
     import backend.orgunits.models
+    import backend.police_cases.models
     import backend.referrals.models
     import backend.registry.models
     import backend.reports.models
     import backend.schedules.models
     import backend.sealing.models
+    import backend.service_plans.models
     import backend.sync.models
     import backend.venues.models
     import backend.visits.models  # noqa: F401

@@ -20,6 +20,9 @@ REGISTERING_MODULES: tuple[str, ...] = (
     "backend.registry.sync_kinds",
     "backend.visits.sync_kinds",
     "backend.inspections.sync_kinds",
+    "backend.referrals.sync_kinds",
+    "backend.helpers.sync_kinds",
+    "backend.service_plans.sync_kinds",
     # What a photo may belong to.
     "backend.visits.media_parent",
     "backend.inspections.media_parent",
@@ -34,6 +37,7 @@ REGISTERING_MODULES: tuple[str, ...] = (
     "backend.media.scheduled",
     "backend.notifications.scheduled",
     "backend.registry.scheduled",
+    "backend.service_plans.scheduled",
 )
 
 

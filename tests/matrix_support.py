@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 from backend.accounts import service as accounts
 from backend.accounts.models import Agency, User
 from backend.accounts.permissions import Action, Role
+from backend.agency_referrals.models import DEFAULT_SHARED, AgencyReferral, AgencyReferralStatus
 from backend.cases.models import Case
 from backend.core import clock
 from backend.demo.town import DemoTown
@@ -36,15 +37,18 @@ from backend.inspections.models import Problem
 from backend.ledgers.sheets import HEADERS, Annex
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
+from backend.police_cases.models import CaseReview, CaseReviewTask, PoliceCase
 from backend.referrals.models import Referral
 from backend.registry.models import Household, Person, RiskPerson, RiskPersonCategory, RiskPersonHousehold
 from backend.schedules import service as schedule_service
+from backend.service_plans.models import CaseService
 from backend.venues.models import Venue
 from tests.factories import make_user, next_phone
 from tests.helpers.factories import make_child
 from tests.media.conftest import camera_jpeg
 from tests.notifications.factories import headers_for, notify
 from tests.registry.factories import fine_answers, visit_item
+from tests.service_plans.factories import ensure_service_kinds
 from tests.venues import factories as venue_factories
 
 Call = Callable[[TestClient, dict[str, str], "World", bool], Response]
@@ -276,6 +280,25 @@ def referral(c: TestClient, w: World, own: bool) -> int:
     return int(s(w).execute(select(col(Referral.id)).where(col(Referral.visit_id) == visit_id)).scalar_one())
 
 
+def mandatory_report_body(place_unit_id: int) -> dict[str, Any]:
+    """A mandatory report (强制报告) filed directly, about a place of the given unit."""
+    seen = (clock.now() - timedelta(hours=1)).astimezone(clock.SHANGHAI).isoformat()
+    return {"description": "矩阵线索：孩子身上有伤", "seen_at": seen, "place": "村口", "org_unit_id": place_unit_id}
+
+
+def mandatory_report(w: World, own: bool) -> int:
+    """A report filed directly by the caller (own) or by the foreign volunteer (foreign), about a place
+    of its side: the reporter follows its own reports only."""
+    now = clock.now()
+    row = Referral(org_unit_id=unit_id(w, own), police_unit_id=w.town.town.id, source_kind="school",
+                   reporter_user_id=w.caller_id if own else w.foreign_user_id, description="矩阵线索",
+                   seen_at=now - timedelta(hours=1), receive_due_at=now + timedelta(hours=24),
+                   handle_due_at=now + timedelta(days=7))
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
 JPEG = camera_jpeg(64, 48)
 
 
@@ -332,6 +355,55 @@ def incident(w: World, own: bool) -> int:
     return made.id or 0
 
 
+def town_caller(town: DemoTown) -> OrgUnit:
+    """The police station's town (issue 16's police case register): the foreign side is another town
+    of the same county."""
+    return town.town
+
+
+NEIGHBOUR_TOWN = "990101200000"
+
+
+def station(w: World, own: bool) -> OrgUnit:
+    """The town's police station, or a neighbouring town's (made on first use)."""
+    if own:
+        return w.town.town
+    found = s(w).execute(select(OrgUnit).where(col(OrgUnit.code) == NEIGHBOUR_TOWN)).scalar_one_or_none()
+    if found is not None:
+        return found
+    unit = orgunits.create_unit(s(w), code=NEIGHBOUR_TOWN, name="邻镇", level=OrgLevel.town, parent=w.town.county)
+    s(w).commit()
+    return unit
+
+
+def police_case(w: World, own: bool) -> int:
+    """A case the own or the neighbouring station filed (立案)."""
+    row = PoliceCase(station_unit_id=station(w, own).id or 0, case_number=f"M-{serial()}",
+                     filed_date=clock.now().astimezone(clock.SHANGHAI).date(), category="child_molestation",
+                     summary="矩阵测试", victims=1)
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
+def case_review(w: World, own: bool) -> int:
+    """A one-case-one-review of such a case, with one open task of a unit (the station's town)."""
+    unit = station(w, own)
+    row = CaseReview(police_case_id=police_case(w, own), org_unit_id=unit.id or 0, analysis="剖析")
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
+def review_task(w: World, own: bool) -> tuple[int, int]:
+    review = case_review(w, own)
+    task = CaseReviewTask(review_id=review, subject="unit", org_unit_id=station(w, own).id, agency="education",
+                          description="开展防性侵教育", deadline_date=clock.now().date() + timedelta(days=7))
+    s(w).add(task)
+    s(w).commit()
+    return review, task.id or 0
+
+
 def helper_profile(w: World, holder: User) -> HelperProfile:
     """The holder's helper profile (a user has at most one)."""
     session = s(w)
@@ -383,6 +455,63 @@ def closed_case(c: TestClient, w: World, own: bool) -> int:
     row = s(w).get(Case, case(c, w, own))
     assert row is not None
     row.status, row.closed_at, row.close_reason = "closed", clock.now(), "risk_lowered"
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
+def callers_unit(w: World) -> tuple[int, str]:
+    """The caller's own unit: its org unit and its agency (a caller made without an agency is given one:
+    police their station's, anyone else the 司法所's), to address a service or a referral to it."""
+    caller = user(w, w.caller_id)
+    if caller.agency is None:
+        police = Role.police in accounts.user_roles(s(w), w.caller_id)
+        caller.agency = (Agency.police if police else Agency.judicial).value
+        s(w).add(caller)
+        s(w).commit()
+    return caller.org_unit_id, caller.agency or ""
+
+
+def addressee(w: World, own: bool) -> tuple[int, str]:
+    """Own: the caller's unit; foreign: the 司法所 of village 1."""
+    return callers_unit(w) if own else (w.town.villages[1].id or 0, Agency.judicial.value)
+
+
+def case_service(c: TestClient, w: World, own: bool) -> CaseService:
+    """A planned service of a case of the own or the foreign side (`case`: opened by a referral, so police
+    see it; on the assigned axis the caller's child), provided by the caller's own unit on the own side
+    (its staff handle it) and by a unit of village 1 on the foreign side."""
+    ensure_service_kinds(s(w))
+    kase = s(w).get(Case, case(c, w, own))
+    assert kase is not None
+    unit, agency = addressee(w, own)
+    row = CaseService(case_id=kase.id or 0, org_unit_id=kase.org_unit_id, kind="legal_aid", provider_unit_id=unit,
+                      provider_agency=agency)
+    s(w).add(row)
+    s(w).commit()
+    return row
+
+
+def case_to_serve(c: TestClient, w: World, own: bool) -> int:
+    """A case (`case`) with the kinds of service in place (migration 0021's seeds)."""
+    ensure_service_kinds(s(w))
+    return case(c, w, own)
+
+
+def service(c: TestClient, w: World, own: bool) -> int:
+    return case_service(c, w, own).id or 0
+
+
+def agency_referral(c: TestClient, w: World, own: bool,
+                    status: AgencyReferralStatus = AgencyReferralStatus.sent) -> int:
+    """A referral of a case of the own or the foreign side to the caller's own unit (own) or to a unit of
+    village 1 (foreign), sent by the town's coordinators, sharing the default fields (none names the child)."""
+    kase = s(w).get(Case, case(c, w, own))
+    assert kase is not None
+    unit, agency = addressee(w, own)
+    row = AgencyReferral(case_id=kase.id or 0, org_unit_id=kase.org_unit_id, from_unit_id=w.town.town.id or 0,
+                         from_agency=Agency.government.value, to_unit_id=unit, to_agency=agency,
+                         shared_fields=list(DEFAULT_SHARED), status=status.value)
     s(w).add(row)
     s(w).commit()
     return row.id or 0
@@ -508,4 +637,23 @@ PROBES: dict[str, Probe] = {
     # Issue 16: cases (个案).
     "case.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/cases/{case(c, w, own)}", headers=h)),
     "case.manage": Probe(lambda c, h, w, own: c.post(f"/api/v1/cases/{case(c, w, own)}/activate", headers=h)),
+    # Mandatory reports filed directly: about a place of the caller's jurisdiction (a foreign unit is 404).
+    "mandatory_report.file": Probe(lambda c, h, w, own: c.post("/api/v1/mandatory-reports", headers=h,
+                                                               json=mandatory_report_body(unit_id(w, own)))),
+    # The police case register (立案) and one-case-one-review (一案一倒查): callers at the town (the station),
+    # the foreign side another town of the county.
+    "police_case.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/police-cases/{police_case(w, own)}", headers=h),
+                              caller=town_caller),
+    "police_case.manage": Probe(lambda c, h, w, own: c.post(f"/api/v1/police-cases/{police_case(w, own)}/status",
+                                                            json={"to": "investigating"}, headers=h),
+                                caller=town_caller),
+    "case_review.manage": Probe(lambda c, h, w, own: c.post("/api/v1/case-reviews", headers=h, json={
+        "police_case_id": police_case(w, own), "analysis": "剖析"}), caller=town_caller),
+    # Services of cases and referrals between units (issue 16): the own service is provided by the
+    # caller's own unit (its staff, police of that station, a helper of it see and handle it).
+    "service.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/services/{service(c, w, own)}", headers=h)),
+    "service.manage": Probe(lambda c, h, w, own: c.post(f"/api/v1/cases/{case_to_serve(c, w, own)}/services", headers=h,
+                                                        json={"kind": "legal_aid", "due_on": "2030-01-31"})),
+    "service.handle": Probe(lambda c, h, w, own: c.post(f"/api/v1/services/{service(c, w, own)}/steps", headers=h,
+                                                        json={"to_status": "in_progress", "note": "已联系"})),
 }

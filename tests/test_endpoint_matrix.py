@@ -35,6 +35,7 @@ from backend.accounts import service as accounts
 from backend.accounts.models import User
 from backend.accounts.permissions import HIDDEN_ACTIONS, PERMISSIONS, Action, Role
 from backend.accounts.principal import Principal
+from backend.agency_referrals.models import AgencyReferralStatus
 from backend.audit import service as audit
 from backend.core import clock
 from backend.demo.town import DemoTown
@@ -356,6 +357,12 @@ ROWS: dict[str, Row] = {
         f"{API}/referrals", headers=h)), A.referral_read),
     "GET /api/v1/referrals/{referral_id}": probe("referral.read", by_assignment=True),
     "POST /api/v1/referrals/{referral_id}/receive": probe("referral.manage", by_assignment=True),
+    # Mandatory reports filed directly (issue 16): the reporter's own only; someone else's is 404.
+    "POST /api/v1/mandatory-reports": probe("mandatory_report.file"),
+    "GET /api/v1/mandatory-reports/mine": Row(lambda c, h, w, own: listed(m.mandatory_report(w, own), c.get(
+        f"{API}/mandatory-reports/mine", headers=h)), (A.mandatory_report_file,)),
+    "GET /api/v1/mandatory-reports/{report_id}": Row(lambda c, h, w, own: c.get(
+        f"{API}/mandatory-reports/{m.mandatory_report(w, own)}", headers=h), (A.mandatory_report_file,)),
     "POST /api/v1/referrals/{referral_id}/handle": child_row(
         lambda c, h, w, own: c.post(f"{API}/referrals/{received_referral(c, w, own)}/handle", json={}, headers=h),
         A.referral_manage),
@@ -489,6 +496,86 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/cases/{case_id}/reopen": Row(lambda c, h, w, own: c.post(
         f"{API}/cases/{m.closed_case(c, w, own)}/reopen", json={"reason": "再次发现风险"}, headers=h),
         (A.case_manage,)),
+    # The police case register (立案), its weekly report, one-case-one-review (一案一倒查): callers at the
+    # town (the station), the foreign side another town of the county.
+    "GET /api/v1/police-cases": Row(lambda c, h, w, own: listed(m.police_case(w, own), c.get(
+        f"{API}/police-cases", headers=h)), (A.police_case_read,), caller=m.town_caller),
+    "POST /api/v1/police-cases": Row(lambda c, h, w, own: c.post(f"{API}/police-cases", headers=h, json={
+        "unit_id": m.station(w, own).id, "case_number": f"N-{m.serial()}", "category": "rape"}),
+        (A.police_case_manage,), caller=m.town_caller),
+    "GET /api/v1/police-cases/categories": Row(lambda c, h, w, own: c.get(f"{API}/police-cases/categories",
+                                                                          headers=h),
+                                               (A.police_case_read,), foreign=False, caller=m.town_caller),
+    "GET /api/v1/police-cases/weekly": Row(lambda c, h, w, own: c.get(f"{API}/police-cases/weekly", headers=h, params={
+        "unit_id": m.station(w, own).id, "week": "2026-W40"}), (A.police_case_read,), caller=m.town_caller),
+    "GET /api/v1/police-cases/weekly.xlsx": Row(lambda c, h, w, own: c.get(
+        f"{API}/police-cases/weekly.xlsx", headers=h, params={"unit_id": m.station(w, own).id, "week": "2026-W40"}),
+        (A.police_case_read,), caller=m.town_caller),
+    "GET /api/v1/police-cases/weekly/status": Row(lambda c, h, w, own: c.get(
+        f"{API}/police-cases/weekly/status", headers=h, params={"unit_id": m.station(w, own).id, "week": "2026-W40"}),
+        (A.police_case_read,), caller=m.town_caller),
+    "POST /api/v1/police-cases/weekly/{week}/submit": Row(lambda c, h, w, own: c.post(
+        f"{API}/police-cases/weekly/2026-W40/submit", json={"unit_id": m.station(w, own).id}, headers=h),
+        (A.police_case_manage,), caller=m.town_caller),
+    "GET /api/v1/police-cases/weekly/{week}/submissions": Row(lambda c, h, w, own: c.get(
+        f"{API}/police-cases/weekly/2026-W40/submissions", params={"unit_id": m.station(w, own).id}, headers=h),
+        (A.police_case_read,), caller=m.town_caller),
+    "GET /api/v1/police-cases/{police_case_id}": probe("police_case.read"),
+    "PATCH /api/v1/police-cases/{police_case_id}": Row(lambda c, h, w, own: c.patch(
+        f"{API}/police-cases/{m.police_case(w, own)}", json={"victims": 2}, headers=h), (A.police_case_manage,),
+        caller=m.town_caller),
+    "POST /api/v1/police-cases/{police_case_id}/status": probe("police_case.manage"),
+    "POST /api/v1/case-reviews": probe("case_review.manage"),
+    "GET /api/v1/case-reviews": Row(lambda c, h, w, own: listed(m.case_review(w, own), c.get(
+        f"{API}/case-reviews", headers=h)), (A.police_case_read,), caller=m.town_caller),
+    "GET /api/v1/case-reviews/{review_id}": Row(lambda c, h, w, own: c.get(
+        f"{API}/case-reviews/{m.case_review(w, own)}", headers=h), (A.police_case_read,), caller=m.town_caller),
+    "PATCH /api/v1/case-reviews/{review_id}": Row(lambda c, h, w, own: c.patch(
+        f"{API}/case-reviews/{m.case_review(w, own)}", json={"analysis": "更新"}, headers=h),
+        (A.case_review_manage,), caller=m.town_caller),
+    "POST /api/v1/case-reviews/{review_id}/findings": Row(lambda c, h, w, own: c.post(
+        f"{API}/case-reviews/{m.case_review(w, own)}/findings", headers=h, json={
+            "subject": "unit", "org_unit_id": m.station(w, own).id, "agency": "education", "finding": "未开展教育"}),
+        (A.case_review_manage,), caller=m.town_caller),
+    "POST /api/v1/case-reviews/{review_id}/tasks": Row(lambda c, h, w, own: c.post(
+        f"{API}/case-reviews/{m.case_review(w, own)}/tasks", headers=h, json={
+            "subject": "unit", "org_unit_id": m.station(w, own).id, "agency": "education", "description": "整改",
+            "deadline_date": "2030-01-31"}), (A.case_review_manage,), caller=m.town_caller),
+    "POST /api/v1/case-reviews/{review_id}/tasks/{task_id}/done": Row(lambda c, h, w, own: c.post(
+        "{}/case-reviews/{}/tasks/{}/done".format(API, *m.review_task(w, own)), json={"note": "已完成"}, headers=h),
+        (A.case_review_manage,), caller=m.town_caller),
+    # Services of cases and referrals between units (issue 16). The own service or referral is addressed
+    # to the caller's own unit (so its staff, a police station or a helper of that unit see and handle
+    # it); the foreign one to a unit of village 1, for a case of village 1.
+    "GET /api/v1/service-kinds": Row(lambda c, h, w, own: c.get(f"{API}/service-kinds", headers=h), (),
+                                     foreign=False),
+    "POST /api/v1/service-kinds": Row(lambda c, h, w, own: c.post(f"{API}/service-kinds", headers=h, json={
+        "code": f"matrix_{m.serial()}", "name_zh": "矩阵服务", "name_en": "Matrix service"}), (A.service_manage,),
+        foreign=False),
+    "POST /api/v1/cases/{case_id}/services": probe("service.manage"),
+    "GET /api/v1/cases/{case_id}/services": Row(lambda c, h, w, own: (lambda row: listed(row.id, c.get(
+        f"{API}/cases/{row.case_id}/services", headers=h)))(m.case_service(c, w, own)), (A.service_read,)),
+    "GET /api/v1/services": Row(lambda c, h, w, own: listed(m.service(c, w, own), c.get(f"{API}/services",
+                                                                                         headers=h)),
+                                (A.service_read,)),
+    "GET /api/v1/services/{service_id}": probe("service.read"),
+    "POST /api/v1/services/{service_id}/steps": probe("service.handle"),
+    # Referring a whole case is the coordinators' (service.manage, checked after service.handle).
+    "POST /api/v1/cases/{case_id}/referrals": Row(lambda c, h, w, own: c.post(
+        f"{API}/cases/{m.case(c, w, own)}/referrals", headers=h,
+        json={"to_unit_id": w.town.villages[0].id, "to_agency": "judicial"}), (A.service_handle, A.service_manage)),
+    "GET /api/v1/agency-referrals": Row(lambda c, h, w, own: listed(m.agency_referral(c, w, own), c.get(
+        f"{API}/agency-referrals", headers=h)), (A.service_read,)),
+    "GET /api/v1/agency-referrals/{agency_referral_id}": Row(lambda c, h, w, own: c.get(
+        f"{API}/agency-referrals/{m.agency_referral(c, w, own)}", headers=h), (A.service_read,)),
+    "POST /api/v1/agency-referrals/{agency_referral_id}/accept": Row(lambda c, h, w, own: c.post(
+        f"{API}/agency-referrals/{m.agency_referral(c, w, own)}/accept", headers=h), (A.service_handle,)),
+    "POST /api/v1/agency-referrals/{agency_referral_id}/decline": Row(lambda c, h, w, own: c.post(
+        f"{API}/agency-referrals/{m.agency_referral(c, w, own)}/decline", json={"reason": "无法提供"}, headers=h),
+        (A.service_handle,)),
+    "POST /api/v1/agency-referrals/{agency_referral_id}/complete": Row(lambda c, h, w, own: c.post(
+        f"{API}/agency-referrals/{m.agency_referral(c, w, own, AgencyReferralStatus.accepted)}/complete",
+        json={"outcome": "已办结"}, headers=h), (A.service_handle,)),
     # The inbox: one's own notifications only.
     "GET /api/v1/notifications": Row(lambda c, h, w, own: listed(m.notification(w, own), c.get(
         f"{API}/notifications", headers=h)), (A.notification_read,)),

@@ -26,6 +26,7 @@ from backend.helpers.models import AssignmentStatus
 from backend.inspections.models import Problem
 from backend.main import create_app
 from backend.orgunits.models import OrgUnit
+from backend.service_plans.models import CaseService
 from tests import matrix_support as m
 from tests.factories import make_town, make_user
 from tests.helpers.factories import make_helper
@@ -62,7 +63,13 @@ class Listing:
 LISTINGS: dict[str, Listing] = {
     "/api/v1/audit": Listing("admin", lambda s: f"{API}/audit", v1_limit=500),
     "/api/v1/campaigns": Listing("coordinator", lambda s: f"{API}/campaigns"),
+    "/api/v1/case-reviews": Listing("coordinator", lambda s: f"{API}/case-reviews"),
     "/api/v1/cases": Listing("coordinator", lambda s: f"{API}/cases"),  # the seeded referrals opened cases
+    "/api/v1/cases/{case_id}/services": Listing(
+        "coordinator", lambda s: f"{API}/cases/{s.ids['served_case']}/services"),
+    "/api/v1/agency-referrals": Listing("coordinator", lambda s: f"{API}/agency-referrals"),
+    "/api/v1/service-kinds": Listing("coordinator", lambda s: f"{API}/service-kinds"),
+    "/api/v1/services": Listing("coordinator", lambda s: f"{API}/services"),
     "/api/v1/checklists": Listing("coordinator", lambda s: f"{API}/checklists"),
     "/api/v1/devices": Listing("coordinator", lambda s: f"{API}/devices"),
     "/api/v1/escalations/referrals": Listing("coordinator", lambda s: f"{API}/escalations/referrals"),
@@ -80,6 +87,12 @@ LISTINGS: dict[str, Listing] = {
     "/api/v1/org-units/{unit_id}/children": Listing(
         "coordinator", lambda s: f"{API}/org-units/{s.world.town.town.id}/children"),
     "/api/v1/penalties": Listing("market", lambda s: f"{API}/penalties", lambda s: {"venue_id": s.ids["venue"]}),
+    "/api/v1/police-cases": Listing("coordinator", lambda s: f"{API}/police-cases"),
+    "/api/v1/police-cases/categories": Listing("coordinator", lambda s: f"{API}/police-cases/categories"),
+    "/api/v1/police-cases/weekly/status": Listing("county", lambda s: f"{API}/police-cases/weekly/status",
+                                                  lambda s: {"week": "2026-W40"}),
+    "/api/v1/police-cases/weekly/{week}/submissions": Listing(
+        "coordinator", lambda s: f"{API}/police-cases/weekly/2026-W40/submissions"),
     "/api/v1/persons/{person_id}/risk-history": Listing(
         "coordinator", lambda s: f"{API}/persons/{s.ids['child']}/risk-history"),
     "/api/v1/problems": Listing("market", lambda s: f"{API}/problems", v1_limit=500),
@@ -137,6 +150,7 @@ def seeded(client: TestClient, session: Session, media_root: Any) -> Seeded:  # 
         "coordinator": make_user(session, town.town, Role.coordinator),
         "county": make_user(session, town.county, Role.coordinator),
         "market": make_user(session, town.town, Role.market_officer),
+        "police": make_user(session, town.town, Role.police),
         "volunteer": make_user(session, town.villages[0], Role.volunteer),
         "foreign": make_user(session, town.villages[1], Role.volunteer),
     }
@@ -184,6 +198,18 @@ def seeded(client: TestClient, session: Session, media_root: Any) -> Seeded:  # 
     session.execute(update(Problem).where(col(Problem.venue_id) != venue.id)
                     .values(deadline_date=clock.now().date() - timedelta(days=2)))
     session.commit()
+    for _ in range(3):  # the police case register, its reviews, a week submitted three times
+        m.case_review(w, True)
+        resp = client.post(f"{API}/police-cases/weekly/2026-W40/submit", headers=s.headers("police"))
+        assert resp.status_code == 201, resp.text
+    served = m.case_service(client, w, True)  # services of one case, referrals of cases (issue 16)
+    for kind in ("medical", "psychological"):
+        session.add(CaseService(case_id=served.case_id, org_unit_id=served.org_unit_id, kind=kind,
+                                provider_unit_id=served.provider_unit_id, provider_agency=served.provider_agency))
+    session.commit()
+    s.ids["served_case"] = served.case_id
+    for _ in range(3):
+        m.agency_referral(client, w, True)
     s.ids["plan_unit"] = m.unit_id(w, True)
     s.ids["plan"] = m.plan(w, True)
     m.plan(w, True)

@@ -201,7 +201,8 @@ USER_ADMIN: dict[tuple[Role, str], dict[str, str]] = {
     (R.admin, PEER): dict.fromkeys(CHANGES, "user-not-manageable"),
     (R.admin, BELOW): dict.fromkeys(CHANGES, OK),
     **{(role, whom): dict.fromkeys(CHANGES, "forbidden")
-       for role in (R.volunteer, R.helper, R.grid_worker, R.market_officer, R.police) for whom in (SELF, PEER, BELOW)},
+       for role in (R.volunteer, R.helper, R.grid_worker, R.market_officer, R.police, R.agency_staff)
+       for whom in (SELF, PEER, BELOW)},
 }
 
 

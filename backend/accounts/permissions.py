@@ -182,6 +182,11 @@ ASSIGNED_ONLY: frozenset[Role] = frozenset({Role.helper})
 # jurisdiction that a referral (强制报告) opened or joined (backend/accounts/scope.py, Case).
 REFERRED_ONLY: frozenset[Role] = frozenset({Role.police})
 
+# Roles whose service.read/service.handle reach only what is addressed to their own unit (the pair
+# User.org_unit_id + User.agency): member-unit staff see the services their unit provides and the
+# referrals to or from it, wherever the case is (backend/accounts/scope.py, CaseService, AgencyReferral).
+ADDRESSED_ONLY: frozenset[Role] = frozenset({Role.agency_staff})
+
 # Who may give which role to whom (and so who may manage whom) is the grant table in
 # backend/accounts/grants.py.
 

@@ -16,7 +16,11 @@ counts and the sync pull. A user who also holds a role granting the same right a
 who is a volunteer too) keeps that role's view.
 
 Cases (个案, backend/cases) follow the same rule, and police (`permissions.REFERRED_ONLY`) see only
-the cases of their jurisdiction that a referral (强制报告) opened or joined.
+the cases of their jurisdiction that a referral (强制报告) opened or joined. Services of cases and
+referrals between units (backend/service_plans, backend/agency_referrals) follow their case, and are
+also seen, wherever the case is, by the unit they are addressed to (the pair org unit + agency of the
+user: the providing unit; the receiving or sending unit); member-unit staff
+(`permissions.ADDRESSED_ONLY`) see only those.
 
 `visible(principal, Model)` is the SQL condition for a kind; `get_visible` reads one record by id
 under it; `assigned_ids_sql` gives the same restriction as SQL text for the raw-SQL aggregates
@@ -30,18 +34,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlmodel import Session, col
 
-from backend.accounts.permissions import ASSIGNED_ONLY, PERMISSIONS, REFERRED_ONLY, Action
+from backend.accounts.permissions import ADDRESSED_ONLY, ASSIGNED_ONLY, PERMISSIONS, REFERRED_ONLY, Action
 from backend.accounts.principal import Principal
+from backend.agency_referrals.models import AgencyReferral
 from backend.cases.models import Case
 from backend.core.errors import NotFound
 from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
 from backend.media.models import MediaItem
 from backend.orgunits import service as orgunits
+from backend.police_cases.models import PoliceCase
 from backend.referrals.models import Referral
 from backend.registry.models import Household, Person
+from backend.service_plans.models import CaseService
 from backend.sync.models import SyncRemoval
 from backend.visits.models import Visit
 
@@ -69,6 +76,21 @@ def _assigned_visits(principal: Principal) -> Select[Any]:
     return select(col(Visit.client_uuid)).where(col(Visit.household_id).in_(assigned_households(principal)))
 
 
+def _assigned_cases(principal: Principal) -> Select[Any]:
+    return select(col(Case.id)).where(col(Case.child_id).in_(assigned_children(principal)))
+
+
+def _referred_cases() -> Select[Any]:
+    return select(col(Case.id)).where(col(Case.referred).is_(True))
+
+
+def _unit_is(principal: Principal, unit: Any, agency: Any) -> ColumnElement[bool]:
+    """The record names the principal's own unit: its org unit and its agency (none: no unit's staff)."""
+    if principal.agency is None:
+        return false()
+    return and_(unit == principal.org_unit_id, agency == principal.agency)
+
+
 @dataclass(frozen=True)
 class _Kind:
     read: Action  # the right that reads the kind (the default `action` of `visible`)
@@ -77,6 +99,10 @@ class _Kind:
     # The rows a role of permissions.REFERRED_ONLY reaches (police: cases a referral opened or joined);
     # None where such a role sees the whole jurisdiction.
     referred: Callable[[], ColumnElement[bool]] | None = None
+    # The rows addressed to the principal's own unit (its org unit and agency: services it provides,
+    # referrals to or from it), which every holder of the right sees wherever the case is; the only rows
+    # a role of permissions.ADDRESSED_ONLY (member-unit staff) reaches. None for kinds never addressed.
+    addressed: Callable[[Principal], ColumnElement[bool]] | None = None
 
 
 _KINDS: dict[type[Any], _Kind] = {
@@ -99,6 +125,23 @@ _KINDS: dict[type[Any], _Kind] = {
     Case: _Kind(Action.case_read, lambda: col(Case.org_unit_id),
                 lambda p: col(Case.child_id).in_(assigned_children(p)),
                 referred=lambda: col(Case.referred).is_(True)),
+    # Services of cases and referrals between units (issue 16) follow their case (coordinators by the
+    # case's unit, helpers their accepted children's cases, police the referred cases), and are seen
+    # wherever the case is by the unit they are addressed to (provider; receiver or sender).
+    CaseService: _Kind(Action.service_read, lambda: col(CaseService.org_unit_id),
+                       lambda p: col(CaseService.case_id).in_(_assigned_cases(p)),
+                       referred=lambda: col(CaseService.case_id).in_(_referred_cases()),
+                       addressed=lambda p: _unit_is(p, col(CaseService.provider_unit_id),
+                                                    col(CaseService.provider_agency))),
+    AgencyReferral: _Kind(Action.service_read, lambda: col(AgencyReferral.org_unit_id),
+                          lambda p: col(AgencyReferral.case_id).in_(_assigned_cases(p)),
+                          referred=lambda: col(AgencyReferral.case_id).in_(_referred_cases()),
+                          addressed=lambda p: or_(
+                              _unit_is(p, col(AgencyReferral.to_unit_id), col(AgencyReferral.to_agency)),
+                              _unit_is(p, col(AgencyReferral.from_unit_id), col(AgencyReferral.from_agency)))),
+    # The police case register (立案, backend/police_cases): police and coordinators by the station's
+    # unit; nobody reaches it by assignment (no helper holds the right).
+    PoliceCase: _Kind(Action.police_case_read, lambda: col(PoliceCase.station_unit_id), lambda p: false()),
 }
 
 KINDS: frozenset[type[Any]] = frozenset(_KINDS)
@@ -110,19 +153,49 @@ def visible(principal: Principal, model: type[Any], *, action: Action | None = N
     that comes by assignment only, the assigned children's records too."""
     kind = _KINDS[model]
     area = orgunits.in_jurisdiction(principal, kind.unit())
+    narrowed = reach(principal, model, action=action)
+    inside = area if narrowed is None else and_(area, narrowed)
+    if kind.addressed is not None:
+        return or_(inside, kind.addressed(principal))
+    return inside
+
+
+def reach(principal: Principal, model: type[Any], *, action: Action | None = None) -> ColumnElement[bool] | None:
+    """The rows of `model` a principal whose view is narrowed reaches, whatever their unit (its
+    assigned children's, the referred cases); None when it sees the whole jurisdiction. `visible` is
+    the jurisdiction and this; the sync pull also uses it alone, for tombstones of records that left
+    the jurisdiction."""
+    kind = _KINDS[model]
     right = action or kind.read
     if principal.by_assignment(right):
-        return and_(area, kind.assigned(principal))
+        return kind.assigned(principal)
     if kind.referred is not None:
         # A user whose every role granting the right is narrowed (police, helper) sees the union of
         # those roles' reaches; any other granting role opens the whole jurisdiction.
         granting = {r for r in principal.roles if right in PERMISSIONS[r]}
-        if granting and granting <= REFERRED_ONLY | ASSIGNED_ONLY:
-            reach = [kind.referred()] if granting & REFERRED_ONLY else []
+        if granting and granting <= REFERRED_ONLY | ASSIGNED_ONLY | ADDRESSED_ONLY:
+            reaches = [kind.referred()] if granting & REFERRED_ONLY else []
             if granting & ASSIGNED_ONLY:
-                reach.append(kind.assigned(principal))
-            return and_(area, or_(*reach))
-    return area
+                reaches.append(kind.assigned(principal))
+            # Member-unit staff reach nothing by jurisdiction: only what is addressed (see `visible`).
+            return or_(*reaches) if reaches else false()
+    return None
+
+
+def narrowed_by(principal: Principal, model: type[Any], *, action: Action | None = None) -> str | None:
+    """How the principal's view of `model` is narrowed ("assigned", "referred", both joined by "+"),
+    None when it is the whole jurisdiction: a sync cursor names it, so a phone whose view changes
+    kind (a helper made a coordinator too) is rebuilt, not patched."""
+    kind = _KINDS[model]
+    right = action or kind.read
+    if principal.by_assignment(right):
+        return "assigned"
+    if kind.referred is not None:
+        granting = {r for r in principal.roles if right in PERMISSIONS[r]}
+        if granting and granting <= REFERRED_ONLY | ASSIGNED_ONLY | ADDRESSED_ONLY:
+            return "+".join(name for name, roles in (("referred", REFERRED_ONLY), ("assigned", ASSIGNED_ONLY),
+                                                     ("addressed", ADDRESSED_ONLY)) if granting & roles)
+    return None
 
 
 RecordT = TypeVar("RecordT")

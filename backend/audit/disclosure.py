@@ -52,7 +52,12 @@ VISIT = "visit"
 REFERRAL = "referral"
 ASSIGNMENT = "assignment"  # a helper for a child
 CASE = "case"  # a child's case (个案) with its history
-KINDS = (PERSON, HOUSEHOLD, RISK_PERSON, VISIT, REFERRAL, ASSIGNMENT, CASE)
+SERVICE = "case_service"  # a service of a case (服务计划)
+AGENCY_REFERRAL = "agency_referral"  # a referral between units (转介), with the fields it shares
+POLICE_CASE = "police_case"  # a case the police filed (立案), with its links to cases, 附件2 and venues
+CASE_REVIEW = "case_review"  # one-case-one-review (一案一倒查) with its findings and tasks
+KINDS = (PERSON, HOUSEHOLD, RISK_PERSON, VISIT, REFERRAL, ASSIGNMENT, CASE, SERVICE, AGENCY_REFERRAL, POLICE_CASE,
+         CASE_REVIEW)
 
 READ_ACTION = "records.read"
 CHANGE_ACTION = "records.change"

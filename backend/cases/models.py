@@ -6,10 +6,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, text
+from sqlalchemy import BigInteger, Column, DateTime, Index, event, text
+from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import Field, SQLModel
 
 from backend.core import clock
+from backend.sync import revisions
 
 
 def _ts(nullable: bool = False) -> Any:
@@ -82,6 +84,23 @@ class Case(SQLModel, table=True):
     close_reason: str | None = Field(default=None, max_length=16)
     close_note: str | None = Field(default=None, max_length=2000)
     updated_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    # Sync revision (backend/sync/revisions.py): phones pull the cases they may see by it (the "case"
+    # pull kind). Stamped on every ORM change by the listener below; the database restamps a child's
+    # cases when a helper takes the child on (migration 0024).
+    rev: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True, server_default="0"))
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_case_revisions(session: Session, _context: UOWTransaction, _instances: object) -> None:
+    """Give every new or changed case a fresh revision, whichever service function changed it, so no
+    transition can be missed by a phone's pull."""
+    changed = [o for o in session.new if isinstance(o, Case)]
+    changed += [o for o in session.dirty if isinstance(o, Case) and session.is_modified(o)]
+    if not changed:
+        return
+    first = revisions.allocate(session, len(changed))
+    for n, case in enumerate(changed):
+        case.rev = first + n
 
 
 class CaseEvent(SQLModel, table=True):

@@ -24,7 +24,6 @@ from backend.cases.schemas import (
     CasePublic,
     CaseRejection,
     CaseReopen,
-    ClosurePending,
 )
 from backend.core.db import SessionDep
 from backend.core.pagination import Page, Paging
@@ -36,17 +35,7 @@ Manager = Annotated[Principal, requires(Action.case_manage)]
 
 
 def _public(case: Case) -> CasePublic:
-    pending = None
-    if case.closure_reason is not None and case.closure_proposed_at is not None:
-        pending = ClosurePending(reason=case.closure_reason, note=case.closure_note,
-                                 proposed_by=case.closure_proposed_by, proposed_at=case.closure_proposed_at)
-    return CasePublic(
-        id=case.id or 0, child_id=case.child_id, org_unit_id=case.org_unit_id, status=case.status,
-        opened_from=case.opened_from, source_id=case.source_id, referred=case.referred, opened_at=case.opened_at,
-        opened_by=case.opened_by, activated_at=case.activated_at, closure_pending=pending, closed_at=case.closed_at,
-        closed_by=case.closed_by, close_reason=case.close_reason, close_note=case.close_note,
-        updated_at=case.updated_at, allowed=service.allowed_transitions(case),
-    )
+    return service.case_public(case)
 
 
 def _declare(cases: list[Case]) -> None:

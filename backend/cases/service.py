@@ -18,11 +18,13 @@ from backend.accounts.principal import Principal
 from backend.audit import disclosure
 from backend.audit import service as audit
 from backend.cases.models import NOT_CLOSED, Case, CaseAction, CaseEvent, CaseSource, CaseStatus, CloseReason
+from backend.cases.schemas import CasePublic, ClosurePending
 from backend.core import clock
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.pagination import PageRequest
 from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, EndReason
 from backend.registry.models import Household, Person, PersonRole
+from backend.sync import revisions
 
 
 class CaseNotFound(NotFound):
@@ -207,7 +209,29 @@ def closed_children() -> Any:
                                             col(Case.child_id).not_in(still_open))
 
 
+def children_with_open_cases() -> Any:
+    """SELECT of the children with a case that is not closed: a child at risk or a victim the case
+    was opened for (a mandatory report, a referral, by hand) gets a helper proposed whatever its risk
+    level says (seeds 001/002: 一对一 help for each)."""
+    return select(col(Case.child_id)).where(col(Case.status) != CaseStatus.closed.value)
+
+
 # ---------------------------------------------------------------- reading
+
+
+def case_public(case: Case) -> CasePublic:
+    """The one public shape of a case, for the cases API and the sync pull alike."""
+    pending = None
+    if case.closure_reason is not None and case.closure_proposed_at is not None:
+        pending = ClosurePending(reason=case.closure_reason, note=case.closure_note,
+                                 proposed_by=case.closure_proposed_by, proposed_at=case.closure_proposed_at)
+    return CasePublic(
+        id=case.id or 0, child_id=case.child_id, org_unit_id=case.org_unit_id, status=case.status,
+        opened_from=case.opened_from, source_id=case.source_id, referred=case.referred, opened_at=case.opened_at,
+        opened_by=case.opened_by, activated_at=case.activated_at, closure_pending=pending, closed_at=case.closed_at,
+        closed_by=case.closed_by, close_reason=case.close_reason, close_note=case.close_note,
+        updated_at=case.updated_at, allowed=allowed_transitions(case),
+    )
 
 
 def get_case(session: Session, principal: Principal, case_id: int, *, action: Action = Action.case_read) -> Case:
@@ -219,6 +243,10 @@ def get_case(session: Session, principal: Principal, case_id: int, *, action: Ac
 def _locked(session: Session, principal: Principal, case_id: int, action: Action) -> Case:
     """The case for a transition, read again under a row lock (PostgreSQL; SQLite serialises writers)."""
     case = get_case(session, principal, case_id, action=action)
+    # The sync counter first, as every writer of cases and assignments takes it (their revisions):
+    # a case lock taken before it would deadlock with a helper's acceptance, which holds the counter
+    # when it restamps the child's cases (migration 0024).
+    revisions.hold(session)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(col(Case.id)).where(col(Case.id) == case.id).with_for_update())
         session.refresh(case)
@@ -357,7 +385,12 @@ def _close(session: Session, principal: Principal, case: Case, reason: str, note
     _event(session, case, CaseAction.close, actor_user_id=principal.user_id, from_status=before, reason=reason,
            note=note)
     ended = end_help_of(session, case, principal)
-    _changed(session, case, principal, "case.close", {"reason": reason, "assignments_ended": len(ended)})
+    # Its services still open are declined (case_closed), and its open referrals with them.
+    from backend.service_plans import service as service_plans
+
+    declined = service_plans.on_case_closed(session, case, principal)
+    _changed(session, case, principal, "case.close", {"reason": reason, "assignments_ended": len(ended),
+                                                      "services_declined": len(declined)})
 
 
 def end_help_of(session: Session, case: Case, principal: Principal) -> list[Assignment]:
@@ -409,3 +442,34 @@ def reopen(session: Session, principal: Principal, case_id: int, *, reason: str)
     _changed(session, case, principal, "case.reopen")
     return case
 
+
+
+# ---------------------------------------------------------------- moves
+
+
+def follow_children(session: Session, child_ids: Sequence[int], unit_id: int) -> None:
+    """A child's case file lives where the child lives: when its household moves, every case of the
+    child, the case's services and referrals, and the help given to the child move to the new unit,
+    so its coordinator takes them over and the unit left reads them no more. Rows phones keep get new
+    revisions (the database leaves the unit left a tombstone: migration 0024)."""
+    from backend.agency_referrals.models import AgencyReferral  # cases' services build on cases
+    from backend.service_plans.models import CaseService
+
+    if not child_ids:
+        return
+    case_ids = list(session.execute(
+        select(col(Case.id)).where(col(Case.child_id).in_(child_ids), col(Case.org_unit_id) != unit_id)
+    ).scalars())
+    helps = list(session.execute(
+        select(col(Assignment.id)).where(col(Assignment.child_id).in_(child_ids),
+                                         col(Assignment.org_unit_id) != unit_id)
+    ).scalars())
+    if case_ids:
+        services = list(session.execute(
+            select(col(CaseService.id)).where(col(CaseService.case_id).in_(case_ids))
+        ).scalars())
+        revisions.restamp(session, Case, case_ids, org_unit_id=unit_id, updated_at=clock.now())
+        revisions.restamp(session, CaseService, services, org_unit_id=unit_id)
+        session.execute(update(AgencyReferral).where(col(AgencyReferral.case_id).in_(case_ids))
+                        .values(org_unit_id=unit_id).execution_options(synchronize_session=False))
+    revisions.restamp(session, Assignment, helps, org_unit_id=unit_id)

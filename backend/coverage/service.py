@@ -48,6 +48,8 @@ from backend.registry.models import Household, Person, RiskLevel
 # Children are counted under each level's code (the risk vocabulary, backend/registry/models.py).
 RISK_KEYS: dict[str | None, str] = {**{level.value: level.code for level in RiskLevel}, None: "none"}
 REFERRAL_STATES = tuple(s.value for s in ReferralStatus)
+CASE_FIGURES = ("open", "active", "opened", "closed")
+SERVICE_FIGURES = ("in_progress", "overdue", "done")
 
 # ----------------------------------------------------------------------------- numbers
 
@@ -66,6 +68,12 @@ class UnitNumbers:
     problems_overdue: int = 0
     referrals: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*REFERRAL_STATES, "overdue"), 0))
     overdue_followups: int = 0
+    # Cases (个案) and their services, and mandatory reports by where they came from (issue 16): counts
+    # only, never a name. `open`/`active`/`in_progress`/`overdue` are as of now; `opened`, `closed`,
+    # `done` and each source's count are within the period.
+    cases: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CASE_FIGURES, 0))
+    services: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SERVICE_FIGURES, 0))
+    reports_by_source: dict[str, int] = field(default_factory=dict)
 
     @property
     def not_visited(self) -> int:
@@ -92,6 +100,12 @@ class UnitNumbers:
         for key, value in other.referrals.items():
             self.referrals[key] += value
         self.overdue_followups += other.overdue_followups
+        for key, value in other.cases.items():
+            self.cases[key] += value
+        for key, value in other.services.items():
+            self.services[key] += value
+        for key, value in other.reports_by_source.items():
+            self.reports_by_source[key] = self.reports_by_source.get(key, 0) + value
 
     def as_properties(self) -> dict[str, Any]:
         return {
@@ -107,6 +121,9 @@ class UnitNumbers:
             "problems_open": self.problems_open,
             "problems_overdue": self.problems_overdue,
             "referrals": dict(self.referrals),
+            "cases": dict(self.cases),
+            "services": dict(self.services),
+            "reports_by_source": dict(sorted(self.reports_by_source.items())),
         }
 
 
@@ -283,6 +300,49 @@ def _live_numbers(session: Session, targets: Targets, params: dict[str, Any],
         n.referrals[str(status)] = n.referrals.get(str(status), 0) + int(in_period or 0)
         n.referrals["overdue"] += int(overdue or 0)
     _followup_numbers(session, targets, params, out, view)
+    _case_numbers(session, targets, params, out, view)
+
+
+# A service still to be provided (planned, referred to a unit, under way); overdue once its due date
+# (a China date) has passed. Closed cases' services stop counting (backend/service_plans).
+SERVICE_PENDING = "s.status IN ('planned', 'referred', 'in_progress')"
+
+
+def _case_numbers(session: Session, targets: Targets, params: dict[str, Any],
+                  out: dict[int, UnitNumbers], view: View = WHOLE) -> None:
+    """Cases, services and mandatory reports by source: small tables, counted live, by the unit of the
+    child's case (a report by the unit it was routed for)."""
+    rows = run_grouped(session, (
+        " SELECT m.target_id, "
+        "sum(CASE WHEN c.status = 'open' THEN 1 ELSE 0 END), sum(CASE WHEN c.status = 'active' THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN c.opened_at >= :start_at AND c.opened_at < :end_at THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN c.closed_at >= :start_at AND c.closed_at < :end_at THEN 1 ELSE 0 END) "
+        "FROM child_case c JOIN unit_map m ON m.unit_id = c.org_unit_id "
+        f"WHERE 1 = 1{view.child_ids('c.child_id')} GROUP BY m.target_id"
+    ), targets, params)
+    for target_id, open_, active, opened, closed in rows:
+        out[int(target_id)].cases.update(open=int(open_ or 0), active=int(active or 0), opened=int(opened or 0),
+                                         closed=int(closed or 0))
+    rows = run_grouped(session, (
+        " SELECT m.target_id, "
+        f"sum(CASE WHEN {SERVICE_PENDING} AND c.status <> 'closed' THEN 1 ELSE 0 END), "
+        f"sum(CASE WHEN {SERVICE_PENDING} AND c.status <> 'closed' AND s.due_on < :today THEN 1 ELSE 0 END), "
+        "sum(CASE WHEN s.status = 'done' AND s.completed_at >= :start_at AND s.completed_at < :end_at "
+        "THEN 1 ELSE 0 END) "
+        "FROM case_service s JOIN child_case c ON c.id = s.case_id JOIN unit_map m ON m.unit_id = c.org_unit_id "
+        f"WHERE 1 = 1{view.child_ids('c.child_id')} GROUP BY m.target_id"
+    ), targets, params)
+    for target_id, pending, overdue, done in rows:
+        out[int(target_id)].services.update(in_progress=int(pending or 0), overdue=int(overdue or 0),
+                                            done=int(done or 0))
+    rows = run_grouped(session, (
+        " SELECT m.target_id, r.source_kind, count(*) FROM referral r JOIN unit_map m ON m.unit_id = r.org_unit_id "
+        f"WHERE r.created_at >= :start_at AND r.created_at < :end_at{view.household_ids('r.household_id')} "
+        "GROUP BY m.target_id, r.source_kind"
+    ), targets, params)
+    for target_id, source, count in rows:
+        by_source = out[int(target_id)].reports_by_source
+        by_source[str(source)] = by_source.get(str(source), 0) + int(count)
 
 
 # The follow-up of an accepted assignment is overdue when its last visit (or the acceptance) is older

@@ -47,6 +47,11 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("19900000009", "演示帮扶人", (Role.helper,), "town", Agency.womens_federation),
     DemoAccount("19900000010", "演示民警乙", (Role.police,), "town", Agency.police),
     DemoAccount("19900000011", "演示市场监管员乙", (Role.market_officer,), "town", Agency.market_supervision),
+    # Member-unit staff (issue 16): a teacher of the village school files mandatory reports; the
+    # town's 司法所 and 民政办 provide the services of cases and answer referrals.
+    DemoAccount("19900000012", "演示学校老师", (Role.agency_staff,), "village:0", Agency.education),
+    DemoAccount("19900000013", "演示司法所经办人", (Role.agency_staff,), "town", Agency.judicial),
+    DemoAccount("19900000014", "演示民政办经办人", (Role.agency_staff,), "town", Agency.civil_affairs),
 )
 
 

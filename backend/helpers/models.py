@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, event
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Uuid, event, false
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import Field, SQLModel
 
@@ -124,3 +125,9 @@ class FollowUp(SQLModel, table=True):
     visited_at: datetime = Field(sa_column=_ts())
     note: str | None = Field(default=None, max_length=2000)
     recorded_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
+    # A follow-up recorded offline on the helper's phone (the "followup" push kind): the phone's UUID
+    # makes a resend a duplicate, and the time the phone gave is kept as sent; `visited_at` is where
+    # it counts (backend/core/placement.py: an implausible phone time counts at receipt, flagged).
+    client_uuid: UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True, unique=True, index=True))
+    device_time: datetime | None = Field(default=None, sa_column=_ts(True))
+    clock_suspect: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))

@@ -63,9 +63,12 @@ def update_helper(helper_id: int, body: HelperUpdate, principal: Coordinator, se
 
 
 @router.post("/proposals", response_model=list[AssignmentPublic])
-def run_matching(principal: Confirmer, session: SessionDep) -> list[AssignmentPublic]:
-    """Propose helpers now for every child of your jurisdiction who needs them."""
-    proposed = service.propose(session, actor=principal, within_path=principal.org_path)
+def run_matching(principal: Confirmer, session: SessionDep,
+                 child_id: Annotated[int | None, Query(description=(
+                     "only this child of your jurisdiction (a case just opened, say); 404 for a child you "
+                     "may not see"))] = None) -> list[AssignmentPublic]:
+    """Propose helpers now for every child of your jurisdiction who needs them (or for one child)."""
+    proposed = service.propose_now(session, principal, child_id=child_id)
     return service.assignments_public(session, proposed)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from pydantic import BaseModel, Field, computed_field
 
+from backend.core.clock import AwarePhoneTime
 from backend.helpers.models import Skill
 from backend.incidents.schemas import LocalTime, LocalTimeOrNone
 from backend.registry.models import RiskLevel, RiskLevelCode
@@ -81,6 +83,19 @@ class FollowUpPublic(BaseModel):
     assignment_id: int
     visited_at: LocalTime
     note: str | None
+    # Follow-ups pushed from the phone (sync kind "followup"): its UUID, the time it gave, and whether
+    # that time was implausible (then `visited_at` is the server's receipt time).
+    client_uuid: UUID | None = None
+    device_time: LocalTimeOrNone = None
+    clock_suspect: bool = False
+
+
+class FollowUpData(BaseModel):
+    """A follow-up recorded on the helper's phone (sync push kind "followup")."""
+
+    assignment_id: int = Field(description="your own accepted assignment")
+    visited_at: AwarePhoneTime = Field(description="when you visited, by the phone's clock, with its offset")
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class OverdueFollowUpPublic(BaseModel):

@@ -8,12 +8,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import and_, case, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, text, update
 from sqlmodel import Session, col
 
 from backend.accounts import scope
 from backend.accounts.models import User
+from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
 from backend.audit import service as audit
@@ -154,6 +156,14 @@ class _ChildRow:
     area: str
 
 
+def needs_helper() -> ColumnElement[bool]:
+    """The children who must have a helper: at 较大/重大风险, on 附件3, or with a case (个案) that is not
+    closed (a victim or a child at risk whatever its level says). The matcher and the coordinators'
+    list of children without a helper read this one condition."""
+    return or_(col(Person.risk_level).in_(NEEDS_HELPER), col(Person.vulnerable).is_(True),
+               col(Person.id).in_(cases.children_with_open_cases()))
+
+
 def _children_needing_help(session: Session, *, child_ids: list[int] | None,
                            within_path: str | None) -> list[_ChildRow]:
     query = (
@@ -161,7 +171,7 @@ def _children_needing_help(session: Session, *, child_ids: list[int] | None,
         .outerjoin(Household, col(Household.id) == col(Person.household_id))
         .join(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
         .where(col(Person.role) == PersonRole.child.value, col(Person.retired_at).is_(None),
-               or_(col(Person.risk_level).in_(NEEDS_HELPER), col(Person.vulnerable).is_(True)),
+               needs_helper(),
                col(Person.id).not_in(cases.closed_children()))
     )
     if child_ids is not None:
@@ -177,10 +187,29 @@ def _children_needing_help(session: Session, *, child_ids: list[int] | None,
     return out
 
 
+# A helper whose help of a child ended because the need was met or the case closed may help that child
+# again when a new case opens (the child knows them); one who declined, let an offer lapse, was
+# rejected, could not go on or was replaced is not proposed for the child again.
+_ENDED_WELL = (EndReason.need_met.value, EndReason.case_closed.value)
+
+
+def _may_help_again(a: Assignment) -> bool:
+    return a.status == AssignmentStatus.ended.value and a.end_reason in _ENDED_WELL
+
+
+def propose_now(session: Session, principal: Principal, *, child_id: int | None = None) -> list[Assignment]:
+    """A coordinator runs the matcher over its jurisdiction, or for one child of it it may see (the
+    same 404 as a child that does not exist otherwise)."""
+    if child_id is not None:
+        scope.get_visible(session, principal, Person, child_id, action=Action.child_read)
+    return propose(session, actor=principal, child_ids=[child_id] if child_id is not None else None,
+                   within_path=principal.org_path)
+
+
 def propose(session: Session, *, actor: Principal | None = None, child_ids: list[int] | None = None,
             within_path: str | None = None) -> list[Assignment]:
-    """Propose helpers for every child at 较大/重大风险 or on 附件3 who lacks them (minimum-cost
-    matching); in auto mode the proposals are offered to the helpers at once."""
+    """Propose helpers for every child at 较大/重大风险, on 附件3 or with an open case (个案) who lacks
+    them (minimum-cost matching); in auto mode the proposals are offered to the helpers at once."""
     _lock_matching(session)
     settings = get_settings()
     children = _children_needing_help(session, child_ids=child_ids, within_path=within_path)
@@ -206,7 +235,7 @@ def propose(session: Session, *, actor: Principal | None = None, child_ids: list
         needs.append(ChildNeed(
             child_id=c.person.id or 0, sex=c.person.sex, lon=c.lon, lat=c.lat,
             skills=needed_skills(c.person.categories or [], c.person.groups or [], c.person.vulnerable),
-            slots=open_slots, excluded=frozenset(a.helper_id for a in rows), area=c.area,
+            slots=open_slots, excluded=frozenset(a.helper_id for a in rows if not _may_help_again(a)), area=c.area,
             has_woman=any(sex_of.get(a.helper_id) == "female" for a in holding),
         ))
     pool = [HelperSlotInfo(helper_id=p.id or 0, sex=p.sex, lon=p.home_lon, lat=p.home_lat, skills=frozenset(p.skills),
@@ -491,7 +520,7 @@ def children_without_helper(session: Session, principal: Principal, *, unit_id: 
         select(Person, OrgUnit.name, rank.label("rank"), pending.label("pending"))  # type: ignore[call-overload]
         .join(OrgUnit, col(OrgUnit.id) == col(Person.org_unit_id))
         .where(col(Person.role) == PersonRole.child.value, col(Person.retired_at).is_(None),
-               or_(col(Person.risk_level).in_(NEEDS_HELPER), col(Person.vulnerable).is_(True)),
+               needs_helper(),
                scope.visible(principal, Person),
                col(Person.org_unit_id).in_(orgunits.subtree_unit_ids(unit.path)),
                ~accepted.exists())
@@ -542,15 +571,25 @@ def followup_due(a: Assignment, risk_level: str | None) -> datetime | None:
 
 
 def record_followup(session: Session, principal: Principal, assignment_id: int, *, visited_at: datetime | None,
-                    note: str | None) -> FollowUp:
-    """The helper records a follow-up visit; the next one falls due from it."""
+                    note: str | None, client_uuid: UUID | None = None, device_time: datetime | None = None,
+                    clock_suspect: bool = False) -> FollowUp:
+    """The helper records a follow-up visit; the next one falls due from it. A follow-up pushed from
+    the phone carries its client UUID and the time the phone gave (`visited_at` is then where that
+    time was placed: backend/core/placement.py)."""
     a = _own_assignment(session, principal, assignment_id)
-    _expect(a, AssignmentStatus.accepted)
     now = clock.now()
     when = clock.as_utc(visited_at) if visited_at else now
+    # A follow-up made while the help lasted and synced after it ended (the phone was offline) is kept,
+    # as a visit is: the visit happened. Only a time the phone could be trusted with places it so.
+    made_during_help = (a.status == AssignmentStatus.ended.value and a.ended_at is not None
+                        and visited_at is not None and not clock_suspect and when < clock.as_utc(a.ended_at))
+    if not made_during_help:
+        _expect(a, AssignmentStatus.accepted)
     if when > now + timedelta(minutes=5):
         raise InvalidInput("随访时间不能晚于当前时间", "A follow-up cannot be in the future", field="visited_at")
-    row = FollowUp(assignment_id=a.id, visited_at=when, note=note, recorded_at=now)  # type: ignore[arg-type]
+    row = FollowUp(assignment_id=a.id, visited_at=when, note=note, recorded_at=now,  # type: ignore[arg-type]
+                   client_uuid=client_uuid, device_time=clock.as_utc(device_time) if device_time else None,
+                   clock_suspect=clock_suspect)
     last = clock.as_utc(a.last_followup_at) if a.last_followup_at else None
     a.last_followup_at = max(when, last) if last else when
     session.add_all([row, a])
@@ -558,6 +597,20 @@ def record_followup(session: Session, principal: Principal, assignment_id: int, 
     audit.record(session, actor=principal, action="assignment.followup", object_type="helper_assignment",
                  object_id=a.id, org_unit_id=a.org_unit_id)
     return row
+
+
+def followup_by_uuid(session: Session, client_uuid: UUID) -> FollowUp | None:
+    """The follow-up a phone pushed with this UUID, if stored."""
+    return session.execute(select(FollowUp).where(col(FollowUp.client_uuid) == client_uuid)).scalar_one_or_none()
+
+
+def owns_followup(session: Session, principal: Principal, followup: FollowUp) -> bool:
+    """Whether the follow-up was recorded on one of the caller's own assignments."""
+    try:
+        _own_assignment(session, principal, followup.assignment_id)
+    except NotFound:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, false
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, String, false
 from sqlmodel import Field, SQLModel
 
 from backend.core import clock
@@ -74,6 +74,11 @@ class ProblemStatus(StrEnum):
                 "overdue": "逾期"}[self.value]
 
 
+class ProblemSource(StrEnum):
+    inspection = "inspection"  # found on an inspection (a "no" answer or a finding)
+    case_review = "case_review"  # a rectification task of a one-case-one-review (一案一整治)
+
+
 OPEN_STATUSES = (ProblemStatus.open, ProblemStatus.rectifying, ProblemStatus.submitted, ProblemStatus.overdue)
 
 
@@ -86,7 +91,13 @@ class Problem(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     venue_id: int = Field(foreign_key="venue.id", index=True)
     org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
-    found_in_inspection_id: int = Field(foreign_key="inspection.id", index=True)
+    # The inspection that found it; None for a problem a case review raised (source below).
+    found_in_inspection_id: int | None = Field(default=None, foreign_key="inspection.id", index=True)
+    # Where the problem came from: an inspection, or a one-case-one-review's rectification task
+    # (backend/police_cases, migration 0023); the review's id then.
+    source: str = Field(default="inspection", sa_column=Column(String(16), nullable=False,
+                                                                server_default="inspection"))
+    case_review_id: int | None = Field(default=None, foreign_key="case_review.id", index=True)
     item_code: str | None = Field(default=None, max_length=40)
     description: str = Field(max_length=1000)
     measure: str = Field(max_length=1000)

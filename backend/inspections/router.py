@@ -90,16 +90,24 @@ def get_inspection(inspection_id: int, principal: Reader, session: SessionDep) -
     return service.inspection_public(session, service.get_inspection(session, principal, inspection_id))
 
 
+# v1 apps read `found_in_inspection_id` as a number: a problem a case review raised (it has none) is
+# listed only to apps that ask for it, so an older app never meets the null (mobile_api_spec/README.md).
+IncludeReviewProblems = Annotated[bool, Query(description=(
+    "true: also list the problems a case review (一案一整治) raised, whose `found_in_inspection_id` is null; "
+    "left out, the list holds only problems found by inspections, as in v1"))]
+
+
 @problem_router.get("", response_model=list[ProblemPublic] | Page[ProblemPublic])
 def list_problems(principal: Reader, session: SessionDep,
                   page: Annotated[PageRequest, page_request(default=200, maximum=500, v1_limit=True)],
                   venue_id: int | None = None, org_unit_id: int | None = None,
                   problem_status: Annotated[ProblemStatus | None, Query(alias="status")] = None,
+                  include_review_problems: IncludeReviewProblems = False,
                   ) -> list[ProblemPublic] | Page[ProblemPublic]:
     """The problem ledger (问题清单) of the caller's jurisdiction or of one venue, newest first (overdue
     ones: oldest deadline first)."""
     rows = service.list_problems(session, principal, venue_id=venue_id, org_unit_id=org_unit_id,
-                                 status=problem_status, page=page)
+                                 status=problem_status, page=page, include_review_problems=include_review_problems)
     found = service.problems_public(session, rows)
     if problem_status is ProblemStatus.overdue:  # the service orders these as the overdue list
         return page.answer(found, key=lambda p: (p.deadline_date, p.id))
@@ -109,9 +117,12 @@ def list_problems(principal: Reader, session: SessionDep,
 @problem_router.get("/overdue", response_model=list[ProblemPublic] | Page[ProblemPublic])
 def overdue_problems(principal: Reader, session: SessionDep,
                      page: Annotated[PageRequest, page_request(default=500, maximum=500, v1_limit=True)],
-                     org_unit_id: int | None = None) -> list[ProblemPublic] | Page[ProblemPublic]:
+                     org_unit_id: int | None = None,
+                     include_review_problems: IncludeReviewProblems = False,
+                     ) -> list[ProblemPublic] | Page[ProblemPublic]:
     """Problems past their deadline and not rectified, oldest deadline first (for coordinators)."""
-    rows = service.list_problems(session, principal, org_unit_id=org_unit_id, overdue_only=True, page=page)
+    rows = service.list_problems(session, principal, org_unit_id=org_unit_id, overdue_only=True, page=page,
+                                 include_review_problems=include_review_problems)
     return page.answer(service.problems_public(session, rows), key=lambda p: (p.deadline_date, p.id))
 
 

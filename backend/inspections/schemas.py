@@ -101,10 +101,13 @@ class ProblemPublic(BaseModel):
     stored_status: ProblemStatus
     days_overdue: int
     failed_rechecks: int
-    found_in_inspection_id: int
+    found_in_inspection_id: int | None = Field(description="the inspection that found it; null for a problem a "
+                                                           "case review raised (source case_review)")
     verified_by_inspection_id: int | None
     verified_at: datetime | None
     note: str
+    source: str = Field(default="inspection", description="inspection | case_review (一案一整治)")
+    case_review_id: int | None = Field(default=None, description="the case review that raised it")
 
 
 class PenaltyPublic(BaseModel):

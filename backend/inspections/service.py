@@ -32,6 +32,7 @@ from backend.inspections.models import (
     Penalty,
     PenaltyKind,
     Problem,
+    ProblemSource,
     ProblemStatus,
 )
 from backend.inspections.schemas import (
@@ -271,6 +272,22 @@ def _open_problem(session: Session, venue: Venue, inspection: Inspection, day: d
     return problem
 
 
+def open_problem_for_review(session: Session, venue: Venue, *, case_review_id: int, description: str, measure: str,
+                            responsible: str, deadline: date) -> Problem:
+    """A problem a case review's rectification task (一案一整治) raises on a venue: it enters the same
+    loop as an inspection's (rectifying, submitted, verified only by a re-inspection, overdue), with
+    source case_review and no inspection. The caller has checked the venue may be reached."""
+    if deadline < venues.local_today():
+        raise InvalidInput("整改期限不能早于今天", "the deadline is before today", field="deadline_date")
+    problem = Problem(venue_id=venue.id or 0, org_unit_id=venue.org_unit_id, found_in_inspection_id=None,
+                      source=ProblemSource.case_review.value, case_review_id=case_review_id,
+                      description=description[:1000], measure=measure[:1000],
+                      responsible_party=(responsible or _responsible_default(venue))[:120], deadline_date=deadline)
+    session.add(problem)
+    session.flush()
+    return problem
+
+
 def _add_penalty(session: Session, principal: Principal, venue: Venue, data: PenaltyIn, inspection_id: int | None,
                  day: date) -> Penalty:
     if data.problem_id is not None:
@@ -357,11 +374,15 @@ def update_problem(session: Session, principal: Principal, problem_id: int, data
 
 def list_problems(session: Session, principal: Principal, *, venue_id: int | None = None,
                   org_unit_id: int | None = None, status: ProblemStatus | None = None, overdue_only: bool = False,
-                  page: PageRequest = PageRequest(limit=500, limits_bare=True)) -> list[Problem]:
+                  page: PageRequest = PageRequest(limit=500, limits_bare=True),
+                  include_review_problems: bool = True) -> list[Problem]:
     """Problems in the caller's jurisdiction, newest first; `overdue_only` gives the coordinators' overdue
-    list (oldest deadline first). `page`: the bare list's cap, or the page asked for."""
+    list (oldest deadline first). `page`: the bare list's cap, or the page asked for. Without
+    `include_review_problems`, only those an inspection found (the v1 list)."""
     today = venues.local_today()
     stmt = select(Problem).where(orgunits.in_jurisdiction(principal, col(Problem.org_unit_id)))
+    if not include_review_problems:
+        stmt = stmt.where(col(Problem.found_in_inspection_id).is_not(None))
     if venue_id is not None:
         venues.get_venue(session, principal, venue_id)
         stmt = stmt.where(col(Problem.venue_id) == venue_id)
@@ -408,7 +429,7 @@ def problem_public(problem: Problem, venue_name: str, today: date) -> ProblemPub
         days_overdue=max(0, (today - problem.deadline_date).days) if status is ProblemStatus.overdue else 0,
         failed_rechecks=problem.failed_rechecks, found_in_inspection_id=problem.found_in_inspection_id,
         verified_by_inspection_id=problem.verified_by_inspection_id, verified_at=problem.verified_at,
-        note=problem.note,
+        note=problem.note, source=problem.source, case_review_id=problem.case_review_id,
     )
 
 

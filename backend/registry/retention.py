@@ -24,7 +24,8 @@ name (replaced by a placeholder), ID cipher, key id, blind index and masked form
 hukou place, residence, signs, task force, assistance, the free text of its risk reasons (their rule,
 item and level stay) and the link to its household; its guardianship links; the visit that raised a
 level (on the history rows); follow-up notes of its helper assignments; the police outcome note of
-referrals naming it (and it from their child list); in the visits of its household made while it was
+referrals naming it (and it from their child list; of a report filed directly, its description, place
+and child description too); in the visits of its household made while it was
 registered, every answer's note and photo list, the visit's note and the child from `children_seen`,
 and those visits' photos (stored objects and rows). Kept, because the monthly report counts them: the
 record's unit, role, sex, categories, groups, flags, risk level and history levels and times, helper
@@ -115,7 +116,8 @@ def open_cases(session: Session) -> OpenCases:
         select(col(Referral.child_ids), col(Referral.household_id)).where(col(Referral.status).in_(OPEN_REFERRAL))
     ):
         children.update(int(c) for c in child_ids or [])
-        households.add(int(household_id))
+        if household_id is not None:  # a direct report naming no registered child concerns no household
+            households.add(int(household_id))
     return OpenCases(frozenset(children), frozenset(households))
 
 
@@ -328,13 +330,18 @@ def _scrub_cases(session: Session, ids: list[int], homes: set[int]) -> None:
     if not homes:
         return
     gone = set(ids)
-    for referral_id, child_ids in session.execute(
-        select(col(Referral.id), col(Referral.child_ids)).where(col(Referral.household_id).in_(sorted(homes)))
+    for referral_id, child_ids, reported in session.execute(
+        select(col(Referral.id), col(Referral.child_ids), col(Referral.reported_child_id))
+        .where(col(Referral.household_id).in_(sorted(homes)))
     ).all():
         named = [int(c) for c in child_ids or []]
         if gone & set(named):
+            # A report filed directly also loses what it said about the child (its words, the place,
+            # the child as described); its source, status and times stay for the monthly report.
             session.execute(update(Referral).where(col(Referral.id) == referral_id)
-                            .values(child_ids=[c for c in named if c not in gone], outcome_note=None)
+                            .values(child_ids=[c for c in named if c not in gone], outcome_note=None,
+                                    description=None, place=None, child_description=None,
+                                    reported_child_id=None if reported in gone else reported)
                             .execution_options(synchronize_session=False))
 
 

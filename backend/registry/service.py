@@ -281,6 +281,10 @@ def _move_dependents(session: Session, household: Household) -> None:
     revisions.restamp(session, Person, members, org_unit_id=household.org_unit_id, updated_at=now)
     # The visit's answers (六看六问) are about the family: they are read where the family lives now.
     revisions.restamp(session, Visit, visits, org_unit_id=household.org_unit_id)
+    # The children's cases (个案), their services and the help given to them go along too.
+    from backend.cases.service import follow_children
+
+    follow_children(session, members, household.org_unit_id)
     session.expire_all()
 
 

@@ -31,7 +31,11 @@ from backend.reports.render import MapUnit, Sheet, coverage_png, workbook_bytes
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PNG_TYPE = "image/png"
 OUTCOMES = ("visited", "nobody_home", "refused", "moved_away")
-SHEET_TITLES = ("走访", "覆盖", "风险变化", "帮扶", "场所检查", "问题清单", "强制报告")
+SHEET_TITLES = ("走访", "覆盖", "风险变化", "帮扶", "场所检查", "问题清单", "强制报告", "个案与服务")
+# Where mandatory reports came from (referral.source_kind), in the order the sheet lists them; a
+# source not listed here still gets its own column, after these.
+REPORT_SOURCES_ZH = {"visit": "入户走访", "school": "学校", "kindergarten": "幼儿园", "health_centre": "卫生院",
+                     "venue": "场所", "village": "村(社区)", "volunteer": "志愿者", "grid": "网格员", "other": "其他"}
 
 
 class ReportAlreadySubmitted(Conflict):
@@ -196,6 +200,26 @@ def _referrals_sheet(kids: list[OrgUnit], result: coverage.CoverageResult) -> Sh
     return Sheet("强制报告", ["单位代码", "单位", "本月新增", "待接收", "已接收", "已处置", "当前逾期"], rows)
 
 
+def _cases_sheet(kids: list[OrgUnit], result: coverage.CoverageResult) -> Sheet:
+    """Per unit: cases open and active now, opened and closed in the month; services under way and
+    overdue now, done in the month; the month's mandatory reports by source. Counts only."""
+    sources = list(REPORT_SOURCES_ZH)
+    for k in kids:
+        sources += [s for s in result.numbers[k.id or 0].reports_by_source if s not in sources]
+    rows = []
+    for k in kids:
+        assert k.id is not None
+        n = result.numbers[k.id]
+        rows.append([k.code, k.name, n.cases["open"], n.cases["active"], n.cases["opened"], n.cases["closed"],
+                     n.services["in_progress"], n.services["overdue"], n.services["done"],
+                     *[n.reports_by_source.get(s, 0) for s in sources]])
+    header = ["单位代码", "单位", "待接手个案", "帮扶中个案", "本月新开个案", "本月结案", "进行中服务", "逾期服务",
+              "本月完成服务", *[f"强制报告·{REPORT_SOURCES_ZH.get(s, s)}" for s in sources]]
+    return Sheet("个案与服务", header, rows,
+                 note="仅统计数量，不含儿童姓名。待接手、帮扶中、进行中与逾期按报表生成时计。"
+                      "Counts only; open, active, under way and overdue as of generation.")
+
+
 def _map_units(kids: list[OrgUnit], result: coverage.CoverageResult) -> list[MapUnit]:
     units = []
     for k in kids:
@@ -229,6 +253,7 @@ def build(session: Session, unit: OrgUnit, period: Period) -> ReportFiles:
         _inspections_sheet(session, kids, targets, params),
         _problems_sheet(session, kids, targets, params),
         _referrals_sheet(kids, result),
+        _cases_sheet(kids, result),
     ]
     total = coverage.UnitNumbers(unit_id=unit.id or 0)
     for n in result.numbers.values():

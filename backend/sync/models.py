@@ -28,7 +28,7 @@ class SyncRemoval(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     rev: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True, index=True))
-    kind: str = Field(max_length=20)  # household | person | assignment
+    kind: str = Field(max_length=20)  # household | person | assignment | case (migration 0024)
     record_uuid: UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True))
     record_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     org_unit_id: int | None = None  # the unit the record was in before it left

@@ -46,6 +46,8 @@ from backend.accounts import scope
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
+from backend.cases import service as cases
+from backend.cases.models import Case
 from backend.checklists import service as checklists
 from backend.checklists.models import ChecklistTemplate
 from backend.core import clock
@@ -57,6 +59,8 @@ from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, Helper
 from backend.orgunits import service as orgunits
 from backend.registry import service as registry
 from backend.registry.models import Guardianship, Household, Person, PersonRole, risk_level_code
+from backend.service_plans import sync_kinds as service_steps
+from backend.service_plans.models import CaseService
 from backend.sync import pg_records, revisions
 from backend.sync.models import SyncRemoval
 from backend.visits.models import Visit
@@ -213,7 +217,14 @@ def _person_audience(principal: Principal) -> ColumnElement[bool]:
 _BY_ASSIGNMENT = {"household": Action.household_read, "person": Action.child_read, "visit": Action.visit_read}
 
 
+# Kinds whose view may be narrowed otherwise too (police: the referred cases), by their model.
+_NARROWED: dict[str, Any] = {"case": Case, "service": CaseService}
+
+
 def _kind_tag(kind: PullKind, principal: Principal) -> str:
+    if kind.name in _NARROWED:
+        how = scope.narrowed_by(principal, _NARROWED[kind.name])
+        return f"{kind.name}@{how}" if how else kind.name
     right = _BY_ASSIGNMENT.get(kind.name)
     return f"{kind.name}@assigned" if right is not None and principal.by_assignment(right) else kind.name
 
@@ -353,6 +364,52 @@ def _load_visits(session: Session, principal: Principal, after: int, cut: int) -
     ]
 
 
+# Cases (个案): those the caller may see by the one scope (a helper: its accepted children's; police:
+# the referred ones; a coordinator: its jurisdiction's), closed ones too (their status says so). A
+# case leaves a helper's phone when the help ends: the database addresses tombstones of the child's
+# cases to the helper's user (migration 0024), as it does for the child (0016).
+
+
+def _case_scope(principal: Principal) -> ColumnElement[bool]:
+    return scope.visible(principal, Case)
+
+
+def _narrowed_audience(model: Any) -> Callable[[Principal], ColumnElement[bool]]:
+    """Tombstones of `model` (cases, services) that may concern the caller: those addressed to its user
+    (a helper's help ended), and those of a unit of its jurisdiction (deleted or moved); for a narrowed
+    view, of the records it reaches only (it never held the others, and must not learn their ids)."""
+
+    def audience(principal: Principal) -> ColumnElement[bool]:
+        area = _jurisdiction_audience(principal)
+        reach = scope.reach(principal, model)
+        if reach is not None:
+            area = and_(area, col(SyncRemoval.record_id).in_(select(col(model.id)).where(reach)))
+        return or_(area, col(SyncRemoval.user_id) == principal.user_id)
+
+    return audience
+
+
+def _load_cases(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
+    rows = _page_objects(session, Case, _case_scope(principal), after, cut)
+    disclosure.record(disclosure.CASE, [c.id for c in rows])
+    disclosure.record(disclosure.PERSON, [c.child_id for c in rows])  # a case names its child
+    return [(c.rev, cases.case_public(c).model_dump(mode="json")) for c in rows]
+
+
+# Services of cases: those the caller may see by the one scope (they follow their case; a helper's
+# leave its phone with the case, migration 0024).
+
+
+def _service_scope(principal: Principal) -> ColumnElement[bool]:
+    return scope.visible(principal, CaseService)
+
+
+def _load_services(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
+    rows = _page_objects(session, CaseService, _service_scope(principal), after, cut)
+    disclosure.record(disclosure.SERVICE, [s.id for s in rows])
+    return [(s.rev, service_steps.service_record(s)) for s in rows]
+
+
 KINDS: Sequence[PullKind] = (
     PullKind(
         name="household",
@@ -398,6 +455,22 @@ KINDS: Sequence[PullKind] = (
         load=_load_visits,
         written=_written_visits,
         audited=disclosure.VISIT,
+    ),
+    PullKind(
+        name="case",
+        readable=lambda p: p.can(Action.case_read),
+        revs=_revs(Case, _case_scope),
+        load=_load_cases,
+        audience=_narrowed_audience(Case),
+        still_visible=_visible_ids(Case, _case_scope),
+    ),
+    PullKind(
+        name="service",
+        readable=lambda p: p.can(Action.service_read),
+        revs=_revs(CaseService, _service_scope),
+        load=_load_services,
+        audience=_narrowed_audience(CaseService),
+        still_visible=_visible_ids(CaseService, _service_scope),
     ),
 )
 

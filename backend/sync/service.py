@@ -99,7 +99,9 @@ def push(session: Session, principal: Principal, raw_items: list[PushItemIn], lo
 
 # Push kinds whose records are about people, by the kind of audited record they are.
 PERSON_BEARING = {"household": disclosure.HOUSEHOLD, "person": disclosure.PERSON, "visit": disclosure.VISIT,
-                  "amendment": disclosure.VISIT}
+                  "amendment": disclosure.VISIT,
+                  # A mandatory report describes a child (and may name a registered one): a referral.
+                  "mandatory_report": disclosure.REFERRAL}
 
 
 def _declare(raw_items: list[PushItemIn], results: list[ItemResult | None]) -> None:

@@ -70,7 +70,7 @@ from tests.test_endpoint_matrix import PUBLIC, ROWS, Row, _world
 API = "/api/v1"
 # Path parameters that name one person-bearing record: a 2xx answer about it discloses it.
 PATH_KINDS = {"person_id": "person", "household_id": "household", "risk_person_id": "risk_person",
-              "visit_id": "visit", "referral_id": "referral"}
+              "visit_id": "visit", "referral_id": "referral", "agency_referral_id": "agency_referral"}
 # JSON keys that name a person by id.
 PERSON_KEYS = ("child_id", "person_id")
 # The audit log names records by id (and helpers' assignment events name the child): reading it is the

@@ -32,7 +32,7 @@ from backend.accounts.models import User
 from tests.factories import TEST_PASSWORD
 
 # The kinds a pull delivers and how the phone keys each (sync.md "Pull").
-PULL_KINDS = ("household", "person", "visit", "template", "assignment")
+PULL_KINDS = ("household", "person", "visit", "template", "assignment", "case", "service")
 # Push item fields a registry edit may carry; everything else in a pulled record is the server's.
 HOUSEHOLD_FIELDS = ("address", "head_name", "contact", "lon", "lat", "note")
 PERSON_FIELDS = ("role", "name", "sex", "birth_date", "hukou_place", "residence", "in_school", "contact",
@@ -103,7 +103,7 @@ class LocalStore:
             self.unknown_kinds[f"removal of {kind}"] += 1
             return
         key: str | None = None
-        if kind == "assignment" or removal.get("uuid") is None:
+        if kind in ("assignment", "case", "service") or removal.get("uuid") is None:
             wanted = removal.get("id")
             key = next((k for k, r in table.items() if r.get("id") == wanted), None)
         else:

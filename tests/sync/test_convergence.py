@@ -12,6 +12,10 @@ confirmed, and two helpers accept or decline from their phones (a decline re-pro
 the other helper), and ends help under way. A helper's phone holds only the children it accepted,
 their households and those households' visits (issue 13): accepting brings them, and ending takes
 them away again, through the same pulls. Every phone pulls incrementally in small pages throughout.
+Cases and services (issue 16): the coordinator plans services of the cases the matcher opened and
+closes a case (its help ends); the helpers' phones pull their children's cases and services, and push
+follow-ups and service steps offline (answers lost and resent like the field phones'); the cases and
+services leave a helper's phone with the help.
 
 At the end, for every phone (the coordinator's and the helpers' too): its store equals a
 from-scratch pull and the database read directly with the user's jurisdiction (no missing, no
@@ -48,19 +52,22 @@ from sqlmodel import Session, col
 
 from backend.accounts.models import User, UserRole
 from backend.accounts.permissions import Role
+from backend.cases.models import Case
 from backend.checklists.models import ChecklistTemplate
 from backend.core import crypto
 from backend.demo.town import DemoTown, grid_box
-from backend.helpers.models import Assignment, HelperProfile
+from backend.helpers.models import Assignment, FollowUp, HelperProfile
 from backend.orgunits.models import OrgUnit
 from backend.registry import idnumber
 from backend.registry.models import Household, Person, RiskLevel
+from backend.service_plans.models import CaseService, ServiceStep
 from backend.visits.models import Visit
 from scripts.cluster import Cluster
 from tests.factories import make_town, make_user
 from tests.helpers.factories import make_helper
 from tests.registry.factories import fine_answers
 from tests.sync.phone import PULL_KINDS, Journal, LocalStore, Loss, Phone, Problem
+from tests.sync.test_case_sync import ensure_service_kinds
 
 SEED_ENV = "HULEI_CONVERGENCE_SEED"
 FIELD_STEPS = 10  # per field phone
@@ -77,6 +84,9 @@ OPEN_ASSIGNMENTS = ("proposed", "offered", "accepted")
 AREA_WIDE = {Role.volunteer.value, Role.grid_worker.value, Role.police.value, Role.coordinator.value}
 # Refusals a phone may meet when the coordinator moved the household out of its area meanwhile.
 LEFT_THE_AREA = {"household-not-found", "person-not-found", "visit-not-found"}
+# Refusals a helper's phone may meet when the help ended or the case closed meanwhile (a follow-up of
+# help no longer under way; a step of a service no longer the helper's, or declined with its case).
+HELP_OVER = {"assignment-state", "not-found", "service-not-found", "service-transition-invalid"}
 EXAMPLES_PER_CLASS = 6
 
 
@@ -100,7 +110,7 @@ class Pushed:
     """One record a phone created, and the last answer it read for it."""
 
     phone: str
-    kind: str  # household | person | visit | amendment
+    kind: str  # household | person | visit | amendment | followup | service_step
     uuid: str
     household_uuid: str | None
     id_number: str | None = None
@@ -398,6 +408,11 @@ class Coordinator:
         plan = plan[:COORDINATOR_STEPS]
         # Help under way ends twice: once while the phones still work, once near the end.
         plan.insert(len(plan) * 2 // 3, "end_help")
+        # Services are planned for the cases the matcher opened; one case is closed near the end.
+        plan.insert(len(plan) // 2, "plan_service")
+        plan.insert(len(plan) * 3 // 4, "plan_service")
+        plan.insert(len(plan) * 5 // 6, "plan_service")
+        plan.append("close_case")
         plan.append("end_help")
         # Wait until the phones have registered a few households to work on.
         while len(self.households()) < 4 and not self.world.late():
@@ -544,6 +559,41 @@ class Coordinator:
         if self._ok(done, f"POST /helpers/assignments/{chosen['id']}/end"):
             self.world.journal.note("help ended by the coordinator")
 
+    def _cases(self, status: str) -> list[dict[str, Any]]:
+        resp = self.phone.call("GET", "/api/v1/cases", params={"status": status})
+        if not self._ok(resp, f"GET /cases?status={status}"):
+            return []
+        assert resp is not None
+        return sorted(resp.json(), key=lambda c: int(c["id"]))
+
+    def plan_service(self) -> None:
+        """Plan a service of a case under way (one a helper took on, if any)."""
+        cases = self._cases("active") or self._cases("open")
+        if not cases:
+            self.world.journal.note("coordinator plan_service steps with no case")
+            return
+        case = self.rng.choice(cases)
+        kind = self.rng.choice(["legal_aid", "psychological", "living_aid"])
+        resp = self.phone.call("POST", f"/api/v1/cases/{case['id']}/services", json={"kind": kind})
+        if resp is not None and resp.status_code == 409:  # the case closed meanwhile
+            self.world.journal.note("services not planned: the case closed meanwhile")
+        elif self._ok(resp, f"POST /cases/{case['id']}/services", 201):
+            self.world.journal.note("services planned")
+
+    def close_case(self) -> None:
+        """Close a case under way: every help of it ends, its open services are declined, and it leaves
+        its helpers' phones."""
+        cases = self._cases("active")
+        if not cases:
+            self.world.journal.note("coordinator close_case steps with no case under way")
+            return
+        case = self.rng.choice(cases)
+        resp = self.phone.call("POST", f"/api/v1/cases/{case['id']}/close", json={"reason": "risk_lowered"})
+        if resp is not None and resp.status_code == 409:
+            return
+        if self._ok(resp, f"POST /cases/{case['id']}/close"):
+            self.world.journal.note("cases closed by the coordinator")
+
     def confirm_proposals(self) -> None:
         resp = self.phone.call("GET", "/api/v1/helpers/assignments", params={"status": "proposed"})
         if not self._ok(resp, "GET /helpers/assignments"):
@@ -558,10 +608,13 @@ class Coordinator:
 
 
 def helper_loop(phone: Phone, world: World, rng: random.Random, stop: threading.Event, first_declines: bool) -> None:
-    """A helper's phone: pull, answer each new offer (accept or decline), again until told to stop."""
+    """A helper's phone: pull, answer each new offer (accept or decline), record a follow-up or a
+    service step now and then (offline records pushed, answers sometimes lost), again until told to stop."""
     answered: set[int] = set()
     while not stop.is_set() and not world.late():
         phone.pull()
+        if rng.random() < 0.5:
+            helper_records(phone, world, rng)
         offers = [a for a in phone.store.records["assignment"].values()
                   if a["status"] == "offered" and a["id"] not in answered]
         for offer in sorted(offers, key=lambda a: int(a["id"])):
@@ -576,6 +629,54 @@ def helper_loop(phone: Phone, world: World, rng: random.Random, stop: threading.
                 world.journal.problem(phone.name, "REST REFUSED", f"{verb} of assignment {offer['id']} answered "
                                                                   f"{resp.status_code}: {resp.text[:200]}")
         stop.wait(0.25)
+
+
+def helper_records(phone: Phone, world: World, rng: random.Random) -> None:
+    """A follow-up of a child the helper holds, or a step of a service of its cases, pushed as an app
+    queues them offline: a client UUID each, the answer sometimes lost and the same item resent."""
+    store = phone.store.records
+    helping = sorted((a for a in store["assignment"].values() if a["status"] == "accepted"), key=lambda a: a["id"])
+    services = sorted((s for s in store["service"].values() if s["status"] in ("planned", "in_progress")),
+                      key=lambda s: s["id"])
+    items: list[dict[str, Any]] = []
+    uid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    if services and (not helping or rng.random() < 0.5):
+        service = rng.choice(services)
+        data: dict[str, Any] = {"service_id": service["id"], "note": f"服务进展{rng.randrange(1000)}"}
+        if service["status"] == "planned":
+            data["to_status"] = "in_progress"
+        else:
+            data |= {"to_status": "done", "outcome": "已完成服务"}
+        if rng.random() < 0.5:
+            at = (datetime.now(UTC) - timedelta(minutes=rng.randrange(1, 60))).replace(microsecond=0)
+            data["at"] = at.isoformat()
+        items.append({"kind": "service_step", "client_uuid": uid, "base_version": None, "data": data})
+    elif helping:
+        assignment = rng.choice(helping)
+        stamp = (datetime.now(UTC) - timedelta(minutes=rng.randrange(1, 90))).replace(microsecond=0)
+        items.append({"kind": "followup", "client_uuid": uid, "base_version": None,
+                      "data": {"assignment_id": assignment["id"], "visited_at": stamp.isoformat(),
+                               "note": f"上门随访{rng.randrange(1000)}" if rng.random() < 0.7 else None}})
+    if not items:
+        return
+    entry = Pushed(phone.name, items[0]["kind"], uid, None)
+    with world.lock:
+        world.pushed.append(entry)
+    loss = rng.choices([Loss.none, Loss.dropped, Loss.timeout], weights=[60, 20, 20])[0]
+    results = phone.push(items, loss)
+    if results is None:
+        return
+    [result] = results
+    entry.status, entry.problem = result["status"], _problem_code(result)
+    if entry.status == "conflict":
+        world.journal.problem(phone.name, "CONFLICT ON RESEND", f"{entry.kind} {uid} answered conflict (answer "
+                              f"lost: {loss.value}); the same record resent must be a duplicate")
+    elif entry.status == "rejected" and entry.problem in HELP_OVER:
+        world.journal.note(f"{entry.kind}s refused: the help or the service was over meanwhile ({entry.problem})")
+    elif entry.status == "rejected":
+        world.journal.problem(phone.name, "REFUSED", f"{entry.kind} {uid}: {result.get('problem')}")
+    else:
+        world.journal.note(f"{entry.kind}s pushed by helpers ({entry.status})")
 
 
 # ---------------------------------------------------------------------------------- the server's view
@@ -593,6 +694,10 @@ def _describe(kind: str, record: dict[str, Any] | None) -> str:
         return f"(household {record.get('household_uuid') or record.get('household_id')})"
     if kind == "assignment":
         return f"(child {record.get('child_id')}, helper {record.get('helper_id')}, {record.get('status')})"
+    if kind == "case":
+        return f"(child {record.get('child_id')}, {record.get('status')})"
+    if kind == "service":
+        return f"(case {record.get('case_id')}, {record.get('status')})"
     return ""
 
 
@@ -681,8 +786,22 @@ def scoped_view(session: Session, user: User) -> ScopedView:
         scope = mine
     assignments = {} if scope is None else {str(i): s for i, s in session.execute(
         select(col(Assignment.id), col(Assignment.status)).where(scope))}
+    # Cases: a coordinator's every case of its jurisdiction; a helper's those of the children it took
+    # on (closed ones too while the help lasts); services follow their case.
+    cases_of: list[ColumnElement[bool]] = []
+    if Role.coordinator.value not in roles:
+        taken_children = select(col(Assignment.child_id)).where(col(Assignment.helper_id).in_(helper_ids),
+                                                                col(Assignment.status) == "accepted")
+        cases_of = [col(Case.child_id).in_(taken_children)]
+    case_rows = session.execute(
+        select(col(Case.id), col(Case.status)).join(OrgUnit, col(OrgUnit.id) == col(Case.org_unit_id))
+        .where(under, *cases_of)).all()
+    cases = {str(i): s for i, s in case_rows} if roles & {Role.coordinator.value, Role.helper.value} else {}
+    services = {str(i): s for i, s in session.execute(
+        select(col(CaseService.id), col(CaseService.status)).where(col(CaseService.case_id).in_(
+            [int(c) for c in cases])))} if cases else {}
     return ScopedView(path, {"household": households, "person": persons, "visit": visits,
-                             "template": templates, "assignment": assignments})
+                             "template": templates, "assignment": assignments, "case": cases, "service": services})
 
 
 def user_roles(session: Session, user: User) -> list[str]:
@@ -692,7 +811,7 @@ def user_roles(session: Session, user: User) -> list[str]:
 def _held_value(kind: str, record: dict[str, Any]) -> str:
     if kind in ("household", "person", "template"):
         return f"v{record.get('version')}"
-    if kind == "assignment":
+    if kind in ("assignment", "case", "service"):
         return str(record.get("status"))
     return str(record.get("household_uuid"))
 
@@ -742,6 +861,10 @@ def _where(session: Session, kind: str, key: str) -> str:
     if kind == "assignment":
         status = session.execute(select(col(Assignment.status)).where(col(Assignment.id) == int(key))).scalar()
         return f"status {status}" if status else "deleted"
+    if kind in ("case", "service"):
+        model = Case if kind == "case" else CaseService
+        status = session.execute(select(col(model.status)).where(col(model.id) == int(key))).scalar()
+        return f"status {status}" if status else "deleted"
     if kind == "visit":
         unit = session.execute(select(col(Household.org_unit_id)).join(Visit, col(Visit.household_id) == col(
             Household.id)).where(col(Visit.client_uuid) == uuid.UUID(key))).scalar()
@@ -757,7 +880,8 @@ def check_pushed(session: Session, world: World) -> list[Problem]:
     for p in world.pushed:
         by_kind["visit" if p.kind == "amendment" else p.kind].append(p)
     models: dict[str, Any] = {"household": (Household, Household.uuid), "person": (Person, Person.uuid),
-                              "visit": (Visit, Visit.client_uuid)}
+                              "visit": (Visit, Visit.client_uuid), "followup": (FollowUp, FollowUp.client_uuid),
+                              "service_step": (ServiceStep, ServiceStep.client_uuid)}
     for kind, entries in by_kind.items():
         _model, key = models[kind]
         wanted = [uuid.UUID(p.uuid) for p in entries]
@@ -884,6 +1008,7 @@ def test_every_phone_ends_with_exactly_its_users_view_and_every_record_stored_on
             "village2-grid-worker": (make_user(session, town.grids[1][0], Role.grid_worker), [(1, 0)]),
         }
         coordinator_user = make_user(session, town.town, Role.coordinator)
+        ensure_service_kinds(session)
         helper_profiles = [make_helper(session, town.town, sex="female", capacity=10,
                                        at=_point_in(grid_box(v, 1), master)) for v in (0, 1)]
         helper_users = [session.get(User, h.user_id) for h in helper_profiles]

@@ -192,6 +192,15 @@
     loadNotVisited();
   }
 
+  // "12 (学校 3, 入户走访 9)": the period's mandatory reports, then each source's count, in the page's language.
+  function reportSources(bySource) {
+    if (!bySource) return "—";
+    var keys = Object.keys(bySource), total = 0;
+    keys.forEach(function (k) { total += bySource[k]; });
+    if (!total) return "0";
+    return total + " (" + keys.map(function (k) { var label = t("source_" + k); return (label === "source_" + k ? k : label) + " " + bySource[k]; }).join(", ") + ")";
+  }
+
   function showDetails(p) {
     if (!p) return;
     $("#details-body").hidden = false;
@@ -200,7 +209,9 @@
       households: p.households, visited: p.visited, percent: p.percent === null ? "—" : p.percent.toFixed(1) + "%",
       never_visited: p.never_visited, mismatch_visits: p.mismatch_visits, high_risk_children: p.high_risk_children,
       overdue_followups: p.overdue_followups === null ? "—" : p.overdue_followups,
-      problems_open: p.problems_open, problems_overdue: p.problems_overdue, referrals_overdue: p.referrals.overdue
+      problems_open: p.problems_open, problems_overdue: p.problems_overdue, referrals_overdue: p.referrals.overdue,
+      cases_open: p.cases ? p.cases.open + p.cases.active : "—", cases_closed: p.cases ? p.cases.closed : "—",
+      services_overdue: p.services ? p.services.overdue : "—", reports_in_period: reportSources(p.reports_by_source)
     };
     Object.keys(values).forEach(function (k) {
       var cell = document.querySelector('#details-body [data-field="' + k + '"]');
@@ -300,7 +311,7 @@
           p.deadline_date);
       }));
     });
-    getJSON("panel-referrals", API + "/referrals", function (rows) {
+    getJSON("panel-referrals", API + "/referrals?include_direct_reports=true", function (rows) {
       var open = rows.filter(function (r) { return r.status !== "handled"; });
       fill("panel-referrals", open.slice(0, 20).map(function (r) {
         return el("li", { "class": r.overdue ? "state-late" : "" }, "#" + r.id + " · " + t("status_" + r.status) +

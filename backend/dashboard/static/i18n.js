@@ -14,7 +14,11 @@ window.HuleiI18n = {
     state_pending: "待报送", state_late: "逾期未报送", due: "截止", no_plan: "下周尚无计划",
     status_new: "待接收", status_received: "已接收", status_handled: "已处置", overdue: "逾期", deadline: "期限",
     more: "还有更多…", lang_switch: "English", base_layer_none: "无底图", select_unit: "请先在地图上选择区域",
-    high_risk_count: "高风险儿童（较大/重大风险）人数", on_ledger: "附件3台账", helper_pending: "帮扶人待确认"
+    high_risk_count: "高风险儿童（较大/重大风险）人数", on_ledger: "附件3台账", helper_pending: "帮扶人待确认",
+    cases_open: "在办个案", cases_closed: "本期结案", services_overdue: "逾期服务",
+    reports_in_period: "本期强制报告（按来源）", source_visit: "入户走访", source_school: "学校",
+    source_kindergarten: "幼儿园", source_health_centre: "卫生院", source_venue: "场所", source_village: "村(社区)",
+    source_volunteer: "志愿者", source_grid: "网格员", source_other: "其他"
   },
   "en": {
     title: "Hulei · Visit coverage", login: "Sign in", phone: "Phone", password: "Password", signin: "Sign in",
@@ -33,6 +37,10 @@ window.HuleiI18n = {
     status_received: "Received", status_handled: "Handled", overdue: "overdue", deadline: "deadline",
     more: "More…", lang_switch: "中文", base_layer_none: "No base layer", select_unit: "Select an area on the map first",
     high_risk_count: "High-risk children (major/severe)", on_ledger: "Annex 3 ledger",
-    helper_pending: "helper proposed, not yet accepted"
+    helper_pending: "helper proposed, not yet accepted",
+    cases_open: "Open cases", cases_closed: "Cases closed in period", services_overdue: "Overdue services",
+    reports_in_period: "Mandatory reports in period (by source)", source_visit: "home visit", source_school: "school",
+    source_kindergarten: "kindergarten", source_health_centre: "health centre", source_venue: "venue",
+    source_village: "village", source_volunteer: "volunteer", source_grid: "grid worker", source_other: "other"
   }
 };
