@@ -182,6 +182,9 @@ class Household(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=500)
     version: int = 1
     content_hash: str = Field(max_length=64)
+    # The digest of the record as its creator first pushed it (migration 0025): that user's resend of
+    # the create is a duplicate however the record changed or moved since.
+    created_hash: str | None = Field(default=None, max_length=64)
     rev: int = Field(sa_column=_rev_col())
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
@@ -231,6 +234,9 @@ class Person(SQLModel, table=True):
     risk_reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     version: int = 1
     content_hash: str = Field(max_length=64)
+    # The digest of the record as its creator first pushed it (migration 0025): that user's resend of
+    # the create is a duplicate however the record changed or moved since.
+    created_hash: str | None = Field(default=None, max_length=64)
     rev: int = Field(sa_column=_rev_col())
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())

@@ -53,6 +53,15 @@ class PersonNotFound(NotFound):
     title_en = "Person not found"
 
 
+class HouseholdStoredElsewhere(HouseholdNotFound):
+    """The caller's own create, resent, was stored; the household has since left the caller's area.
+    REST answers it as not found; a push answers `duplicate` without the record (sync.md)."""
+
+
+class PersonStoredElsewhere(PersonNotFound):
+    """The same for a child or guardian whose household has left the caller's area."""
+
+
 class StaleEdit(Conflict):
     code = "stale-edit"
     title_zh = "该记录已被他人修改"
@@ -208,6 +217,9 @@ def _create_household(
     session: Session, principal: Principal, uid: UUID, data: HouseholdData
 ) -> tuple[Household, str]:
     digest = content_hash(data.model_dump(mode="json"))
+    resent = _resent_create(session, principal, _household_by_uuid(session, uid), digest)
+    if resent is not None:
+        return resent, "duplicate"
     grid_id, lon, lat = _resolve_grid(session, principal, data)
     now = clock.now()
     insert = dialect_insert(session)
@@ -217,6 +229,7 @@ def _create_household(
             uuid=uid,
             version=1,
             content_hash=digest,
+            created_hash=digest,
             rev=revisions.allocate(session),
             created_by=principal.user_id,
             created_at=now,
@@ -669,6 +682,9 @@ def _person_as_data(session: Session, p: Person) -> dict[str, Any]:
 def _create_person(session: Session, principal: Principal, uid: UUID, data: PersonData) -> tuple[Person, str]:
     parsed = _checked_id(data, clock.now().date())
     digest = _person_digest(principal, data.model_dump(mode="json"))
+    resent = _resent_create(session, principal, _person_by_uuid(session, uid), digest)
+    if resent is not None:
+        return resent, "duplicate"
     values = _person_values(session, principal, data, parsed)
     now = clock.now()
     insert = dialect_insert(session)
@@ -678,6 +694,7 @@ def _create_person(session: Session, principal: Principal, uid: UUID, data: Pers
             uuid=uid,
             version=1,
             content_hash=digest,
+            created_hash=digest,
             rev=revisions.allocate(session),
             risk_reasons=[],
             created_by=principal.user_id,
@@ -699,6 +716,23 @@ def _create_person(session: Session, principal: Principal, uid: UUID, data: Pers
         return stored, "duplicate" if _resent(principal, stored, digest, data.model_dump(mode="json")) else "conflict"
     _set_guardians(session, principal, stored, data)
     return stored, "created"
+
+
+RecordT = TypeVar("RecordT", Household, Person)
+
+
+def _resent_create(session: Session, principal: Principal, stored: RecordT | None, digest: str) -> RecordT | None:
+    """The record, when this create is its creator's resend of the create as first stored (the phone
+    lost the answer): a duplicate, even after others edited or moved the record meanwhile. Its stored
+    copy goes back only while the caller still covers it; otherwise the resend is known to be stored
+    and nothing of the record is shown (`...StoredElsewhere`). None: not such a resend."""
+    if stored is None or stored.created_hash != digest or stored.created_by != principal.user_id:
+        return None
+    if isinstance(stored, Person) and stored.retired_at is not None:
+        return None
+    if not _covered(session, principal, stored.org_unit_id):
+        raise HouseholdStoredElsewhere() if isinstance(stored, Household) else PersonStoredElsewhere()
+    return stored
 
 
 def _person_digest(principal: Principal, body: dict[str, Any]) -> str:

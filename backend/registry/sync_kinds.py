@@ -11,6 +11,10 @@ from backend.registry.schemas import HouseholdData, HouseholdPatch, PersonData, 
 from backend.sync.itemwise import in_savepoint, parse_data
 from backend.sync.kinds import ItemResult, ItemStatus, PushItem, register_kind
 
+# A resend of one's own create, stored, whose record has since left one's area (a coordinator moved the
+# household): nothing is new and nothing of the record may be shown.
+STORED_ELSEWHERE = ItemResult(ItemStatus.duplicate, record=None)
+
 
 def push_households(session: Session, principal: Principal, items: list[PushItem], locale: str) -> list[ItemResult]:
     """Create or edit households one by one (each in a savepoint)."""
@@ -23,9 +27,12 @@ def push_households(session: Session, principal: Principal, items: list[PushItem
             continue
 
         def work(item: PushItem = item, data: BaseModel = data) -> ItemResult:
-            stored, status = service.save_household(
-                session, principal, item.client_uuid, item.base_version, data, locale=locale
-            )
+            try:
+                stored, status = service.save_household(
+                    session, principal, item.client_uuid, item.base_version, data, locale=locale
+                )
+            except service.HouseholdStoredElsewhere:
+                return STORED_ELSEWHERE
             return ItemResult(ItemStatus(status), record=service.household_out(stored))
 
         results.append(in_savepoint(session, locale, work))
@@ -42,9 +49,12 @@ def push_persons(session: Session, principal: Principal, items: list[PushItem], 
             continue
 
         def work(item: PushItem = item, data: BaseModel = data) -> ItemResult:
-            stored, status = service.save_person(
-                session, principal, item.client_uuid, item.base_version, data, locale=locale
-            )
+            try:
+                stored, status = service.save_person(
+                    session, principal, item.client_uuid, item.base_version, data, locale=locale
+                )
+            except service.PersonStoredElsewhere:
+                return STORED_ELSEWHERE
             return ItemResult(ItemStatus(status), record=service.person_out(session, principal, stored))
 
         results.append(in_savepoint(session, locale, work))
