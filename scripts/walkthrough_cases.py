@@ -59,7 +59,7 @@ def walk(http: httpx.Client, say: Callable[[str], None] = print) -> dict[str, An
     #    they identified: a case (个案) opens for her.
     queue = _json(http.get(f"{API}/referrals", headers=police, params={"include_direct_reports": "true"}))
     assert any(r["id"] == report["id"] for r in queue), "the report is in the police's queue"
-    child_id = _a_child_without_an_open_case(http, police)
+    child_id = _a_child_never_in_a_case(http, police, coordinator)
     received = _json(http.post(f"{API}/referrals/{report['id']}/receive", headers=police, json={"child_id": child_id}))
     status = _json(http.get(f"{API}/mandatory-reports/{report['id']}", headers=teacher))["status"]
     say(f"2. 派出所接收线索 #{received['id']}，认定儿童 {child_id}；报告人看到状态：{status}")
@@ -118,7 +118,8 @@ def walk(http: httpx.Client, say: Callable[[str], None] = print) -> dict[str, An
         {"kind": "followup", "client_uuid": str(uuid.uuid4()),
          "data": {"assignment_id": accepted["id"], "visited_at": visited, "note": "入户随访，孩子情绪好转"}},
         {"kind": "service_step", "client_uuid": str(uuid.uuid4()),
-         "data": {"service_id": counselling["id"], "to_status": "in_progress", "at": visited,
+         "data": {"service_id": counselling["id"], "to_status": "in_progress",
+                  "at": datetime.now(UTC).replace(microsecond=0).isoformat(),
                   "note": "已联系卫生院心理医生"}},
     ]
     first = _json(http.post(f"{API}/sync/push", headers=helper, json={"items": items}))
@@ -148,9 +149,9 @@ def walk(http: httpx.Client, say: Callable[[str], None] = print) -> dict[str, An
             "helper_load": load.get("load"), "case_removed_from_phone": dropped}
 
 
-def _a_child_without_an_open_case(http: httpx.Client, police: dict[str, str]) -> int:
+def _a_child_never_in_a_case(http: httpx.Client, police: dict[str, str], coordinator: dict[str, str]) -> int:
     """A registered child of 青山村 (the first village) who never had a case, as the police find her
-    from the teacher's description (a police officer sees the cases a report opened: none of hers)."""
+    from the teacher's description (the coordinator, who sees every case of the town, confirms none)."""
     town = _json(http.get(f"{API}/org-units/mine", headers=police))
     villages = _json(http.get(f"{API}/org-units/{town['id']}/children", headers=police))
     village = next(v for v in villages if v["name"] == "青山村")
@@ -164,7 +165,7 @@ def _a_child_without_an_open_case(http: httpx.Client, police: dict[str, str]) ->
             for person in _json(http.get(f"{API}/households/{household['id']}/members", headers=police)):
                 if person["role"] != "child":
                     continue
-                if not _json(http.get(f"{API}/cases", headers=police, params={"child_id": person["id"]})):
+                if not _json(http.get(f"{API}/cases", headers=coordinator, params={"child_id": person["id"]})):
                     return int(person["id"])
         cursor = page.get("next_cursor")
         if not cursor:

@@ -82,6 +82,12 @@ class Row:
     # The operation carries children's records (or counts of them): a caller whose access is by
     # assignment only (a helper) gets an own-side record of a child not assigned to it as a foreign one.
     by_assignment: bool = False
+    # Roles holding the guard that the operation still refuses (403) on a record they see: a helper sees
+    # the referrals of its own children's cases but never answers one (it acts for itself, not a unit).
+    refused: frozenset[Role] = frozenset()
+
+
+HELPER = frozenset({Role.helper})
 
 
 def probe(action: str, *guard: Action, by_assignment: bool = False) -> Row:
@@ -492,7 +498,7 @@ ROWS: dict[str, Row] = {
         f"{API}/cases/{m.pending_case(c, w, own)}/closure/reject", json={"note": "再观察"}, headers=h),
         (A.case_manage,)),
     "POST /api/v1/cases/{case_id}/close": Row(lambda c, h, w, own: c.post(
-        f"{API}/cases/{m.case(c, w, own)}/close", json={"reason": "turned_18"}, headers=h), (A.case_manage,)),
+        f"{API}/cases/{m.case(c, w, own)}/close", json={"reason": "risk_lowered"}, headers=h), (A.case_manage,)),
     "POST /api/v1/cases/{case_id}/reopen": Row(lambda c, h, w, own: c.post(
         f"{API}/cases/{m.closed_case(c, w, own)}/reopen", json={"reason": "再次发现风险"}, headers=h),
         (A.case_manage,)),
@@ -545,37 +551,40 @@ ROWS: dict[str, Row] = {
         "{}/case-reviews/{}/tasks/{}/done".format(API, *m.review_task(w, own)), json={"note": "已完成"}, headers=h),
         (A.case_review_manage,), caller=m.town_caller),
     # Services of cases and referrals between units (issue 16). The own service or referral is addressed
-    # to the caller's own unit (so its staff, a police station or a helper of that unit see and handle
-    # it); the foreign one to a unit of village 1, for a case of village 1.
+    # to the caller's own unit (so its staff or a police station see and handle it; a helper of that
+    # unit does not: it sees those of the cases of its own children only, and never answers a referral);
+    # the foreign one to a unit of village 1, for a case of village 1.
     "GET /api/v1/service-kinds": Row(lambda c, h, w, own: c.get(f"{API}/service-kinds", headers=h), (),
                                      foreign=False),
     "POST /api/v1/service-kinds": Row(lambda c, h, w, own: c.post(f"{API}/service-kinds", headers=h, json={
         "code": f"matrix_{m.serial()}", "name_zh": "矩阵服务", "name_en": "Matrix service"}), (A.service_manage,),
-        foreign=False),
+        foreign=False, caller=m.county_caller),  # kinds are every county's: county coordinators add them
     "POST /api/v1/cases/{case_id}/services": probe("service.manage"),
     "GET /api/v1/cases/{case_id}/services": Row(lambda c, h, w, own: (lambda row: listed(row.id, c.get(
-        f"{API}/cases/{row.case_id}/services", headers=h)))(m.case_service(c, w, own)), (A.service_read,)),
+        f"{API}/cases/{row.case_id}/services", headers=h)))(m.case_service(c, w, own)), (A.service_read,),
+        by_assignment=True),
     "GET /api/v1/services": Row(lambda c, h, w, own: listed(m.service(c, w, own), c.get(f"{API}/services",
                                                                                          headers=h)),
-                                (A.service_read,)),
-    "GET /api/v1/services/{service_id}": probe("service.read"),
-    "POST /api/v1/services/{service_id}/steps": probe("service.handle"),
+                                (A.service_read,), by_assignment=True),
+    "GET /api/v1/services/{service_id}": probe("service.read", by_assignment=True),
+    "POST /api/v1/services/{service_id}/steps": probe("service.handle", by_assignment=True),
     # Referring a whole case is the coordinators' (service.manage, checked after service.handle).
     "POST /api/v1/cases/{case_id}/referrals": Row(lambda c, h, w, own: c.post(
         f"{API}/cases/{m.case(c, w, own)}/referrals", headers=h,
         json={"to_unit_id": w.town.villages[0].id, "to_agency": "judicial"}), (A.service_handle, A.service_manage)),
     "GET /api/v1/agency-referrals": Row(lambda c, h, w, own: listed(m.agency_referral(c, w, own), c.get(
-        f"{API}/agency-referrals", headers=h)), (A.service_read,)),
+        f"{API}/agency-referrals", headers=h)), (A.service_read,), by_assignment=True),
     "GET /api/v1/agency-referrals/{agency_referral_id}": Row(lambda c, h, w, own: c.get(
-        f"{API}/agency-referrals/{m.agency_referral(c, w, own)}", headers=h), (A.service_read,)),
+        f"{API}/agency-referrals/{m.agency_referral(c, w, own)}", headers=h), (A.service_read,), by_assignment=True),
     "POST /api/v1/agency-referrals/{agency_referral_id}/accept": Row(lambda c, h, w, own: c.post(
-        f"{API}/agency-referrals/{m.agency_referral(c, w, own)}/accept", headers=h), (A.service_handle,)),
+        f"{API}/agency-referrals/{m.agency_referral(c, w, own)}/accept", headers=h), (A.service_handle,),
+        by_assignment=True, refused=HELPER),
     "POST /api/v1/agency-referrals/{agency_referral_id}/decline": Row(lambda c, h, w, own: c.post(
         f"{API}/agency-referrals/{m.agency_referral(c, w, own)}/decline", json={"reason": "无法提供"}, headers=h),
-        (A.service_handle,)),
+        (A.service_handle,), by_assignment=True, refused=HELPER),
     "POST /api/v1/agency-referrals/{agency_referral_id}/complete": Row(lambda c, h, w, own: c.post(
         f"{API}/agency-referrals/{m.agency_referral(c, w, own, AgencyReferralStatus.accepted)}/complete",
-        json={"outcome": "已办结"}, headers=h), (A.service_handle,)),
+        json={"outcome": "已办结"}, headers=h), (A.service_handle,), by_assignment=True, refused=HELPER),
     # The inbox: one's own notifications only.
     "GET /api/v1/notifications": Row(lambda c, h, w, own: listed(m.notification(w, own), c.get(
         f"{API}/notifications", headers=h)), (A.notification_read,)),
@@ -741,6 +750,8 @@ def expected(row: Row, role: Role, own: bool, backend: str, assigned: bool = Fal
         return str(row.foreign_status)
     if role is Role.helper and row.by_assignment and not assigned:
         return "404"
+    if role in row.refused:
+        return "403"
     if row.postgis_only and backend == "spatialite":
         return "501"
     return "2xx"

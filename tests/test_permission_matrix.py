@@ -98,7 +98,8 @@ EXPECTED: dict[str, set[Role]] = {
 # an accepted assignment (backend/accounts/scope.py): for these actions a helper's own-side record of a
 # child not assigned to it answers 404, exactly like a foreign one. Written by hand, with what every
 # other action of a helper is about; the test below fails when a helper gains an action nobody classified.
-BY_ASSIGNMENT = {"household.read", "child.read", "visit.read", "visit.create", "media.read", "case.read"}
+BY_ASSIGNMENT = {"household.read", "child.read", "visit.read", "visit.create", "media.read", "case.read",
+                 "service.read", "service.handle"}
 HELPER_ACTIONS = {
     **dict.fromkeys(BY_ASSIGNMENT, "the assigned children, their households and those households' visits"),
     "case.read": "the cases of the assigned children",

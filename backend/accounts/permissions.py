@@ -187,6 +187,12 @@ REFERRED_ONLY: frozenset[Role] = frozenset({Role.police})
 # referrals to or from it, wherever the case is (backend/accounts/scope.py, CaseService, AgencyReferral).
 ADDRESSED_ONLY: frozenset[Role] = frozenset({Role.agency_staff})
 
+# Roles through which a user acts for its unit (成员单位: the org unit and the agency): what is addressed
+# to the unit (a service it provides, a referral to it, their reminders) reaches its users holding one
+# of these. A helper acts for itself, whatever body it comes from: it reaches its own children's cases
+# only, never what is addressed to its agency.
+ACTS_FOR_UNIT: frozenset[Role] = frozenset({Role.agency_staff, Role.police, Role.coordinator})
+
 # Who may give which role to whom (and so who may manage whom) is the grant table in
 # backend/accounts/grants.py.
 

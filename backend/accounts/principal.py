@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.accounts.permissions import ASSIGNED_ONLY, HIDDEN_ACTIONS, PERMISSIONS, Action, Role, allowed
+from backend.accounts.permissions import (
+    ACTS_FOR_UNIT,
+    ASSIGNED_ONLY,
+    HIDDEN_ACTIONS,
+    PERMISSIONS,
+    Action,
+    Role,
+    allowed,
+)
 from backend.core.errors import Forbidden, NotFound
 
 
@@ -44,6 +52,12 @@ class Principal:
         not the whole jurisdiction. Every scoped query asks through backend/accounts/scope.py."""
         granting = {r for r in self.roles if action in PERMISSIONS[r]}
         return bool(granting) and granting <= ASSIGNED_ONLY
+
+    def acts_for(self, unit_id: int | None, agency: str | None) -> bool:
+        """Whether the principal acts for that unit (成员单位: org unit + agency): it is its own, and one
+        of its roles acts for its unit (permissions.ACTS_FOR_UNIT; a helper acts for itself)."""
+        return (self.agency is not None and unit_id == self.org_unit_id and agency == self.agency
+                and bool(self.roles & ACTS_FOR_UNIT))
 
     def covers(self, unit_path: str) -> bool:
         """Whether a unit (by its path) lies inside this principal's jurisdiction."""

@@ -37,7 +37,14 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlmodel import Session, col
 
-from backend.accounts.permissions import ADDRESSED_ONLY, ASSIGNED_ONLY, PERMISSIONS, REFERRED_ONLY, Action
+from backend.accounts.permissions import (
+    ACTS_FOR_UNIT,
+    ADDRESSED_ONLY,
+    ASSIGNED_ONLY,
+    PERMISSIONS,
+    REFERRED_ONLY,
+    Action,
+)
 from backend.accounts.principal import Principal
 from backend.agency_referrals.models import AgencyReferral
 from backend.cases.models import Case
@@ -85,8 +92,9 @@ def _referred_cases() -> Select[Any]:
 
 
 def _unit_is(principal: Principal, unit: Any, agency: Any) -> ColumnElement[bool]:
-    """The record names the principal's own unit: its org unit and its agency (none: no unit's staff)."""
-    if principal.agency is None:
+    """The record names the unit the principal acts for: its org unit and its agency, through a role
+    of permissions.ACTS_FOR_UNIT (`Principal.acts_for`); false for everyone else (a helper)."""
+    if principal.agency is None or not principal.roles & ACTS_FOR_UNIT:
         return false()
     return and_(unit == principal.org_unit_id, agency == principal.agency)
 

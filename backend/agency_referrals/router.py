@@ -33,7 +33,7 @@ def _public(session: Session, principal: Principal, r: AgencyReferral) -> Agency
     return AgencyReferralPublic(
         id=r.id or 0, case_id=r.case_id, service_id=r.service_id, from_unit_id=r.from_unit_id,
         from_agency=r.from_agency, from_user_id=r.from_user_id, to_unit_id=r.to_unit_id, to_agency=r.to_agency,
-        shared_fields=list(r.shared_fields or []), shared=service.shared_view(session, r), message=r.message,
+        shared_fields=list(r.shared_fields or []), shared=service.shared_view(session, principal, r), message=r.message,
         status=r.status, sent_at=r.sent_at, answered_at=r.answered_at, answered_by=r.answered_by,
         decline_reason=r.decline_reason, completed_at=r.completed_at, completed_by=r.completed_by, outcome=r.outcome,
         updated_at=r.updated_at, allowed=service.allowed_answers(session, principal, r),

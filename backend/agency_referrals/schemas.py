@@ -44,7 +44,9 @@ class AgencyReferralPublic(BaseModel):
     to_unit_id: int
     to_agency: str
     shared_fields: list[str]
-    shared: dict[str, Any] = Field(description="exactly the shared fields, as the registry has them now")
+    shared: dict[str, Any] = Field(description=(
+        "exactly the shared fields, as the registry has them now; {} for a unit that reads the case only "
+        "through this referral once it is declined or completed"))
     message: str | None
     status: str = Field(description="sent | accepted | declined | completed")
     sent_at: LocalTime

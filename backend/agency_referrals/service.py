@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from backend.accounts import scope
 from backend.accounts.models import User, UserRole
-from backend.accounts.permissions import PERMISSIONS, Action, Role
+from backend.accounts.permissions import ACTS_FOR_UNIT, PERMISSIONS, Action
 from backend.accounts.principal import Principal
 from backend.agency_referrals.models import DEFAULT_SHARED, OPEN, AgencyReferral, AgencyReferralStatus, SharedField
 from backend.audit import disclosure
@@ -31,6 +31,7 @@ from backend.registry.models import Household, Person
 from backend.service_plans import service as service_plans
 from backend.service_plans.models import OPEN as SERVICE_OPEN
 from backend.service_plans.models import CaseService, ServiceKind, ServiceStatus, ServiceStep
+from backend.sync import revisions
 
 
 class AgencyReferralNotFound(NotFound):
@@ -87,12 +88,12 @@ ANSWERS: dict[str, tuple[str, ...]] = {
 
 
 def _is_unit(principal: Principal, unit_id: int | None, agency: str | None) -> bool:
-    return principal.agency is not None and unit_id == principal.org_unit_id and agency == principal.agency
+    return principal.acts_for(unit_id, agency)
 
 
 def unit_staff(session: Session, unit_id: int, agency: str) -> list[int]:
-    """Active users of a unit (org unit + agency) holding service.handle."""
-    roles = [r.value for r in Role if Action.service_handle in PERMISSIONS[r]]
+    """Active users acting for a unit (org unit + agency: permissions.ACTS_FOR_UNIT) holding service.handle."""
+    roles = [r.value for r in ACTS_FOR_UNIT if Action.service_handle in PERMISSIONS[r]]
     return sorted({int(i) for i in session.execute(
         select(col(User.id)).join(UserRole, col(UserRole.user_id) == col(User.id))
         .where(col(User.org_unit_id) == unit_id, col(User.agency) == agency, col(User.is_active).is_(True),
@@ -172,6 +173,10 @@ def send(session: Session, principal: Principal, case_id: int, *, to_unit_id: in
     or the service's current provider, service.handle) to another unit; a referred service moves to
     `referred` and the receiving unit becomes its provider. The receiving unit is told."""
     service: CaseService | None = None
+    # Referrals of one service sent at once, or racing the case's closing, are taken one after the other
+    # (the sync counter, which every case, service and referral change takes first): one is sent, the
+    # others find the service busy (409), and none deadlocks.
+    revisions.hold(session)
     if service_id is None:
         principal.require(Action.service_manage)
         case = cases.get_case(session, principal, case_id, action=Action.service_manage)
@@ -203,7 +208,7 @@ def send(session: Session, principal: Principal, case_id: int, *, to_unit_id: in
         if busy is not None or ServiceStatus.referred.value not in service_plans.allowed_steps(service):
             raise AgencyReferralServiceBusy(
                 f"服务状态为{service.status}或已有未办结的转介", f"The service is {service.status} or already referred",
-                status=service.status, referral_id=busy.id if busy else None)
+                current_status=service.status, referral_id=busy.id if busy else None)
     now = clock.now()
     referral = AgencyReferral(
         case_id=case.id or 0, service_id=service.id if service else None, org_unit_id=case.org_unit_id,
@@ -270,13 +275,16 @@ def _refuse(referral: AgencyReferral, what: str) -> AgencyReferralTransitionInva
     return AgencyReferralTransitionInvalid(
         f"转介状态为{referral.status}，不能{what}；可执行：{'、'.join(allowed) or '无'}",
         f"A referral in status {referral.status} cannot {what}; allowed: {', '.join(allowed) or 'none'}",
-        status=referral.status, allowed=allowed)
+        current_status=referral.status, allowed=allowed)
 
 
 def _answerable(session: Session, principal: Principal, referral_id: int, what: str) -> AgencyReferral:
     principal.require(Action.service_handle)
     referral = scope.get_visible(session, principal, AgencyReferral, referral_id, action=Action.service_read,
                                  not_found=AgencyReferralNotFound)
+    # The sync counter before the referral's row, as a case's closing (which declines its referrals) and
+    # a service's steps take it first: one lock order, so answers racing a closing wait, never deadlock.
+    revisions.hold(session)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(col(AgencyReferral.id)).where(col(AgencyReferral.id) == referral.id).with_for_update())
         session.refresh(referral)
@@ -437,12 +445,16 @@ def _age(birth: date | None) -> int | None:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-def shared_view(session: Session, referral: AgencyReferral) -> dict[str, Any]:
+def shared_view(session: Session, principal: Principal, referral: AgencyReferral) -> dict[str, Any]:
     """Exactly the fields the referral shares, read from the case's child now (never stored), and
-    declared to the request's audit entry."""
+    declared to the request's audit entry. A unit that reads them only through the referral (its
+    receiver, its sender) reads them while the referral is open: once declined or completed it has no
+    more need of them (minimum necessary), and the answer shares nothing (`shared` {})."""
     fields = list(referral.shared_fields or [])
     disclosure.record(disclosure.AGENCY_REFERRAL, [referral.id], unit_id=referral.org_unit_id)
     if not fields:
+        return {}
+    if referral.status not in OPEN and not _reads_case(session, principal, referral.case_id):
         return {}
     case = session.get(Case, referral.case_id)
     child = session.get(Person, case.child_id) if case is not None else None

@@ -77,7 +77,7 @@ def _refuse(case: Case, what: str) -> CaseTransitionInvalid:
     return CaseTransitionInvalid(
         f"个案状态为{case.status}，不能执行{what}；可执行：{'、'.join(allowed)}",
         f"A case in status {case.status} cannot {what}; allowed: {', '.join(allowed)}",
-        status=case.status, allowed=allowed, closure_pending=case.closure_reason is not None,
+        current_status=case.status, allowed=allowed, closure_pending=case.closure_reason is not None,
     )
 
 
@@ -92,6 +92,20 @@ def _reason(reason: str, note: str | None) -> tuple[str, str | None]:
         raise ClosureReasonInvalid("原因为“其他”时须填写说明", "A note is required when the reason is other",
                                    field="note", allowed=allowed)
     return reason, note
+
+
+def _fits(session: Session, case: Case, reason: str) -> None:
+    """`turned_18` closes the case of a child who is 18 (by the registered birth date, China date);
+    a child whose birth date is not known may be closed so on the coordinator's word."""
+    if reason != CloseReason.turned_18.value:
+        return
+    child = session.get(Person, case.child_id)
+    born = child.birth_date if child is not None else None
+    today = clock.now().astimezone(clock.SHANGHAI).date()
+    if born is not None and (today.year - born.year - ((today.month, today.day) < (born.month, born.day))) < 18:
+        raise ClosureReasonInvalid("该儿童尚未年满18周岁，不能以“年满18周岁”结案",
+                                   "The child is not 18 yet: the case cannot close as turned_18",
+                                   field="reason", allowed=[r.value for r in CloseReason])
 
 
 def _event(session: Session, case: Case, action: CaseAction, *, actor_user_id: int | None, from_status: str | None,
@@ -332,6 +346,7 @@ def propose_closure(session: Session, principal: Principal, case_id: int, *, rea
     reason, note = _reason(reason, note)
     if case.status == CaseStatus.closed.value or case.closure_reason is not None:
         raise _refuse(case, "propose_closure")
+    _fits(session, case, reason)
     case.closure_reason, case.closure_note = reason, note
     case.closure_proposed_by, case.closure_proposed_at = principal.user_id, clock.now()
     _event(session, case, CaseAction.propose_closure, actor_user_id=principal.user_id, from_status=case.status,
@@ -368,6 +383,7 @@ def close(session: Session, principal: Principal, case_id: int, *, reason: str, 
     reason, note = _reason(reason, note)
     if case.status == CaseStatus.closed.value:
         raise _refuse(case, "close")
+    _fits(session, case, reason)
     _close(session, principal, case, reason, note)
     return case
 

@@ -54,6 +54,10 @@ def request_locale(request: Request) -> str:
 Locale = Annotated[str, Depends(request_locale)]
 
 
+# The members every problem document defines; an error's extensions never replace them.
+RESERVED_MEMBERS = frozenset({"type", "code", "title", "status", "detail", "instance"})
+
+
 class DomainError(Exception):
     """Base of every error a client may see. Subclasses set code, status and titles."""
 
@@ -72,6 +76,11 @@ class DomainError(Exception):
         **extensions: Any,
     ) -> None:
         super().__init__(detail_en or detail_zh or self.title_en)
+        taken = RESERVED_MEMBERS & extensions.keys()
+        if taken:
+            # RFC 9457's members keep their meaning (`status` is the HTTP code a phone reads as a number):
+            # a record's state goes under another name (`current_status`).
+            raise TypeError(f"{type(self).__name__}: extension members {sorted(taken)} are RFC 9457's own")
         self.detail_zh = detail_zh
         self.detail_en = detail_en
         self.headers = headers or {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from backend.core.clock import AwarePhoneTime
 from backend.helpers.models import Skill
@@ -91,7 +91,10 @@ class FollowUpPublic(BaseModel):
 
 
 class FollowUpData(BaseModel):
-    """A follow-up recorded on the helper's phone (sync push kind "followup")."""
+    """A follow-up recorded on the helper's phone (sync push kind "followup"); an unknown member is
+    refused, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
     assignment_id: int = Field(description="your own accepted assignment")
     visited_at: AwarePhoneTime = Field(description="when you visited, by the phone's clock, with its offset")

@@ -305,16 +305,27 @@ def _offer(session: Session, a: Assignment, *, confirmed_by: int | None) -> None
 # ---------------------------------------------------------------- answers
 
 
-def _assignment_for_coordinator(session: Session, principal: Principal, assignment_id: int) -> Assignment:
-    a = session.get(Assignment, assignment_id)
+def _locked_assignment(session: Session, assignment_id: int) -> Assignment | None:
+    """The assignment as it is now, locked until the transaction ends, so its state is checked and
+    changed atomically: a helper accepting while a coordinator closes the case (which ends the case's
+    help) waits for the close and finds the help ended, instead of writing `accepted` over it. The sync
+    counter is taken first, as every case and assignment change does (cases.service._locked): one lock
+    order, no deadlock."""
+    revisions.hold(session)
+    return session.get(Assignment, assignment_id, with_for_update=True, populate_existing=True)
+
+
+def _assignment_for_coordinator(session: Session, principal: Principal, assignment_id: int, *,
+                                lock: bool = True) -> Assignment:
+    a = _locked_assignment(session, assignment_id) if lock else session.get(Assignment, assignment_id)
     path = orgunits.unit_path(session, a.org_unit_id) if a else None
     if a is None or path is None or not principal.covers(path):
         raise NotFound()
     return a
 
 
-def _own_assignment(session: Session, principal: Principal, assignment_id: int) -> Assignment:
-    a = session.get(Assignment, assignment_id)
+def _own_assignment(session: Session, principal: Principal, assignment_id: int, *, lock: bool = True) -> Assignment:
+    a = _locked_assignment(session, assignment_id) if lock else session.get(Assignment, assignment_id)
     helper = session.get(HelperProfile, a.helper_id) if a else None
     if a is None or helper is None or helper.user_id != principal.user_id:
         raise NotFound()
@@ -323,7 +334,7 @@ def _own_assignment(session: Session, principal: Principal, assignment_id: int) 
 
 def _expect(a: Assignment, status: AssignmentStatus) -> None:
     if a.status != status.value:
-        raise AssignmentStateConflict(f"当前状态为{a.status}", f"The assignment is {a.status}", status=a.status)
+        raise AssignmentStateConflict(f"当前状态为{a.status}", f"The assignment is {a.status}", current_status=a.status)
 
 
 def confirm(session: Session, principal: Principal, assignment_id: int) -> Assignment:
@@ -462,13 +473,11 @@ def assignments_public(session: Session, rows: list[Assignment]) -> list[Assignm
 def get_assignment(session: Session, principal: Principal, assignment_id: int) -> Assignment:
     """The helper's own assignment, or one in a coordinator's jurisdiction."""
     try:
-        return _own_assignment(session, principal, assignment_id)
+        return _own_assignment(session, principal, assignment_id, lock=False)
     except NotFound:
-        from backend.accounts.permissions import Action
-
         if not principal.can(Action.assignment_confirm):
             raise
-        return _assignment_for_coordinator(session, principal, assignment_id)
+        return _assignment_for_coordinator(session, principal, assignment_id, lock=False)
 
 
 # ---------------------------------------------------------------- children still without a helper
@@ -607,7 +616,7 @@ def followup_by_uuid(session: Session, client_uuid: UUID) -> FollowUp | None:
 def owns_followup(session: Session, principal: Principal, followup: FollowUp) -> bool:
     """Whether the follow-up was recorded on one of the caller's own assignments."""
     try:
-        _own_assignment(session, principal, followup.assignment_id)
+        _own_assignment(session, principal, followup.assignment_id, lock=False)
     except NotFound:
         return False
     return True

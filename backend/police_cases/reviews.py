@@ -255,8 +255,13 @@ def add_task(session: Session, principal: Principal, review_id: int, item: TaskI
 def task_done(session: Session, principal: Principal, review_id: int, task_id: int, *, note: str) -> CaseReview:
     """Mark a unit's task done with a note. A venue's task follows its problem (409)."""
     review = _managed(session, principal, review_id)
-    task = session.get(CaseReviewTask, task_id)
-    if task is None or task.review_id != review.id:
+    # The task's row is locked before its status is checked, so requests marking it done at once are
+    # done one after the other: the first marks it, the others find it done (409). (PostgreSQL: FOR
+    # UPDATE, re-read as committed; SQLite's writers are serialised already and render no FOR UPDATE.)
+    task = session.execute(
+        select(CaseReviewTask).where(col(CaseReviewTask.id) == task_id, col(CaseReviewTask.review_id) == review.id)
+        .with_for_update().execution_options(populate_existing=True)).scalar_one_or_none()
+    if task is None:
         raise ReviewTaskNotFound()
     if task.subject == ReviewSubject.venue.value:
         raise ReviewTaskFollowsProblem(problem_id=task.problem_id, hint="POST /api/v1/inspections with rechecks")

@@ -331,15 +331,22 @@ def _number_free(session: Session, station_id: int, number: str, *, but: int | N
         raise _number_taken(number)
 
 
-def _flush_unique(session: Session, case: PoliceCase) -> None:
-    """Write the case; a number taken meanwhile by another request is the same 409 (the unique
-    constraint decides; the savepoint keeps the rest of the request's work)."""
+def _write_number(session: Session, case: PoliceCase, number: str) -> None:
+    """Write the case with its number; a number taken meanwhile by a concurrent request is the same
+    409 as one taken before (the unique constraint decides). The request's other changes are written
+    first, so the savepoint holds the number's write alone and catches its clash; the refusal then
+    undoes the whole request (nothing of it is kept).
+
+    The number is given to the case only here: set earlier, a query's autoflush would write it
+    outside the savepoint, where its clash breaks the request's transaction (a 500)."""
+    session.flush()
     try:
         with session.begin_nested():
+            case.case_number = number
             session.add(case)
             session.flush()
     except IntegrityError as exc:
-        raise _number_taken(case.case_number) from exc
+        raise _number_taken(number) from exc
 
 
 def register(session: Session, principal: Principal, body: PoliceCaseCreate) -> PoliceCase:
@@ -360,7 +367,7 @@ def register(session: Session, principal: Principal, body: PoliceCaseCreate) -> 
                       status=PoliceCaseStatus.filed.value, summary=(body.summary or "").strip() or None,
                       victims=body.victims, referral_id=body.referral_id, created_by=principal.user_id,
                       created_at=now, updated_at=now)
-    _flush_unique(session, case)
+    _write_number(session, case, number)
     for kind, field in _LINK_FIELDS.items():
         _set_links(session, case, kind, getattr(body, field))
     _event(session, case, principal, "register", from_status=None)
@@ -376,19 +383,20 @@ def update(session: Session, principal: Principal, case_id: int, body: PoliceCas
     """Police edit a case that is not closed; fields left out are kept, a list replaces its links."""
     case = _locked(session, principal, case_id)
     if case.status == PoliceCaseStatus.closed.value:
-        raise _refuse(case, "edit")
+        raise _refuse(case, "修改", "be edited")
     given = body.model_fields_set
     for name in _NOT_NULL:
         if name in given and getattr(body, name) is None:
             raise InvalidInput(f"{name} 不能为空", f"{name} cannot be null", field=name)
     changed: list[str] = []
+    new_number: str | None = None  # written last (_write_number)
     if "case_number" in given and body.case_number is not None:
         number = body.case_number.strip()
         if not number:
             raise InvalidInput("案件编号不能为空", "case_number is empty", field="case_number")
         if number != case.case_number:
             _number_free(session, case.station_unit_id, number, but=case.id)
-            case.case_number = number
+            new_number = number
             changed.append("case_number")
     if "filed_date" in given and body.filed_date is not None and body.filed_date != case.filed_date:
         case.filed_date = _filed_date(body.filed_date)
@@ -415,20 +423,23 @@ def update(session: Session, principal: Principal, case_id: int, body: PoliceCas
             _require_reachable(session, principal, kind.value, field, ids)
             if _set_links(session, case, kind, ids):
                 changed.append(field)
-    if "case_number" in changed:
-        _flush_unique(session, case)
+    if new_number is not None:
+        _write_number(session, case, new_number)
     if changed:
         _event(session, case, principal, "edit", from_status=case.status, fields=changed)
         _changed(session, case, principal, "police_case.edit", {"fields": changed})
     return case
 
 
-def _refuse(case: PoliceCase, what: str) -> PoliceCaseTransitionInvalid:
+def _refuse(case: PoliceCase, what_zh: str, what_en: str) -> PoliceCaseTransitionInvalid:
+    """409 for what the case's status does not allow; the status is `current_status` (`status` is the
+    HTTP code, RFC 9457)."""
     options = allowed(case)
+    options_zh = "、".join(PoliceCaseStatus(o).zh for o in options) or "无"
     return PoliceCaseTransitionInvalid(
-        f"案件状态为{PoliceCaseStatus(case.status).zh}，不能执行 {what}；可变更为：{'、'.join(options) or '无'}",
-        f"A case in status {case.status} cannot {what}; allowed: {', '.join(options) or 'none'}",
-        status=case.status, allowed=options)
+        f"案件状态为{PoliceCaseStatus(case.status).zh}，不能{what_zh}；可变更为：{options_zh}",
+        f"A case in status {case.status} cannot {what_en}; allowed: {', '.join(options) or 'none'}",
+        current_status=case.status, allowed=options)
 
 
 def transition(session: Session, principal: Principal, case_id: int, *, to: PoliceCaseStatus, reason: str | None,
@@ -438,7 +449,7 @@ def transition(session: Session, principal: Principal, case_id: int, *, to: Poli
     case = _locked(session, principal, case_id)
     before = PoliceCaseStatus(case.status)
     if to not in NEXT[before]:
-        raise _refuse(case, f"become {to.value}")
+        raise _refuse(case, f"变更为{to.zh}", f"become {to.value}")
     note = (note or "").strip() or None
     if to is PoliceCaseStatus.closed:
         reasons = [r.value for r in PoliceCloseReason]

@@ -3,14 +3,18 @@ kind "mandatory_report"), the police's receipt, and the reporter's own view."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.core.clock import AwarePhoneTime
 from backend.core.geo import CoordinateSystem
+
+# A report of something seen long ago is legitimate (old abuse disclosed late), but not before 1970:
+# an earlier time is a phone's clock or a typo, not a clue.
+SEEN_AT_FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Direct reports never come from a visit: that source is the visits' own (models.ReportSource).
 DirectSource = Literal["school", "kindergarten", "health_centre", "venue", "village", "volunteer", "grid", "other"]
@@ -33,7 +37,8 @@ class MandatoryReportData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     description: str = Field(min_length=1, max_length=4000, description="What was seen or heard")
-    seen_at: AwarePhoneTime = Field(description="When it was seen (ISO 8601 with offset); not in the future")
+    seen_at: AwarePhoneTime = Field(description="When it was seen (ISO 8601 with offset); not in the future, not "
+                                                "before 1970-01-01T00:00:00Z")
     place: str | None = Field(default=None, max_length=200, description="Where, as text")
     org_unit_id: int | None = Field(default=None, description="The place's unit (village, grid ...) inside your "
                                                                "jurisdiction; default: the venue's, else yours")
@@ -47,6 +52,13 @@ class MandatoryReportData(BaseModel):
     child: ChildDescription | None = Field(default=None, description="The child as you know it, when not "
                                                                      "registered or not known to you")
     reporter_contact: str | None = Field(default=None, max_length=60, description="How the police reach you")
+
+    @field_validator("seen_at")
+    @classmethod
+    def _not_before_1970(cls, value: datetime) -> datetime:
+        if value.astimezone(UTC) < SEEN_AT_FLOOR:
+            raise ValueError("seen_at cannot be before 1970-01-01T00:00:00Z")
+        return value
 
 
 class MandatoryReportCreate(MandatoryReportData):

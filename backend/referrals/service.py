@@ -24,6 +24,7 @@ from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.referrals.models import Referral, ReferralStatus, ReportSource
 from backend.registry.models import Person, PersonRole
+from backend.sync import revisions
 
 
 class ReferralNotFound(NotFound):
@@ -218,7 +219,13 @@ def advance(session: Session, principal: Principal, referral_id: int, to: Referr
     jurisdiction (`child_id`); a direct report's children get their case (个案) then, a visit's got
     theirs when it was filed (a child linked now gets one too)."""
     principal.require(Action.referral_manage)
-    r = get_referral(session, principal, referral_id)
+    get_referral(session, principal, referral_id)  # visible to the caller (404 otherwise), read audited
+    # Checked and changed under the row's lock: two officers acknowledging at once (each naming a child)
+    # get one receipt and one 409, never two receipts and two children's cases. The sync counter first,
+    # as every case change takes it (the receipt opens cases): one lock order.
+    revisions.hold(session)
+    r = session.get(Referral, referral_id, with_for_update=True, populate_existing=True)
+    assert r is not None
     expected = {ReferralStatus.received: ReferralStatus.new, ReferralStatus.handled: ReferralStatus.received}.get(to)
     if expected is None or r.status != expected.value:
         raise ReferralStatusConflict(

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from sqlmodel import Session
 
 from backend.accounts.deps import CurrentPrincipal, requires
+from backend.accounts.models import Agency
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
@@ -57,7 +58,7 @@ def _public(s: CaseService) -> ServicePublic:
         provider_agency=s.provider_agency, status=s.status, due_on=s.due_on, overdue=service.is_overdue(s),
         outcome=s.outcome, completed_at=s.completed_at, decline_reason=s.decline_reason, note=s.note,
         created_by=s.created_by, created_at=s.created_at, updated_at=s.updated_at,
-        overdue_notified_at=s.overdue_notified_at, allowed=service.allowed_steps(s),
+        overdue_notified_at=s.overdue_notified_at, allowed=service.step_choices(s),
     )
 
 
@@ -93,12 +94,14 @@ def case_services(case_id: int, principal: Reader, session: SessionDep, page: Pa
 @router.get("/services", response_model=list[ServicePublic] | Page[ServicePublic])
 def list_services(principal: Reader, session: SessionDep, page: Paging, status: ServiceStatus | None = None,
                   overdue: bool | None = None, provider_unit_id: int | None = None,
-                  provider_agency: Annotated[str | None, Query(max_length=32)] = None,
+                  provider_agency: Agency | None = None,
                   case_id: int | None = None) -> list[ServicePublic] | Page[ServicePublic]:
     """The services you may see, newest first: coordinators those of cases of their jurisdiction, helpers
     those of their children's cases, police those of referred cases, and every unit those it provides."""
     rows = service.list_services(session, principal, case_id=case_id, status=status, overdue=overdue,
-                                 provider_unit_id=provider_unit_id, provider_agency=provider_agency, page=page)
+                                 provider_unit_id=provider_unit_id,
+                                 provider_agency=provider_agency.value if provider_agency is not None else None,
+                                 page=page)
     _declare(rows)
     return page.answer([_public(s) for s in rows], key=lambda s: (s.id,), descending=True)
 

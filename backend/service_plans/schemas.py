@@ -37,12 +37,14 @@ class ServicePlan(BaseModel):
 
 
 class ServiceStepCreate(BaseModel):
-    to_status: str = Field(max_length=12, description="planned | referred | in_progress | done | declined")
+    to_status: str = Field(max_length=12, description="planned | in_progress | done | declined (referred: only by "
+                                                        "a referral to a unit, POST /cases/{id}/referrals)")
     note: str | None = Field(default=None, max_length=2000)
     outcome: str | None = Field(default=None, max_length=2000, description="required for done")
     reason: str | None = Field(default=None, max_length=2000, description="required for declined")
     at: AwarePhoneTime | None = Field(default=None, description="when it happened (default: now; never in the "
-                                                                "future beyond 5 minutes)")
+                                                                "future beyond 5 minutes, nor before the service "
+                                                                "was planned or its previous step)")
 
 
 class ServiceStepPublic(BaseModel):
@@ -75,7 +77,8 @@ class ServicePublic(BaseModel):
     created_at: LocalTime
     updated_at: LocalTime
     overdue_notified_at: LocalTimeOrNone
-    allowed: list[str] = Field(description="the statuses a step may move it to now")
+    allowed: list[str] = Field(description="the statuses a step may move it to now (never referred: a referral "
+                                           "to a unit refers it)")
 
 
 class ServiceDetail(ServicePublic):

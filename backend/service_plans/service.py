@@ -47,6 +47,8 @@ from backend.sync import revisions
 # Steps may be dated a little ahead of the server's clock (a phone's clock runs fast).
 STEP_CLOCK_SLACK = timedelta(minutes=5)
 KIND_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+# A kind's name flows into referral summaries and spreadsheets: it may not start like a formula.
+FORMULA_START = ("=", "+", "-", "@")
 
 
 class ServiceNotFound(NotFound):
@@ -77,6 +79,24 @@ class ServiceKindInvalid(InvalidInput):
     code = "service-kind-invalid"
     title_zh = "服务类型无效"
     title_en = "Invalid service kind"
+
+
+class ServiceStepTimeInvalid(InvalidInput):
+    code = "service-step-time-invalid"
+    title_zh = "服务进展时间不能早于服务创建时间或上一条进展"
+    title_en = "A step cannot be dated before the service was planned or before its previous step"
+
+
+class ServiceKindNameInvalid(InvalidInput):
+    code = "service-kind-name-invalid"
+    title_zh = "服务类型名称不能以 = + - @ 开头"
+    title_en = "A kind's name cannot start with = + - @"
+
+
+class ServiceKindNotAllowed(Forbidden):
+    code = "service-kind-not-allowed"
+    title_zh = "只有县级及以上单位的协调人可以新增服务类型"
+    title_en = "Only coordinators of a county or higher unit add kinds of service"
 
 
 class ServiceKindExists(Conflict):
@@ -118,8 +138,16 @@ def agency_of(value: str | None, field: str) -> str | None:
 
 def add_kind(session: Session, principal: Principal, *, code: str, name_zh: str, name_en: str,
              default_agency: str | None) -> ServiceKind:
-    """A coordinator adds a kind of service (a new slug)."""
+    """A coordinator of a county or higher unit adds a kind of service (a new slug): kinds are listed for
+    everyone, so a village or town does not add them (403 service-kind-not-allowed)."""
     principal.require(Action.service_manage)
+    unit = session.get(OrgUnit, principal.org_unit_id)
+    if unit is None or OrgLevel(unit.level).depth > OrgLevel.county.depth:
+        raise ServiceKindNotAllowed()
+    for field, name in (("name_zh", name_zh), ("name_en", name_en)):
+        if name.strip()[:1] in FORMULA_START or not name.strip():
+            raise ServiceKindNameInvalid(f"{field} 不能为空，也不能以 = + - @ 开头",
+                                         f"{field} must not be empty nor start with = + - @", field=field)
     if not KIND_CODE.match(code):
         raise ServiceKindInvalid("编码应为小写字母开头的字母、数字或下划线", "code must be a lowercase slug",
                                  field="code")
@@ -307,19 +335,29 @@ def steps_of(session: Session, service_ids: Sequence[int]) -> dict[int, list[Ser
 
 
 def allowed_steps(service: CaseService) -> list[str]:
-    """The statuses the service may move to now."""
+    """The statuses the service may move to now, by any path: `referred` only by a referral of the
+    service to a unit (backend/agency_referrals), never by a step."""
     return list(TRANSITIONS.get(service.status, ()))
+
+
+def step_choices(service: CaseService) -> list[str]:
+    """The statuses a step (REST or the phones' sync) may move the service to now: the service's
+    `allowed` list. Never `referred`: only referring the service to a unit refers it."""
+    return [s for s in allowed_steps(service) if s != ServiceStatus.referred.value]
 
 
 # ---------------------------------------------------------------- steps
 
 
-def _refuse(service: CaseService, to_status: str) -> ServiceTransitionInvalid:
-    allowed = allowed_steps(service)
+def _refuse(service: CaseService, to_status: str, allowed: list[str]) -> ServiceTransitionInvalid:
+    referral = to_status == ServiceStatus.referred.value
+    hint_zh = "；转介请使用个案转介功能" if referral else ""
+    hint_en = "; refer it to a unit with POST /cases/{id}/referrals" if referral else ""
     return ServiceTransitionInvalid(
-        f"服务状态为{service.status}，不能变为{to_status}；可变为：{'、'.join(allowed) or '无'}",
-        f"A service in status {service.status} cannot become {to_status}; allowed: {', '.join(allowed) or 'none'}",
-        status=service.status, allowed=allowed,
+        f"服务状态为{service.status}，不能变为{to_status}；可变为：{'、'.join(allowed) or '无'}{hint_zh}",
+        f"A service in status {service.status} cannot become {to_status}; allowed: {', '.join(allowed) or 'none'}"
+        f"{hint_en}",
+        current_status=service.status, allowed=allowed,
     )
 
 
@@ -332,14 +370,24 @@ class _Step:
     at: datetime
 
 
-def _checked(service: CaseService, *, to_status: str, note: str | None, outcome: str | None, reason: str | None,
-             at: datetime | None) -> _Step:
+def _last_step_at(session: Session, service: CaseService) -> datetime | None:
+    """When the service's latest step (in the order recorded) happened."""
+    last = session.execute(
+        select(col(ServiceStep.at)).where(col(ServiceStep.service_id) == service.id)
+        .order_by(col(ServiceStep.id).desc()).limit(1)
+    ).scalar_one_or_none()
+    return clock.as_utc(last) if last is not None else None
+
+
+def _checked(session: Session, service: CaseService, *, to_status: str, note: str | None, outcome: str | None,
+             reason: str | None, at: datetime | None, by_referral: bool = False) -> _Step:
     statuses = [s.value for s in ServiceStatus]
     if to_status not in statuses:
         raise ServiceStepInvalid(f"状态应为：{'、'.join(statuses)}", f"to_status must be one of {', '.join(statuses)}",
                                  field="to_status", allowed=statuses)
-    if to_status not in TRANSITIONS.get(service.status, ()):
-        raise _refuse(service, to_status)
+    allowed = allowed_steps(service) if by_referral else step_choices(service)
+    if to_status not in allowed:
+        raise _refuse(service, to_status, allowed)
     note, outcome, reason = ((v or "").strip() or None for v in (note, outcome, reason))
     if to_status == ServiceStatus.done.value and outcome is None:
         raise ServiceStepInvalid("完成服务须填写结果", "An outcome is required to mark a service done", field="outcome")
@@ -351,6 +399,21 @@ def _checked(service: CaseService, *, to_status: str, note: str | None, outcome:
         raise ServiceStepInvalid("时间须带时区", "The time must carry its offset", field="at")
     if when > now + STEP_CLOCK_SLACK:
         raise ServiceStepInvalid("进展时间不能晚于当前时间", "A step cannot be in the future", field="at")
+    if at is not None:
+        # Nor before the service was planned, nor before the step before it (the history stays in
+        # order, and `completed_at` never falls in a month before the service existed). To the second:
+        # phones send whole seconds.
+        # A phone clock a little slow (within the slack the future bound allows too) is not refused: its
+        # step is placed at the floor, so the history still never goes back.
+        created, previous = clock.as_utc(service.created_at), _last_step_at(session, service)
+        floor = (max(created, previous) if previous is not None else created).replace(microsecond=0)
+        if floor - STEP_CLOCK_SLACK <= when < floor:
+            when = floor
+        if when < floor:
+            raise ServiceStepTimeInvalid(
+                f"进展时间不能早于 {floor.astimezone(clock.SHANGHAI).isoformat()}（服务创建时间或上一条进展时间）",
+                f"A step cannot be dated before {floor.isoformat()} (the service's creation or its previous step)",
+                field="at", not_before=floor.isoformat())
     return _Step(to_status, note, outcome, reason, when)
 
 
@@ -397,21 +460,25 @@ def record_step(session: Session, principal: Principal, service_id: int, *, to_s
     """Record a step of a service: the providing unit's staff, coordinators of the jurisdiction and the
     case's helpers (404 service-not-found for a service the caller may not see, 403 service-not-handler
     for one it sees but does not handle, 409 service-transition-invalid with the allowed statuses, 422
-    service-step-invalid: no outcome for done, no reason for declined, a time in the future). The
+    service-step-invalid: no outcome for done, no reason for declined, a time in the future; 422
+    service-step-time-invalid: a time before the service was planned or before its previous step; never
+    `referred`, which only a referral of the service to a unit reaches). The
     REST endpoint and the phones' sync push both call it; a phone's step keeps its `client_uuid`."""
     service = get_service(session, principal, service_id, action=Action.service_handle)
     if not may_handle(session, principal, service):
         raise ServiceNotHandler(service_id=service.id)
     _locked(session, service)
-    step = _checked(service, to_status=to_status, note=note, outcome=outcome, reason=reason, at=at)
+    step = _checked(session, service, to_status=to_status, note=note, outcome=outcome, reason=reason, at=at)
     return apply_step(session, service, step, actor=principal, client_uuid=client_uuid)
 
 
 def move(session: Session, service: CaseService, *, to_status: str, actor: Principal | None, note: str | None = None,
          outcome: str | None = None, reason: str | None = None, named: bool = True) -> ServiceStep:
-    """Move a service as a referral's answer does (the referral checked who); refused like a step."""
+    """Move a service as a referral or its answer does (the referral checked who); refused like a step,
+    except that this is the one way to `referred`."""
     _locked(session, service)
-    step = _checked(service, to_status=to_status, note=note, outcome=outcome, reason=reason, at=None)
+    step = _checked(session, service, to_status=to_status, note=note, outcome=outcome, reason=reason, at=None,
+                    by_referral=True)
     return apply_step(session, service, step, actor=actor, follow_referral=False, named=named)
 
 

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
@@ -33,10 +33,14 @@ KIND = "service_step"
 
 
 class ServiceStepData(BaseModel):
-    """A step of a service recorded on the phone (sync push kind "service_step")."""
+    """A step of a service recorded on the phone (sync push kind "service_step"); an unknown member (a
+    typo such as "att") is refused, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
     service_id: int = Field(description="a service you handle (the case of a child you help, for a helper)")
-    to_status: str = Field(max_length=12, description="referred | in_progress | done | declined | planned")
+    to_status: str = Field(max_length=12, description="in_progress | done | declined | planned (referred: only "
+                                                        "by a referral to a unit, POST /cases/{id}/referrals)")
     note: str | None = Field(default=None, max_length=2000)
     outcome: str | None = Field(default=None, max_length=2000, description="required for done")
     reason: str | None = Field(default=None, max_length=2000, description="required for declined")
@@ -80,7 +84,7 @@ def service_record(s: CaseService) -> dict[str, Any]:
         id=s.id or 0, case_id=s.case_id, org_unit_id=s.org_unit_id, kind=s.kind, provider_unit_id=s.provider_unit_id,
         provider_agency=s.provider_agency, status=s.status, due_on=s.due_on,
         outcome=s.outcome, decline_reason=s.decline_reason, note=s.note, created_at=s.created_at,
-        updated_at=s.updated_at, allowed=service.allowed_steps(s),
+        updated_at=s.updated_at, allowed=service.step_choices(s),
     ).model_dump(mode="json")
 
 

@@ -277,7 +277,7 @@ def test_closing_the_case_ends_its_open_referrals(client: TestClient, session: S
     of_service = _refer(client, w.coordinator, case_id, w.town.town.id or 0, "health",
                         service_id=service["id"]).json()
     of_case = _refer(client, w.coordinator, case_id, w.town.town.id or 0, "education").json()
-    closed = client.post(f"{API}/cases/{case_id}/close", json={"reason": "turned_18"}, headers=w.coordinator.headers)
+    closed = client.post(f"{API}/cases/{case_id}/close", json={"reason": "risk_lowered"}, headers=w.coordinator.headers)
     assert closed.status_code == 200, closed.text
     for referral in (of_service, of_case):
         now = client.get(f"{API}/agency-referrals/{referral['id']}", headers=w.coordinator.headers).json()

@@ -134,6 +134,13 @@ def test_status_moves_on_and_closes_with_a_reason(client: TestClient, session: S
     skip = client.post(url, json={"to": "transferred_for_prosecution"}, headers=h)
     assert skip.status_code == 409 and skip.json()["code"] == "police-case-transition-invalid"
     assert skip.json()["allowed"] == ["investigating", "closed"]
+    # RFC 9457: `status` is the HTTP code; the case's status is `current_status`.
+    assert (skip.json()["status"], skip.json()["current_status"]) == (409, "filed")
+    # The Chinese detail is Chinese throughout: the statuses by their Chinese names.
+    assert skip.json()["detail"] == "案件状态为已立案，不能变更为移送起诉；可变更为：侦查中、已结案", skip.text
+    english = client.post(url, json={"to": "transferred_for_prosecution"}, headers={**h, "Accept-Language": "en"})
+    assert english.json()["detail"] == ("A case in status filed cannot become transferred_for_prosecution; "
+                                        "allowed: investigating, closed")
     assert client.post(url, json={"to": "investigating"}, headers=h).json()["status"] == "investigating"
     moved = client.post(url, json={"to": "transferred_for_prosecution"}, headers=h).json()
     assert (moved["status"], moved["status_zh"], moved["allowed"]) == ("transferred_for_prosecution", "移送起诉",
@@ -152,6 +159,8 @@ def test_status_moves_on_and_closes_with_a_reason(client: TestClient, session: S
     assert client.post(url, json={"to": "investigating"}, headers=h).status_code == 409
     edit = client.patch(f"{API}/police-cases/{made['id']}", json={"victims": 4}, headers=h)
     assert edit.status_code == 409 and edit.json()["code"] == "police-case-transition-invalid"
+    assert (edit.json()["status"], edit.json()["current_status"], edit.json()["allowed"]) == (409, "closed", [])
+    assert edit.json()["detail"] == "案件状态为已结案，不能修改；可变更为：无"
     # A filed case may close at once (撤案).
     other = register(st, number="B-2")
     withdrawn = client.post(f"{API}/police-cases/{other['id']}/status", json={"to": "closed", "reason": "withdrawn"},

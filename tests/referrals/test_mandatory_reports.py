@@ -357,3 +357,17 @@ def test_retention_holds_a_named_child_and_scrubs_what_a_report_said_about_it(cl
         [], None, None, None)
     assert (scrubbed.source_kind, scrubbed.status) == ("volunteer", "new")
     assert untouched.description is not None
+
+
+def test_a_report_seen_before_1970_is_refused_but_an_old_one_is_not(client: TestClient, session: Session) -> None:
+    """Old abuse disclosed late is a clue; a time before 1970 is a phone's clock or a typo."""
+    p = People(session)
+    teacher = p.h(p.user(Role.agency_staff, Agency.education))
+    for early in ("0001-01-01T00:00:00+00:00", "1900-01-01T00:00:00+14:00", "1969-12-31T23:59:59+00:00",
+                  "1970-01-01T07:59:59+08:00"):
+        resp = client.post(f"{API}/mandatory-reports", json=_body(seen_at=early), headers=teacher)
+        assert resp.status_code == 422, (early, resp.text)
+        assert [e["field"] for e in resp.json()["errors"]] == ["seen_at"], resp.text
+    assert session.execute(select(col(Referral.id))).first() is None
+    for old in ("1970-01-01T08:00:00+08:00", "1998-06-01T10:00:00+08:00"):
+        assert client.post(f"{API}/mandatory-reports", json=_body(seen_at=old), headers=teacher).status_code == 201

@@ -4,7 +4,7 @@ who handles which service, overdue services told once, and what a case's closure
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -53,12 +53,13 @@ def test_the_seeds_kinds_are_listed_and_coordinators_add_more(client: TestClient
     assert by_code["legal_aid"]["name_zh"] == "法律援助"
     body = {"code": "after_school_care", "name_zh": "课后托管", "name_en": "After-school care",
             "default_agency": "education"}
-    added = client.post(f"{API}/service-kinds", json=body, headers=w.coordinator.headers)
+    county = user_client(client, session, w.town.county, Role.coordinator)  # kinds are everyone's: county or above
+    added = client.post(f"{API}/service-kinds", json=body, headers=county.headers)
     assert added.status_code == 201 and added.json()["code"] == "after_school_care", added.text
-    again = client.post(f"{API}/service-kinds", json=body, headers=w.coordinator.headers)
+    again = client.post(f"{API}/service-kinds", json=body, headers=county.headers)
     assert again.status_code == 409 and again.json()["code"] == "service-kind-exists", again.text
     for bad in ({**body, "code": "Bad Code"}, {**body, "code": "new_one", "default_agency": "bank"}):
-        assert client.post(f"{API}/service-kinds", json=bad, headers=w.coordinator.headers).status_code == 422
+        assert client.post(f"{API}/service-kinds", json=bad, headers=county.headers).status_code == 422
     assert client.post(f"{API}/service-kinds", json={**body, "code": "x_y"},
                        headers=w.volunteer_a.headers).status_code == 404
     assert "after_school_care" in {k["code"] for k in client.get(f"{API}/service-kinds",
@@ -76,7 +77,7 @@ def test_a_coordinator_plans_a_service_provided_by_the_towns_unit_by_default(cli
     assert (made["provider_unit_id"], made["provider_agency"]) == (w.town.town.id, "civil_affairs")
     assert (made["status"], made["due_on"], made["overdue"], made["org_unit_id"]) == (
         "planned", "2030-01-31", False, w.town.grids[0][0].id)
-    assert made["allowed"] == ["referred", "in_progress", "declined"]
+    assert made["allowed"] == ["in_progress", "declined"]  # referred: only by a referral
     assert [(s["from_status"], s["to_status"], s["actor_user_id"]) for s in made["steps"]] == [
         (None, "planned", w.coordinator.user.id)]
     chosen = plan(client, w.coordinator, case["id"], "psychological", provider_unit_id=w.town.villages[0].id,
@@ -105,15 +106,16 @@ def test_a_coordinator_plans_a_service_provided_by_the_towns_unit_by_default(cli
 # ---------------------------------------------------------------- steps
 
 
+# What a step may do (`referred` only by a referral of the service to a unit: POST /cases/{id}/referrals).
 LEGAL: dict[str, list[str]] = {
-    "planned": ["referred", "in_progress", "declined"],
+    "planned": ["in_progress", "declined"],
     "referred": ["in_progress", "planned", "declined"],
-    "in_progress": ["done", "declined", "referred"],
+    "in_progress": ["done", "declined"],
     "done": [],
     "declined": [],
 }
-# How to reach each status from planned.
-PATHS: dict[str, list[str]] = {"planned": [], "referred": ["referred"], "in_progress": ["in_progress"],
+# How to reach each status from planned (referred: by a referral to a unit).
+PATHS: dict[str, list[str]] = {"planned": [], "referred": [], "in_progress": ["in_progress"],
                                "done": ["in_progress", "done"], "declined": ["declined"]}
 BODIES: dict[str, dict[str, str]] = {"done": {"outcome": "已提供法律援助"}, "declined": {"reason": "家长拒绝"}}
 
@@ -126,6 +128,10 @@ def test_every_step_allowed_and_refused(client: TestClient, session: Session) ->
             service = plan(client, w.coordinator, case["id"])
             for move in PATHS[start]:
                 assert step(client, w.coordinator, service["id"], move, **BODIES.get(move, {})).status_code == 200
+            if start == "referred":
+                sent = client.post(f"{API}/cases/{case['id']}/referrals", headers=w.coordinator.headers, json={
+                    "to_unit_id": w.town.town.id, "to_agency": "judicial", "service_id": service["id"]})
+                assert sent.status_code == 201, sent.text
             resp = step(client, w.coordinator, service["id"], target, **BODIES.get(target, {}))
             if target in allowed:
                 assert resp.status_code == 200, (start, target, resp.text)
@@ -145,12 +151,13 @@ def test_every_step_allowed_and_refused(client: TestClient, session: Session) ->
     ahead = (clock.now() + timedelta(hours=1)).isoformat()
     future = step(client, w.coordinator, service["id"], "done", outcome="完成", at=ahead)
     assert future.status_code == 422 and future.json()["field"] == "at", future.text
-    when = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    when = clock.now().replace(microsecond=0)
     done = step(client, w.coordinator, service["id"], "done", outcome="已获法律援助", at=when.isoformat())
     assert done.status_code == 200, done.text
     last = done.json()["steps"][-1]
-    assert (last["outcome"], last["at"][:16]) == ("已获法律援助", "2026-03-01T17:30")
-    assert (done.json()["outcome"], done.json()["completed_at"][:16]) == ("已获法律援助", "2026-03-01T17:30")
+    local = when.astimezone(clock.SHANGHAI).isoformat()[:16]
+    assert (last["outcome"], last["at"][:16]) == ("已获法律援助", local)
+    assert (done.json()["outcome"], done.json()["completed_at"][:16]) == ("已获法律援助", local)
     missing = step(client, w.coordinator, 999999, "done", outcome="x")
     assert missing.status_code == 404 and missing.json()["code"] == "service-not-found"
 
@@ -162,8 +169,9 @@ def test_record_step_is_the_contract_the_phones_sync_calls(client: TestClient, s
     principal = accounts.principal_for(session, w.coordinator.user.id or 0, device_id=None, ip=None)
     assert principal is not None
     phone = uuid.uuid4()
+    clock.advance(timedelta(hours=2))  # the phone syncs a step of an hour ago (after the service was planned)
     made = service_plans.record_step(session, principal, service["id"], to_status="in_progress", note="已联系家长",
-                                     at=clock.now() - timedelta(days=1), client_uuid=phone)
+                                     at=clock.now() - timedelta(hours=1), client_uuid=phone)
     session.commit()
     assert isinstance(made, ServiceStep) and made.client_uuid == phone and made.to_status == "in_progress"
     stored = session.execute(select(ServiceStep).where(col(ServiceStep.client_uuid) == phone)).scalar_one()

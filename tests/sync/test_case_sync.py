@@ -336,7 +336,7 @@ def test_a_service_step_pushed_again_is_a_duplicate_and_other_content_a_conflict
     w = make_world(client, session)
     helper, _, service = _service_of_helped_child(client, session, w)
     _, cursor = pull_all(client, helper)
-    at = (clock.now() - timedelta(hours=1)).replace(microsecond=0)
+    at = clock.now().replace(microsecond=0)
     item = _step(service["id"], "in_progress", note="已联系司法所", at=at.isoformat())
     first = push(client, helper, [item])
     assert statuses(first) == ["created"]

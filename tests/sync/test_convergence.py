@@ -648,7 +648,8 @@ def helper_records(phone: Phone, world: World, rng: random.Random) -> None:
         else:
             data |= {"to_status": "done", "outcome": "已完成服务"}
         if rng.random() < 0.5:
-            at = (datetime.now(UTC) - timedelta(minutes=rng.randrange(1, 60))).replace(microsecond=0)
+            # A phone's time, a little slow at most: the step was made after the service reached it.
+            at = (datetime.now(UTC) - timedelta(seconds=rng.randrange(0, 240))).replace(microsecond=0)
             data["at"] = at.isoformat()
         items.append({"kind": "service_step", "client_uuid": uid, "base_version": None, "data": data})
     elif helping:

@@ -163,3 +163,14 @@ def test_two_concurrent_pushes_of_one_report_store_it_once_and_tell_the_police_o
     assert sorted(a["results"][0]["status"] for a in answers) == ["created", "duplicate"]
     assert answers[0]["results"][0]["record"]["id"] == answers[1]["results"][0]["record"]["id"]
     assert _count(session) == 1 and len(_told(session)) == 1
+
+
+def test_a_pushed_report_seen_before_1970_is_rejected_naming_seen_at(client: TestClient, session: Session) -> None:
+    p = Phones(session)
+    body = push(client, p.grid, [report_item(seen_at="0001-01-01T00:00:00+00:00"),
+                                 report_item(seen_at="1900-01-01T00:00:00+14:00"),
+                                 report_item(seen_at="1995-03-01T09:00:00+08:00")])
+    assert statuses(body) == ["rejected", "rejected", "created"]
+    for result in body["results"][:2]:
+        assert [e["field"] for e in result["problem"]["errors"]] == ["seen_at"], result
+    assert _count(session) == 1
