@@ -114,8 +114,10 @@ def _text(value: str | None) -> str | None:
 
 def _same(stored: ServiceStep, data: ServiceStepData) -> bool:
     """What the phone recorded: the service, the status, the texts (as stored: trimmed) and the time
-    (the same instant in any offset; none given: any)."""
-    same_time = data.at is None or clock.as_utc(stored.at) == clock.as_utc(data.at)
+    (the same instant in any offset; none given: any; a time a slow phone clock gave, which the step was
+    placed after (service.STEP_CLOCK_SLACK at most), is the time it sent)."""
+    given, kept = (clock.as_utc(data.at) if data.at is not None else None), clock.as_utc(stored.at)
+    same_time = given is None or kept == given or given < kept <= given + service.STEP_CLOCK_SLACK
     return (stored.service_id == data.service_id and stored.to_status == data.to_status and same_time
             and (_text(stored.note), _text(stored.outcome), _text(stored.reason))
             == (_text(data.note), _text(data.outcome), _text(data.reason)))

@@ -80,3 +80,19 @@ def test_a_unit_reads_the_shared_fields_while_the_referral_is_open_only(client: 
     # The coordinator, who reads the case itself, still sees what was shared.
     kept = client.get(f"{API}/agency-referrals/{to_judicial['id']}", headers=w.coordinator.headers).json()
     assert kept["shared"]["child_name"] == child.name
+
+
+def test_referrals_of_one_service_sent_at_once_make_one_referral_and_409s(client: TestClient, session: Session) -> None:
+    """Found by the outside test: three of four such requests answered 503 after a database deadlock."""
+    from tests.cases.test_case_races import _together
+
+    w = make_world(client, session)
+    _, case_id = _child_case(client, session, w)
+    service = plan(client, w.coordinator, case_id, "legal_aid", provider_agency="government")
+    agencies = ["judicial", "civil_affairs", "health", "education"]
+    answers = _together(*[
+        (lambda c, a=a: c.post(f"{API}/cases/{case_id}/referrals", headers=w.coordinator.headers,
+                               json={"service_id": service["id"], "to_unit_id": w.town.town.id, "to_agency": a}))
+        for a in agencies])
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
+    assert {a.json()["code"] for a in answers if a.status_code == 409} == {"agency-referral-service-busy"}

@@ -82,6 +82,23 @@ def _helped_service(client: TestClient, session: Session, w: Any) -> tuple[Signe
     return helper, assignment, plan(client, coordinator, assignment["case_id"])
 
 
+def test_a_step_placed_after_a_slow_phone_clock_is_a_duplicate_when_resent(client: TestClient,
+                                                                           session: Session) -> None:
+    """Found by the convergence test: the step was stored at the service's creation, later than the time
+    the phone sent, and the phone's resend (its answer lost) was taken for other content."""
+    w = make_world(client, session)
+    helper, _, service = _helped_service(client, session, w)
+    item = _step_item(service["id"], "in_progress", at=_iso(-timedelta(minutes=3)), note="已联系")
+    first = push(client, helper, [item])
+    assert statuses(first) == ["created"], first
+    assert first["results"][0]["record"]["at"][:19] == service["created_at"][:19]  # placed at it, to the second
+    again = push(client, helper, [item])
+    assert statuses(again) == ["duplicate"], again
+    assert again["results"][0]["record"]["id"] == first["results"][0]["record"]["id"]
+    other = {**item, "data": {**item["data"], "note": "改过"}}
+    assert statuses(push(client, helper, [other])) == ["conflict"]
+
+
 # ---------------------------------------------------------------- 3. referred only by a referral
 
 
