@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -9,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
+from backend.core import clock
 from backend.core.config import get_settings
 
 DASHBOARD_DIR = Path(__file__).resolve().parent
@@ -28,17 +30,33 @@ class BaseLayer(BaseModel):
 class DashboardConfig(BaseModel):
     default_locale: str
     base_layer: BaseLayer | None
+    # China dates (Asia/Shanghai) from the server's clock, so the page never derives them from the
+    # browser's zone or clock: today, next week's Monday (the 下周 panel) and the month whose report
+    # the report panel shows (the previous China month, YYYY-MM).
+    china_today: date
+    next_monday: date
+    report_month: str
+
+
+def china_dates() -> tuple[date, date, str]:
+    """Today in China, next week's Monday and the previous month (YYYY-MM), all in Asia/Shanghai."""
+    today = clock.now().astimezone(clock.SHANGHAI).date()
+    next_monday = today + timedelta(days=7 - today.weekday())
+    previous_month = today.replace(day=1) - timedelta(days=1)
+    return today, next_monday, previous_month.strftime("%Y-%m")
 
 
 @config_router.get("/config", response_model=DashboardConfig)
 def dashboard_config() -> DashboardConfig:
-    """Settings the page needs before sign-in: locale and the optional base layer."""
+    """Settings the page needs before sign-in: locale, the optional base layer and today's China dates."""
     s = get_settings()
     layer = None
     if s.basemap_url_template:
         layer = BaseLayer(url_template=s.basemap_url_template, subdomains=s.basemap_subdomains,
                           attribution=s.basemap_attribution, gcj02=s.basemap_gcj02)
-    return DashboardConfig(default_locale=s.default_locale, base_layer=layer)
+    today, next_monday, report_month = china_dates()
+    return DashboardConfig(default_locale=s.default_locale, base_layer=layer, china_today=today,
+                           next_monday=next_monday, report_month=report_month)
 
 
 def mount_dashboard(app: FastAPI) -> None:

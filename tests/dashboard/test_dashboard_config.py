@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.geo import gcj02_to_wgs84, wgs84_to_gcj02
 
 
 def test_without_a_base_layer_the_page_gets_none(client: TestClient) -> None:
     body = client.get("/api/v1/dashboard/config").json()
-    assert body == {"default_locale": "zh-CN", "base_layer": None}
+    assert {k: body[k] for k in ("default_locale", "base_layer")} == {"default_locale": "zh-CN", "base_layer": None}
+
+
+@pytest.mark.parametrize(("instant", "today", "monday", "month"), [
+    # 07:30 China time on Monday 1 June is still Sunday 31 May in UTC.
+    (datetime(2026, 5, 31, 23, 30, tzinfo=UTC), "2026-06-01", "2026-06-08", "2026-05"),
+    # 23:30 China time on Sunday 31 May.
+    (datetime(2026, 5, 31, 15, 30, tzinfo=UTC), "2026-05-31", "2026-06-01", "2026-04"),
+    # 00:00 China time on 1 January: the previous month is last year's December.
+    (datetime(2026, 12, 31, 16, 0, tzinfo=UTC), "2027-01-01", "2027-01-04", "2026-12"),
+])
+def test_the_page_gets_china_dates_at_every_hour(
+    client: TestClient, instant: datetime, today: str, monday: str, month: str
+) -> None:
+    clock.freeze(instant)
+    body = client.get("/api/v1/dashboard/config").json()
+    assert (body["china_today"], body["next_monday"], body["report_month"]) == (today, monday, month)
 
 
 def test_a_gcj02_base_layer_is_announced_to_the_page(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,6 +92,7 @@
     state.locale = state.locale === "en" ? "zh-CN" : "en";
     localStorage.setItem("hulei.locale", state.locale);
     applyLocale();
+    $("#period-label").textContent = periodLabel(state.lastCollection);
     if (state.token && map) { renderCollection(state.lastCollection); showDetails(state.selected); loadPanels(); }
   });
 
@@ -141,7 +142,7 @@
     api(API + "/coverage?" + params.toString()).then(function (resp) { return resp.json(); }).then(function (body) {
       if (!body.features) return;
       state.lastCollection = body;
-      $("#period-label").textContent = state.locale === "en" ? body.period.label_en : body.period.label_zh;
+      $("#period-label").textContent = periodLabel(body);
       $("#breadcrumb").textContent = body.unit.name;
       $("#up").disabled = state.stack.length <= 1;
       renderCollection(body, true);
@@ -280,21 +281,45 @@
     });
   }
 
-  function nextMonday() {
-    var d = new Date();
-    var day = d.getDay();
-    d.setDate(d.getDate() + ((8 - day) % 7 || 7));
-    return d.toISOString().slice(0, 10);
+  // China dates (Asia/Shanghai, UTC+8, no DST) whatever the browser's zone: the server's answer in
+  // /dashboard/config (its clock also decides which reports are late), else the UTC instant + 8 h read
+  // with UTC getters. Never the browser's local Date getters nor toISOString of a local date.
+  var CHINA_OFFSET_MS = 8 * 3600 * 1000;
+  function isoDay(d) { return d.toISOString().slice(0, 10); }
+  function chinaDates() {
+    var c = state.config;
+    if (c && c.china_today && c.next_monday && c.report_month) {
+      return { today: c.china_today, nextMonday: c.next_monday, reportMonth: c.report_month };
+    }
+    var china = new Date(Date.now() + CHINA_OFFSET_MS);  // read only with getUTC*
+    var today = new Date(Date.UTC(china.getUTCFullYear(), china.getUTCMonth(), china.getUTCDate()));
+    var monday = new Date(today.getTime() + (7 - (today.getUTCDay() + 6) % 7) * 86400000);
+    var prev = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 1, 1));
+    return { today: isoDay(today), nextMonday: isoDay(monday), reportMonth: isoDay(prev).slice(0, 7) };
   }
 
-  function previousMonth() {
-    var d = new Date();
-    d.setDate(1);
-    d.setMonth(d.getMonth() - 1);
-    return d.toISOString().slice(0, 7);
+  // Planner labels are "Mon-1" (the weekday in English, then the team's number that day).
+  var WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+  function teamLabel(label) {
+    var m = /^([A-Z][a-z]{2})-(\d+)$/.exec(label || "");
+    if (!m || WEEKDAYS.indexOf(m[1]) < 0) return label;
+    return t("team_label").replace("{day}", t("weekday_" + m[1])).replace("{n}", m[2]);
+  }
+  function periodLabel(body) {
+    if (!body || !body.period) return "";
+    return state.locale === "en" ? body.period.label_en : body.period.label_zh;
   }
 
-  function loadPanels() {
+  // Re-read the server's China dates before the panels (the page may stay open past midnight).
+  function refreshConfig() {
+    return fetch(API + "/dashboard/config").then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (cfg) { if (cfg) state.config = cfg; }).catch(function () { /* keep the last answer */ });
+  }
+
+  function loadPanels() { refreshConfig().then(fillPanels); }
+
+  function fillPanels() {
+    var dates = chinaDates();
     getJSON("panel-helpers", HELPERS_API + "?limit=20", function (page) {
       var items = page.items.map(function (c) {
         var level = c.risk_level || t("on_ledger");
@@ -319,16 +344,17 @@
       }));
     });
     getJSON("panel-schedule", API + "/schedules?org_unit_id=" + state.user.org_unit_id, function (plans) {
-      var monday = nextMonday();
+      var monday = dates.nextMonday;
       var plan = plans.filter(function (p) { return p.week_start_date === monday; })[0];
       if (!plan) { fill("panel-schedule", [el("li", { "class": "hint" }, t("no_plan") + " (" + monday + ")")]); return; }
       api(API + "/schedules/" + plan.id).then(function (r) { return r.json(); }).then(function (full) {
         fill("panel-schedule", (full.teams || []).map(function (team) {
-          return el("li", {}, team.day_date + " · " + team.label + " · " + ((team.visits || []).length) + " venues");
+          return el("li", { "data-team": team.label }, team.day_date + " · " + teamLabel(team.label) + " · " +
+            t("venues_count").replace("{n}", String((team.visits || []).length)));
         }));
       });
     });
-    var month = $("#period-kind").value === "month" && $("#month").value ? $("#month").value : previousMonth();
+    var month = $("#period-kind").value === "month" && $("#month").value ? $("#month").value : dates.reportMonth;
     getJSON("panel-reports", API + "/reports/monthly/status?month=" + month + "&unit_id=" + state.user.org_unit_id,
       function (rows) {
         fill("panel-reports", rows.map(function (r) {

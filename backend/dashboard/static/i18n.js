@@ -18,7 +18,9 @@ window.HuleiI18n = {
     cases_open: "在办个案", cases_closed: "本期结案", services_overdue: "逾期服务",
     reports_in_period: "本期强制报告（按来源）", source_visit: "入户走访", source_school: "学校",
     source_kindergarten: "幼儿园", source_health_centre: "卫生院", source_venue: "场所", source_village: "村(社区)",
-    source_volunteer: "志愿者", source_grid: "网格员", source_other: "其他"
+    source_volunteer: "志愿者", source_grid: "网格员", source_other: "其他",
+    venues_count: "{n} 处场所", team_label: "{day} 第{n}组", weekday_Mon: "周一", weekday_Tue: "周二",
+    weekday_Wed: "周三", weekday_Thu: "周四", weekday_Fri: "周五", weekday_Sat: "周六", weekday_Sun: "周日"
   },
   "en": {
     title: "Hulei · Visit coverage", login: "Sign in", phone: "Phone", password: "Password", signin: "Sign in",
@@ -41,6 +43,8 @@ window.HuleiI18n = {
     cases_open: "Open cases", cases_closed: "Cases closed in period", services_overdue: "Overdue services",
     reports_in_period: "Mandatory reports in period (by source)", source_visit: "home visit", source_school: "school",
     source_kindergarten: "kindergarten", source_health_centre: "health centre", source_venue: "venue",
-    source_village: "village", source_volunteer: "volunteer", source_grid: "grid worker", source_other: "other"
+    source_village: "village", source_volunteer: "volunteer", source_grid: "grid worker", source_other: "other",
+    venues_count: "{n} venues", team_label: "{day} team {n}", weekday_Mon: "Mon", weekday_Tue: "Tue",
+    weekday_Wed: "Wed", weekday_Thu: "Thu", weekday_Fri: "Fri", weekday_Sat: "Sat", weekday_Sun: "Sun"
   }
 };
