@@ -447,14 +447,16 @@ def _age(birth: date | None) -> int | None:
 
 def shared_view(session: Session, principal: Principal, referral: AgencyReferral) -> dict[str, Any]:
     """Exactly the fields the referral shares, read from the case's child now (never stored), and
-    declared to the request's audit entry. A unit that reads them only through the referral (its
-    receiver, its sender) reads them while the referral is open: once declined or completed it has no
-    more need of them (minimum necessary), and the answer shares nothing (`shared` {})."""
+    declared to the request's audit entry. A unit that reads the child only through referrals reads
+    them as the receiver of an open referral: once it declined or completed it, or when it is the unit
+    that sent (handed the service on), it has no more need of them (minimum necessary), and the answer
+    shares nothing (`shared` {})."""
     fields = list(referral.shared_fields or [])
     disclosure.record(disclosure.AGENCY_REFERRAL, [referral.id], unit_id=referral.org_unit_id)
     if not fields:
         return {}
-    if referral.status not in OPEN and not _reads_case(session, principal, referral.case_id):
+    receiving = referral.status in OPEN and _is_unit(principal, referral.to_unit_id, referral.to_agency)
+    if not receiving and not _reads_case(session, principal, referral.case_id):
         return {}
     case = session.get(Case, referral.case_id)
     child = session.get(Person, case.child_id) if case is not None else None

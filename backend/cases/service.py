@@ -154,6 +154,10 @@ def open_case(session: Session, *, child_id: int, source: CaseSource, source_id:
     """The child's case that is not closed, opened now if there is none (race-safe: one INSERT ... ON
     CONFLICT on the partial unique index); whether it was opened now. A new source of an existing case
     joins its history. The caller has checked the child may be reached."""
+    # The sync counter first, as a case's transitions take it before its row: an opening racing a
+    # reopening of the child's closed case waits for it (then joins the case it reopened) instead of
+    # deadlocking on the partial unique index.
+    revisions.hold(session)
     unit = _child_unit(session, child_id)
     if unit is None:
         raise CaseChildInvalid(field="child_id")
@@ -252,6 +256,12 @@ def get_case(session: Session, principal: Principal, case_id: int, *, action: Ac
     """A case the caller may see (404 case-not-found otherwise, as for an id that does not exist)."""
     principal.require(action)
     return scope.get_visible(session, principal, Case, case_id, action=Action.case_read, not_found=CaseNotFound)
+
+
+def locked_case(session: Session, principal: Principal, case_id: int, action: Action) -> Case:
+    """The case as it is now, locked until the transaction ends: for a change that depends on its
+    state (planning a service needs it open), so that change and a closing are one after the other."""
+    return _locked(session, principal, case_id, action)
 
 
 def _locked(session: Session, principal: Principal, case_id: int, action: Action) -> Case:

@@ -132,7 +132,7 @@ def record_check_in(session: Session, principal: Principal, risk_person_id: int,
     """A police check-in on a person of the caller's jurisdiction; the next one falls due from the latest."""
     principal.require(Action.risk_person_read)
     principal.require(Action.risk_person_control)
-    r = registry.visible_risk_person(session, principal, risk_person_id)
+    r = registry.locked_risk_person(session, principal, risk_person_id)
     now = clock.now()
     at = clock.as_utc(body.checked_at) if body.checked_at is not None else now
     if at > now + CHECK_IN_CLOCK_SLACK:
@@ -234,7 +234,7 @@ def link_household(session: Session, principal: Principal, risk_person_id: int, 
     conflict (unlink first). A new link raises the household's children for review and tells their
     coordinators, once. A sealed entry (opened by this officer) is not linked: 409."""
     principal.require(Action.risk_person_write)
-    r = registry.visible_risk_person(session, principal, risk_person_id)
+    r = registry.locked_risk_person(session, principal, risk_person_id)
     if r.sealed:  # its effects (children raised, coordinators told) would spread a sealed record
         raise SealedNotLinked()
     home = registry.get_household(session, principal, household_id)
@@ -265,7 +265,7 @@ def link_household(session: Session, principal: Principal, risk_person_id: int, 
 def unlink_household(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
     """End the current household link (kept in the history). Children's levels stay as they are."""
     principal.require(Action.risk_person_write)
-    r = registry.visible_risk_person(session, principal, risk_person_id)
+    r = registry.locked_risk_person(session, principal, risk_person_id)
     current = current_link(session, r.id or 0)
     if current is None:
         raise NotLinked()

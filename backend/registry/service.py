@@ -1017,19 +1017,29 @@ def create_risk_person(session: Session, principal: Principal, data: RiskPersonD
     return r
 
 
-def _visible_risk_person(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
+def _visible_risk_person(session: Session, principal: Principal, risk_person_id: int, *,
+                         for_update: bool = False) -> RiskPerson:
     """An entry of the caller's jurisdiction that is not sealed or that the caller has opened; else the
-    404 of an id that does not exist."""
-    found = session.execute(
-        select(RiskPerson).where(
-            col(RiskPerson.id) == risk_person_id,
-            orgunits.in_jurisdiction(principal, col(RiskPerson.org_unit_id)),
-            sealing.visible_to(principal, "risk_person", RiskPerson),
-        )
-    ).scalar_one_or_none()
+    404 of an id that does not exist. `for_update`: read as it is now and locked until the transaction
+    ends, for a change that checks its state first (two edits on one version: one wins, one conflicts;
+    two unlinks: one 409), after the sync counter's lock like every registry write."""
+    query = select(RiskPerson).where(
+        col(RiskPerson.id) == risk_person_id,
+        orgunits.in_jurisdiction(principal, col(RiskPerson.org_unit_id)),
+        sealing.visible_to(principal, "risk_person", RiskPerson),
+    )
+    if for_update:
+        revisions.hold(session)
+        query = query.with_for_update().execution_options(populate_existing=True)
+    found = session.execute(query).scalar_one_or_none()
     if not isinstance(found, RiskPerson):
         raise NotFound()
     return found
+
+
+def locked_risk_person(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
+    """`visible_risk_person`, read as it is now and locked for a change that depends on its state."""
+    return _visible_risk_person(session, principal, risk_person_id, for_update=True)
 
 
 def visible_risk_person(session: Session, principal: Principal, risk_person_id: int) -> RiskPerson:
@@ -1082,7 +1092,7 @@ def update_risk_person(
     keeps the number). The seal is judged again against the entry's own day; a sealed entry is edited
     only by police who opened it. ("updated" | "conflict", with the stored entry.)"""
     principal.require(Action.risk_person_write)
-    r = _visible_risk_person(session, principal, risk_person_id)
+    r = _visible_risk_person(session, principal, risk_person_id, for_update=True)
     if r.version != version:
         return r, "conflict"
     given = patch.model_dump(exclude_unset=True)

@@ -216,7 +216,9 @@ def plan(session: Session, principal: Principal, case_id: int, *, kind: str, pro
          client_uuid: UUID | None = None) -> CaseService:
     """A coordinator plans a service of a case that is not closed, in its jurisdiction."""
     principal.require(Action.service_manage)
-    case = cases.get_case(session, principal, case_id, action=Action.service_manage)
+    # Under the case's lock: a service planned while the case closes either waits and is refused, or
+    # is planned first and declined by the closing, never left live on a closed case.
+    case = cases.locked_case(session, principal, case_id, Action.service_manage)
     if case.status == CaseStatus.closed.value:
         raise ServiceCaseClosed(case_id=case.id)
     found = session.get(ServiceKind, kind)
@@ -468,6 +470,11 @@ def record_step(session: Session, principal: Principal, service_id: int, *, to_s
     if not may_handle(session, principal, service):
         raise ServiceNotHandler(service_id=service.id)
     _locked(session, service)
+    # A service referred to a unit waits for that unit's answer: a step (which answers the referral)
+    # is its staff's or a coordinator's, never a helper's, even one of the child's.
+    if (service.status == ServiceStatus.referred.value and not principal.can(Action.service_manage)
+            and not principal.acts_for(service.provider_unit_id, service.provider_agency)):
+        raise ServiceNotHandler(service_id=service.id)
     step = _checked(session, service, to_status=to_status, note=note, outcome=outcome, reason=reason, at=at)
     return apply_step(session, service, step, actor=principal, client_uuid=client_uuid)
 

@@ -96,3 +96,43 @@ def test_referrals_of_one_service_sent_at_once_make_one_referral_and_409s(client
         for a in agencies])
     assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
     assert {a.json()["code"] for a in answers if a.status_code == 409} == {"agency-referral-service-busy"}
+
+
+def test_a_unit_that_handed_a_service_on_reads_nothing_of_the_child_through_its_onward_referral(
+    client: TestClient, session: Session
+) -> None:
+    w = make_world(client, session)
+    child, case_id = _child_case(client, session, w)
+    judicial = staff(session, w.town.town, Agency.judicial)
+    civil = staff(session, w.town.town, Agency.civil_affairs)
+    service = plan(client, w.coordinator, case_id, "legal_aid", provider_agency="government")
+    fields = ["child_name", "guardian_phone"]
+    first = _refer(client, w.coordinator, case_id, w.town.town.id or 0, "judicial", service_id=service["id"],
+                   shared_fields=fields).json()
+    assert _answer(client, judicial, first["id"], "accept").status_code == 200
+    onward = _refer(client, judicial, case_id, w.town.town.id or 0, "civil_affairs", service_id=service["id"],
+                    shared_fields=fields)
+    assert onward.status_code == 201, onward.text
+    sent = client.get(f"{API}/agency-referrals/{onward.json()['id']}", headers=judicial.headers)
+    assert sent.status_code == 200 and sent.json()["shared"] == {} and child.name not in sent.text
+    received = client.get(f"{API}/agency-referrals/{onward.json()['id']}", headers=civil.headers).json()
+    assert received["shared"]["child_name"] == child.name
+
+
+def test_a_helper_of_the_child_does_not_answer_a_referral_by_recording_a_step(
+    client: TestClient, session: Session
+) -> None:
+    from tests.sync.test_case_sync import _helped
+
+    w = make_world(client, session)
+    child, _ = _child_case(client, session, w, grid=1)
+    helper, assignment = _helped(client, session, w, child)
+    service = plan(client, w.coordinator, assignment["case_id"], "family_education", provider_agency="government")
+    sent = _refer(client, w.coordinator, assignment["case_id"], w.town.town.id or 0, "womens_federation",
+                  service_id=service["id"])
+    assert sent.status_code == 201, sent.text
+    step = client.post(f"{API}/services/{service['id']}/steps", json={"to_status": "in_progress"},
+                       headers=helper.headers)
+    assert step.status_code == 403 and step.json()["code"] == "service-not-handler", step.text
+    still = client.get(f"{API}/agency-referrals/{sent.json()['id']}", headers=w.coordinator.headers).json()
+    assert still["status"] == "sent"

@@ -101,3 +101,52 @@ def test_two_officers_acknowledging_one_report_make_one_receipt_and_one_childs_c
         opened: list[Any] = list(session.execute(select(col(Case.child_id)).where(
             col(Case.opened_from) == "mandatory_report", col(Case.source_id) == rid)).scalars())
         assert opened == report.child_ids
+
+
+def test_a_service_planned_while_the_case_closes_is_never_left_live_on_the_closed_case(
+    client: TestClient, session: Session
+) -> None:
+    from backend.service_plans.models import CaseService
+    from tests.service_plans.factories import ensure_service_kinds
+
+    w = make_world(client, session)
+    ensure_service_kinds(session)
+    coordinator = w.coordinator.headers
+    for n in range(ROUNDS):
+        child = make_child(session, w.town.grids[2][n])
+        case = client.post(f"{API}/cases", json={"child_id": child.id, "reason": "研判"}, headers=coordinator).json()
+        close, planned = _together(
+            lambda c, k=case["id"]: c.post(f"{API}/cases/{k}/close", json={"reason": "risk_lowered"},
+                                           headers=coordinator),
+            lambda c, k=case["id"]: c.post(f"{API}/cases/{k}/services", json={"kind": "medical"},
+                                           headers=coordinator),
+        )
+        assert close.status_code == 200, close.text
+        assert planned.status_code in (201, 409), planned.text
+        session.expire_all()
+        live = session.execute(select(CaseService).where(
+            col(CaseService.case_id) == case["id"],
+            col(CaseService.status).in_(("planned", "referred", "in_progress")))).scalars().all()
+        assert live == [], f"round {n}: plan {planned.status_code}, live services {[s.id for s in live]}"
+
+
+def test_reopening_a_case_while_a_new_one_opens_gives_one_open_case_and_no_5xx(
+    client: TestClient, session: Session
+) -> None:
+    w = make_world(client, session)
+    coordinator = w.coordinator.headers
+    county = headers_for(session, make_user(session, w.town.county, Role.coordinator, agency=Agency.government))
+    for n in range(ROUNDS):
+        child = make_child(session, w.town.grids[3][n])
+        case = client.post(f"{API}/cases", json={"child_id": child.id, "reason": "研判"}, headers=coordinator).json()
+        assert client.post(f"{API}/cases/{case['id']}/close", json={"reason": "risk_lowered"},
+                           headers=coordinator).status_code == 200
+        reopen, opened = _together(
+            lambda c, k=case["id"]: c.post(f"{API}/cases/{k}/reopen", json={"reason": "再次发现"}, headers=coordinator),
+            lambda c, kid=child.id: c.post(f"{API}/cases", json={"child_id": kid, "reason": "新线索"}, headers=county),
+        )
+        assert reopen.status_code in (200, 409) and opened.status_code in (200, 201), (reopen.text, opened.text)
+        session.expire_all()
+        still_open = session.execute(select(col(Case.id)).where(
+            col(Case.child_id) == child.id, col(Case.status) != "closed")).scalars().all()
+        assert len(still_open) == 1

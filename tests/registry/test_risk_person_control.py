@@ -386,3 +386,29 @@ def test_a_sealed_entry_is_never_linked_and_never_listed_overdue(
     assert session.get(Person, kid.id).risk_level is None  # type: ignore[union-attr]
     clock.advance(timedelta(days=400))
     assert _overdue(client, t) == []
+
+
+def test_edits_on_one_version_sent_at_once_make_one_version_and_the_rest_conflict(client: TestClient, t: Town) -> None:
+    """Found by the outside test: three PUTs on the same version at the same moment all answered 200, the
+    version moved by one and the history forked."""
+    from tests.cases.test_case_races import _together
+
+    rid = _create(client, t)["id"]
+    headers = [t.h("police"), t.h("coordinator"), t.h("police")]
+    bodies = [{"version": 1, "note": "甲"}, {"version": 1, "note": "乙"}, {"version": 1, "control_status": "lost"}]
+    answers = _together(*[(lambda c, h=h, b=b: c.put(f"{API}/risk-persons/{rid}", json=b, headers=h))
+                          for h, b in zip(headers, bodies, strict=True)])
+    assert sorted(a.status_code for a in answers) == [200, 409, 409], [a.text for a in answers]
+    now = _get(client, t, rid)
+    assert now["version"] == 2 and len(now["history"]) == 1
+    # Two unlinks at once: one ends the link, the other is told there is none.
+    household = t.session.execute(select(Household)).scalars().first()
+    if household is None:
+        household = make_child(t.session, t.town.grids[0][0])
+    home_id = household.household_id if isinstance(household, Person) else household.id
+    linked = client.post(f"{API}/risk-persons/{rid}/household-link", json={"household_id": home_id},
+                         headers=t.h("police"))
+    assert linked.status_code in (200, 201), linked.text
+    unlinks = _together(*[(lambda c, h=h: c.delete(f"{API}/risk-persons/{rid}/household-link", headers=h))
+                          for h in (t.h("police"), t.h("coordinator"))])
+    assert sorted(a.status_code for a in unlinks) == [200, 409], [a.text for a in unlinks]
