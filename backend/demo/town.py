@@ -146,4 +146,7 @@ def seed_demo(session: Session) -> DemoTown:
     from backend.registry.demo import seed_registry  # households and children inside the grids
 
     seed_registry(session, town)
+    from backend.visits.demo import seed_visits  # a day's door-knocking, so the map is not all red
+
+    seed_visits(session, town)
     return town

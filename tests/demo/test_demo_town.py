@@ -35,3 +35,20 @@ def test_every_grid_lies_inside_its_village() -> None:
 def test_volunteers_are_in_two_different_villages() -> None:
     units = {a.unit for a in DEMO_ACCOUNTS if "volunteer" in [r.value for r in a.roles]}
     assert units == {"village:0", "village:1"}
+
+
+def test_a_fresh_demo_town_shows_varied_coverage_on_the_map(client: TestClient, session: Session) -> None:
+    """Issue 17: a new user's first map is not all red: the demo coordinator's visits of the last day
+    cover each village to a different degree, every legend class appears, none is flagged."""
+    assert CliRunner().invoke(app, ["seed-demo"]).exit_code == 0
+    coordinator = next(a for a in DEMO_ACCOUNTS if a.name == "演示乡镇协调员")
+    token = client.post("/api/v1/auth/login", json={"phone": coordinator.phone, "password": DEMO_PASSWORD}).json()
+    resp = client.get("/api/v1/coverage", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert resp.status_code == 200, resp.text
+    units = [f["properties"] for f in resp.json()["features"] if f["properties"]["kind"] == "unit"]
+    percents = sorted(u["percent"] or 0.0 for u in units)
+    classes = {next(i for i, bound in enumerate((90, 70, 50, 30, 0)) if p >= bound) for p in percents}
+    assert len(units) == 8 and percents[0] == 0.0 and percents[-1] >= 90.0, percents
+    assert classes == {0, 1, 2, 3, 4}, percents
+    assert all(u["mismatch_visits"] == 0 for u in units)
+    assert sum(u["children"]["severe"] + u["children"]["major"] for u in units) > 0  # the seeded levels stay
