@@ -105,7 +105,8 @@ def _fits(session: Session, case: Case, reason: str) -> None:
     if born is not None and (today.year - born.year - ((today.month, today.day) < (born.month, born.day))) < 18:
         raise ClosureReasonInvalid("该儿童尚未年满18周岁，不能以“年满18周岁”结案",
                                    "The child is not 18 yet: the case cannot close as turned_18",
-                                   field="reason", allowed=[r.value for r in CloseReason])
+                                   field="reason",
+                                   allowed=[r.value for r in CloseReason if r is not CloseReason.turned_18])
 
 
 def _event(session: Session, case: Case, action: CaseAction, *, actor_user_id: int | None, from_status: str | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.incidents.schemas import LocalTime, LocalTimeOrNone
 from backend.police_cases.models import OffenceCategory, PoliceCaseStatus, ReviewSubject
@@ -33,7 +33,10 @@ class PoliceCaseCreate(BaseModel):
 
 
 class PoliceCaseUpdate(BaseModel):
-    """Fields left out are kept; a list given replaces the links of its kind."""
+    """Fields left out are kept; a list given replaces the links of its kind. A field that cannot be
+    edited (the station, the status: `POST .../status`) is refused by name, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
     case_number: str | None = Field(default=None, min_length=1, max_length=40)
     filed_date: date | None = None

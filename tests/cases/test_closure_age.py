@@ -30,5 +30,6 @@ def test_turned_18_closes_the_case_of_an_adult_only(client: TestClient, session:
                               headers=w.coordinator.headers)
         assert refused.status_code == 422 and refused.json()["code"] == "closure-reason-invalid", refused.text
         assert str(sixteen.birth_date) not in refused.text
+        assert "turned_18" not in refused.json()["allowed"] and "risk_lowered" in refused.json()["allowed"]
     closed = client.post(f"{API}/cases/{cases[1]}/close", json={"reason": "turned_18"}, headers=w.coordinator.headers)
     assert closed.status_code == 200 and closed.json()["close_reason"] == "turned_18", closed.text

@@ -49,6 +49,11 @@ def test_police_register_a_case_with_its_links_and_read_it_back(client: TestClie
         3, [], [suspect], "更正")
     assert edited["history"][-1]["action"] == "edit"
     assert sorted(edited["history"][-1]["fields"]) == ["summary", "venue_ids", "victims"]
+    # A field an edit cannot change (the station; the status has its own call) is refused by name.
+    moved = client.patch(f"{API}/police-cases/{made['id']}", headers=st.headers("police"),
+                         json={"unit_id": 5, "victims": 4})
+    assert moved.status_code == 422 and moved.json()["errors"][0]["field"] == "unit_id", moved.text
+    assert client.get(f"{API}/police-cases/{made['id']}", headers=st.headers("police")).json()["victims"] == 3
 
 
 def test_a_case_number_is_unique_per_station(client: TestClient, session: Session) -> None:
