@@ -91,7 +91,7 @@ def _referred_cases() -> Select[Any]:
     return select(col(Case.id)).where(col(Case.referred).is_(True))
 
 
-def _unit_is(principal: Principal, unit: Any, agency: Any) -> ColumnElement[bool]:
+def unit_is(principal: Principal, unit: Any, agency: Any) -> ColumnElement[bool]:
     """The record names the unit the principal acts for: its org unit and its agency, through a role
     of permissions.ACTS_FOR_UNIT (`Principal.acts_for`); false for everyone else (a helper)."""
     if principal.agency is None or not principal.roles & ACTS_FOR_UNIT:
@@ -139,14 +139,14 @@ _KINDS: dict[type[Any], _Kind] = {
     CaseService: _Kind(Action.service_read, lambda: col(CaseService.org_unit_id),
                        lambda p: col(CaseService.case_id).in_(_assigned_cases(p)),
                        referred=lambda: col(CaseService.case_id).in_(_referred_cases()),
-                       addressed=lambda p: _unit_is(p, col(CaseService.provider_unit_id),
+                       addressed=lambda p: unit_is(p, col(CaseService.provider_unit_id),
                                                     col(CaseService.provider_agency))),
     AgencyReferral: _Kind(Action.service_read, lambda: col(AgencyReferral.org_unit_id),
                           lambda p: col(AgencyReferral.case_id).in_(_assigned_cases(p)),
                           referred=lambda: col(AgencyReferral.case_id).in_(_referred_cases()),
                           addressed=lambda p: or_(
-                              _unit_is(p, col(AgencyReferral.to_unit_id), col(AgencyReferral.to_agency)),
-                              _unit_is(p, col(AgencyReferral.from_unit_id), col(AgencyReferral.from_agency)))),
+                              unit_is(p, col(AgencyReferral.to_unit_id), col(AgencyReferral.to_agency)),
+                              unit_is(p, col(AgencyReferral.from_unit_id), col(AgencyReferral.from_agency)))),
     # The police case register (立案, backend/police_cases): police and coordinators by the station's
     # unit; nobody reaches it by assignment (no helper holds the right).
     PoliceCase: _Kind(Action.police_case_read, lambda: col(PoliceCase.station_unit_id), lambda p: false()),

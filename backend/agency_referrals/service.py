@@ -15,8 +15,7 @@ from sqlalchemy import and_, false, or_, select
 from sqlmodel import Session, col
 
 from backend.accounts import scope
-from backend.accounts.models import User, UserRole
-from backend.accounts.permissions import ACTS_FOR_UNIT, PERMISSIONS, Action
+from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.agency_referrals.models import DEFAULT_SHARED, OPEN, AgencyReferral, AgencyReferralStatus, SharedField
 from backend.audit import disclosure
@@ -89,16 +88,6 @@ ANSWERS: dict[str, tuple[str, ...]] = {
 
 def _is_unit(principal: Principal, unit_id: int | None, agency: str | None) -> bool:
     return principal.acts_for(unit_id, agency)
-
-
-def unit_staff(session: Session, unit_id: int, agency: str) -> list[int]:
-    """Active users acting for a unit (org unit + agency: permissions.ACTS_FOR_UNIT) holding service.handle."""
-    roles = [r.value for r in ACTS_FOR_UNIT if Action.service_handle in PERMISSIONS[r]]
-    return sorted({int(i) for i in session.execute(
-        select(col(User.id)).join(UserRole, col(UserRole.user_id) == col(User.id))
-        .where(col(User.org_unit_id) == unit_id, col(User.agency) == agency, col(User.is_active).is_(True),
-               col(UserRole.role).in_(roles))
-    ).scalars()})
 
 
 def _reads_case(session: Session, principal: Principal, case_id: int) -> bool:
@@ -230,7 +219,8 @@ def send(session: Session, principal: Principal, case_id: int, *, to_unit_id: in
         service_plans.move(session, service, to_status=ServiceStatus.referred.value, actor=principal,
                            note=f"agency referral {referral.id}", named=False)
     _changed(session, referral, principal, "agency_referral.send", {"shared_fields": fields})
-    _tell(session, unit_staff(session, referral.to_unit_id, referral.to_agency), referral, "agency_referral.received",
+    receivers = service_plans.unit_staff(session, referral.to_unit_id, referral.to_agency)
+    _tell(session, receivers, referral, "agency_referral.received",
           "收到新的转介", "New referral", "有单位向您所在单位转介了一项个案服务，请及时接收处理。",
           "A unit has referred a case service to your unit; please answer it.")
     return referral

@@ -14,12 +14,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlmodel import Session, col
 
 from backend.accounts import scope
 from backend.accounts.models import Agency, User, UserRole
-from backend.accounts.permissions import PERMISSIONS, Action, Role
+from backend.accounts.permissions import ACTS_FOR_UNIT, PERMISSIONS, Action, Role
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
 from backend.audit import service as audit
@@ -166,11 +166,9 @@ def add_kind(session: Session, principal: Principal, *, code: str, name_zh: str,
 
 
 def addressed(principal: Principal) -> ColumnElement[bool]:
-    """The services the principal's own unit (org unit + agency) provides."""
-    if principal.agency is None:
-        return false()
-    return and_(col(CaseService.provider_unit_id) == principal.org_unit_id,
-                col(CaseService.provider_agency) == principal.agency)
+    """The services the unit the principal acts for (org unit + agency) provides: the scope's own
+    condition (`scope.unit_is`), so a helper from that body handles none of them."""
+    return scope.unit_is(principal, col(CaseService.provider_unit_id), col(CaseService.provider_agency))
 
 
 def handled_by(principal: Principal) -> ColumnElement[bool]:
@@ -512,13 +510,15 @@ def on_case_closed(session: Session, case: Case, principal: Principal | None) ->
 # ---------------------------------------------------------------- overdue
 
 
-def _providers(session: Session, service: CaseService) -> list[int]:
-    """Active users of the providing unit (its org unit and agency) holding service.handle."""
-    roles = [r.value for r in Role if Action.service_handle in PERMISSIONS[r]]
+def unit_staff(session: Session, unit_id: int, agency: str) -> list[int]:
+    """Active users acting for a unit (org unit + agency: permissions.ACTS_FOR_UNIT) holding
+    service.handle: who is told of what is addressed to the unit (a referral, an overdue service). A
+    helper who comes from that body is not among them."""
+    roles = [r.value for r in ACTS_FOR_UNIT if Action.service_handle in PERMISSIONS[r]]
     return sorted({int(i) for i in session.execute(
         select(col(User.id)).join(UserRole, col(UserRole.user_id) == col(User.id))
-        .where(col(User.org_unit_id) == service.provider_unit_id, col(User.agency) == service.provider_agency,
-               col(User.is_active).is_(True), col(UserRole.role).in_(roles))
+        .where(col(User.org_unit_id) == unit_id, col(User.agency) == agency, col(User.is_active).is_(True),
+               col(UserRole.role).in_(roles))
     ).scalars()})
 
 
@@ -543,7 +543,8 @@ def notify_overdue(session: Session) -> int:
         ).rowcount  # type: ignore[attr-defined]
         if claimed != 1:
             continue
-        users = sorted(set(_providers(session, service)) | set(coordinators_of(session, service.org_unit_id)))
+        staff = unit_staff(session, service.provider_unit_id, service.provider_agency)
+        users = sorted(set(staff) | set(coordinators_of(session, service.org_unit_id)))
         if users:
             notifications.enqueue(
                 session, user_ids=users, kind="service.overdue", title_zh="服务已逾期", title_en="Service overdue",

@@ -224,6 +224,8 @@ def test_staff_of_the_providing_unit_are_told_too(client: TestClient, session: S
     w = make_world(client, session)
     case = case_of_new_child(client, session, w.coordinator, w.town.grids[0][0])
     judicial = staff(session, w.town.town, Agency.judicial)
+    # A helper who comes from the same 司法所 does not act for it: it is not told.
+    make_user(session, w.town.town, Role.helper, agency=Agency.judicial)
     yesterday = (clock.now().astimezone(clock.SHANGHAI).date() - timedelta(days=1)).isoformat()
     late = plan(client, w.coordinator, case["id"], due_on=yesterday)
     run_due_jobs()
