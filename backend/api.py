@@ -34,7 +34,10 @@ from backend.referrals.mandatory_router import router as mandatory_reports_route
 from backend.referrals.router import router as referrals_router
 from backend.registry.risk_person_router import router as risk_person_router
 from backend.registry.router import router as registry_router
+from backend.report_submissions.router import router as report_submissions_router
 from backend.reports.router import router as reports_router
+from backend.reviews.router import record_router as review_records_router
+from backend.reviews.router import router as reviews_router
 from backend.schedules.router import calendar_router
 from backend.schedules.router import router as schedules_router
 from backend.service_plans.router import kinds_router as service_kinds_router
@@ -71,7 +74,9 @@ AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
     # Service plans of cases and referrals between units (issue 16)
     service_kinds_router, services_router, agency_referrals_router,
     # Coverage, campaigns, monthly reports
-    coverage_router, campaigns_router, reports_router,
+    coverage_router, campaigns_router, reports_router, report_submissions_router,
+    # Review of field work (审核, issue 17)
+    reviews_router, review_records_router,
 )
 
 

@@ -23,7 +23,9 @@ def import_all_models() -> None:
     import backend.police_cases.models
     import backend.referrals.models
     import backend.registry.models
+    import backend.report_submissions.models
     import backend.reports.models
+    import backend.reviews.models
     import backend.schedules.models
     import backend.sealing.models
     import backend.service_plans.models

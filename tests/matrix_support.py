@@ -33,13 +33,14 @@ from backend.core import clock
 from backend.demo.town import DemoTown
 from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
 from backend.incidents import service as incidents
-from backend.inspections.models import Problem
+from backend.inspections.models import Inspection, Problem
 from backend.ledgers.sheets import HEADERS, Annex
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.police_cases.models import CaseReview, CaseReviewTask, PoliceCase
 from backend.referrals.models import Referral
 from backend.registry.models import Household, Person, RiskPerson, RiskPersonCategory, RiskPersonHousehold
+from backend.reviews.models import ReviewEvent
 from backend.schedules import service as schedule_service
 from backend.service_plans.models import CaseService
 from backend.venues.models import Venue
@@ -517,6 +518,22 @@ def agency_referral(c: TestClient, w: World, own: bool,
     return row.id or 0
 
 
+def inspection_with_issues(w: World, own: bool) -> int:
+    """An inspection the caller recorded (own side; the foreign side another unit's), sent back has_issues
+    by a coordinator (backend/reviews)."""
+    found = problem(w, own)
+    inspection = s(w).get(Inspection, found.found_in_inspection_id)
+    assert inspection is not None and inspection.id is not None
+    recorder = w.caller_id if own else w.foreign_user_id
+    inspection.recorded_by_user_id, inspection.review_state = recorder, "has_issues"
+    s(w).add(inspection)
+    s(w).add(ReviewEvent(record_kind="inspection", record_id=inspection.id, record_uuid=inspection.client_uuid,
+                         org_unit_id=inspection.org_unit_id, recorded_by=recorder, from_state="pending",
+                         to_state="has_issues", comment="缺少签名", decided_by=w.own_user_id))
+    s(w).commit()
+    return inspection.id
+
+
 def campaign_body() -> dict[str, Any]:
     code = f"matrix-{serial()}"
     return {"code": code, "name": "矩阵", "start_date": "2026-01-01", "end_date": "2026-12-31",
@@ -656,4 +673,8 @@ PROBES: dict[str, Probe] = {
                                                         json={"kind": "legal_aid", "due_on": "2030-01-31"})),
     "service.handle": Probe(lambda c, h, w, own: c.post(f"/api/v1/services/{service(c, w, own)}/steps", headers=h,
                                                         json={"to_status": "in_progress", "note": "已联系"})),
+    # Review of field work (审核, issue 17): decisions on the visits of the caller's area.
+    "review.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/visits/{visit(c, w, own)}/reviews", headers=h)),
+    "review.manage": Probe(lambda c, h, w, own: c.post(f"/api/v1/visits/{visit(c, w, own)}/review", headers=h,
+                                                       json={"state": "approved"})),
 }

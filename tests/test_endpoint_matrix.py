@@ -28,7 +28,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from backend.accounts import service as accounts
@@ -41,12 +41,16 @@ from backend.core import clock
 from backend.demo.town import DemoTown
 from backend.helpers.models import Assignment, AssignmentStatus
 from backend.incidents import service as incidents
+from backend.inspections import checklists as inspection_checklists
+from backend.inspections.models import InspectionChecklistVersion
 from backend.main import create_app
 from backend.media import scheduled as media_jobs
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.referrals.models import Referral, ReferralStatus
 from backend.registry.models import Household, Person
+from backend.report_submissions import service as report_submissions
+from backend.report_submissions.models import ReportSubmission
 from backend.reports import service as reports
 from backend.reports.models import MonthlyReport, ReportStatus
 from backend.sync import revisions
@@ -193,6 +197,23 @@ def profile(w: World, own: bool) -> int:
     return m.helper_profile(w, m.volunteer(w, own)).id or 0
 
 
+CHECKLIST_ITEM = {"code": "matrix.one", "text_zh": "矩阵检查项", "text_en": "Matrix item", "measure_zh": "整改",
+                  "deadline_days": 7}
+
+
+def county_checklist(w: World, own: bool) -> int:
+    """A new version of the generic inspection checklist owned by the own (or the neighbouring) county."""
+    session = m.s(w)
+    inspection_checklists.ensure_builtin(session)
+    latest = session.execute(select(func.max(col(InspectionChecklistVersion.version))).where(
+        col(InspectionChecklistVersion.code) == "generic")).scalar_one()
+    session.add(InspectionChecklistVersion(code="generic", version=latest + 1, title_zh="县版", title_en="County",
+                                           venue_types=["training", "school_shop"], items=[CHECKLIST_ITEM],
+                                           owner_unit_id=m.county(w, own).id))
+    session.commit()
+    return int(latest) + 1
+
+
 def principal_of(w: World, user_id: int) -> Principal:
     principal = accounts.principal_for(m.s(w), user_id, device_id=None, ip=None)
     assert principal is not None
@@ -217,6 +238,30 @@ def report(w: World, own: bool) -> int:
     m.s(w).commit()
     w.memo[("report", own)] = made.id or 0
     return made.id or 0
+
+
+def report_way_up(w: World, own: bool, submitted: bool) -> int:
+    """The way up of a monthly report of the own grid (its parent is the caller's village) or the
+    foreign village: a draft, or submitted for the level above to decide."""
+    report_id = report(w, own)
+    row = m.s(w).get(MonthlyReport, report_id)
+    assert row is not None
+    way_up = report_submissions.find(m.s(w), "monthly", row.org_unit_id, row.month)
+    assert way_up is not None
+    if submitted:
+        way_up.status = row.status = ReportStatus.submitted.value
+        way_up.submitted_at = way_up.first_submitted_at = clock.now()
+        way_up.on_time = True
+        m.s(w).add_all([way_up, row])
+    m.s(w).commit()
+    return way_up.id or 0
+
+
+def submitted_report(w: World, own: bool) -> int:
+    """A monthly report submitted to the level above (the own grid's goes to the caller's village)."""
+    way_up = m.s(w).get(ReportSubmission, report_way_up(w, own, True))
+    assert way_up is not None and way_up.monthly_report_id is not None
+    return way_up.monthly_report_id
 
 
 def local_unit(w: World, own: bool) -> OrgUnit:
@@ -406,8 +451,19 @@ ROWS: dict[str, Row] = {
         "venue_id": m.venue(w, own).id}), (A.inspection_read,)),
     "GET /api/v1/inspections/{inspection_id}": Row(lambda c, h, w, own: c.get(
         f"{API}/inspections/{m.problem(w, own).found_in_inspection_id}", headers=h), (A.inspection_read,)),
+    "GET /api/v1/inspections/{inspection_id}/record.pdf": Row(lambda c, h, w, own: c.get(
+        f"{API}/inspections/{m.problem(w, own).found_in_inspection_id}/record.pdf", headers=h), (A.inspection_read,)),
+    "GET /api/v1/inspections/{inspection_id}/rectification-notice.pdf": Row(lambda c, h, w, own: c.get(
+        f"{API}/inspections/{m.problem(w, own).found_in_inspection_id}/rectification-notice.pdf", headers=h),
+        (A.inspection_read,)),
     "GET /api/v1/inspection-checklists": Row(lambda c, h, w, own: c.get(f"{API}/inspection-checklists", headers=h),
                                              (A.venue_read,), foreign=False),
+    "GET /api/v1/inspection-checklists/{checklist_code}/{checklist_version}": Row(lambda c, h, w, own: c.get(
+        f"{API}/inspection-checklists/generic/{county_checklist(w, own)}", headers=h), (A.venue_read,)),
+    "POST /api/v1/inspection-checklists/{checklist_code}/versions": Row(lambda c, h, w, own: c.post(
+        f"{API}/inspection-checklists/generic/versions", headers=h,
+        json={"unit_id": m.county(w, own).id, "items": [CHECKLIST_ITEM]}), (A.checklist_manage,),
+        caller=county_caller),
     "GET /api/v1/problems": probe("inspection.read"),
     "GET /api/v1/problems/overdue": Row(lambda c, h, w, own: c.get(f"{API}/problems/overdue", headers=h, params={
         "org_unit_id": m.unit_id(w, own)}), (A.inspection_read,)),
@@ -604,6 +660,28 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/escalations/referrals": Row(lambda c, h, w, own: listed(late_referral(c, w, own), c.get(
         f"{API}/escalations/referrals", headers=h), key="referral_id"), (A.referral_read,)),
     # Coverage, campaigns, monthly reports.
+    # Review of field work (审核, issue 17).
+    "POST /api/v1/visits/{visit_id}/review": probe("review.manage"),
+    "GET /api/v1/visits/{visit_id}/reviews": probe("review.read"),
+    "POST /api/v1/inspections/{inspection_id}/review": Row(lambda c, h, w, own: c.post(
+        f"{API}/inspections/{m.problem(w, own).found_in_inspection_id}/review", json={"state": "approved"},
+        headers=h), (A.review_manage,)),
+    "GET /api/v1/inspections/{inspection_id}/reviews": Row(lambda c, h, w, own: c.get(
+        f"{API}/inspections/{m.problem(w, own).found_in_inspection_id}/reviews", headers=h), (A.review_read,)),
+    "POST /api/v1/inspections/{inspection_id}/review/response": Row(lambda c, h, w, own: c.post(
+        f"{API}/inspections/{m.inspection_with_issues(w, own)}/review/response", json={"note": "已补签"},
+        headers=h), (A.inspection_create,)),
+    "GET /api/v1/reviews/queue": Row(lambda c, h, w, own: listed(m.visit(c, w, own), c.get(
+        f"{API}/reviews/queue", params={"state": "pending", "limit": 500}, headers=h), key="record_id"),
+        (A.review_read,)),
+    "GET /api/v1/reviews/summary": Row(lambda c, h, w, own: c.get(
+        f"{API}/reviews/summary", params={"unit_id": m.unit_id(w, own)}, headers=h), (A.review_read,)),
+    "GET /api/v1/reviews/settings": Row(lambda c, h, w, own: c.get(
+        f"{API}/reviews/settings", params={"unit_id": m.station(w, own).id}, headers=h), (A.review_read,),
+        caller=m.town_caller),
+    "PUT /api/v1/reviews/settings": Row(lambda c, h, w, own: c.put(
+        f"{API}/reviews/settings", params={"unit_id": m.station(w, own).id}, json={"approved_only": False},
+        headers=h), (A.review_manage,), caller=m.town_caller),
     "GET /api/v1/coverage": child_row(counted, A.coverage_read),
     "GET /api/v1/coverage/tiles/{z}/{x}/{y}.mvt": Row(
         lambda c, h, w, own: c.get(f"{API}/coverage/tiles/0/0/0.mvt", headers=h), (A.coverage_read,),
@@ -621,6 +699,35 @@ ROWS: dict[str, Row] = {
         (A.report_read,)),
     "POST /api/v1/reports/monthly/{report_id}/submit": Row(lambda c, h, w, own: c.post(
         f"{API}/reports/monthly/{report(w, own)}/submit", headers=h), (A.report_generate,)),
+    "POST /api/v1/reports/monthly/{report_id}/approve": Row(lambda c, h, w, own: c.post(
+        f"{API}/reports/monthly/{submitted_report(w, own)}/approve", headers=h), (A.report_generate,)),
+    "POST /api/v1/reports/monthly/{report_id}/return": Row(lambda c, h, w, own: c.post(
+        f"{API}/reports/monthly/{submitted_report(w, own)}/return", json={"comment": "请补充"}, headers=h),
+        (A.report_generate,)),
+    "PUT /api/v1/campaigns/report-due-rule": Row(lambda c, h, w, own: c.put(
+        f"{API}/campaigns/report-due-rule", json={"year": 2026, "report_due_rule": "same_month",
+                                                  "report_due_day": 17}, headers=h),
+        (A.campaign_manage,), foreign=False, caller=county_caller),
+    # Reports that go up and come back (issue 17): the level above decides; the kind's right first.
+    "GET /api/v1/report-submissions": Row(lambda c, h, w, own: listed(report_way_up(w, own, False), c.get(
+        f"{API}/report-submissions", params={"unit_id": m.unit_id(w, own)}, headers=h)), (A.report_read,)),
+    "POST /api/v1/report-submissions": Row(lambda c, h, w, own: c.post(
+        f"{API}/report-submissions", json={"kind": "monthly", "unit_id": m.unit_id(w, own), "period": "2026-03",
+                                           "progress": "进展"}, headers=h), (A.report_read, A.report_generate)),
+    "GET /api/v1/report-submissions/status": Row(lambda c, h, w, own: c.get(
+        f"{API}/report-submissions/status", params={"kind": "monthly", "period": "2026-03",
+                                                    "unit_id": m.unit_id(w, own)}, headers=h), (A.report_read,)),
+    "GET /api/v1/report-submissions/{report_submission_id}": Row(lambda c, h, w, own: c.get(
+        f"{API}/report-submissions/{report_way_up(w, own, False)}", headers=h), (A.report_read,)),
+    "POST /api/v1/report-submissions/{report_submission_id}/submit": Row(lambda c, h, w, own: c.post(
+        f"{API}/report-submissions/{report_way_up(w, own, False)}/submit", headers=h),
+        (A.report_read, A.report_generate)),
+    "POST /api/v1/report-submissions/{report_submission_id}/approve": Row(lambda c, h, w, own: c.post(
+        f"{API}/report-submissions/{report_way_up(w, own, True)}/approve", headers=h),
+        (A.report_read, A.report_generate)),
+    "POST /api/v1/report-submissions/{report_submission_id}/return": Row(lambda c, h, w, own: c.post(
+        f"{API}/report-submissions/{report_way_up(w, own, True)}/return", json={"comment": "请补充"}, headers=h),
+        (A.report_read, A.report_generate)),
     "GET /api/v1/reports/monthly/{report_id}/report.xlsx": Row(lambda c, h, w, own: c.get(
         f"{API}/reports/monthly/{report(w, own)}/report.xlsx", headers=h), (A.report_read,)),
     "GET /api/v1/reports/monthly/{report_id}/coverage.png": Row(lambda c, h, w, own: c.get(

@@ -91,6 +91,9 @@ EXPECTED: dict[str, set[Role]] = {
     "police_case.read": {R.police, R.coordinator},
     "police_case.manage": {R.police},
     "case_review.manage": {R.police, R.coordinator},
+    # Review of field work (issue 17): coordinators decide on visits and inspections.
+    "review.read": {R.coordinator},
+    "review.manage": {R.coordinator},
 }
 
 

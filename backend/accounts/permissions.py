@@ -94,6 +94,10 @@ class Action(StrEnum):
     police_case_read = "police_case.read"
     police_case_manage = "police_case.manage"
     case_review_manage = "case_review.manage"
+    # Review of field work (审核, issue 17): read the queue and decisions; decide on visits and inspections
+    # and set a town's counting rule.
+    review_read = "review.read"
+    review_manage = "review.manage"
 
 
 # Actions whose very existence is sensitive: a role without them gets 404, exactly as if the
@@ -156,7 +160,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         A.report_generate, A.notification_read, A.incident_read, A.incident_create, A.incident_handoff,
         A.incident_close, A.helper_read, A.helper_manage, A.assignment_read, A.assignment_confirm,
         A.case_read, A.case_manage, A.service_read, A.service_manage, A.service_handle, A.mandatory_report_file,
-        A.police_case_read, A.case_review_manage,
+        A.police_case_read, A.case_review_manage, A.review_read, A.review_manage,
     }),
     # Users, the audit log and read-only overviews; no personal records of children.
     Role.admin: frozenset({

@@ -23,6 +23,10 @@ class Campaign(SQLModel, table=True):
     end_date: date = Field(sa_column=Column(Date, nullable=False))
     created_by: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
+    # When a month's report (月报) is due: by `report_due_day` of that same month (seed 002: 每月17日前报送
+    # 当月工作进展情况, the default) or of the following month.
+    report_due_rule: str = Field(default="same_month", max_length=16)
+    report_due_day: int = 17
 
 
 class CampaignPhase(SQLModel, table=True):

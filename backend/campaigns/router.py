@@ -11,7 +11,7 @@ from backend.accounts.deps import requires
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.campaigns import service
-from backend.campaigns.schemas import CampaignCreate, CampaignPublic, PeriodPublic
+from backend.campaigns.schemas import CampaignCreate, CampaignPublic, DueRuleIn, PeriodPublic
 from backend.campaigns.service import Period, PhaseInfo
 from backend.core.db import SessionDep
 from backend.core.pagination import Page, Paging
@@ -63,3 +63,14 @@ def create_campaign(
 def resolve_period(period: PeriodDep, _: Annotated[Principal, requires(Action.coverage_read)]) -> PeriodPublic:
     """The dates a phase, month or from/to resolves to."""
     return PeriodPublic.of(period)
+
+
+@router.put("/report-due-rule", response_model=CampaignPublic)
+def set_report_due_rule(
+    body: DueRuleIn, session: SessionDep, principal: Annotated[Principal, requires(Action.campaign_manage)]
+) -> CampaignPublic:
+    """When monthly reports are due (county level and above): same_month (the seed's reading: by the
+    17th of the month reported) or following_month, and the day."""
+    return CampaignPublic.of(service.set_due_rule(session, principal, rule=body.report_due_rule,
+                                                  day=body.report_due_day, campaign_id=body.campaign_id,
+                                                  year=body.year))

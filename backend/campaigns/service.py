@@ -16,9 +16,11 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from backend.accounts.principal import Principal
+from backend.audit import service as audit
 from backend.campaigns.models import Campaign, CampaignPhase
 from backend.core import clock
-from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.orgunits.models import OrgLevel, OrgUnit
 
 DEFAULT_CAMPAIGN_NAME = "利剑护蕾·雷霆行动"
 DEFAULT_CODE_PREFIX = "lijian-hulei-"
@@ -56,6 +58,8 @@ class CampaignInfo:
     start_date: date
     end_date: date
     phases: tuple[PhaseInfo, ...]
+    report_due_rule: str = "same_month"
+    report_due_day: int = 17
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ def _info(session: Session, campaign: Campaign) -> CampaignInfo:
     return CampaignInfo(
         campaign.id, campaign.code, campaign.name, campaign.start_date, campaign.end_date,
         tuple(PhaseInfo(p.code, p.name_zh, p.name_en, p.start_date, p.end_date) for p in phases),
+        campaign.report_due_rule, campaign.report_due_day,
     )
 
 
@@ -238,8 +243,74 @@ def resolve_period(
     return phase_period(campaign, current.code)
 
 
-def due_date_for_month(month: str) -> date:
-    """Monthly reports are due by the 17th of the following month (seed 002)."""
+# When a month's report is due (a campaign setting). Seed 002 reads "每月17日前报送当月工作进展情况和有关数据
+# 报表": the month's own report by the 17th of that month (same_month, the default); following_month
+# is the other reading, by the 17th of the month after.
+SAME_MONTH = "same_month"
+FOLLOWING_MONTH = "following_month"
+DUE_RULES = (SAME_MONTH, FOLLOWING_MONTH)
+DEFAULT_DUE_RULE = SAME_MONTH
+DEFAULT_DUE_DAY = 17
+
+
+def due_date_for_month(month: str, rule: str = DEFAULT_DUE_RULE, day: int = DEFAULT_DUE_DAY) -> date:
+    """The day a month's report is due under a rule: `day` of the month itself (same_month) or of the
+    month after (following_month); a day past the month's end is its last day."""
     period = month_period(month)
-    following = period.end_date + timedelta(days=1)
-    return following.replace(day=17)
+    first = period.start_date if rule == SAME_MONTH else period.end_date + timedelta(days=1)
+    last = calendar.monthrange(first.year, first.month)[1]
+    return first.replace(day=min(day, last))
+
+
+def campaign_of_month(session: Session, month: str) -> CampaignInfo:
+    """The campaign whose due rule applies to a month's report: the one running on its first day."""
+    return current_campaign(session, month_period(month).start_date)
+
+
+def report_due_date(session: Session, month: str) -> date:
+    """When the report of a month is due, by the rule of its campaign (default: the seed's reading)."""
+    campaign = campaign_of_month(session, month)
+    return due_date_for_month(month, campaign.report_due_rule, campaign.report_due_day)
+
+
+def report_month(session: Session, on: date | None = None) -> str:
+    """The month whose report is being prepared on a China date: the current month under same_month,
+    the previous one under following_month (YYYY-MM)."""
+    day = on or today()
+    rule = current_campaign(session, day).report_due_rule
+    month = day if rule == SAME_MONTH else day.replace(day=1) - timedelta(days=1)
+    return month.strftime("%Y-%m")
+
+
+class DueRuleRefused(Forbidden):
+    code = "report-due-rule-county-only"
+    title_zh = "只有县级及以上可设置月报报送期限"
+    title_en = "Only the county level or above sets the report due rule"
+
+
+def set_due_rule(session: Session, principal: Principal, *, rule: str, day: int, campaign_id: int | None,
+                 year: int | None) -> CampaignInfo:
+    """A county (or higher) coordinator sets when monthly reports are due, on a stored campaign or on
+    the year's default (stored first so it can carry the setting); audited."""
+    unit = session.get(OrgUnit, principal.org_unit_id)
+    if unit is None or OrgLevel(unit.level).depth > OrgLevel.county.depth:
+        raise DueRuleRefused()
+    if rule not in DUE_RULES:
+        raise InvalidInput("报送规则应为 same_month 或 following_month", "rule must be same_month or following_month",
+                           field="report_due_rule")
+    if campaign_id is not None:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound()
+    else:
+        info = store_default_campaign(session, principal, year or today().year)
+        campaign = session.get(Campaign, info.id)
+        assert campaign is not None
+    before = {"report_due_rule": campaign.report_due_rule, "report_due_day": campaign.report_due_day}
+    campaign.report_due_rule, campaign.report_due_day = rule, day
+    session.add(campaign)
+    session.flush()
+    audit.record(session, actor=principal, action="campaign.report_due_rule", object_type="campaign",
+                 object_id=campaign.id, org_unit_id=principal.org_unit_id,
+                 details={"before": before, "after": {"report_due_rule": rule, "report_due_day": day}})
+    return _info(session, campaign)

@@ -162,10 +162,13 @@ class Settings(BaseSettings):
     # (worker killed) and processed again by another; one photo takes seconds, at most.
     media_processing_lease_seconds: int = 120
 
-    # Coverage and dashboard (issue 7). Scopes with more grids than this read the per-grid summary
-    # (coverage_grid_stat, refreshed by the worker job coverage.refresh) for phase and month periods
-    # when the summary is younger than the max age; smaller scopes and date ranges are counted live.
+    # Coverage and dashboard (issues 7, 17). Scopes with more grids, or (at the last refresh) more
+    # households, than these read the summary (coverage_unit_stat, refreshed by the worker job
+    # coverage.refresh) for phase and month periods when it is younger than the max age: a
+    # 50,000-household town in milliseconds instead of most of a second. Smaller scopes and date
+    # ranges are counted live, so a village's figures move as soon as a visit syncs.
     coverage_live_max_grids: int = 500
+    coverage_live_max_households: int = 5000
     coverage_summary_max_age_minutes: int = 30
     coverage_max_points: int = 5000
     # Optional base layer for the dashboard map: a Leaflet URL template ({z}/{x}/{y}, {s} for

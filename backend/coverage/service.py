@@ -11,6 +11,12 @@ previous amendment). A household counts as visited in a period when an effective
 outcome "visited" is placed inside it; "never visited" means no such visit before the period's end.
 Households in scope are those placed before the period's end. Records are placed by `counted_at`:
 the phone's time when plausible, else the server's receipt time (backend/core/placement.py).
+
+Review of field work (backend/reviews): a visit a coordinator rejected never counts; in a town that
+chose to count approved visits only (`review_setting.approved_only`) only approved ones do. The
+summary keeps both figures, so a county mixing towns reads each town by its own rule (summary.py), and
+every figure says which rule it used (`counting`: all, approved_only, or mixed for a unit whose towns
+differ).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Date, DateTime, Integer, TextClause, bindparam, delete, select, text
+from sqlalchemy import BindParameter, Date, DateTime, Integer, TextClause, bindparam, select, text
 from sqlmodel import Session, col
 
 from backend.accounts import scope
@@ -35,8 +41,8 @@ from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.db import dialect_insert
 from backend.core.pagination import decode_cursor, encode_cursor
-from backend.coverage import rules
-from backend.coverage.models import CoverageGridStat, CoverageSummaryState
+from backend.coverage import rules, summary
+from backend.coverage.models import CoverageSummaryState
 from backend.helpers import service as helpers
 from backend.inspections.models import OPEN_STATUSES
 from backend.orgunits import service as orgunits
@@ -74,6 +80,9 @@ class UnitNumbers:
     cases: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CASE_FIGURES, 0))
     services: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SERVICE_FIGURES, 0))
     reports_by_source: dict[str, int] = field(default_factory=dict)
+    # Which visits the figures count (backend/reviews): all, approved_only, or mixed; None until
+    # known (a total before its first unit is added), read as all.
+    counting: str | None = None
 
     @property
     def not_visited(self) -> int:
@@ -106,6 +115,7 @@ class UnitNumbers:
             self.services[key] += value
         for key, value in other.reports_by_source.items():
             self.reports_by_source[key] = self.reports_by_source.get(key, 0) + value
+        self.counting = merged_counting(self.counting, other.counting)
 
     def as_properties(self) -> dict[str, Any]:
         return {
@@ -124,6 +134,7 @@ class UnitNumbers:
             "cases": dict(self.cases),
             "services": dict(self.services),
             "reports_by_source": dict(sorted(self.reports_by_source.items())),
+            "counting": self.counting or "all",
         }
 
 
@@ -206,10 +217,35 @@ def _households_cte(view: View) -> str:
 
 
 _HOUSEHOLDS_CTE = _households_cte(WHOLE)
-_VISITED_CTE = (
+# The units of the towns that count approved visits only (backend/reviews): a handful of rows.
+_APPROVED_ONLY_UNITS = (
+    "SELECT u.id AS unit_id FROM review_setting s JOIN org_unit t ON t.id = s.org_unit_id "
+    "JOIN org_unit u ON u.path >= t.path AND u.path < substr(t.path, 1, length(t.path) - 1) || '0' "
+    "WHERE s.approved_only"
+)
+_APPROVED_ONLY_CTE = f", approved_only_unit AS ({_APPROVED_ONLY_UNITS})"
+
+
+def counted_review(units: str = "SELECT unit_id FROM approved_only_unit") -> str:
+    """A visit counts unless rejected; in an approved-only town only when approved."""
+    return f"v.review_state <> 'rejected' AND (v.review_state = 'approved' OR v.org_unit_id NOT IN ({units}))"
+
+
+COUNTED_REVIEW = counted_review()
+_VISITED_CTE = _APPROVED_ONLY_CTE + (
     ", hv AS (SELECT v.household_id, max(CASE WHEN v.counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period "
     "FROM visit v JOIN hh ON hh.household_id = v.household_id "
-    f"WHERE v.outcome = 'visited' AND v.counted_at < :end_at AND {EFFECTIVE_VISIT} GROUP BY v.household_id)"
+    f"WHERE v.outcome = 'visited' AND v.counted_at < :end_at AND {COUNTED_REVIEW} AND {EFFECTIVE_VISIT} "
+    "GROUP BY v.household_id)"
+)
+# The summary's two rules at once: every visit not rejected, and approved visits only.
+_VISITED_BOTH_CTE = (
+    ", hv AS (SELECT v.household_id, max(CASE WHEN v.counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period, "
+    "max(CASE WHEN v.review_state = 'approved' AND v.counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period_ok, "
+    "max(CASE WHEN v.review_state = 'approved' THEN 1 ELSE 0 END) AS ever_ok "
+    "FROM visit v JOIN hh ON hh.household_id = v.household_id "
+    "WHERE v.outcome = 'visited' AND v.counted_at < :end_at AND v.review_state <> 'rejected' "
+    f"AND {EFFECTIVE_VISIT} GROUP BY v.household_id)"
 )
 
 
@@ -250,15 +286,29 @@ def run_grouped(session: Session, body: str, targets: Targets, params: dict[str,
 
 
 def _household_numbers(session: Session, targets: Targets, params: dict[str, Any],
-                       out: dict[int, UnitNumbers], view: View = WHOLE) -> None:
-    rows = run_grouped(session, _households_cte(view) + _VISITED_CTE + (
-        " SELECT hh.target_id, count(*), coalesce(sum(hv.in_period), 0), "
-        "sum(CASE WHEN hv.household_id IS NULL THEN 1 ELSE 0 END) "
-        "FROM hh LEFT JOIN hv ON hv.household_id = hh.household_id GROUP BY hh.target_id"
-    ), targets, params)
-    for target_id, households, visited, never in rows:
+                       out: dict[int, UnitNumbers], view: View = WHOLE,
+                       approved: dict[int, tuple[int, int]] | None = None) -> None:
+    """Households, visited, never visited, mismatches and children per target, by the towns' rules;
+    given `approved` (the summary), visited and never visited by every visit not rejected, and the
+    same two counting approved visits only into `approved`, whatever the towns chose now."""
+    if approved is None:
+        rows = run_grouped(session, _households_cte(view) + _VISITED_CTE + (
+            " SELECT hh.target_id, count(*), coalesce(sum(hv.in_period), 0), "
+            "sum(CASE WHEN hv.household_id IS NULL THEN 1 ELSE 0 END), 0, 0 "
+            "FROM hh LEFT JOIN hv ON hv.household_id = hh.household_id GROUP BY hh.target_id"
+        ), targets, params)
+    else:
+        rows = run_grouped(session, _households_cte(view) + _VISITED_BOTH_CTE + (
+            " SELECT hh.target_id, count(*), coalesce(sum(hv.in_period), 0), "
+            "sum(CASE WHEN hv.household_id IS NULL THEN 1 ELSE 0 END), coalesce(sum(hv.in_period_ok), 0), "
+            "sum(CASE WHEN coalesce(hv.ever_ok, 0) = 0 THEN 1 ELSE 0 END) "
+            "FROM hh LEFT JOIN hv ON hv.household_id = hh.household_id GROUP BY hh.target_id"
+        ), targets, params)
+    for target_id, households, visited, never, visited_ok, never_ok in rows:
         n = out[int(target_id)]
         n.households, n.visited, n.never_visited = int(households), int(visited), int(never)
+        if approved is not None:
+            approved[int(target_id)] = (int(visited_ok), int(never_ok))
     rows = run_grouped(session, _households_cte(view) + (
         " SELECT hh.target_id, count(*) FROM visit v JOIN hh ON hh.household_id = v.household_id "
         "WHERE v.location_mismatch = :flag AND v.counted_at >= :start_at AND v.counted_at < :end_at "
@@ -380,18 +430,14 @@ def _followup_numbers(session: Session, targets: Targets, params: dict[str, Any]
         out[int(target_id)].overdue_followups = int(count)
 
 
-def _summary_numbers(session: Session, targets: Targets, period_key: str, params: dict[str, Any],
-                     out: dict[int, UnitNumbers]) -> None:
-    rows = run_grouped(session, (
-        " SELECT m.target_id, sum(s.households), sum(s.visited), sum(s.never_visited), sum(s.mismatch_visits), "
-        "sum(s.risk_low), sum(s.risk_general), sum(s.risk_major), sum(s.risk_severe), sum(s.risk_none) "
-        "FROM coverage_grid_stat s JOIN unit_map m ON m.unit_id = s.grid_id "
-        "WHERE s.period_key = :period_key GROUP BY m.target_id"
-    ), targets, {**params, "period_key": period_key})
-    for target_id, hh, visited, never, mismatch, low, general, major, severe, none in rows:
-        n = out[int(target_id)]
-        n.households, n.visited, n.never_visited, n.mismatch_visits = int(hh), int(visited), int(never), int(mismatch)
-        n.children.update(low=int(low), general=int(general), major=int(major), severe=int(severe), none=int(none))
+def _summary_numbers(session: Session, period_key: str, out: dict[int, UnitNumbers]) -> None:
+    """The targets' figures from their summary rows, each by its towns' current counting rule."""
+    for unit_id, f in summary.read(session, period_key, list(out)).items():
+        n = out[unit_id]
+        n.households, n.visited, n.never_visited = f["households"], f["visited"], f["never_visited"]
+        n.mismatch_visits = f["mismatch_visits"]
+        n.children.update(low=f["risk_low"], general=f["risk_general"], major=f["risk_major"],
+                          severe=f["risk_severe"], none=f["risk_none"])
 
 
 @dataclass
@@ -422,22 +468,66 @@ def grid_count(session: Session, unit: OrgUnit) -> int:
     ).scalar_one())
 
 
+def _big(session: Session, period_key: str, scope_grids: int, scope_unit_id: int | None) -> bool:
+    """Whether a scope is large enough to read the summary: many grids, or many households when the
+    summary was last refreshed (a town of 50,000 households in few large grids)."""
+    settings = get_settings()
+    if scope_grids > settings.coverage_live_max_grids:
+        return True
+    if scope_unit_id is None:
+        return False
+    households = summary.households_at_refresh(session, period_key, scope_unit_id)
+    return households is not None and households > settings.coverage_live_max_households
+
+
 def compute(session: Session, targets: Targets, target_ids: Iterable[int], period: Period, *,
-            scope_grids: int, view: View = WHOLE) -> CoverageResult:
-    """Numbers for each target unit; county-size scopes read the fresh summary when there is one
-    (a helper's view is counted live: the summary counts every record of a unit)."""
+            scope_grids: int, view: View = WHOLE, scope_unit_id: int | None = None) -> CoverageResult:
+    """Numbers for each target unit; town- and county-size scopes read the fresh summary when there
+    is one (a helper's view is counted live: the summary counts every record of a unit)."""
     params = period_params(period, targets)
     out = {i: UnitNumbers(unit_id=i) for i in target_ids}
-    big = scope_grids > get_settings().coverage_live_max_grids
-    as_of = _summary_fresh(session, period) if big and view.whole else None
+    as_of = _summary_fresh(session, period) if view.whole and period.key is not None else None
+    if as_of is not None and period.key is not None and not _big(session, period.key, scope_grids, scope_unit_id):
+        as_of = None
     if as_of is not None and period.key is not None:
-        _summary_numbers(session, targets, period.key, params, out)
+        _summary_numbers(session, period.key, out)
         source = "summary"
     else:
         _household_numbers(session, targets, params, out, view)
         source, as_of = "live", clock.now()
     _live_numbers(session, targets, params, out, view)
+    _counting(session, targets, params, out)
     return CoverageResult(period, out, source, as_of)
+
+
+def merged_counting(a: str | None, b: str | None) -> str | None:
+    """The rule of figures summed from two units' (all + approved_only = mixed)."""
+    return b if a is None else a if b is None or a == b else "mixed"
+
+
+def _counting(session: Session, targets: Targets, params: dict[str, Any], out: dict[int, UnitNumbers]) -> None:
+    """Which rule each target's visit figures used: its town's (a town or a unit inside one), or, for a
+    unit above towns, approved_only or all when its towns agree and mixed when they differ."""
+    strict = [str(p) for p in session.execute(text(
+        "SELECT t.path FROM review_setting s JOIN org_unit t ON t.id = s.org_unit_id WHERE s.approved_only"
+    )).scalars()]
+    if not strict:
+        return  # the default everywhere: every figure is "all"
+    rows = run_grouped(session, (
+        " SELECT m.target_id, count(*), sum(CASE WHEN s.approved_only THEN 1 ELSE 0 END) "
+        "FROM unit_map m JOIN org_unit u ON u.id = m.unit_id "
+        "LEFT JOIN review_setting s ON s.org_unit_id = u.id WHERE u.level = 'town' GROUP BY m.target_id"
+    ), targets, params)
+    towns = {int(t): (int(n), int(k or 0)) for t, n, k in rows}
+    paths = dict(session.execute(
+        select(col(OrgUnit.id), col(OrgUnit.path)).where(col(OrgUnit.id).in_(list(out)))).all())
+    for unit_id, numbers in out.items():
+        total, approved = towns.get(unit_id, (0, 0))
+        if total:
+            numbers.counting = "all" if approved == 0 else "approved_only" if approved == total else "mixed"
+        else:  # inside a town (or no town at all): the rule of the town above it
+            path = str(paths.get(unit_id, ""))
+            numbers.counting = "approved_only" if any(path.startswith(p) for p in strict) else "all"
 
 
 def child_units(session: Session, unit: OrgUnit) -> list[OrgUnit]:
@@ -456,7 +546,7 @@ def unit_coverage(session: Session, unit: OrgUnit, period: Period,
     else:
         kids, targets = [unit], Targets(ids=(unit.id,))
     result = compute(session, targets, [k.id for k in kids if k.id is not None], period,
-                     scope_grids=grid_count(session, unit), view=view)
+                     scope_grids=grid_count(session, unit), view=view, scope_unit_id=unit.id)
     return kids, result
 
 
@@ -472,23 +562,25 @@ def standard_periods(session: Session) -> list[Period]:
 
 
 def refresh_summary(session: Session, period: Period) -> int:
-    """Recompute the per-grid rows of one standard period; returns the number of grids."""
+    """Recompute the summary rows of one standard period (each grid counted, then rolled up to every
+    unit above it); returns the number of grids."""
     assert period.key is not None
     started = time.perf_counter()
     grids = [int(i) for i in session.execute(text("SELECT id FROM org_unit WHERE level = 'grid'")).scalars()]
     targets = Targets(level=OrgLevel.grid.value)
     out = {i: UnitNumbers(unit_id=i) for i in grids}
-    _household_numbers(session, targets, period_params(period, targets), out)
-    session.execute(delete(CoverageGridStat).where(col(CoverageGridStat.period_key) == period.key))
-    rows = [
-        {"period_key": period.key, "grid_id": n.unit_id, "households": n.households, "visited": n.visited,
-         "never_visited": n.never_visited, "mismatch_visits": n.mismatch_visits,
-         "risk_low": n.children["low"], "risk_general": n.children["general"], "risk_major": n.children["major"],
-         "risk_severe": n.children["severe"], "risk_none": n.children["none"]}
+    approved: dict[int, tuple[int, int]] = {}
+    _household_numbers(session, targets, period_params(period, targets), out, approved=approved)
+    per_grid = {
+        n.unit_id: {"households": n.households, "visited": n.visited, "never_visited": n.never_visited,
+                    "mismatch_visits": n.mismatch_visits, "visited_approved": approved.get(n.unit_id, (0, 0))[0],
+                    "never_visited_approved": approved.get(n.unit_id, (0, 0))[1],
+                    "risk_low": n.children["low"], "risk_general": n.children["general"],
+                    "risk_major": n.children["major"], "risk_severe": n.children["severe"],
+                    "risk_none": n.children["none"]}
         for n in out.values() if n.households or n.mismatch_visits or any(n.children.values())
-    ]
-    for start in range(0, len(rows), 5000):
-        session.execute(CoverageGridStat.__table__.insert(), rows[start:start + 5000])  # type: ignore[attr-defined]
+    }
+    summary.write(session, period.key, per_grid)
     insert = dialect_insert(session)
     values = {"start_date": period.start_date, "end_date": period.end_date, "refreshed_at": clock.now(),
               "grids": len(grids), "seconds": round(time.perf_counter() - started, 3)}
@@ -624,7 +716,8 @@ def not_visited_households(
         "FROM household h JOIN org_unit g ON g.id = h.org_unit_id "
         "WHERE g.path >= :lo AND g.path < :hi AND h.counted_at < :end_at AND h.id > :after "
         "AND NOT EXISTS (SELECT 1 FROM visit v WHERE v.household_id = h.id AND v.outcome = 'visited' "
-        f"AND v.counted_at >= :since AND v.counted_at < :end_at AND {EFFECTIVE_VISIT}) "
+        f"AND v.counted_at >= :since AND v.counted_at < :end_at AND {counted_review(_APPROVED_ONLY_UNITS)} "
+        f"AND {EFFECTIVE_VISIT}) "
         "ORDER BY h.id LIMIT :limit"
     ).bindparams(bindparam("since", type_=DateTime(timezone=True)), bindparam("end_at", type_=DateTime(timezone=True)))
     rows = session.execute(statement, {"lo": unit.path, "hi": subtree_upper_bound(unit.path),

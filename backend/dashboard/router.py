@@ -10,8 +10,10 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
+from backend.campaigns import service as campaigns
 from backend.core import clock
 from backend.core.config import get_settings
+from backend.core.db import SessionDep
 
 DASHBOARD_DIR = Path(__file__).resolve().parent
 STATIC_DIR = DASHBOARD_DIR / "static"
@@ -32,7 +34,7 @@ class DashboardConfig(BaseModel):
     base_layer: BaseLayer | None
     # China dates (Asia/Shanghai) from the server's clock, so the page never derives them from the
     # browser's zone or clock: today, next week's Monday (the 下周 panel) and the month whose report
-    # the report panel shows (the previous China month, YYYY-MM).
+    # the report panel shows (YYYY-MM, by the campaign's due rule).
     china_today: date
     next_monday: date
     report_month: str
@@ -47,14 +49,17 @@ def china_dates() -> tuple[date, date, str]:
 
 
 @config_router.get("/config", response_model=DashboardConfig)
-def dashboard_config() -> DashboardConfig:
+def dashboard_config(session: SessionDep) -> DashboardConfig:
     """Settings the page needs before sign-in: locale, the optional base layer and today's China dates."""
     s = get_settings()
     layer = None
     if s.basemap_url_template:
         layer = BaseLayer(url_template=s.basemap_url_template, subdomains=s.basemap_subdomains,
                           attribution=s.basemap_attribution, gcj02=s.basemap_gcj02)
-    today, next_monday, report_month = china_dates()
+    today, next_monday, _ = china_dates()
+    # The month being reported follows the campaign's due rule: the current China month under
+    # same_month (seed 002, the default), the previous one under following_month.
+    report_month = campaigns.report_month(session, today)
     return DashboardConfig(default_locale=s.default_locale, base_layer=layer, china_today=today,
                            next_monday=next_monday, report_month=report_month)
 

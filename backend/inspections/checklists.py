@@ -2,12 +2,26 @@
 
 A version, once published, never changes: a phone that recorded an inspection offline against an
 older version still syncs, and its answers are read against the items of that version.
+
+The versions live in the `inspection_checklist` table. The built-in national ones below are its
+version 1 (written on first use, `ensure_builtin`); a county coordinator publishes the county's own
+next versions (backend/inspections/checklist_templates.py). Towns and phones of that county then use
+the county's current version; every other county keeps the national one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import or_, select
+from sqlmodel import Session, col
+
+from backend.core import clock
+from backend.core.db import dialect_insert
+from backend.inspections.models import InspectionChecklistVersion
+from backend.orgunits.models import OrgUnit, subtree_upper_bound
 from backend.venues.models import VenueType
 
 
@@ -28,6 +42,8 @@ class Checklist:
     title_en: str
     venue_types: tuple[VenueType, ...]
     items: tuple[ChecklistItem, ...]
+    owner_unit_id: int | None = None  # the county whose version this is; None for the national one
+    published_at: datetime | None = None
 
     def item(self, code: str) -> ChecklistItem | None:
         return next((i for i in self.items if i.code == code), None)
@@ -85,7 +101,7 @@ GENERIC: tuple[ChecklistItem, ...] = (
                   "Abuse-prevention education is held or supported", "张贴宣传资料，组织一次防性侵教育", 14),
 )
 
-_ALL: tuple[Checklist, ...] = (
+BUILTIN: tuple[Checklist, ...] = (
     Checklist("accommodation", 1, "住宿场所“五必须”检查表", "Accommodation: the five musts",
               (VenueType.hotel, VenueType.on_demand_cinema), FIVE_MUSTS),
     Checklist("esports_hotel", 1, "电竞酒店检查表（五必须+电竞区域）", "E-sports hotel: five musts and gaming area",
@@ -94,23 +110,125 @@ _ALL: tuple[Checklist, ...] = (
               (VenueType.internet_cafe, VenueType.bar, VenueType.ktv), NO_MINORS),
     Checklist("generic", 1, "通用检查表", "Generic checklist", (VenueType.training, VenueType.school_shop), GENERIC),
 )
-
-CHECKLISTS: dict[tuple[str, int], Checklist] = {(c.code, c.version): c for c in _ALL}
-CURRENT: dict[VenueType, Checklist] = {}
-for _c in _ALL:
-    for _t in _c.venue_types:
-        if _t not in CURRENT or CURRENT[_t].version < _c.version:
-            CURRENT[_t] = _c
+_BUILTIN_CURRENT: dict[VenueType, Checklist] = {t: c for c in BUILTIN for t in c.venue_types}
 
 
-def current_for(venue_type: VenueType) -> Checklist:
-    """The checklist a phone should use for this kind of venue now."""
-    return CURRENT[venue_type]
+def builtin_current(venue_type: VenueType) -> Checklist:
+    """The built-in national checklist for this kind of venue (what no county has replaced)."""
+    return _BUILTIN_CURRENT[venue_type]
 
 
-def get(code: str, version: int) -> Checklist | None:
-    return CHECKLISTS.get((code, version))
+def item_row(i: ChecklistItem) -> dict[str, Any]:
+    return {"code": i.code, "text_zh": i.text_zh, "text_en": i.text_en, "measure_zh": i.measure_zh,
+            "deadline_days": i.deadline_days}
 
 
-def all_checklists() -> list[Checklist]:
-    return list(_ALL)
+def from_row(row: InspectionChecklistVersion) -> Checklist:
+    """A stored version as the frozen value the rest of the service reads."""
+    return Checklist(
+        code=row.code, version=row.version, title_zh=row.title_zh, title_en=row.title_en,
+        venue_types=tuple(VenueType(t) for t in row.venue_types),
+        items=tuple(ChecklistItem(str(i["code"]), str(i["text_zh"]), str(i["text_en"]), str(i["measure_zh"]),
+                                  int(i["deadline_days"])) for i in row.items),
+        owner_unit_id=row.owner_unit_id, published_at=clock.as_utc(row.published_at),
+    )
+
+
+def ensure_builtin(session: Session) -> None:
+    """Make sure the built-in national versions exist (idempotent, race-safe: a new database gets them
+    on first use, with the codes and versions phones and stored inspections already name)."""
+    have = set(session.execute(select(col(InspectionChecklistVersion.code)).where(
+        col(InspectionChecklistVersion.owner_unit_id).is_(None),
+        col(InspectionChecklistVersion.version) == 1)).scalars())
+    missing = [c for c in BUILTIN if c.code not in have]
+    if not missing:
+        return
+    insert = dialect_insert(session)
+    for c in missing:
+        session.execute(insert(InspectionChecklistVersion).values(
+            code=c.code, version=c.version, title_zh=c.title_zh, title_en=c.title_en,
+            venue_types=[t.value for t in c.venue_types], items=[item_row(i) for i in c.items],
+            owner_unit_id=None, published_by=None, published_at=clock.now(),
+        ).on_conflict_do_nothing())
+
+
+def ancestor_ids(unit_path: str) -> list[int]:
+    """The ids of the units on a path ("/1/4/17/" -> [1, 4, 17]): the unit and those above it."""
+    return [int(p) for p in unit_path.strip("/").split("/") if p]
+
+
+def applies_at(checklist: Checklist, unit_path: str | None) -> bool:
+    """Whether an inspection at a unit may be recorded against this version: a national version
+    anywhere, a county's only inside that county."""
+    if checklist.owner_unit_id is None:
+        return True
+    return unit_path is not None and checklist.owner_unit_id in ancestor_ids(unit_path)
+
+
+def _versions(session: Session, *conditions: Any) -> list[Checklist]:
+    ensure_builtin(session)
+    rows = session.execute(select(InspectionChecklistVersion).where(*conditions).order_by(
+        col(InspectionChecklistVersion.code), col(InspectionChecklistVersion.version))).scalars()
+    return [from_row(r) for r in rows]
+
+
+def _over(unit_path: str | None) -> Any:
+    """The versions that apply at a unit: national, or of a county above it (or the unit itself)."""
+    owner = col(InspectionChecklistVersion.owner_unit_id)
+    if unit_path is None:
+        return owner.is_(None)
+    return or_(owner.is_(None), owner.in_(ancestor_ids(unit_path)))
+
+
+def effective(session: Session, unit_path: str | None) -> dict[str, Checklist]:
+    """Per code, the version in force at a unit: the county's newest when its county has published one,
+    else the newest national version."""
+    out: dict[str, Checklist] = {}
+    for c in _versions(session, _over(unit_path)):  # ordered by version: the newest wins
+        held = out.get(c.code)
+        if held is None or (c.owner_unit_id is not None) >= (held.owner_unit_id is not None):
+            out[c.code] = c
+    return out
+
+
+def current_by_type(session: Session, unit_path: str | None = None) -> dict[VenueType, Checklist]:
+    """For every kind of venue, the checklist in force at the unit on `unit_path`: its county's current
+    version where the county has one, else the national one."""
+    in_force = sorted(effective(session, unit_path).values(),
+                      key=lambda c: (c.owner_unit_id is not None, c.version), reverse=True)
+    national = sorted(_versions(session, _over(None)), key=lambda c: c.version, reverse=True)
+    out: dict[VenueType, Checklist] = {}
+    # A county version that dropped a kind of venue leaves it to the newest national version naming it.
+    for c in [*in_force, *national]:
+        for t in c.venue_types:
+            out.setdefault(t, c)
+    for t in VenueType:
+        out.setdefault(t, builtin_current(t))
+    return out
+
+
+def current_for(session: Session, venue_type: VenueType, *, unit_path: str | None = None) -> Checklist:
+    """The checklist a phone should use for this kind of venue now, at the unit on `unit_path`."""
+    return current_by_type(session, unit_path)[venue_type]
+
+
+def get(session: Session, code: str, version: int) -> Checklist | None:
+    """One published version (any owner): what an inspection recorded against it is read with."""
+    row = session.execute(select(InspectionChecklistVersion).where(
+        col(InspectionChecklistVersion.code) == code, col(InspectionChecklistVersion.version) == version)
+    ).scalar_one_or_none()
+    if row is None and version == 1 and any(c.code == code for c in BUILTIN):
+        ensure_builtin(session)  # a new database: the built-in versions are written on first use
+        return get(session, code, version)
+    return from_row(row) if row is not None else None
+
+
+def all_checklists(session: Session, *, unit_path: str | None = None) -> list[Checklist]:
+    """Every published version; with `unit_path`, those that concern that unit: the national ones, its
+    county's, and those of the counties under it (a city or province sees its counties' versions)."""
+    if unit_path is None:
+        return _versions(session)
+    owner = col(InspectionChecklistVersion.owner_unit_id)
+    below = select(col(OrgUnit.id)).where(col(OrgUnit.path) >= unit_path,
+                                          col(OrgUnit.path) < subtree_upper_bound(unit_path))
+    return _versions(session, or_(_over(unit_path), owner.in_(below)))

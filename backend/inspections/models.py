@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, String, false
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, String, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from backend.core import clock
@@ -49,6 +49,9 @@ class Inspection(SQLModel, table=True):
     notes: str = Field(default="", max_length=4000)
     photo_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
+    # Review of field work (backend/reviews): pending until a coordinator decides.
+    review_state: str = Field(default="pending", sa_column=Column(
+        String(16), nullable=False, server_default="pending", index=True))
 
 
 class InspectionInspector(SQLModel, table=True):
@@ -139,3 +142,25 @@ class Penalty(SQLModel, table=True):
     note: str = Field(default="", max_length=1000)
     recorded_by_user_id: int = Field(foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class InspectionChecklistVersion(SQLModel, table=True):
+    """One published version of an inspection checklist: the built-in national one (no owner) or a
+    county's edit of it. Never changed once written: an inspection recorded against a version (maybe
+    offline, after a newer one was published) is read against that version's items. Versions are
+    numbered per code across every owner, so (code, version) names one row."""
+
+    __tablename__ = "inspection_checklist"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=40, index=True)
+    version: int
+    title_zh: str = Field(max_length=120)
+    title_en: str = Field(max_length=120)
+    venue_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # [{code, text_zh, text_en, measure_zh, deadline_days}]
+    items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    owner_unit_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)  # None: national
+    published_by: int | None = Field(default=None, foreign_key="app_user.id")
+    published_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import select
@@ -13,11 +13,12 @@ from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.core.db import SessionDep
 from backend.core.pagination import Page, PageRequest, Paging, page_request
-from backend.inspections import checklists, service
+from backend.inspections import checklist_templates, checklists, paperwork, service
 from backend.inspections.models import Inspection, Penalty, ProblemStatus
 from backend.inspections.schemas import (
     ChecklistItemPublic,
     ChecklistPublic,
+    ChecklistPublish,
     InspectionPublic,
     InspectionSubmit,
     PenaltyCreate,
@@ -37,27 +38,57 @@ Reader = Annotated[Principal, requires(Action.inspection_read)]
 Inspector = Annotated[Principal, requires(Action.inspection_create)]
 ProblemEditor = Annotated[Principal, requires(Action.problem_update)]
 VenueReader = Annotated[Principal, requires(Action.venue_read)]
+ChecklistManager = Annotated[Principal, requires(Action.checklist_manage)]
 
 
-def _checklist_public(c: checklists.Checklist) -> ChecklistPublic:
+def _checklist_public(c: checklists.Checklist, current: bool) -> ChecklistPublic:
     return ChecklistPublic(
         code=c.code, version=c.version, title_zh=c.title_zh, title_en=c.title_en,
-        venue_types=[t.value for t in c.venue_types],
-        current=all(checklists.current_for(t) is c for t in c.venue_types),
+        venue_types=[t.value for t in c.venue_types], current=current,
         items=[ChecklistItemPublic(code=i.code, text_zh=i.text_zh, text_en=i.text_en, default_measure_zh=i.measure_zh,
                                    deadline_days=i.deadline_days) for i in c.items],
+        owner_unit_id=c.owner_unit_id, published_at=c.published_at,
     )
 
 
 @checklist_router.get("", response_model=list[ChecklistPublic] | Page[ChecklistPublic])
-def list_checklists(principal: VenueReader, page: Paging,
+def list_checklists(principal: VenueReader, session: SessionDep, page: Paging,
                     venue_type: VenueType | None = None) -> list[ChecklistPublic] | Page[ChecklistPublic]:
-    """Every checklist version (or the current one for a venue type), zh-CN and English."""
+    """Every checklist version that concerns the caller (the national ones, its county's, those of the
+    counties under it), or the current one for a venue type; `current` is in force at the caller's unit."""
+    path = principal.org_path
     if venue_type is not None:
-        found = [_checklist_public(checklists.current_for(venue_type))]
+        found = [_checklist_public(checklists.current_for(session, venue_type, unit_path=path), True)]
     else:
-        found = [_checklist_public(c) for c in checklists.all_checklists()]
+        in_force = checklists.effective(session, path)
+        current = checklists.current_by_type(session, path)
+        found = [_checklist_public(c, in_force.get(c.code) == c and all(current[t] == c for t in c.venue_types))
+                 for c in checklists.all_checklists(session, unit_path=path)]
     return page.answer(found, key=lambda c: (c.code, c.version))
+
+
+@checklist_router.get("/{checklist_code}/{checklist_version}", response_model=ChecklistPublic)
+def get_checklist(checklist_code: str, checklist_version: int, principal: VenueReader,
+                  session: SessionDep) -> ChecklistPublic:
+    """One published version (an older one too: what an inspection recorded against it is read with)."""
+    found = checklists.get(session, checklist_code, checklist_version)
+    if found is None or found not in checklists.all_checklists(session, unit_path=principal.org_path):
+        raise checklist_templates.InspectionChecklistNotFound()
+    current = checklists.effective(session, principal.org_path).get(found.code) == found
+    return _checklist_public(found, current)
+
+
+@checklist_router.post("/{checklist_code}/versions", response_model=ChecklistPublic,
+                       status_code=status.HTTP_201_CREATED,
+                       responses={200: {"model": ChecklistPublic, "description": "dry_run: checked, not stored"}})
+def publish_checklist(checklist_code: str, body: ChecklistPublish, principal: ChecklistManager,
+                      session: SessionDep, response: Response) -> ChecklistPublic:
+    """Publish a county's next version of a checklist (copy the one in force, edit, publish); the
+    county's towns and phones use it from then on. Published versions never change (409)."""
+    published = checklist_templates.publish(session, principal, checklist_code, body)
+    if body.dry_run:
+        response.status_code = status.HTTP_200_OK
+    return _checklist_public(published, not body.dry_run)
 
 
 @router.post("", response_model=InspectionPublic, status_code=status.HTTP_201_CREATED,
@@ -88,6 +119,26 @@ def list_inspections(
 def get_inspection(inspection_id: int, principal: Reader, session: SessionDep) -> InspectionPublic:
     """One inspection with its answers, problems opened and verified, and penalties."""
     return service.inspection_public(session, service.get_inspection(session, principal, inspection_id))
+
+
+_PDF: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}}, "description": "The PDF (Chinese font embedded)"}}
+
+
+@router.get("/{inspection_id}/record.pdf", response_class=Response, responses=_PDF)
+def inspection_record_pdf(inspection_id: int, principal: Reader, session: SessionDep) -> Response:
+    """The printable inspection record (检查记录): venue, officers, every answer, problems, penalties, photos."""
+    data, name = paperwork.document(session, principal, inspection_id, "record")
+    return Response(data, media_type=paperwork.PDF_TYPE,
+                    headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@router.get("/{inspection_id}/rectification-notice.pdf", response_class=Response, responses=_PDF)
+def rectification_notice_pdf(inspection_id: int, principal: Reader, session: SessionDep) -> Response:
+    """The rectification notice (责令整改通知书) for the inspection's open problems; 409 when it has none."""
+    data, name = paperwork.document(session, principal, inspection_id, "rectification_notice")
+    return Response(data, media_type=paperwork.PDF_TYPE,
+                    headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
 
 
 # v1 apps read `found_in_inspection_id` as a number: a problem a case review raised (it has none) is

@@ -178,3 +178,32 @@ class ChecklistPublic(BaseModel):
     venue_types: list[str]
     current: bool
     items: list[ChecklistItemPublic]
+    # Additive (issue 17): the county whose version this is (null: the national one) and when it was published.
+    owner_unit_id: int | None = None
+    published_at: datetime | None = None
+
+
+class ChecklistItemIn(BaseModel):
+    """One item of a county's next version (checked by the service, which names the item and the problem)."""
+
+    code: str = Field(max_length=60)
+    text_zh: str = Field(max_length=300)
+    text_en: str = Field(max_length=300)
+    measure_zh: str = Field(max_length=300)
+    deadline_days: int
+
+
+class ChecklistPublish(BaseModel):
+    """A county's next version of a checklist: copy the current one (GET), change it, publish it."""
+
+    # The county that owns the version; by default the caller's own unit (which must be a county).
+    unit_id: int | None = None
+    # The version being made; when given it must be the next one (a published version never changes: 409).
+    version: int | None = Field(default=None, ge=1)
+    # Omitted: kept from the version in force in the county.
+    title_zh: str | None = Field(default=None, max_length=120)
+    title_en: str | None = Field(default=None, max_length=120)
+    venue_types: list[str] | None = Field(default=None, max_length=20)
+    items: list[ChecklistItemIn] = Field(min_length=1, max_length=100)
+    # Only check and show what would be published (a draft); nothing is stored.
+    dry_run: bool = False

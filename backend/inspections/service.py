@@ -150,10 +150,13 @@ def record_inspection(session: Session, principal: Principal, payload: Inspectio
 
     venue = venues.get_venue(session, principal, payload.venue_id)
     assert venue.id is not None
-    checklist = checklists.get(payload.checklist_code, payload.checklist_version)
+    checklist = checklists.get(session, payload.checklist_code, payload.checklist_version)
     vtype = VenueType(venue.venue_type)
-    if checklist is None or vtype not in checklist.venue_types:
-        current = checklists.current_for(vtype)
+    venue_path = orgunits.unit_path(session, venue.org_unit_id)
+    # Any version that applies here is accepted, an older one too: a phone offline since a county
+    # published its next version still syncs, and its answers are read against the version it used.
+    if checklist is None or vtype not in checklist.venue_types or not checklists.applies_at(checklist, venue_path):
+        current = checklists.current_for(session, vtype, unit_path=venue_path)
         raise UnknownChecklist(f"请使用检查表 {current.code} v{current.version}",
                                f"use checklist {current.code} v{current.version}",
                                expected_code=current.code, expected_version=current.version)

@@ -102,7 +102,7 @@ def weekly_submit(week: Annotated[str, _WEEK_PATH], principal: Manager, session:
                   body: WeeklySubmit | None = None) -> WeeklySubmissionPublic:
     """The station submits its week's report: the figures are frozen now; a resubmission keeps the
     earlier ones (`history`)."""
-    return weekly.submit(session, principal, body.unit_id if body else None, week)
+    return weekly.submit_way_up(session, principal, body.unit_id if body else None, week)
 
 
 @router.get("/weekly/{week}/submissions",

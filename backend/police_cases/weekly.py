@@ -208,6 +208,25 @@ def submit(session: Session, principal: Principal, unit_id: int | None, week: st
     return submission_public(row, earlier)
 
 
+def submit_way_up(session: Session, principal: Principal, unit_id: int | None, week: str) -> WeeklySubmissionPublic:
+    """The station submits its week's report on the one way up of every report (backend/report_submissions):
+    the county approves or returns it. Submitting again while the county has not decided freezes fresh
+    figures (the earlier ones stay in `history`); once approved the week is final (409)."""
+    from backend.report_submissions import service as way_up
+    from backend.report_submissions.models import SubmissionKind
+
+    principal.require(Action.police_case_manage)
+    unit = register.station(session, principal, unit_id)
+    parsed = parse_week(week)
+    if parsed.start > register.china_today():
+        raise WeekNotStarted(field="week")
+    row = way_up.submit_for(session, principal, SubmissionKind.police_weekly.value, unit, parsed.name,
+                            replace_waiting=True)
+    rows = _history(session, unit.id or 0, parsed.name)
+    current = next(r for r in rows if r.id == row.police_weekly_submission_id)
+    return submission_public(current, [r.id or 0 for r in rows if r.id != current.id])
+
+
 def submissions(session: Session, principal: Principal, unit_id: int | None, week: str
                 ) -> list[WeeklySubmissionPublic]:
     """Every submission of a station's week, oldest first."""

@@ -14,11 +14,14 @@ from backend.core import clock
 
 class ReportStatus(StrEnum):
     generated = "generated"  # 已生成, not yet sent upward
-    submitted = "submitted"  # 已报送
+    submitted = "submitted"  # 已报送, awaiting the level above
+    approved = "approved"  # 已审核通过 (final)
+    returned = "returned"  # 已退回: regenerate and submit again
 
 
 class MonthlyReport(SQLModel, table=True):
-    """One unit's report for one month. Regenerating replaces the files until it is submitted."""
+    """One unit's report for one month. Regenerating replaces the files until it is submitted, and again
+    after the level above returns it; its way up is a ReportSubmission (backend/report_submissions)."""
 
     __tablename__ = "monthly_report"
     __table_args__ = (UniqueConstraint("org_unit_id", "month"),)

@@ -16,7 +16,7 @@ from backend.core.db import SessionDep
 from backend.core.pagination import Page, Paging
 from backend.coverage.service import visible_unit
 from backend.reports import service
-from backend.reports.schemas import ReportCreate, ReportPublic, SubmissionPublic
+from backend.reports.schemas import Decision, Narrative, ReportCreate, ReportPublic, ReturnDecision, SubmissionPublic
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -55,7 +55,8 @@ def submission_status(
     page: Paging,
     unit_id: Annotated[int | None, Query()] = None,
 ) -> list[SubmissionPublic] | Page[SubmissionPublic]:
-    """For each child unit: submitted, late or still pending (due the 17th of the next month)."""
+    """For each child unit: pending, generated, late, submitted (on time or late), approved or returned
+    (with how many returns), due by the campaign's rule (default the 17th of the month itself)."""
     unit = visible_unit(session, principal, unit_id)
     campaigns.month_period(month)
     states = [SubmissionPublic.of(s, month) for s in service.submission_states(session, unit, month)]
@@ -64,10 +65,32 @@ def submission_status(
 
 @router.post("/monthly/{report_id}/submit", response_model=ReportPublic)
 def submit_report(
-    report_id: int, session: SessionDep, principal: Annotated[Principal, requires(Action.report_generate)]
+    report_id: int, session: SessionDep, principal: Annotated[Principal, requires(Action.report_generate)],
+    body: Narrative | None = None,
 ) -> ReportPublic:
-    """Send the report upward (final)."""
-    return ReportPublic.of(service.submit(session, principal, report_id))
+    """Send the report upward, with its narrative (optional); the level above approves or returns it."""
+    narrative = body.model_dump() if body is not None else None
+    return ReportPublic.of(service.submit(session, principal, report_id, narrative))
+
+
+@router.post("/monthly/{report_id}/approve", response_model=ReportPublic)
+def approve_report(
+    report_id: int, session: SessionDep, principal: Annotated[Principal, requires(Action.report_generate)],
+    body: Decision | None = None,
+) -> ReportPublic:
+    """The parent unit's coordinators approve a submitted report (final)."""
+    return ReportPublic.of(service.decide(session, principal, report_id, approve=True,
+                                          comment=body.comment if body else None))
+
+
+@router.post("/monthly/{report_id}/return", response_model=ReportPublic)
+def return_report(
+    report_id: int, body: ReturnDecision, session: SessionDep,
+    principal: Annotated[Principal, requires(Action.report_generate)],
+) -> ReportPublic:
+    """The parent unit's coordinators return a submitted report with a comment; it is regenerated and
+    submitted again."""
+    return ReportPublic.of(service.decide(session, principal, report_id, approve=False, comment=body.comment))
 
 
 @router.get("/monthly/{report_id}/report.xlsx", response_class=Response)

@@ -47,11 +47,34 @@ class SubmissionPublic(BaseModel):
     unit_name: str
     month: str
     due_date: date
-    state: str = Field(description="submitted | submitted_late | generated | pending | late")
+    state: str = Field(description="pending | generated | late | submitted | submitted_late | approved | returned")
     report_id: int | None
+    submission_id: int | None = Field(default=None, description="the report's way up (/api/v1/report-submissions)")
+    returns: int = Field(default=0, description="how many times the level above returned it")
+    on_time: bool | None = Field(default=None, description="whether its first submission came by the due date")
+    submitted_at: datetime | None = None
 
     @classmethod
     def of(cls, s: SubmissionState, month: str) -> SubmissionPublic:
         assert s.unit.id is not None
+        sub = s.submission
         return cls(unit_id=s.unit.id, unit_code=s.unit.code, unit_name=s.unit.name, month=month, due_date=s.due_date,
-                   state=s.state, report_id=s.report.id if s.report else None)
+                   state=s.state, report_id=s.report.id if s.report else None, submission_id=sub.id if sub else None,
+                   returns=s.returns, on_time=sub.on_time if sub else None,
+                   submitted_at=sub.submitted_at if sub else None)
+
+
+class Narrative(BaseModel):
+    """The words beside the figures (each optional; what is left out stays as it was)."""
+
+    progress: str | None = Field(default=None, max_length=4000, description="进展: the work done")
+    problems: str | None = Field(default=None, max_length=4000, description="问题: what stands in the way")
+    next_steps: str | None = Field(default=None, max_length=4000, description="下步打算: what comes next")
+
+
+class Decision(BaseModel):
+    comment: str | None = Field(default=None, max_length=1000, description="optional for an approval")
+
+
+class ReturnDecision(BaseModel):
+    comment: str = Field(min_length=2, max_length=1000, description="why it is returned (required)")

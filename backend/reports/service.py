@@ -1,7 +1,10 @@
 """Monthly reports: figures for unit U and month M, rendered to .xlsx and PNG, stored, submitted.
 
-Reports are due by the 17th of the following month (seed 002). A unit's report is "late" when it
-has not been submitted by the end of the due date (China time), or was submitted after it.
+Reports are due by the campaign's due rule (default the 17th of the month itself, seed 002: 每月17日前
+报送当月工作进展情况). A unit's report is "late" when it has not been submitted by the end of the due
+date (China time), "submitted_late" when its first submission came after it. A submitted report goes
+to the level above, which approves it (final) or returns it; a returned one is regenerated and
+submitted again (backend/report_submissions).
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ from backend.coverage import service as coverage
 from backend.coverage.service import EFFECTIVE_VISIT, Targets, period_params, run_grouped
 from backend.media.storage import get_storage
 from backend.orgunits.models import OrgUnit
+from backend.registry.models import RiskLevel
+from backend.report_submissions import service as submissions
+from backend.report_submissions.models import ReportSubmission, SubmissionKind
 from backend.reports.models import MonthlyReport, ReportStatus
 from backend.reports.render import MapUnit, Sheet, coverage_png, workbook_bytes
+from backend.sync import revisions
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PNG_TYPE = "image/png"
@@ -38,10 +45,39 @@ REPORT_SOURCES_ZH = {"visit": "入户走访", "school": "学校", "kindergarten"
                      "venue": "场所", "village": "村(社区)", "volunteer": "志愿者", "grid": "网格员", "other": "其他"}
 
 
+# A report the level above holds (submitted) or has approved is not regenerated.
+_FINAL = (ReportStatus.submitted.value, ReportStatus.approved.value)
+
+
 class ReportAlreadySubmitted(Conflict):
     code = "report-already-submitted"
     title_zh = "月报已报送"
     title_en = "The monthly report has been submitted"
+
+
+# Where a risk level change came from (risk_level_change.source), as the sheet shows it.
+RISK_SOURCES_ZH = {"visit": "入户走访研判", "override": "人工调整", "import": "台账导入", "registry": "登记信息"}
+TOTAL_ZH = "合计"
+
+
+def risk_level_zh(value: str | None) -> str:
+    """A stored risk level (its Chinese label or its code) as the Chinese label; "" for none."""
+    if not value:
+        return ""
+    try:
+        return RiskLevel.parse(value).label_zh
+    except ValueError:
+        return value
+
+
+def _total_row(unit: OrgUnit, rows: list[list[Any]]) -> list[Any]:
+    """The whole unit's row under its children's: each count column summed, labelled 合计."""
+    width = max((len(r) for r in rows), default=2)
+    sums: list[Any] = []
+    for i in range(2, width):
+        values = [r[i] for r in rows if i < len(r)]
+        sums.append(sum(values) if all(isinstance(v, int) and not isinstance(v, bool) for v in values) else "")
+    return [unit.code, TOTAL_ZH, *sums]
 
 
 def _targets_for(session: Session, unit: OrgUnit) -> tuple[list[OrgUnit], Targets]:
@@ -59,7 +95,8 @@ def _per_unit(kids: list[OrgUnit], rows: Any, width: int) -> dict[int, list[int]
     return out
 
 
-def _visits_sheet(session: Session, kids: list[OrgUnit], targets: Targets, params: dict[str, Any]) -> Sheet:
+def _visits_sheet(session: Session, unit: OrgUnit, kids: list[OrgUnit], targets: Targets,
+                  params: dict[str, Any]) -> Sheet:
     cases = ", ".join(f"sum(CASE WHEN v.outcome = '{o}' THEN 1 ELSE 0 END)" for o in OUTCOMES)
     rows = run_grouped(session, (
         f" SELECT m.target_id, count(*), {cases}, sum(CASE WHEN v.location_mismatch = :flag THEN 1 ELSE 0 END), "
@@ -69,15 +106,22 @@ def _visits_sheet(session: Session, kids: list[OrgUnit], targets: Targets, param
     ), targets, {**params, "flag": True})
     per = _per_unit(kids, rows, 7)
     header = ["单位代码", "单位", "走访次数", "已走访", "无人在家", "拒绝", "已搬离", "位置异常", "涉及户数"]
-    return Sheet("走访", header, [[k.code, k.name, *per[k.id]] for k in kids if k.id is not None])
+    rows = [[k.code, k.name, *per[k.id]] for k in kids if k.id is not None]
+    return Sheet("走访", header, [*rows, _total_row(unit, rows)])
 
 
-def _coverage_sheet(kids: list[OrgUnit], result: coverage.CoverageResult) -> Sheet:
+def _coverage_sheet(unit: OrgUnit, kids: list[OrgUnit], result: coverage.CoverageResult) -> Sheet:
+    """Per child unit, then the whole unit (its percent from the summed households, as the API's)."""
     rows = []
-    for k in kids:
-        assert k.id is not None
-        n = result.numbers[k.id]
-        rows.append([k.code, k.name, n.households, n.visited, n.percent if n.percent is not None else "",
+    total = coverage.UnitNumbers(unit_id=unit.id or 0)
+    for k in [*kids, None]:
+        if k is None:
+            n, code, name = total, unit.code, TOTAL_ZH
+        else:
+            assert k.id is not None
+            n, code, name = result.numbers[k.id], k.code, k.name
+            total.add(n)
+        rows.append([code, name, n.households, n.visited, n.percent if n.percent is not None else "",
                      n.never_visited, n.mismatch_visits, n.children["low"], n.children["general"],
                      n.children["major"], n.children["severe"], n.children["none"]])
     return Sheet("覆盖", ["单位代码", "单位", "户数", "本月已走访户数", "覆盖率%", "从未走访户数", "位置异常走访",
@@ -91,7 +135,8 @@ def _risk_sheet(session: Session, targets: Targets, params: dict[str, Any]) -> S
         "JOIN org_unit u ON u.id = m.target_id "
         "WHERE c.created_at >= :start_at AND c.created_at < :end_at ORDER BY c.created_at, c.id"
     ), targets, params)
-    out = [[code, name, child_number(pid), prev or "", level, source, _local(at)]
+    out = [[code, name, child_number(pid), risk_level_zh(prev), risk_level_zh(level) or "未评级",
+            RISK_SOURCES_ZH.get(source, "其他"), _local(at)]
            for _t, code, name, pid, prev, level, source, at in rows]
     return Sheet("风险变化", ["单位代码", "单位", "儿童编号", "原等级", "新等级", "来源", "时间"], out,
                  note="儿童仅以编号列出，不含姓名与身份证号。Children are listed by number only.")
@@ -127,7 +172,7 @@ _MODES = {"one_to_one": "一对一", "many_to_one": "多对一"}
 _STATES = {"accepted": "帮扶中", "ended": "已结束"}
 
 
-def _helpers_sheet(session: Session, kids: list[OrgUnit], targets: Targets, params: dict[str, Any],
+def _helpers_sheet(session: Session, unit: OrgUnit, kids: list[OrgUnit], targets: Targets, params: dict[str, Any],
                    result: coverage.CoverageResult) -> Sheet:
     """Per unit: assignments in effect in the month, started and ended in it, children helped, follow-up
     visits made in it, and follow-ups overdue now; then one line per assignment in effect, the child by
@@ -144,6 +189,7 @@ def _helpers_sheet(session: Session, kids: list[OrgUnit], targets: Targets, para
     for k in kids:
         assert k.id is not None
         out.append([k.code, k.name, *per[k.id], result.numbers[k.id].overdue_followups])
+    out.append(_total_row(unit, out))
     detail = run_grouped(session, (
         " SELECT u.code, u.name, a.child_id, p.risk_level, a.helper_id, a.mode, a.status, a.answered_at, "
         f"a.ended_at, coalesce(f.n, 0), CASE WHEN {coverage.OVERDUE_FOLLOWUP} THEN 1 ELSE 0 END "
@@ -154,15 +200,17 @@ def _helpers_sheet(session: Session, kids: list[OrgUnit], targets: Targets, para
     if detail:
         out.append([])
         out.append(HELPER_DETAIL_HEADER)
-        out.extend([code, name, child_number(child), level or "未评级", f"H{int(helper):04d}", _MODES.get(mode, mode),
-                    _STATES.get(status, status), _local(started), _local(ended), int(n), "是" if overdue else "否"]
+        out.extend([code, name, child_number(child), risk_level_zh(level) or "未评级", f"H{int(helper):04d}",
+                    _MODES.get(mode, "其他"), _STATES.get(status, "其他"), _local(started), _local(ended), int(n),
+                    "是" if overdue else "否"]
                    for code, name, child, level, helper, mode, status, started, ended, n, overdue in detail)
     return Sheet("帮扶", HELPER_SUMMARY_HEADER, out,
                  note="儿童仅以编号列出、帮扶人以帮扶人编号列出，不含姓名与身份证号；逾期按报表生成时计。"
                       "Children and helpers are listed by number only; overdue as of generation.")
 
 
-def _inspections_sheet(session: Session, kids: list[OrgUnit], targets: Targets, params: dict[str, Any]) -> Sheet:
+def _inspections_sheet(session: Session, unit: OrgUnit, kids: list[OrgUnit], targets: Targets,
+                       params: dict[str, Any]) -> Sheet:
     rows = run_grouped(session, (
         " SELECT m.target_id, count(*), sum(CASE WHEN i.is_joint = :flag THEN 1 ELSE 0 END), "
         "sum(CASE WHEN i.is_reinspection = :flag THEN 1 ELSE 0 END), count(DISTINCT i.venue_id) "
@@ -170,11 +218,13 @@ def _inspections_sheet(session: Session, kids: list[OrgUnit], targets: Targets, 
         "WHERE i.counted_at >= :start_at AND i.counted_at < :end_at GROUP BY m.target_id"
     ), targets, {**params, "flag": True})
     per = _per_unit(kids, rows, 4)
+    rows = [[k.code, k.name, *per[k.id]] for k in kids if k.id is not None]
     return Sheet("场所检查", ["单位代码", "单位", "检查次数", "联合执法", "复查", "检查场所数"],
-                 [[k.code, k.name, *per[k.id]] for k in kids if k.id is not None])
+                 [*rows, _total_row(unit, rows)])
 
 
-def _problems_sheet(session: Session, kids: list[OrgUnit], targets: Targets, params: dict[str, Any]) -> Sheet:
+def _problems_sheet(session: Session, unit: OrgUnit, kids: list[OrgUnit], targets: Targets,
+                    params: dict[str, Any]) -> Sheet:
     rows = run_grouped(session, (
         " SELECT m.target_id, "
         "sum(CASE WHEN p.created_at >= :start_at AND p.created_at < :end_at THEN 1 ELSE 0 END), "
@@ -186,21 +236,23 @@ def _problems_sheet(session: Session, kids: list[OrgUnit], targets: Targets, par
         "FROM venue_problem p JOIN unit_map m ON m.unit_id = p.org_unit_id GROUP BY m.target_id"
     ), targets, params)
     per = _per_unit(kids, rows, 4)
+    rows = [[k.code, k.name, *per[k.id]] for k in kids if k.id is not None]
     return Sheet("问题清单", ["单位代码", "单位", "本月发现", "本月销号", "月末未销号", "当前逾期"],
-                 [[k.code, k.name, *per[k.id]] for k in kids if k.id is not None])
+                 [*rows, _total_row(unit, rows)])
 
 
-def _referrals_sheet(kids: list[OrgUnit], result: coverage.CoverageResult) -> Sheet:
+def _referrals_sheet(unit: OrgUnit, kids: list[OrgUnit], result: coverage.CoverageResult) -> Sheet:
     rows = []
     for k in kids:
         assert k.id is not None
         r = result.numbers[k.id].referrals
         rows.append([k.code, k.name, r["new"] + r["received"] + r["handled"], r["new"], r["received"], r["handled"],
                      r["overdue"]])
-    return Sheet("强制报告", ["单位代码", "单位", "本月新增", "待接收", "已接收", "已处置", "当前逾期"], rows)
+    return Sheet("强制报告", ["单位代码", "单位", "本月新增", "待接收", "已接收", "已处置", "当前逾期"],
+                 [*rows, _total_row(unit, rows)])
 
 
-def _cases_sheet(kids: list[OrgUnit], result: coverage.CoverageResult) -> Sheet:
+def _cases_sheet(unit: OrgUnit, kids: list[OrgUnit], result: coverage.CoverageResult) -> Sheet:
     """Per unit: cases open and active now, opened and closed in the month; services under way and
     overdue now, done in the month; the month's mandatory reports by source. Counts only."""
     sources = list(REPORT_SOURCES_ZH)
@@ -214,8 +266,8 @@ def _cases_sheet(kids: list[OrgUnit], result: coverage.CoverageResult) -> Sheet:
                      n.services["in_progress"], n.services["overdue"], n.services["done"],
                      *[n.reports_by_source.get(s, 0) for s in sources]])
     header = ["单位代码", "单位", "待接手个案", "帮扶中个案", "本月新开个案", "本月结案", "进行中服务", "逾期服务",
-              "本月完成服务", *[f"强制报告·{REPORT_SOURCES_ZH.get(s, s)}" for s in sources]]
-    return Sheet("个案与服务", header, rows,
+              "本月完成服务", *[f"强制报告·{REPORT_SOURCES_ZH.get(s, '其他')}" for s in sources]]
+    return Sheet("个案与服务", header, [*rows, _total_row(unit, rows)],
                  note="仅统计数量，不含儿童姓名。待接手、帮扶中、进行中与逾期按报表生成时计。"
                       "Counts only; open, active, under way and overdue as of generation.")
 
@@ -233,6 +285,12 @@ def _map_units(kids: list[OrgUnit], result: coverage.CoverageResult) -> list[Map
     return units
 
 
+def map_caption(unit: OrgUnit, total: coverage.UnitNumbers) -> str:
+    """The whole unit's figure under the map."""
+    percent = "无数据" if total.percent is None else f"{total.percent:.1f}%"
+    return f"{unit.name}{TOTAL_ZH}：已走访 {total.visited} / {total.households} 户，覆盖率 {percent}"
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     xlsx: bytes
@@ -246,19 +304,19 @@ def build(session: Session, unit: OrgUnit, period: Period) -> ReportFiles:
     _, targets = _targets_for(session, unit)
     params = period_params(period, targets)
     sheets = [
-        _visits_sheet(session, kids, targets, params),
-        _coverage_sheet(kids, result),
+        _visits_sheet(session, unit, kids, targets, params),
+        _coverage_sheet(unit, kids, result),
         _risk_sheet(session, targets, params),
-        _helpers_sheet(session, kids, targets, params, result),
-        _inspections_sheet(session, kids, targets, params),
-        _problems_sheet(session, kids, targets, params),
-        _referrals_sheet(kids, result),
-        _cases_sheet(kids, result),
+        _helpers_sheet(session, unit, kids, targets, params, result),
+        _inspections_sheet(session, unit, kids, targets, params),
+        _problems_sheet(session, unit, kids, targets, params),
+        _referrals_sheet(unit, kids, result),
+        _cases_sheet(unit, kids, result),
     ]
     total = coverage.UnitNumbers(unit_id=unit.id or 0)
     for n in result.numbers.values():
         total.add(n)
-    png = coverage_png(f"{unit.name} {period.label_zh} 走访覆盖率", _map_units(kids, result))
+    png = coverage_png(f"{unit.name} {period.label_zh} 走访覆盖率", _map_units(kids, result), map_caption(unit, total))
     return ReportFiles(workbook_bytes(sheets), png, total.as_properties())
 
 
@@ -273,9 +331,9 @@ def generate(session: Session, principal: Principal, unit: OrgUnit, month: str) 
     report = session.execute(
         select(MonthlyReport).where(col(MonthlyReport.org_unit_id) == unit.id, col(MonthlyReport.month) == month)
     ).scalar_one_or_none()
-    if report is not None and report.status == ReportStatus.submitted.value:
+    if report is not None and report.status in _FINAL:
         raise ReportAlreadySubmitted(f"{unit.name}{month}月报已报送，不能再生成",
-                                     f"the {month} report of {unit.code} was submitted and is final")
+                                     f"the {month} report of {unit.code} was submitted (regenerate it once returned)")
     files = build(session, unit, period)
     stamp = clock.now().strftime("%Y%m%dT%H%M%S")
     xlsx_key = f"reports/{unit.code}/{month}/report-{stamp}.xlsx"
@@ -287,15 +345,30 @@ def generate(session: Session, principal: Principal, unit: OrgUnit, month: str) 
         "xlsx_key": xlsx_key, "xlsx_sha256": _sha(files.xlsx), "xlsx_bytes": len(files.xlsx),
         "png_key": png_key, "png_sha256": _sha(files.png), "png_bytes": len(files.png),
         "figures": files.figures, "generated_by": principal.user_id, "generated_at": clock.now(),
+        "due_date": campaigns.report_due_date(session, month),
     }
+    # The files took seconds to build without a lock; now, in the lock order (the sync counter first,
+    # then the row), check again that no one submitted the report or generated it first meanwhile.
+    revisions.hold(session)
+    report = session.execute(
+        select(MonthlyReport).where(col(MonthlyReport.org_unit_id) == unit.id, col(MonthlyReport.month) == month)
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if report is not None and report.status in _FINAL:
+        raise ReportAlreadySubmitted(f"{unit.name}{month}月报已报送，不能再生成",
+                                     f"the {month} report of {unit.code} was submitted (regenerate it once returned)")
     if report is None:
-        report = MonthlyReport(org_unit_id=unit.id, month=month, due_date=campaigns.due_date_for_month(month),
-                               **values)
+        report = MonthlyReport(org_unit_id=unit.id, month=month, **values)
     else:
         for key, value in values.items():
             setattr(report, key, value)
     session.add(report)
     session.flush()
+    way_up = submissions.ensure_draft(session, principal, SubmissionKind.monthly, unit, month)
+    if way_up.monthly_report_id is None:
+        way_up.monthly_report_id = report.id
+        session.add(way_up)
+        session.flush()
     audit.record(session, actor=principal, action="report.generate", object_type="monthly_report",
                  object_id=report.id, org_unit_id=unit.id, details={"month": month})
     return report
@@ -311,19 +384,37 @@ def get_visible(session: Session, principal: Principal, report_id: int) -> tuple
     return report, unit
 
 
-def submit(session: Session, principal: Principal, report_id: int) -> MonthlyReport:
-    """Send the report upward; it is final from then on."""
+def submit(session: Session, principal: Principal, report_id: int, narrative: dict[str, str | None] | None = None
+           ) -> MonthlyReport:
+    """Send the report upward with its narrative (progress, problems, next steps); the level above
+    approves or returns it. Audited as report.submit and by the submission's own entry."""
     report, unit = get_visible(session, principal, report_id)
-    if report.status == ReportStatus.submitted.value:
+    if report.status in _FINAL:
         raise ReportAlreadySubmitted("月报已报送", "the report was already submitted")
-    report.status = ReportStatus.submitted.value
-    report.submitted_by = principal.user_id
-    report.submitted_at = clock.now()
-    session.add(report)
-    session.flush()
+    revisions.hold(session)  # before the draft's audit entry locks the log's head (lock order)
+    way_up = submissions.ensure_draft(session, principal, SubmissionKind.monthly, unit, report.month)
+    submissions.submit(session, principal, way_up.id or 0, **(narrative or {}))
+    session.refresh(report)
     audit.record(session, actor=principal, action="report.submit", object_type="monthly_report",
                  object_id=report.id, org_unit_id=unit.id, details={"month": report.month})
     return report
+
+
+def decide(session: Session, principal: Principal, report_id: int, *, approve: bool, comment: str | None
+           ) -> MonthlyReport:
+    """The level above approves or returns (with a comment) a submitted monthly report."""
+    report, unit = get_visible(session, principal, report_id)
+    way_up = submissions.find(session, SubmissionKind.monthly, unit.id or 0, report.month)
+    if way_up is None:
+        raise submissions.SubmissionStateConflict("月报尚未报送", "the report has not been submitted",
+                                                  current_status=report.status)
+    submissions.decide(session, principal, way_up.id or 0, approve=approve, comment=comment)
+    session.refresh(report)
+    return report
+
+
+def submission_of(session: Session, report: MonthlyReport) -> ReportSubmission | None:
+    return submissions.find(session, SubmissionKind.monthly, report.org_unit_id, report.month)
 
 
 def file_bytes(session: Session, principal: Principal, report_id: int, kind: str) -> tuple[bytes, str, str]:
@@ -352,13 +443,15 @@ def list_reports(session: Session, principal: Principal, unit: OrgUnit, month: s
 class SubmissionState:
     unit: OrgUnit
     report: MonthlyReport | None
-    state: str  # submitted | submitted_late | generated | pending | late
+    state: str  # pending | generated | late | submitted | submitted_late | approved | returned
     due_date: date
+    submission: ReportSubmission | None = None
+    returns: int = 0
 
 
 def submission_states(session: Session, unit: OrgUnit, month: str) -> list[SubmissionState]:
-    """Which child units have submitted their report for the month, and which are late."""
-    due = campaigns.due_date_for_month(month)
+    """For each child unit: not submitted (pending, generated, late), submitted on time or late,
+    approved or returned (and how many times), with the due date of the campaign's rule."""
     kids = coverage.child_units(session, unit) or [unit]
     reports = {
         r.org_unit_id: r for r in session.execute(
@@ -366,17 +459,6 @@ def submission_states(session: Session, unit: OrgUnit, month: str) -> list[Submi
                                         col(MonthlyReport.org_unit_id).in_([k.id for k in kids]))
         ).scalars()
     }
-    today = campaigns.today()
-    out = []
-    for kid in kids:
-        assert kid.id is not None
-        report = reports.get(kid.id)
-        if report is not None and report.status == ReportStatus.submitted.value and report.submitted_at:
-            submitted_on = clock.as_utc(report.submitted_at).astimezone(clock.SHANGHAI).date()
-            state = "submitted_late" if submitted_on > due else "submitted"
-        elif today > due:
-            state = "late"
-        else:
-            state = "generated" if report is not None else "pending"
-        out.append(SubmissionState(kid, report, state, due))
-    return out
+    found = submissions.states(session, SubmissionKind.monthly, kids, month, frozenset(reports))
+    return [SubmissionState(s.unit, reports.get(s.unit.id or 0), s.state, s.due.date, s.submission, s.returns)
+            for s in found]

@@ -59,6 +59,8 @@ from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, Helper
 from backend.orgunits import service as orgunits
 from backend.registry import service as registry
 from backend.registry.models import Guardianship, Household, Person, PersonRole, risk_level_code
+from backend.reviews import service as reviews
+from backend.reviews.models import ReviewEvent
 from backend.service_plans import sync_kinds as service_steps
 from backend.service_plans.models import CaseService
 from backend.sync import pg_records, revisions
@@ -410,6 +412,20 @@ def _load_services(session: Session, principal: Principal, after: int, cut: int)
     return [(s.rev, service_steps.service_record(s)) for s in rows]
 
 
+# Reviews (审核, issue 17): every decision a coordinator took on a visit or inspection the caller
+# recorded, with the answer it gave; the newest by revision is the record's current state.
+
+
+def _review_scope(principal: Principal) -> ColumnElement[bool]:
+    return col(ReviewEvent.recorded_by) == principal.user_id
+
+
+def _load_reviews(session: Session, principal: Principal, after: int, cut: int) -> list[tuple[int, Record]]:
+    rows = _page_objects(session, ReviewEvent, _review_scope(principal), after, cut)
+    disclosure.record(disclosure.VISIT, [e.record_id for e in rows if e.record_kind == "visit"])
+    return [(e.rev, reviews.review_record(e)) for e in rows]
+
+
 KINDS: Sequence[PullKind] = (
     PullKind(
         name="household",
@@ -471,6 +487,12 @@ KINDS: Sequence[PullKind] = (
         load=_load_services,
         audience=_narrowed_audience(CaseService),
         still_visible=_visible_ids(CaseService, _service_scope),
+    ),
+    PullKind(
+        name="review",
+        readable=lambda p: p.can(Action.visit_create) or p.can(Action.inspection_create),
+        revs=_revs(ReviewEvent, _review_scope),
+        load=_load_reviews,
     ),
 )
 

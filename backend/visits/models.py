@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, Uuid, false
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, String, Uuid, false
 from sqlmodel import Field, SQLModel
 
 from backend.core.placement import counted_from
@@ -58,5 +58,8 @@ class Visit(SQLModel, table=True):
     location_mismatch: bool = Field(default=False, index=True)
     risk_level: str | None = Field(default=None, max_length=8)
     risk_reasons: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Review of field work (backend/reviews): pending until a coordinator decides.
+    review_state: str = Field(default="pending", sa_column=Column(
+        String(16), nullable=False, server_default="pending", index=True))
     # Sync revision (backend/sync/revisions.py): phones pull their households' visit history by it.
     rev: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))

@@ -167,6 +167,8 @@ def visit_public(v: dict[str, Any]) -> dict[str, Any]:
         "risk_level": v["risk_level"],
         "risk_level_code": risk_level_code(v["risk_level"]),
         "risk_reasons": risk_reasons_public(v["risk_reasons"]),
+        # Review of field work (backend/reviews): pending, approved, has_issues or rejected.
+        "review_state": v.get("review_state") or "pending",
     }
 
 

@@ -46,7 +46,9 @@ def test_month_and_dates_resolve_to_inclusive_china_days(client: TestClient, ses
     period = campaigns.month_period("2026-03")
     assert period.start_at.isoformat() == "2026-02-28T16:00:00+00:00"
     assert period.end_at.isoformat() == "2026-03-31T16:00:00+00:00"
-    assert campaigns.due_date_for_month("2026-12") == date(2027, 1, 17)
+    # Seed 002's reading by default (the 17th of the month itself); the following month's as a setting.
+    assert campaigns.due_date_for_month("2026-12") == date(2026, 12, 17)
+    assert campaigns.due_date_for_month("2026-12", campaigns.FOLLOWING_MONTH) == date(2027, 1, 17)
 
 
 def test_a_stored_campaign_replaces_the_default_and_checks_its_phases(client: TestClient, session: Session) -> None:

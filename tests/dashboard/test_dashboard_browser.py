@@ -139,9 +139,11 @@ def test_coordinator_sees_villages_clicks_one_and_reads_the_api_numbers(
     page.click("#lang")
     assert page.locator("#details-body th").first.inner_text() in ("Households", "户数")
     assert page.locator("h1").inner_text() == "Hulei · Visit coverage"
-    # Every panel's API answers; the helpers panel lists the API's children at risk without a helper,
-    # in its order (重大风险 first), names masked.
-    api_items = _api_get(live_server, "/api/v1/helpers/children-without-helper", {"limit": 20})["items"]
+    # Every panel's API answers; the helpers panel lists the API's children at risk without a helper
+    # of the village drilled into, in its order (重大风险 first), names masked.
+    village_id = expected["青山村"]["id"]
+    api_items = _api_get(live_server, "/api/v1/helpers/children-without-helper",
+                         {"limit": 20, "unit_id": village_id})["items"]
     assert api_items
     # The language switch reloads the panels: wait for the helpers panel to be filled again.
     page.wait_for_function(

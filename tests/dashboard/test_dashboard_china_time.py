@@ -29,13 +29,16 @@ from tests.dashboard.conftest import PROJECT_ROOT, _free_port
 COORDINATOR_PHONE = "19900000003"
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 
-# (instant in UTC, browser zone, China today, next week's Monday, report month)
+# (instant in UTC, browser zone, China today, next week's Monday, report month: the current China month
+# under the default due rule, same_month)
 CASES = {
-    "0730": (datetime(2026, 5, 31, 23, 30, tzinfo=UTC), "UTC", date(2026, 6, 1), date(2026, 6, 8), "2026-05"),
+    "0730": (datetime(2026, 5, 31, 23, 30, tzinfo=UTC), "UTC", date(2026, 6, 1), date(2026, 6, 8), "2026-06"),
     "2330": (datetime(2026, 5, 31, 15, 30, tzinfo=UTC), "Pacific/Kiritimati", date(2026, 5, 31), date(2026, 6, 1),
-             "2026-04"),
+             "2026-05"),
 }
-VIEWPORTS = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+# Set HULEI_DASHBOARD_SHOTS to a folder to keep the full-page screenshots there as well (for viewing).
+SHOTS_ENV = "HULEI_DASHBOARD_SHOTS"
 
 _SERVE = (
     "import sys\n"
@@ -156,7 +159,11 @@ def test_panels_use_china_dates_at_0730_and_2330_at_desktop_and_phone_width(
             report_texts = page.locator("#panel-reports li").all_inner_texts()
             assert all(f"({month}," in t for t in report_texts), report_texts
             assert [t.split(" · ")[0] for t in report_texts] == [s["unit_name"] for s in states]
-            page.screenshot(path=str(tmp_path / f"china-{name}-{width}.png"))
+            page.wait_for_function("() => document.getElementById('unit-total').dataset.unitId"
+                                   " && !document.querySelector('.leaflet-zoom-anim')"
+                                   " && ![...document.querySelectorAll('.panel-body')]"
+                                   ".some(b => b.textContent.includes('加载中'))", timeout=15000)
+            page.screenshot(path=str(tmp_path / f"china-{name}-{width}.png"), full_page=True)
             for panel in ("schedule", "reports"):
                 page.locator(f"#panel-{panel}").screenshot(path=str(tmp_path / f"china-{name}-{width}-{panel}.png"))
 
@@ -192,11 +199,14 @@ def test_panels_use_china_dates_at_0730_and_2330_at_desktop_and_phone_width(
             f"() => document.querySelectorAll('#panel-schedule li[data-team]').length === {len(teams)}"
             f" && document.querySelectorAll('#panel-reports li[data-state]').length === {len(states)}",
             timeout=15000)
-        assert all(f"({month}," in t for t in page.locator("#panel-reports li").all_inner_texts())
+        assert all(f"({month}," in t for t in page.locator("#panel-reports li").all_inner_texts()), \
+            page.locator("#panel-reports li").all_inner_texts()
     finally:
         context.close()
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for png in tmp_path.glob("china-*.png"):
-        (SCREENSHOTS / png.name).write_bytes(png.read_bytes())
+    targets = [SCREENSHOTS] + ([Path(os.environ[SHOTS_ENV])] if os.environ.get(SHOTS_ENV) else [])
+    for folder in targets:
+        folder.mkdir(parents=True, exist_ok=True)
+        for png in tmp_path.glob("china-*.png"):
+            (folder / png.name).write_bytes(png.read_bytes())
     assert timedelta(0) <= clock.now() - at < timedelta(minutes=5)

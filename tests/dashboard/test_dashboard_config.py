@@ -18,12 +18,13 @@ def test_without_a_base_layer_the_page_gets_none(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(("instant", "today", "monday", "month"), [
+    # The report month is the current China month under the default due rule (same_month, seed 002).
     # 07:30 China time on Monday 1 June is still Sunday 31 May in UTC.
-    (datetime(2026, 5, 31, 23, 30, tzinfo=UTC), "2026-06-01", "2026-06-08", "2026-05"),
+    (datetime(2026, 5, 31, 23, 30, tzinfo=UTC), "2026-06-01", "2026-06-08", "2026-06"),
     # 23:30 China time on Sunday 31 May.
-    (datetime(2026, 5, 31, 15, 30, tzinfo=UTC), "2026-05-31", "2026-06-01", "2026-04"),
-    # 00:00 China time on 1 January: the previous month is last year's December.
-    (datetime(2026, 12, 31, 16, 0, tzinfo=UTC), "2027-01-01", "2027-01-04", "2026-12"),
+    (datetime(2026, 5, 31, 15, 30, tzinfo=UTC), "2026-05-31", "2026-06-01", "2026-05"),
+    # 00:00 China time on 1 January: already the new year's January.
+    (datetime(2026, 12, 31, 16, 0, tzinfo=UTC), "2027-01-01", "2027-01-04", "2027-01"),
 ])
 def test_the_page_gets_china_dates_at_every_hour(
     client: TestClient, instant: datetime, today: str, monday: str, month: str

@@ -43,7 +43,8 @@ def test_monthly_report_workbook_holds_the_hand_counted_figures(client: TestClie
     resp = client.post("/api/v1/reports/monthly", json={"month": MONTH}, headers=coordinator.headers)
     assert resp.status_code == 201, resp.text
     report = resp.json()
-    assert report["due_date"] == "2026-04-17" and report["status"] == "generated"
+    # Seed 002's reading, the default rule: March's report is due by 17 March.
+    assert report["due_date"] == "2026-03-17" and report["status"] == "generated"
     assert report["figures"]["households"] == 7 and report["figures"]["visited"] == 3
 
     xlsx = client.get(report["xlsx_url"], headers=coordinator.headers)
@@ -84,19 +85,19 @@ def test_monthly_report_workbook_holds_the_hand_counted_figures(client: TestClie
     # 溪口村: B1 (accepted in February); its follow-up at 00:30 on 1 March China time is March's.
     assert summary["溪口村"] == [1, 1, 0, 0, 1, 1]
     assert summary["柳湾村"] == [0, 0, 0, 0, 0, 0]
-    assert helpers[9] == [] and helpers[10] == HELPER_DETAIL_HEADER
+    assert helpers[9][1] == "合计" and helpers[10] == [] and helpers[11] == HELPER_DETAIL_HEADER
     c = {k: f"C{p.id:06d}" for k, p in world.children.items()}
     a = world.assignments
     # One line per assignment in effect: unit, child number, level, helper number, mode, state, follow-ups, overdue.
-    assert [[r[1], *r[2:7], r[9], r[10]] for r in helpers[11:16]] == [
+    assert [[r[1], *r[2:7], r[9], r[10]] for r in helpers[12:17]] == [
         ["青山村", c["severe"], "重大风险", f"H{a['A1'].helper_id:04d}", "多对一", "帮扶中", 2, "是"],
         ["青山村", c["severe"], "重大风险", f"H{a['A2'].helper_id:04d}", "多对一", "帮扶中", 4, "否"],
         ["青山村", c["major"], "较大风险", f"H{a['A3'].helper_id:04d}", "一对一", "帮扶中", 0, "是"],
         ["青山村", c["none"], "未评级", f"H{a['A4'].helper_id:04d}", "一对一", "已结束", 1, "否"],
         ["溪口村", c["general"], "一般风险", f"H{a['B1'].helper_id:04d}", "一对一", "帮扶中", 1, "是"],
     ]
-    assert helpers[14][7:9] == ["2026-02-01 10:00", "2026-03-15 10:00"]
-    assert helpers[16] == [] and "编号" in str(helpers[17][0])  # then only the note
+    assert helpers[15][7:9] == ["2026-02-01 10:00", "2026-03-15 10:00"]
+    assert helpers[17] == [] and "编号" in str(helpers[18][0])  # then only the note
     # No child's name or ID number anywhere on the sheet.
     text = " ".join(str(v) for r in helpers for v in r if v is not None)
     assert "测试儿童" not in text and "王H" not in text
@@ -111,26 +112,29 @@ def test_monthly_report_workbook_holds_the_hand_counted_figures(client: TestClie
     assert len(image.convert("RGB").getcolors(maxcolors=1_000_000) or []) > 20
 
 
+APRIL = "2026-04"
+
+
 def test_submitted_reports_are_final_and_lateness_is_shown(client: TestClient, session: Session) -> None:
-    world = build_world(session)  # the clock now reads 5 April 2026
+    world = build_world(session)  # the clock now reads 5 April 2026: April's report is due 17 April
     village0 = user_client(client, session, world.town.villages[0], Role.coordinator)
     village1 = user_client(client, session, world.town.villages[1], Role.coordinator)
     town = user_client(client, session, world.town.town, Role.coordinator)
-    r0 = client.post("/api/v1/reports/monthly", json={"month": MONTH}, headers=village0.headers).json()
-    client.post("/api/v1/reports/monthly", json={"month": MONTH}, headers=village1.headers)
+    r0 = client.post("/api/v1/reports/monthly", json={"month": APRIL}, headers=village0.headers).json()
+    client.post("/api/v1/reports/monthly", json={"month": APRIL}, headers=village1.headers)
     submitted = client.post(f"/api/v1/reports/monthly/{r0['id']}/submit", headers=village0.headers)
     assert submitted.status_code == 200 and submitted.json()["status"] == "submitted"
-    again = client.post("/api/v1/reports/monthly", json={"month": MONTH}, headers=village0.headers)
+    again = client.post("/api/v1/reports/monthly", json={"month": APRIL}, headers=village0.headers)
     assert again.status_code == 409 and again.json()["code"] == "report-already-submitted"
 
     states = {s["unit_name"]: s["state"] for s in client.get(
-        "/api/v1/reports/monthly/status", params={"month": MONTH}, headers=town.headers).json()}
+        "/api/v1/reports/monthly/status", params={"month": APRIL}, headers=town.headers).json()}
     assert states["青山村"] == "submitted" and states["溪口村"] == "generated" and states["柳湾村"] == "pending"
 
     clock.freeze(datetime(2026, 4, 18, 9, 0, tzinfo=clock.SHANGHAI))  # past the 17th
     town = sign_in(client, town.user)
     states = {s["unit_name"]: s["state"] for s in client.get(
-        "/api/v1/reports/monthly/status", params={"month": MONTH}, headers=town.headers).json()}
+        "/api/v1/reports/monthly/status", params={"month": APRIL}, headers=town.headers).json()}
     assert states["青山村"] == "submitted" and states["溪口村"] == "late" and states["柳湾村"] == "late"
 
     # Another village's coordinator cannot see or submit village 0's report.

@@ -72,15 +72,17 @@ def make_world(client: TestClient, session: Session) -> VenueWorld:
     )
 
 
-def answers_for(venue_type: VenueType, no: tuple[str, ...] = ()) -> dict[str, str]:
-    """Every item of the current checklist answered "yes" except those in `no`."""
-    return {i.code: ("no" if i.code in no else "yes") for i in checklists.current_for(venue_type).items}
+def answers_for(venue_type: VenueType, no: tuple[str, ...] = (), *,
+                checklist: checklists.Checklist | None = None) -> dict[str, str]:
+    """Every item of the checklist (the built-in current one by default) answered "yes" except those in `no`."""
+    items = (checklist or checklists.builtin_current(venue_type)).items
+    return {i.code: ("no" if i.code in no else "yes") for i in items}
 
 
 def inspection_body(venue: Venue, *, no: tuple[str, ...] = (), at: tuple[float, float] | None = None,
                     started_at: datetime | None = None, **extra: Any) -> dict[str, Any]:
     vtype = VenueType(venue.venue_type)
-    checklist = checklists.current_for(vtype)
+    checklist = checklists.builtin_current(vtype)
     body: dict[str, Any] = {
         "client_uuid": str(uuid.uuid4()), "venue_id": venue.id, "checklist_code": checklist.code,
         "checklist_version": checklist.version, "started_at": (started_at or clock.now()).isoformat(),

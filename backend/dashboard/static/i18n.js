@@ -20,7 +20,21 @@ window.HuleiI18n = {
     source_kindergarten: "幼儿园", source_health_centre: "卫生院", source_venue: "场所", source_village: "村(社区)",
     source_volunteer: "志愿者", source_grid: "网格员", source_other: "其他",
     venues_count: "{n} 处场所", team_label: "{day} 第{n}组", weekday_Mon: "周一", weekday_Tue: "周二",
-    weekday_Wed: "周三", weekday_Thu: "周四", weekday_Fri: "周五", weekday_Sat: "周六", weekday_Sun: "周日"
+    weekday_Wed: "周三", weekday_Thu: "周四", weekday_Fri: "周五", weekday_Sat: "周六", weekday_Sun: "周日",
+    units: "下级单位", review: "走访与检查审核", cases: "个案", overdue_items: "逾期事项", close: "关闭",
+    counting_rule: "计数规则", counting_all: "计入全部走访", counting_approved_only: "仅计已审核走访",
+    counting_mixed: "部分单位仅计已审核走访", total_line: "覆盖率 {pct}（{visited}/{households} 户）",
+    review_pending_flagged: "异常待审核", review_has_issues: "有问题待修改", review_amended_waiting: "已修改待复核",
+    review_rejected: "已驳回", review_approved: "已通过", open_review_queue: "打开审核队列",
+    cases_new: "待启动个案", cases_active: "办理中个案", cases_opened: "本期新开个案", open_cases_list: "打开个案列表",
+    open_overdue_list: "打开逾期列表", state_approved: "已审核通过", state_returned: "已退回修改",
+    state_unknown: "其他状态", risk_low: "低风险", risk_general: "一般风险", risk_major: "较大风险",
+    risk_severe: "重大风险", plan_of_unit_above: "上级单位的计划中在本单位工作的小组：",
+    no_team_here: "下周计划中没有在本单位工作的小组", record_visit: "走访", record_inspection: "检查",
+    record_case: "个案", record_problem: "问题", record_referral: "强制报告", flag_location_mismatch: "位置异常",
+    flag_clock_suspect: "时间可疑", list_review: "审核队列", list_cases: "未结个案", list_overdue: "逾期事项",
+    case_open: "待启动", case_active: "办理中", case_closed: "已结案", opened_at: "立案",
+    map_label: "覆盖情况地图", review_pending: "待审核", zoom_in: "放大", zoom_out: "缩小"
   },
   "en": {
     title: "Hulei · Visit coverage", login: "Sign in", phone: "Phone", password: "Password", signin: "Sign in",
@@ -45,6 +59,23 @@ window.HuleiI18n = {
     source_kindergarten: "kindergarten", source_health_centre: "health centre", source_venue: "venue",
     source_village: "village", source_volunteer: "volunteer", source_grid: "grid worker", source_other: "other",
     venues_count: "{n} venues", team_label: "{day} team {n}", weekday_Mon: "Mon", weekday_Tue: "Tue",
-    weekday_Wed: "Wed", weekday_Thu: "Thu", weekday_Fri: "Fri", weekday_Sat: "Sat", weekday_Sun: "Sun"
+    weekday_Wed: "Wed", weekday_Thu: "Thu", weekday_Fri: "Fri", weekday_Sat: "Sat", weekday_Sun: "Sun",
+    units: "Units", review: "Review of field work", cases: "Cases", overdue_items: "Overdue", close: "Close",
+    counting_rule: "Counting", counting_all: "counting all visits", counting_approved_only: "counting approved visits only",
+    counting_mixed: "some units count approved visits only",
+    total_line: "coverage {pct} ({visited} of {households} households)",
+    review_pending_flagged: "Flagged, to review", review_has_issues: "Has issues", review_amended_waiting: "Amended, to re-check",
+    review_rejected: "Rejected", review_approved: "Approved", open_review_queue: "Open the review queue",
+    cases_new: "Cases not started", cases_active: "Cases in progress", cases_opened: "Cases opened in period",
+    open_cases_list: "Open the list of cases", open_overdue_list: "Open the overdue list", state_approved: "Approved",
+    state_returned: "Returned for correction", state_unknown: "Other state", risk_low: "low risk",
+    risk_general: "general risk", risk_major: "major risk", risk_severe: "severe risk",
+    plan_of_unit_above: "Teams of the plan above that work in this unit:",
+    no_team_here: "No team of next week's plan works in this unit", record_visit: "Visit",
+    record_inspection: "Inspection", record_case: "Case", record_problem: "Problem", record_referral: "Referral",
+    flag_location_mismatch: "location mismatch", flag_clock_suspect: "clock suspect", list_review: "Review queue",
+    list_cases: "Open cases", list_overdue: "Overdue items", case_open: "not started", case_active: "in progress",
+    case_closed: "closed", opened_at: "opened",
+    map_label: "Coverage map", review_pending: "To review", zoom_in: "Zoom in", zoom_out: "Zoom out"
   }
 };
