@@ -262,22 +262,38 @@ def due_date_for_month(month: str, rule: str = DEFAULT_DUE_RULE, day: int = DEFA
     return first.replace(day=min(day, last))
 
 
-def campaign_of_month(session: Session, month: str) -> CampaignInfo:
-    """The campaign whose due rule applies to a month's report: the one running on its first day."""
-    return current_campaign(session, month_period(month).start_date)
+def campaign_of_month(session: Session, month: str, unit: OrgUnit | None = None) -> CampaignInfo:
+    """The campaign whose due rule applies to a month's report: the one running on its first day; for a
+    unit's report, of the stored campaigns running then that are run by the unit or a unit above it (or by
+    no unit), the one run by the nearest unit, else the year's default."""
+    day = month_period(month).start_date
+    if unit is None:
+        return current_campaign(session, day)
+    chain = [int(p) for p in unit.path.strip("/").split("/") if p]
+    rows = list(session.execute(
+        select(Campaign).where(col(Campaign.start_date) <= day, col(Campaign.end_date) >= day,
+                               col(Campaign.org_unit_id).is_(None) | col(Campaign.org_unit_id).in_(chain))
+    ).scalars())
+    if not rows:
+        return default_campaign(day.year)
+    nearest = max(rows, key=lambda c: (chain.index(c.org_unit_id) if c.org_unit_id in chain else -1,
+                                       c.start_date, c.id or 0))
+    return _info(session, nearest)
 
 
-def report_due_date(session: Session, month: str) -> date:
-    """When the report of a month is due, by the rule of its campaign (default: the seed's reading)."""
-    campaign = campaign_of_month(session, month)
+def report_due_date(session: Session, month: str, unit: OrgUnit | None = None) -> date:
+    """When the report of a month (of a unit) is due, by the rule of its campaign (default: the seed's
+    reading)."""
+    campaign = campaign_of_month(session, month, unit)
     return due_date_for_month(month, campaign.report_due_rule, campaign.report_due_day)
 
 
-def report_month(session: Session, on: date | None = None) -> str:
+def report_month(session: Session, on: date | None = None, unit: OrgUnit | None = None) -> str:
     """The month whose report is being prepared on a China date: the current month under same_month,
     the previous one under following_month (YYYY-MM)."""
     day = on or today()
-    rule = current_campaign(session, day).report_due_rule
+    rule = (current_campaign(session, day) if unit is None
+            else campaign_of_month(session, day.strftime("%Y-%m"), unit)).report_due_rule
     month = day if rule == SAME_MONTH else day.replace(day=1) - timedelta(days=1)
     return month.strftime("%Y-%m")
 
@@ -286,6 +302,35 @@ class DueRuleRefused(Forbidden):
     code = "report-due-rule-county-only"
     title_zh = "只有县级及以上可设置月报报送期限"
     title_en = "Only the county level or above sets the report due rule"
+
+
+class DueRuleNotYours(Forbidden):
+    code = "report-due-rule-jurisdiction"
+    title_zh = "只能设置本单位或下级单位开展的行动的报送期限"
+    title_en = "Only a campaign run by your unit or a unit inside it can be given a due rule"
+
+
+def own_campaign(session: Session, principal: Principal, unit: OrgUnit, year: int) -> Campaign:
+    """The caller's unit's own stored copy of the year's default campaign (made on first use), so a county's
+    due rule applies to its county only: the province's is the default itself (its plain code), a county's
+    is coded after it with the unit's id. Reports take the rule of the nearest campaign run at or above
+    their unit (campaign_of_month)."""
+    wanted = default_campaign(year)
+    code = wanted.code if unit.parent_id is None else f"{wanted.code}-u{unit.id}"
+    found: Campaign | None = session.execute(select(Campaign).where(
+        col(Campaign.org_unit_id) == unit.id, col(Campaign.code).in_([wanted.code, code]))).scalars().first()
+    if found is not None:
+        return found
+    if unit.parent_id is None:
+        info = store_default_campaign(session, principal, year)
+    else:
+        info = create_campaign(session, principal, code=code, name=f"{wanted.name}·{unit.name}"[:120],
+                               start_date=wanted.start_date, end_date=wanted.end_date, phases=list(wanted.phases))
+    campaign = session.get(Campaign, info.id)
+    assert campaign is not None
+    if campaign.org_unit_id != unit.id:  # the default was stored by another unit before
+        raise DueRuleNotYours()
+    return campaign
 
 
 def set_due_rule(session: Session, principal: Principal, *, rule: str, day: int, campaign_id: int | None,
@@ -302,10 +347,11 @@ def set_due_rule(session: Session, principal: Principal, *, rule: str, day: int,
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise NotFound()
+        owner = session.get(OrgUnit, campaign.org_unit_id) if campaign.org_unit_id is not None else None
+        if owner is None or not principal.covers(owner.path):
+            raise DueRuleNotYours()
     else:
-        info = store_default_campaign(session, principal, year or today().year)
-        campaign = session.get(Campaign, info.id)
-        assert campaign is not None
+        campaign = own_campaign(session, principal, unit, year or today().year)
     before = {"report_due_rule": campaign.report_due_rule, "report_due_day": campaign.report_due_day}
     campaign.report_due_rule, campaign.report_due_day = rule, day
     session.add(campaign)

@@ -173,11 +173,25 @@ def _mapping_cte(targets: Targets) -> str:
 # A visit replaced by a later amendment (pointing at it, or at the same first visit) does not count.
 # Two index-backed tests (ix_visit_amends_id), never an OR inside one subquery: PostgreSQL turns the
 # first into a hash anti-join, and the second only runs for the few rows that are amendments.
-EFFECTIVE_VISIT = (
-    "NOT EXISTS (SELECT 1 FROM visit a WHERE a.amends_id = v.id AND a.id > v.id) "
-    "AND (v.amends_id IS NULL OR NOT EXISTS (SELECT 1 FROM visit a WHERE a.amends_id = v.amends_id "
-    "AND a.id > v.id))"
-)
+def effective_visit(superseding: str = "") -> str:
+    """No later version of the visit replaces it; `superseding`: the condition on that later version
+    (an amendment that does not meet it does not replace the visit)."""
+    extra = f" AND {superseding}" if superseding else ""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM visit a WHERE a.amends_id = v.id AND a.id > v.id{extra}) "
+        "AND (v.amends_id IS NULL OR NOT EXISTS (SELECT 1 FROM visit a WHERE a.amends_id = v.amends_id "
+        f"AND a.id > v.id{extra}))"
+    )
+
+
+EFFECTIVE_VISIT = effective_visit()
+# Review of field work (backend/reviews) decides which version of a visit counts. By default the
+# latest version not rejected: a rejected amendment leaves the version before it in force. In a town
+# that counts approved visits only, the latest approved version: an amendment waiting for review
+# (a phone's correction, or an answer to "has issues") leaves the approved version counting until a
+# coordinator approves the amendment, so no push can take an approved visit out of the figures.
+COUNTS_ALL = "v.review_state <> 'rejected' AND " + effective_visit("a.review_state <> 'rejected'")
+COUNTS_APPROVED = "v.review_state = 'approved' AND " + effective_visit("a.review_state = 'approved'")
 
 
 @dataclass(frozen=True)
@@ -226,26 +240,40 @@ _APPROVED_ONLY_UNITS = (
 _APPROVED_ONLY_CTE = f", approved_only_unit AS ({_APPROVED_ONLY_UNITS})"
 
 
-def counted_review(units: str = "SELECT unit_id FROM approved_only_unit") -> str:
-    """A visit counts unless rejected; in an approved-only town only when approved."""
-    return f"v.review_state <> 'rejected' AND (v.review_state = 'approved' OR v.org_unit_id NOT IN ({units}))"
+def counted_review(units: str | None = "SELECT unit_id FROM approved_only_unit") -> str:
+    """Whether visit v counts: by COUNTS_APPROVED in the approved-only towns' `units`, else by
+    COUNTS_ALL (`units` None: no town counts approved visits only, the common case, whose query keeps
+    the anti-joins free of an OR)."""
+    if units is None:
+        return COUNTS_ALL
+    return (f"((v.org_unit_id IN ({units}) AND {COUNTS_APPROVED}) "
+            f"OR (v.org_unit_id NOT IN ({units}) AND {COUNTS_ALL}))")
 
 
-COUNTED_REVIEW = counted_review()
-_VISITED_CTE = _APPROVED_ONLY_CTE + (
-    ", hv AS (SELECT v.household_id, max(CASE WHEN v.counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period "
-    "FROM visit v JOIN hh ON hh.household_id = v.household_id "
-    f"WHERE v.outcome = 'visited' AND v.counted_at < :end_at AND {COUNTED_REVIEW} AND {EFFECTIVE_VISIT} "
-    "GROUP BY v.household_id)"
-)
-# The summary's two rules at once: every visit not rejected, and approved visits only.
+def any_approved_only(session: Session) -> bool:
+    return session.execute(text("SELECT 1 FROM review_setting WHERE approved_only")).first() is not None
+
+
+def _visited_cte(strict: bool) -> str:
+    return (_APPROVED_ONLY_CTE if strict else "") + (
+        ", hv AS (SELECT v.household_id, max(CASE WHEN v.counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period "
+        "FROM visit v JOIN hh ON hh.household_id = v.household_id "
+        f"WHERE v.outcome = 'visited' AND v.counted_at < :end_at AND {counted_review() if strict else COUNTS_ALL} "
+        "GROUP BY v.household_id)"
+    )
+
+
+# The summary's two rules at once (see COUNTS_ALL and COUNTS_APPROVED).
 _VISITED_BOTH_CTE = (
-    ", hv AS (SELECT v.household_id, max(CASE WHEN v.counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period, "
-    "max(CASE WHEN v.review_state = 'approved' AND v.counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period_ok, "
-    "max(CASE WHEN v.review_state = 'approved' THEN 1 ELSE 0 END) AS ever_ok "
+    ", vv AS (SELECT v.household_id, v.counted_at, "
+    f"CASE WHEN {COUNTS_ALL} THEN 1 ELSE 0 END AS by_all, "
+    f"CASE WHEN {COUNTS_APPROVED} THEN 1 ELSE 0 END AS by_approved "
     "FROM visit v JOIN hh ON hh.household_id = v.household_id "
-    "WHERE v.outcome = 'visited' AND v.counted_at < :end_at AND v.review_state <> 'rejected' "
-    f"AND {EFFECTIVE_VISIT} GROUP BY v.household_id)"
+    "WHERE v.outcome = 'visited' AND v.counted_at < :end_at AND v.review_state <> 'rejected'), "
+    "hv AS (SELECT household_id, "
+    "max(CASE WHEN by_all = 1 AND counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period, max(by_all) AS ever, "
+    "max(CASE WHEN by_approved = 1 AND counted_at >= :start_at THEN 1 ELSE 0 END) AS in_period_ok, "
+    "max(by_approved) AS ever_ok FROM vv GROUP BY household_id)"
 )
 
 
@@ -292,7 +320,7 @@ def _household_numbers(session: Session, targets: Targets, params: dict[str, Any
     given `approved` (the summary), visited and never visited by every visit not rejected, and the
     same two counting approved visits only into `approved`, whatever the towns chose now."""
     if approved is None:
-        rows = run_grouped(session, _households_cte(view) + _VISITED_CTE + (
+        rows = run_grouped(session, _households_cte(view) + _visited_cte(any_approved_only(session)) + (
             " SELECT hh.target_id, count(*), coalesce(sum(hv.in_period), 0), "
             "sum(CASE WHEN hv.household_id IS NULL THEN 1 ELSE 0 END), 0, 0 "
             "FROM hh LEFT JOIN hv ON hv.household_id = hh.household_id GROUP BY hh.target_id"
@@ -300,7 +328,7 @@ def _household_numbers(session: Session, targets: Targets, params: dict[str, Any
     else:
         rows = run_grouped(session, _households_cte(view) + _VISITED_BOTH_CTE + (
             " SELECT hh.target_id, count(*), coalesce(sum(hv.in_period), 0), "
-            "sum(CASE WHEN hv.household_id IS NULL THEN 1 ELSE 0 END), coalesce(sum(hv.in_period_ok), 0), "
+            "sum(CASE WHEN coalesce(hv.ever, 0) = 0 THEN 1 ELSE 0 END), coalesce(sum(hv.in_period_ok), 0), "
             "sum(CASE WHEN coalesce(hv.ever_ok, 0) = 0 THEN 1 ELSE 0 END) "
             "FROM hh LEFT JOIN hv ON hv.household_id = hh.household_id GROUP BY hh.target_id"
         ), targets, params)
@@ -671,7 +699,8 @@ def household_points(session: Session, principal: Principal, unit: OrgUnit, peri
     assert unit.id is not None
     targets = Targets(ids=(unit.id,))
     limit = get_settings().coverage_max_points
-    rows = run_grouped(session, _households_cte(View.of(session, principal)) + _VISITED_CTE + (
+    visited = _visited_cte(any_approved_only(session))
+    rows = run_grouped(session, _households_cte(View.of(session, principal)) + visited + (
         " SELECT h.id, h.lon, h.lat, h.org_unit_id, hv.in_period FROM hh JOIN household h ON h.id = hh.household_id "
         "LEFT JOIN hv ON hv.household_id = hh.household_id WHERE h.lon IS NOT NULL AND h.lat IS NOT NULL "
         f"ORDER BY h.id LIMIT {int(limit)}"
@@ -716,8 +745,7 @@ def not_visited_households(
         "FROM household h JOIN org_unit g ON g.id = h.org_unit_id "
         "WHERE g.path >= :lo AND g.path < :hi AND h.counted_at < :end_at AND h.id > :after "
         "AND NOT EXISTS (SELECT 1 FROM visit v WHERE v.household_id = h.id AND v.outcome = 'visited' "
-        f"AND v.counted_at >= :since AND v.counted_at < :end_at AND {counted_review(_APPROVED_ONLY_UNITS)} "
-        f"AND {EFFECTIVE_VISIT}) "
+        f"AND v.counted_at >= :since AND v.counted_at < :end_at AND {counted_review(_APPROVED_ONLY_UNITS)}) "
         "ORDER BY h.id LIMIT :limit"
     ).bindparams(bindparam("since", type_=DateTime(timezone=True)), bindparam("end_at", type_=DateTime(timezone=True)))
     rows = session.execute(statement, {"lo": unit.path, "hi": subtree_upper_bound(unit.path),

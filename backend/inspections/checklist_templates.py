@@ -11,6 +11,7 @@ decides). A `dry_run` checks and shows the version without storing it (a draft).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -62,7 +63,9 @@ def _invalid(reason: str, field: str, zh: str, en: str) -> InspectionChecklistIn
 
 def _text(value: str, field: str) -> str:
     text = value.strip()
-    if not text:
+    # Nothing visible (spaces, zero-width and other format characters only) is empty: an officer would
+    # be asked a question with no words.
+    if not "".join(c for c in text if not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc", "Zs")):
         raise _invalid("empty-text", field, f"{field} 不能为空", f"{field} must not be empty")
     if text[:1] in FORMULA_START:
         raise _invalid("formula-text", field, f"{field} 不能以 = + - @ 开头", f"{field} must not start with = + - @")

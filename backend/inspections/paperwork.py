@@ -279,7 +279,9 @@ def china_date(day: date) -> str:
 
 
 def _grid(rows: list[list[Any]], widths: Sequence[float], *, header: bool = True) -> Table:
-    table = Table(rows, colWidths=list(widths), repeatRows=1 if header else 0)
+    # splitInRow: a row taller than a page (a 1,000-character finding) splits across pages instead of
+    # failing the whole document with a LayoutError.
+    table = Table(rows, colWidths=list(widths), repeatRows=1 if header else 0, splitInRow=1)
     style = [("GRID", (0, 0), (-1, -1), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP"),
              ("FONTNAME", (0, 0), (-1, -1), font_name()),
              ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]

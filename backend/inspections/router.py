@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
@@ -41,10 +42,12 @@ VenueReader = Annotated[Principal, requires(Action.venue_read)]
 ChecklistManager = Annotated[Principal, requires(Action.checklist_manage)]
 
 
-def _checklist_public(c: checklists.Checklist, current: bool) -> ChecklistPublic:
+def _checklist_public(c: checklists.Checklist, current: bool,
+                      by_type: Mapping[VenueType, checklists.Checklist]) -> ChecklistPublic:
     return ChecklistPublic(
         code=c.code, version=c.version, title_zh=c.title_zh, title_en=c.title_en,
         venue_types=[t.value for t in c.venue_types], current=current,
+        current_for=[t.value for t in c.venue_types if by_type.get(t) == c],
         items=[ChecklistItemPublic(code=i.code, text_zh=i.text_zh, text_en=i.text_en, default_measure_zh=i.measure_zh,
                                    deadline_days=i.deadline_days) for i in c.items],
         owner_unit_id=c.owner_unit_id, published_at=c.published_at,
@@ -57,12 +60,13 @@ def list_checklists(principal: VenueReader, session: SessionDep, page: Paging,
     """Every checklist version that concerns the caller (the national ones, its county's, those of the
     counties under it), or the current one for a venue type; `current` is in force at the caller's unit."""
     path = principal.org_path
+    current = checklists.current_by_type(session, path)
     if venue_type is not None:
-        found = [_checklist_public(checklists.current_for(session, venue_type, unit_path=path), True)]
+        found = [_checklist_public(checklists.current_for(session, venue_type, unit_path=path), True, current)]
     else:
         in_force = checklists.effective(session, path)
-        current = checklists.current_by_type(session, path)
-        found = [_checklist_public(c, in_force.get(c.code) == c and all(current[t] == c for t in c.venue_types))
+        found = [_checklist_public(c, in_force.get(c.code) == c and all(current[t] == c for t in c.venue_types),
+                                   current)
                  for c in checklists.all_checklists(session, unit_path=path)]
     return page.answer(found, key=lambda c: (c.code, c.version))
 
@@ -75,7 +79,7 @@ def get_checklist(checklist_code: str, checklist_version: int, principal: VenueR
     if found is None or found not in checklists.all_checklists(session, unit_path=principal.org_path):
         raise checklist_templates.InspectionChecklistNotFound()
     current = checklists.effective(session, principal.org_path).get(found.code) == found
-    return _checklist_public(found, current)
+    return _checklist_public(found, current, checklists.current_by_type(session, principal.org_path))
 
 
 @checklist_router.post("/{checklist_code}/versions", response_model=ChecklistPublic,
@@ -88,7 +92,8 @@ def publish_checklist(checklist_code: str, body: ChecklistPublish, principal: Ch
     published = checklist_templates.publish(session, principal, checklist_code, body)
     if body.dry_run:
         response.status_code = status.HTTP_200_OK
-    return _checklist_public(published, not body.dry_run)
+    return _checklist_public(published, not body.dry_run,
+                             checklists.current_by_type(session, principal.org_path) if not body.dry_run else {})
 
 
 @router.post("", response_model=InspectionPublic, status_code=status.HTTP_201_CREATED,

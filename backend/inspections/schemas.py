@@ -144,6 +144,8 @@ class InspectionPublic(BaseModel):
     problems_verified: list[int]
     penalties: list[PenaltyPublic]
     replayed: bool = False
+    review_state: str = Field(default="pending", description=(
+        "A coordinator's review (审核, backend/reviews): pending | approved | has_issues | rejected"))
 
 
 class ProblemUpdate(BaseModel):
@@ -181,6 +183,9 @@ class ChecklistPublic(BaseModel):
     # Additive (issue 17): the county whose version this is (null: the national one) and when it was published.
     owner_unit_id: int | None = None
     published_at: datetime | None = None
+    # Additive: the venue types for which this version is the one in force at the caller's unit (a county
+    # version covering fewer types than the national one leaves the others on the national version).
+    current_for: list[str] = []
 
 
 class ChecklistItemIn(BaseModel):

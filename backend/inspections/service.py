@@ -476,5 +476,5 @@ def inspection_public(session: Session, inspection: Inspection, *, replayed: boo
         location_mismatch=inspection.location_mismatch, answers=inspection.answers, notes=inspection.notes,
         photo_ids=inspection.photo_ids, problems_opened=problems_public(session, opened),
         problems_verified=[int(v) for v in verified], penalties=[penalty_public(p) for p in penalties],
-        replayed=replayed,
+        replayed=replayed, review_state=inspection.review_state,
     )

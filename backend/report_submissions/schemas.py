@@ -89,10 +89,13 @@ class UnitStatePublic(BaseModel):
     returns: int
     submission_id: int | None
     submitted_at: datetime | None
+    on_time: bool | None = Field(default=None, description="whether its first submission came by the due time "
+                                 "(null until submitted)")
 
     @classmethod
     def of(cls, s: UnitState, kind: str, period: str) -> UnitStatePublic:
         sub = s.submission
         return cls(unit_id=s.unit.id or 0, unit_code=s.unit.code, unit_name=s.unit.name, kind=kind, period=period,
                    due_date=s.due.date, due_at=s.due.at, state=s.state, returns=s.returns,
-                   submission_id=sub.id if sub else None, submitted_at=sub.submitted_at if sub else None)
+                   submission_id=sub.id if sub else None, submitted_at=sub.submitted_at if sub else None,
+                   on_time=sub.on_time if sub else None)

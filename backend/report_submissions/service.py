@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from backend.accounts.models import Agency
+from backend.accounts.models import Agency, User
 from backend.accounts.permissions import Action, Role
 from backend.accounts.principal import Principal
 from backend.audit import service as audit
@@ -110,10 +110,10 @@ def normal_period(kind: str, period: str) -> str:
     raise InvalidInput("报告类型无效", "kind must be monthly, police_weekly or year_end_summary", field="kind")
 
 
-def due(session: Session, kind: str, period: str) -> Due:
-    """When a report of a kind and period is due."""
+def due(session: Session, kind: str, period: str, unit: OrgUnit | None = None) -> Due:
+    """When a report of a kind and period (of a unit: the rule of the campaign it is in) is due."""
     if kind == SubmissionKind.monthly:
-        day = campaigns.report_due_date(session, period)
+        day = campaigns.report_due_date(session, period, unit)
         return Due(day, _end_of(day))
     if kind == SubmissionKind.police_weekly:
         from backend.police_cases.weekly import parse_week
@@ -138,19 +138,25 @@ def _check_unit_level(kind: str, unit: OrgUnit) -> None:
 
 
 def ensure_may_submit(principal: Principal, kind: str, unit: OrgUnit) -> None:
-    """The kind's right, inside the caller's jurisdiction; the year-end summary is the women's federation's."""
+    """The kind's right, and the unit is the caller's own: only the unit itself writes and submits its
+    report (the level above may generate and read it, never send it up on the unit's behalf, or it
+    would approve what it sent itself); the year-end summary is the women's federation's."""
     principal.require(_kind_right(kind))
     principal.ensure_covers(unit.path)
+    if principal.org_unit_id != unit.id:
+        raise NotTheSubmitter(f"只有{unit.name}本单位可以报送其报告", "only the unit itself submits its report")
     if kind == SubmissionKind.year_end_summary and principal.agency != Agency.womens_federation.value:
         raise NotTheSubmitter("年终总结由妇联协调人报送", "the year-end summary is submitted by the women's federation")
 
 
-def ensure_may_decide(principal: Principal, kind: str, unit: OrgUnit) -> None:
+def ensure_may_decide(principal: Principal, kind: str, unit: OrgUnit, submitted_by: int | None = None) -> None:
     """Only the parent unit's holders of the kind's right decide: never the unit itself or a sibling."""
     principal.require(_kind_right(kind))
     principal.ensure_covers(unit.path)
     if unit.parent_id is None or principal.org_unit_id != unit.parent_id:
         raise NotTheApprover()
+    if submitted_by is not None and submitted_by == principal.user_id:
+        raise NotTheApprover("不能审核自己报送的报告", "the person who submitted a report does not decide it")
     if kind == SubmissionKind.year_end_summary and principal.agency != Agency.womens_federation.value:
         raise NotTheApprover("年终总结由上一级妇联审核",
                              "the year-end summary is approved by the women's federation above")
@@ -162,13 +168,23 @@ def approvers(session: Session, kind: str, unit: OrgUnit) -> list[int]:
         return []
     if kind == SubmissionKind.police_weekly:
         return users_of_unit(session, unit.parent_id, Role.police)
-    return users_of_unit(session, unit.parent_id, Role.coordinator)
+    return _of_kind(session, kind, unit.parent_id, Role.coordinator)
 
 
 def submitters(session: Session, kind: str, unit: OrgUnit) -> list[int]:
     """Who is told that a report came back."""
     role = Role.police if kind == SubmissionKind.police_weekly else Role.coordinator
-    return users_of_unit(session, unit.id or 0, role)
+    return _of_kind(session, kind, unit.id or 0, role)
+
+
+def _of_kind(session: Session, kind: str, unit_id: int, role: Role) -> list[int]:
+    """The unit's users with the role; for the year-end summary only its women's-federation ones (the only
+    ones who may submit or decide it)."""
+    found = users_of_unit(session, unit_id, role)
+    if kind != SubmissionKind.year_end_summary or not found:
+        return found
+    return sorted(int(i) for i in session.execute(select(col(User.id)).where(
+        col(User.id).in_(found), col(User.agency) == Agency.womens_federation.value)).scalars())
 
 
 # ---------------------------------------------------------------- rows
@@ -251,7 +267,7 @@ def ensure_draft(session: Session, principal: Principal, kind: str, unit: OrgUni
     row = find(session, kind, unit.id, period)
     if row is not None:
         return row
-    when = due(session, kind, period)
+    when = due(session, kind, period, unit)
     row = ReportSubmission(kind=kind, org_unit_id=unit.id, period=period, due_date=when.date, due_at=when.at,
                            created_by=principal.user_id)
     if kind == SubmissionKind.monthly:
@@ -276,14 +292,17 @@ def save_draft(session: Session, principal: Principal, kind: str, unit: OrgUnit,
                progress: str | None, problems: str | None, next_steps: str | None) -> ReportSubmission:
     """Write the narrative of a draft (or of a returned report being corrected)."""
     period = normal_period(kind, period)
-    ensure_may_submit(principal, kind, unit)
     _check_unit_level(kind, unit)
+    ensure_may_submit(principal, kind, unit)
     revisions.hold(session)
     row = ensure_draft(session, principal, kind, unit, period)
     row = _locked(session, row.id or 0)
     if row.status not in (S.draft, S.returned):
         raise SubmissionStateConflict("报告已报送，不能修改", "the report was submitted: it cannot be changed",
                                       current_status=row.status)
+    if row.first_submitted_at is None:  # not yet sent: due by the rule in force now
+        when = due(session, kind, period, unit)
+        row.due_date, row.due_at = when.date, when.at
     _narrate(row, progress, problems, next_steps)
     row.updated_at = clock.now()
     session.add(row)
@@ -308,6 +327,7 @@ def _mirror_monthly(session: Session, row: ReportSubmission) -> None:
         report.status = row.status
         if row.status == S.submitted:
             report.submitted_by, report.submitted_at = row.submitted_by, row.submitted_at
+            report.due_date = row.due_date  # the one it is judged against (the status table shows it too)
         session.add(report)
 
 
@@ -356,6 +376,9 @@ def submit(session: Session, principal: Principal, submission_id: int, *, progre
     row.status = S.submitted.value
     row.submitted_at, row.submitted_by, row.updated_at = now, principal.user_id, now
     if row.first_submitted_at is None:
+        # The due date is fixed by the first submission (a later change of the rule does not move it).
+        when = due(session, row.kind, row.period, unit)
+        row.due_date, row.due_at = when.date, when.at
         row.first_submitted_at = now
         row.on_time = clock.as_utc(now) < clock.as_utc(row.due_at)
     row.decided_at, row.decided_by = None, None
@@ -374,8 +397,8 @@ def submit_for(session: Session, principal: Principal, kind: str, unit: OrgUnit,
     submitted again with fresh figures (the police station's correction before the county decides)
     instead of refused; an approved report is final either way."""
     period = normal_period(kind, period)
-    ensure_may_submit(principal, kind, unit)
     _check_unit_level(kind, unit)
+    ensure_may_submit(principal, kind, unit)
     revisions.hold(session)
     row = _locked(session, ensure_draft(session, principal, kind, unit, period).id or 0)
     if not (replace_waiting and row.status == S.submitted):
@@ -397,7 +420,7 @@ def decide(session: Session, principal: Principal, submission_id: int, *, approv
     """The level above approves (final) or returns (with a comment) a submitted report. Two deciding at
     once: the first wins, the other gets 409 (the row is locked and its state checked under the lock)."""
     row, unit = get_visible(session, principal, submission_id, acting=True)
-    ensure_may_decide(principal, row.kind, unit)
+    ensure_may_decide(principal, row.kind, unit, row.submitted_by)
     note = _clean(comment, "comment", COMMENT_MAX)
     if not approve and len(note) < 2:
         raise ReturnNeedsComment("请填写退回意见", "say why the report is returned", field="comment")
@@ -406,6 +429,7 @@ def decide(session: Session, principal: Principal, submission_id: int, *, approv
     if row.status != S.submitted:
         raise SubmissionStateConflict("报告不在待审核状态", "the report is not awaiting approval",
                                       current_status=row.status)
+    ensure_may_decide(principal, row.kind, unit, row.submitted_by)  # again under the lock (a resubmission)
     before = row.status
     now = clock.now()
     row.status = (S.approved if approve else S.returned).value
@@ -481,7 +505,6 @@ def states(session: Session, kind: str, units: list[OrgUnit], period: str,
            with_figures: frozenset[int] = frozenset()) -> list[UnitState]:
     """For each unit: its state for the period, the due date and how many times it was returned."""
     period = normal_period(kind, period)
-    when = due(session, kind, period)
     rows = {r.org_unit_id: r for r in session.execute(select(ReportSubmission).where(
         col(ReportSubmission.kind) == kind, col(ReportSubmission.period) == period,
         col(ReportSubmission.org_unit_id).in_([u.id for u in units]))).scalars()} if units else {}
@@ -489,6 +512,15 @@ def states(session: Session, kind: str, units: list[OrgUnit], period: str,
     out = []
     for u in units:
         row = rows.get(u.id or 0)
+        when = stored_due(row) or due(session, kind, period, u)
         out.append(UnitState(u, row, state_of(row, when, now, (u.id or 0) in with_figures), when,
                              row.returns if row else 0))
     return out
+
+
+def stored_due(row: ReportSubmission | None) -> Due | None:
+    """The due date a submitted report was judged against (fixed by its first submission), else None:
+    a report not yet sent is due by the rule in force now."""
+    if row is None or row.first_submitted_at is None:
+        return None
+    return Due(row.due_date, row.due_at)

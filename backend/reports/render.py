@@ -57,15 +57,18 @@ class CoverageClass:
     below: float | None  # upper bound (exclusive) of the percent; None: no upper bound
 
 
-# The map's classes (colour-blind-safe diverging scheme, red to green), and the class of units without
-# households. A percent falls in the first class whose bound it is below.
+# The map's classes, the same as the dashboard's map (backend/dashboard/static/app.js `colour()` and its
+# legend): they MUST match, class bounds and colours both, so a village has one colour in either place.
+# A percent falls in the first class whose bound it is below; the legend lists them highest first, as
+# the dashboard's does.
 COVERAGE_CLASSES: tuple[CoverageClass, ...] = (
-    CoverageClass("<50%", "#d7301f", 50.0),
-    CoverageClass("50–80%", "#fc8d59", 80.0),
-    CoverageClass("80–95%", "#91cf60", 95.0),
-    CoverageClass("≥95%", "#1a9850", None),
+    CoverageClass("<30%", "#d73027", 30.0),
+    CoverageClass("30–50%", "#fc8d59", 50.0),
+    CoverageClass("50–70%", "#fee08b", 70.0),
+    CoverageClass("70–90%", "#91cf60", 90.0),
+    CoverageClass("≥90%", "#1a9850", None),
 )
-NO_DATA = CoverageClass("无数据", "#cccccc", None)  # no households in the unit
+NO_DATA = CoverageClass("无数据", "#9aa5b1", None)  # no households in the unit (app.js: no percent)
 
 
 def coverage_class(percent: float | None) -> CoverageClass:
@@ -127,7 +130,8 @@ def coverage_figure(title: str, units: Sequence[MapUnit], caption: str) -> Any:
     ax.set_aspect("equal")
     ax.set_axis_off()  # lon/lat ticks tell a coordinator nothing
     ax.set_title(title if font is not None else "coverage", fontproperties=font, fontsize=13)
-    handles = [Patch(facecolor=c.colour, edgecolor="#222222", label=c.label) for c in (*COVERAGE_CLASSES, NO_DATA)]
+    handles = [Patch(facecolor=c.colour, edgecolor="#222222", label=c.label)
+               for c in (*reversed(COVERAGE_CLASSES), NO_DATA)]
     legend_font = font.copy() if font is not None else None
     if legend_font is not None:
         legend_font.set_size(9)

@@ -123,28 +123,53 @@ def _coverage_sheet(unit: OrgUnit, kids: list[OrgUnit], result: coverage.Coverag
             total.add(n)
         rows.append([code, name, n.households, n.visited, n.percent if n.percent is not None else "",
                      n.never_visited, n.mismatch_visits, n.children["low"], n.children["general"],
-                     n.children["major"], n.children["severe"], n.children["none"]])
+                     n.children["major"], n.children["severe"], n.children["none"], counting_zh(n.counting)])
     return Sheet("覆盖", ["单位代码", "单位", "户数", "本月已走访户数", "覆盖率%", "从未走访户数", "位置异常走访",
-                        "低风险", "一般风险", "较大风险", "重大风险", "未评级"], rows)
+                        "低风险", "一般风险", "较大风险", "重大风险", "未评级", "计数口径"], rows,
+                 note="计数口径：计入全部走访，或仅计经审核通过的走访（由乡镇设置）。"
+                      "Counting rule: all visits, or approved visits only (a town's choice).")
 
 
-def _risk_sheet(session: Session, targets: Targets, params: dict[str, Any]) -> Sheet:
+COUNTING_ZH = {"all": "计入全部走访", "approved_only": "仅计已审核走访", "mixed": "部分单位仅计已审核走访"}
+
+
+def counting_zh(counting: str | None) -> str:
+    """The counting rule a figure used, as the workbook and the map say it."""
+    return COUNTING_ZH.get(counting or "all", COUNTING_ZH["mixed"])
+
+
+def _risk_sheet(session: Session, targets: Targets, params: dict[str, Any], numbers: ChildNumbers) -> Sheet:
     rows = run_grouped(session, (
         " SELECT m.target_id, u.code, u.name, c.person_id, c.previous_level, c.level, c.source, c.created_at "
         "FROM risk_level_change c JOIN person p ON p.id = c.person_id JOIN unit_map m ON m.unit_id = p.org_unit_id "
         "JOIN org_unit u ON u.id = m.target_id "
         "WHERE c.created_at >= :start_at AND c.created_at < :end_at ORDER BY c.created_at, c.id"
     ), targets, params)
-    out = [[code, name, child_number(pid), risk_level_zh(prev), risk_level_zh(level) or "未评级",
+    out = [[code, name, numbers.of(pid), risk_level_zh(prev), risk_level_zh(level) or "未评级",
             RISK_SOURCES_ZH.get(source, "其他"), _local(at)]
            for _t, code, name, pid, prev, level, source, at in rows]
     return Sheet("风险变化", ["单位代码", "单位", "儿童编号", "原等级", "新等级", "来源", "时间"], out,
                  note="儿童仅以编号列出，不含姓名与身份证号。Children are listed by number only.")
 
 
-def child_number(person_id: Any) -> str:
-    """How a report names a child: the internal number, never a name or ID number."""
-    return f"C{int(person_id):06d}"
+class ChildNumbers:
+    """How one report names its children: C001, C002 … by first appearance (the sheets' stable order), never
+    a name, an ID number or the database id, so the workbook reveals nothing to look a child up by; the
+    same child keeps its number across the report's sheets."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[int, str] = {}
+
+    def of(self, person_id: Any) -> str:
+        key = int(person_id)
+        if key not in self._numbers:
+            self._numbers[key] = child_number(len(self._numbers) + 1)
+        return self._numbers[key]
+
+
+def child_number(ordinal: int) -> str:
+    """The report's name of its `ordinal`-th child (1-based): C001 … C999, C1000 …"""
+    return f"C{ordinal:03d}"
 
 
 def _local(at: Any) -> str:
@@ -173,7 +198,7 @@ _STATES = {"accepted": "帮扶中", "ended": "已结束"}
 
 
 def _helpers_sheet(session: Session, unit: OrgUnit, kids: list[OrgUnit], targets: Targets, params: dict[str, Any],
-                   result: coverage.CoverageResult) -> Sheet:
+                   result: coverage.CoverageResult, numbers: ChildNumbers) -> Sheet:
     """Per unit: assignments in effect in the month, started and ended in it, children helped, follow-up
     visits made in it, and follow-ups overdue now; then one line per assignment in effect, the child by
     number only."""
@@ -200,7 +225,7 @@ def _helpers_sheet(session: Session, unit: OrgUnit, kids: list[OrgUnit], targets
     if detail:
         out.append([])
         out.append(HELPER_DETAIL_HEADER)
-        out.extend([code, name, child_number(child), risk_level_zh(level) or "未评级", f"H{int(helper):04d}",
+        out.extend([code, name, numbers.of(child), risk_level_zh(level) or "未评级", f"H{int(helper):04d}",
                     _MODES.get(mode, "其他"), _STATES.get(status, "其他"), _local(started), _local(ended), int(n),
                     "是" if overdue else "否"]
                    for code, name, child, level, helper, mode, status, started, ended, n, overdue in detail)
@@ -286,9 +311,10 @@ def _map_units(kids: list[OrgUnit], result: coverage.CoverageResult) -> list[Map
 
 
 def map_caption(unit: OrgUnit, total: coverage.UnitNumbers) -> str:
-    """The whole unit's figure under the map."""
+    """The whole unit's figure under the map, and the counting rule it used."""
     percent = "无数据" if total.percent is None else f"{total.percent:.1f}%"
-    return f"{unit.name}{TOTAL_ZH}：已走访 {total.visited} / {total.households} 户，覆盖率 {percent}"
+    return (f"{unit.name}{TOTAL_ZH}：已走访 {total.visited} / {total.households} 户，覆盖率 {percent}"
+            f"（计数口径：{counting_zh(total.counting)}）")
 
 
 @dataclass(frozen=True)
@@ -303,11 +329,12 @@ def build(session: Session, unit: OrgUnit, period: Period) -> ReportFiles:
     kids, result = coverage.unit_coverage(session, unit, period)
     _, targets = _targets_for(session, unit)
     params = period_params(period, targets)
+    numbers = ChildNumbers()
     sheets = [
         _visits_sheet(session, unit, kids, targets, params),
         _coverage_sheet(unit, kids, result),
-        _risk_sheet(session, targets, params),
-        _helpers_sheet(session, unit, kids, targets, params, result),
+        _risk_sheet(session, targets, params, numbers),
+        _helpers_sheet(session, unit, kids, targets, params, result, numbers),
         _inspections_sheet(session, unit, kids, targets, params),
         _problems_sheet(session, unit, kids, targets, params),
         _referrals_sheet(unit, kids, result),
@@ -345,7 +372,7 @@ def generate(session: Session, principal: Principal, unit: OrgUnit, month: str) 
         "xlsx_key": xlsx_key, "xlsx_sha256": _sha(files.xlsx), "xlsx_bytes": len(files.xlsx),
         "png_key": png_key, "png_sha256": _sha(files.png), "png_bytes": len(files.png),
         "figures": files.figures, "generated_by": principal.user_id, "generated_at": clock.now(),
-        "due_date": campaigns.report_due_date(session, month),
+        "due_date": campaigns.report_due_date(session, month, unit),
     }
     # The files took seconds to build without a lock; now, in the lock order (the sync counter first,
     # then the row), check again that no one submitted the report or generated it first meanwhile.
@@ -389,6 +416,7 @@ def submit(session: Session, principal: Principal, report_id: int, narrative: di
     """Send the report upward with its narrative (progress, problems, next steps); the level above
     approves or returns it. Audited as report.submit and by the submission's own entry."""
     report, unit = get_visible(session, principal, report_id)
+    submissions.ensure_may_submit(principal, SubmissionKind.monthly, unit)  # only the unit itself
     if report.status in _FINAL:
         raise ReportAlreadySubmitted("月报已报送", "the report was already submitted")
     revisions.hold(session)  # before the draft's audit entry locks the log's head (lock order)

@@ -26,7 +26,7 @@ from backend.accounts.principal import Principal
 from backend.audit import disclosure
 from backend.core import clock
 from backend.core.db import dialect_insert
-from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.core.pagination import PageRequest
 from backend.inspections.models import Inspection
 from backend.notifications import service as notifications
@@ -63,6 +63,15 @@ class ReviewSettingUnitInvalid(InvalidInput):
     code = "review-setting-unit-invalid"
     title_zh = "审核计数规则按乡镇（街道）设置"
     title_en = "The counting rule is set per town"
+
+
+class ReviewOwnRecord(Forbidden):
+    """Four eyes: the person who recorded a visit or inspection never decides on it (a coordinator's own
+    visits are reviewed by another coordinator of its area or the level above)."""
+
+    code = "review-own-record"
+    title_zh = "不能审核本人录入的记录"
+    title_en = "You cannot review a record you made"
 
 
 _MODELS: dict[RecordKind, Any] = {RecordKind.visit: Visit, RecordKind.inspection: Inspection}
@@ -137,6 +146,8 @@ def decide(session: Session, principal: Principal, kind: RecordKind, record_id: 
     # The counter's lock first (the decision's revision), then the record's row (the lock order rule).
     revisions.hold(session)
     record = _visible(session, principal, kind, record_id, lock=True)
+    if record.recorded_by == principal.user_id:
+        raise ReviewOwnRecord("本人录入的记录须由其他协调员审核", "another coordinator reviews the records you made")
     expected = body.expected_state
     if expected is None and record.state != ReviewState.pending.value:
         # A first decision needs no expected state; revising one does, so a decision somebody else took
@@ -168,7 +179,7 @@ def _tell_recorder(session: Session, record: _Record) -> None:
     what_zh, what_en = ("走访记录", "visit") if record.kind is RecordKind.visit else ("检查记录", "inspection")
     notifications.enqueue(
         session, user_ids=[record.recorded_by], kind="review.has_issues", title_zh=f"{what_zh}需要更正",
-        title_en=f"A {what_en} needs your attention",
+        title_en=f"{'An' if what_en[0] in 'aeiou' else 'A'} {what_en} needs your attention",
         body_zh=f"协调人审核您的一条{what_zh}时发现问题，请在应用中查看审核意见并更正。",
         body_en=f"A coordinator found issues in one of your {what_en}s. Read the review in the app and answer it.",
         data={"record_kind": record.kind.value, "record_id": str(record.id)})
@@ -240,15 +251,24 @@ def _unit(session: Session, principal: Principal, unit_id: int | None) -> OrgUni
     return orgunits.get_visible_unit(session, principal, unit_id if unit_id is not None else principal.org_unit_id)
 
 
-def _amended_has_issues(visit: Any) -> ColumnElement[bool]:
-    """The visit is an amendment of a visit a coordinator found has_issues."""
-    original = aliased(Visit)
-    return exists().where(col(original.id) == visit.amends_id, col(original.review_state) == "has_issues")
+def _amends_decided(visit: Any) -> ColumnElement[bool]:
+    """The visit is an amendment of a visit a coordinator already decided on (approved, has issues or
+    rejected), or of one an earlier decided amendment replaced: an answer to "has issues", or a
+    correction of an approved visit, which must not wait unseen among every pending visit (in a town
+    counting approved visits only the approved version counts until the amendment is decided)."""
+    earlier = aliased(Visit)
+    return and_(col(visit.amends_id).is_not(None), exists().where(
+        or_(col(earlier.id) == visit.amends_id,
+            and_(col(earlier.amends_id) == visit.amends_id, col(earlier.id) < visit.id)),
+        col(earlier.review_state) != "pending"))
 
 
 def _answered_visit(visit: Any) -> ColumnElement[bool]:
-    amendment = aliased(Visit)
-    return exists().where(col(amendment.amends_id) == visit.id)
+    """A later version replaces the visit (an amendment of it, or a later one of the same first visit)."""
+    later = aliased(Visit)
+    return exists().where(col(later.id) > visit.id, or_(
+        col(later.amends_id) == visit.id,
+        and_(col(visit.amends_id).is_not(None), col(later.amends_id) == visit.amends_id)))
 
 
 def _answered_inspection(model: Any) -> ColumnElement[bool]:
@@ -268,7 +288,7 @@ def _conditions(kind: RecordKind, state: ReviewState | None, flag: str | None) -
     if kind is RecordKind.visit:
         # A visit an amendment replaced is not queued: its amendment is.
         pending = and_(pending, ~_answered_visit(Visit))
-        waiting = and_(pending, col(Visit.amends_id).is_not(None), _amended_has_issues(Visit))
+        waiting = and_(pending, _amends_decided(Visit))
     else:
         waiting = and_(col(model.review_state) == "has_issues", _answered_inspection(model))
     return [or_(and_(pending, flagged), waiting) if not flag else and_(pending, flagged)]
@@ -355,7 +375,7 @@ def summary(session: Session, principal: Principal, unit_id: int | None) -> Revi
         if kind is RecordKind.visit:
             answered = _answered_visit(Visit)
             pending = and_(pending, ~answered)  # a visit an amendment replaced waits as its amendment
-            waiting = and_(pending, col(Visit.amends_id).is_not(None), _amended_has_issues(Visit))
+            waiting = and_(pending, _amends_decided(Visit))
         else:
             answered = _answered_inspection(model)
             waiting = and_(col(model.review_state) == "has_issues", answered)

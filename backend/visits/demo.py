@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from backend.accounts import service as accounts
@@ -42,6 +42,12 @@ def seed_visits(session: Session, town: DemoTown, *, seed: int = 2026) -> int:
     assert principal is not None
     answers = _fine_answers()
     now = clock.now()
+    # The households were registered a week before the door-knocking (a household counts in a period
+    # only from when it is placed): seeded at 01:00 China time, yesterday's visits would otherwise fall
+    # in a month in which their households did not exist yet.
+    all_grids = [g.id for grids in town.grids for g in grids]
+    session.execute(update(Household).where(col(Household.org_unit_id).in_(all_grids))
+                    .values(counted_at=now - timedelta(days=7)).execution_options(synchronize_session=False))
     items: list[PushItem] = []
     for village, share in zip(town.villages, VILLAGE_SHARES, strict=True):
         grids = [g.id for g in town.grids[town.villages.index(village)]]

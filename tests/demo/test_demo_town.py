@@ -52,3 +52,17 @@ def test_a_fresh_demo_town_shows_varied_coverage_on_the_map(client: TestClient, 
     assert classes == {0, 1, 2, 3, 4}, percents
     assert all(u["mismatch_visits"] == 0 for u in units)
     assert sum(u["children"]["severe"] + u["children"]["major"] for u in units) > 0  # the seeded levels stay
+
+
+def test_the_demo_visits_fall_where_their_households_already_exist(session: Session) -> None:
+    """Seeded at any hour (01:00 China time too), no demo visit is placed before its household: the
+    month before shows its visits against their households, not visits of households counted 0."""
+    from backend.registry.models import Household
+    from backend.visits.models import Visit
+
+    assert CliRunner().invoke(app, ["seed-demo"]).exit_code == 0
+    session.expire_all()
+    early = session.execute(select(func.count()).select_from(Visit).join(Household, Household.id == Visit.household_id)
+                            .where(Visit.counted_at < Household.counted_at)).scalar_one()
+    total = session.execute(select(func.count()).select_from(Visit)).scalar_one()
+    assert total > 1000 and early == 0

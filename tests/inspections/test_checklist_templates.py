@@ -182,6 +182,7 @@ def _item(**changes: Any) -> dict[str, Any]:
 INVALID: dict[str, tuple[dict[str, Any], str, str]] = {
     "duplicate item codes": ({"items": [_item(), _item(text_zh="另一项")]}, "duplicate-item-code", "items.1.code"),
     "empty text": ({"items": [_item(text_zh="  ")]}, "empty-text", "items.0.text_zh"),
+    "invisible text": ({"items": [_item(text_zh="\u200b\u2060 ")]}, "empty-text", "items.0.text_zh"),
     "empty measure": ({"items": [_item(measure_zh="")]}, "empty-text", "items.0.measure_zh"),
     "deadline of 0 days": ({"items": [_item(deadline_days=0)]}, "deadline-out-of-range", "items.0.deadline_days"),
     "deadline of 91 days": ({"items": [_item(deadline_days=91)]}, "deadline-out-of-range", "items.0.deadline_days"),
@@ -352,3 +353,22 @@ def test_any_edit_is_either_published_exactly_as_sent_or_refused_and_nothing_sto
         assert resp.status_code == 422, resp.text
         assert resp.json()["code"] == "inspection-checklist-invalid"
         assert _rows(session) == before
+
+
+
+def test_a_county_version_covering_fewer_venue_types_leaves_the_others_on_the_national_one(
+        client: TestClient, session: Session) -> None:
+    """A phone choosing its checklist by `current_for` finds one for every kind of venue."""
+    home = _two_counties(session).home
+    coordinator = _county_coordinator(client, session, home)
+    officer = _officer(client, session, home)
+    national = _current(client, officer)
+    assert len(national["venue_types"]) > 1 and national["current_for"] == national["venue_types"]
+    kept = national["venue_types"][0]
+    resp = _publish(client, coordinator, "accommodation", _edited(national, venue_types=[kept]))
+    assert resp.status_code == 201, resp.text
+    listed = client.get(LIST, headers=officer.headers).json()
+    in_force = {t: (c["code"], c["version"]) for c in listed for t in c["current_for"]}
+    assert in_force[kept] == ("accommodation", resp.json()["version"])
+    for other in national["venue_types"][1:]:
+        assert in_force[other] == ("accommodation", national["version"])

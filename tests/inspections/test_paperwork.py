@@ -230,3 +230,77 @@ def test_any_venue_name_or_finding_prints_without_crashing_and_reads_back(name: 
         for value in (name, finding):
             if paperwork.has_glyphs(value) and _squash(value):
                 assert _squash(value) in text, (value, text)
+
+
+# Each field's text is drawn from characters no fixed wording of either form uses, so a field reads back
+# complete by keeping only its own characters, wherever a page break, a repeated table header or the
+# footer fell into it (a row taller than a page is split; its cells continue on the next page).
+_FIELDS = {"name": "鹦鹉螺a", "address": "蜻蜓蝴蝶b", "operator": "麒麟凤凰c", "item": "龟鹤鹭鸥d",
+           "description": "蝙蝠鼹鼠e", "measure": "蚂蚁蜈蚣f", "decision": "珊瑚琥珀g"}
+_LIMITS = {"name": 120, "address": 200, "operator": 60, "item": 300, "description": 1000, "measure": 1000,
+           "decision": 60}  # venues/schemas.py, inspections/schemas.py (checklist item text_zh 300)
+
+
+def _own(text: str, field: str) -> str:
+    return "".join(ch for ch in text if ch in _FIELDS[field])
+
+
+def _long_paperwork(v: dict[str, str], problems: int) -> paperwork.Paperwork:
+    return paperwork.Paperwork(
+        inspection_id=7, venue_name=v["name"], venue_type="网吧", venue_address=v["address"],
+        operator=v["operator"], started_at=clock.now(), finished_at=None,
+        officers=[paperwork.Officer("李警官", "公安（派出所）")], issuing_agency="某镇公安（派出所）",
+        checklist_title="检查表", checklist_version=1, is_joint=False, is_reinspection=False,
+        items=[paperwork.ItemLine(v["item"], "否", v["description"])],
+        problems=[paperwork.ProblemLine(v["description"], v["measure"], _today(), True)] * problems,
+        penalties=[paperwork.PenaltyLine("罚款", 5000, v["decision"], _today())], photos=[])
+
+
+def _field_text(field: str) -> Any:
+    """Up to the field's maximum length of its characters, no spaces: CJK alone, or CJK and Latin mixed."""
+    alphabet = _FIELDS[field]
+    length = st.one_of(st.just(_LIMITS[field]), st.integers(1, _LIMITS[field]))
+    return st.tuples(length, st.booleans(), st.randoms(use_true_random=False)).map(
+        lambda t: "".join(t[2].choice(alphabet if t[1] else alphabet[:-1]) for _ in range(t[0])))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.fixed_dictionaries({f: _field_text(f) for f in _FIELDS}), problems=st.integers(1, 3))
+def test_every_text_at_its_maximum_length_without_spaces_prints_complete_in_both_pdfs(
+        values: dict[str, str], problems: int) -> None:
+    p = _long_paperwork(values, problems)
+    record = pdf_text(paperwork.record_pdf(p))
+    notice = pdf_text(paperwork.notice_pdf(p, _today()))
+    # the record prints the finding in the checklist table and in the problems table
+    for field, times in (("name", 1), ("address", 1), ("operator", 1), ("item", 1), ("description", 1 + problems),
+                         ("measure", problems), ("decision", 1)):
+        assert _own(record, field) == values[field] * times, field
+    for field, times in (("name", 1), ("address", 1), ("operator", 1), ("description", problems),
+                         ("measure", problems)):
+        assert _own(notice, field) == values[field] * times, field
+
+
+def test_a_finding_of_1000_chinese_characters_prints_over_pages_in_both_documents(
+        client: TestClient, session: Session) -> None:
+    w = make_world(client, session)
+    hotel = make_venue(session, w.town, venue_type=VenueType.hotel, name="鹦" * 120)
+    hotel.address, hotel.owner_name = "蜻" * 200, "麒" * 60
+    session.add(hotel)
+    session.commit()
+    findings = [{"item_code": "five_musts.identity", "description": "蝙" * 1000, "measure": "蚂" * 1000},
+                {"description": "蝠e" * 500, "measure": "蚁f" * 500}]  # CJK and Latin mixed, no spaces
+    body = inspection_body(hotel, no=("five_musts.identity",), findings=findings,
+                           penalties=[{"kind": "fine", "amount_yuan": 5000, "decision_number": "珊" * 60}])
+    created = client.post("/api/v1/inspections", json=body, headers=w.market.headers)
+    assert created.status_code == 201, created.text
+    base = f"/api/v1/inspections/{created.json()['id']}"
+    record = client.get(f"{base}/record.pdf", headers=w.market.headers)
+    notice = client.get(f"{base}/rectification-notice.pdf", headers=w.market.headers)
+    assert record.status_code == 200 and notice.status_code == 200, (record.text, notice.text)
+    assert len(PdfReader(io.BytesIO(notice.content)).pages) >= 2
+    for data in (record.content, notice.content):
+        text = pdf_text(data)
+        assert text.count("鹦") == 120 and text.count("蜻") == 200 and text.count("麒") == 60
+        assert text.count("蚂") == 1000 and _squash("蚁f" * 500) in re.sub(r"[^蚁f]", "", text)
+    assert pdf_text(record.content).count("蝙") == 2000 and pdf_text(notice.content).count("蝙") == 1000
+    assert pdf_text(record.content).count("珊") == 60

@@ -66,6 +66,9 @@ def test_a_stations_weekly_report_goes_to_the_county_police_and_comes_back(
     assert (row["state"], row["returns"]) == ("submitted", 1)
     done = ok(client.post(f"{API}/report-submissions/{draft['id']}/approve", headers=county_police.headers))
     assert done["status"] == "approved"
+    row = states(client, county_police.headers, "/report-submissions/status", kind="police_weekly",
+                 period=WEEK)[town.town.id or 0]
+    assert (row["state"], row["on_time"], row["submitted_at"]) == ("approved", True, done["submitted_at"])
     assert [e["action"] for e in done["events"]] == ["create", "submit", "return", "submit", "approve"]
     assert audited(session, "report_submission.approve", draft["id"]) == 1
 
@@ -85,6 +88,9 @@ def test_the_year_end_summary_goes_to_the_womens_federation_above(client: TestCl
     assert draft["due_date"] == "2026-11-30"  # before 1 December (seed 004)
     sent = ok(client.post(f"{API}/report-submissions/{draft['id']}/submit", headers=wf_town.headers))
     assert (sent["status"], sent["on_time"]) == ("submitted", True)
+    # Only who may decide it is told: the women's federation above, not the county's other coordinators.
+    assert told(session, wf_county.user.id or 0, "report_submission.submitted")
+    assert not told(session, gov_county.user.id or 0, "report_submission.submitted")
 
     refused = client.post(f"{API}/report-submissions/{draft['id']}/approve", headers=gov_county.headers)
     assert refused.status_code == 403 and refused.json()["code"] == "report-submission-not-approver"
@@ -105,7 +111,11 @@ def test_the_year_end_summary_goes_to_the_womens_federation_above(client: TestCl
     seen = states(client, wf_town.headers, "/report-submissions/status", kind="year_end_summary", period="2026")
     assert seen[town.villages[0].id or 0]["state"] == "submitted_late"
     assert seen[town.villages[1].id or 0]["state"] == "late"
+    assert (seen[town.villages[1].id or 0]["on_time"], seen[town.villages[1].id or 0]["submitted_at"]) == (None, None)
     ok(client.post(f"{API}/report-submissions/{late['id']}/approve", headers=wf_town.headers))
+    seen = states(client, wf_town.headers, "/report-submissions/status", kind="year_end_summary", period="2026")
+    row = seen[town.villages[0].id or 0]
+    assert (row["state"], row["on_time"], row["submitted_at"] is not None) == ("approved", False, True)
     listed = ok(client.get(f"{API}/report-submissions", params={"kind": "year_end_summary", "period": "2026"},
                            headers=wf_town.headers))
     assert {r["id"]: r["status"] for r in listed} == {draft["id"]: "approved", late["id"]: "approved"}

@@ -61,8 +61,8 @@ def test_monthly_report_workbook_holds_the_hand_counted_figures(client: TestClie
     assert visits["柳湾村"][2:] == [0, 0, 0, 0, 0, 0, 0]
 
     cov = {r[1]: r for r in _rows(book["覆盖"])[1:]}
-    assert cov["青山村"][2:] == [5, 2, 40.0, 2, 1, 1, 0, 1, 1, 1]
-    assert cov["溪口村"][2:] == [2, 1, 50.0, 1, 0, 0, 1, 0, 0, 0]
+    assert cov["青山村"][2:] == [5, 2, 40.0, 2, 1, 1, 0, 1, 1, 1, "计入全部走访"]
+    assert cov["溪口村"][2:] == [2, 1, 50.0, 1, 0, 0, 1, 0, 0, 0, "计入全部走访"]
     assert cov["柳湾村"][4] is None  # no households: no percentage
 
     problems = {r[1]: r for r in _rows(book["问题清单"])[1:] if r and len(r) > 2}
@@ -86,7 +86,8 @@ def test_monthly_report_workbook_holds_the_hand_counted_figures(client: TestClie
     assert summary["溪口村"] == [1, 1, 0, 0, 1, 1]
     assert summary["柳湾村"] == [0, 0, 0, 0, 0, 0]
     assert helpers[9][1] == "合计" and helpers[10] == [] and helpers[11] == HELPER_DETAIL_HEADER
-    c = {k: f"C{p.id:06d}" for k, p in world.children.items()}
+    # Children numbered within the report (no risk change this month): by first appearance below.
+    c = {"severe": "C001", "major": "C002", "none": "C003", "general": "C004"}
     a = world.assignments
     # One line per assignment in effect: unit, child number, level, helper number, mode, state, follow-ups, overdue.
     assert [[r[1], *r[2:7], r[9], r[10]] for r in helpers[12:17]] == [

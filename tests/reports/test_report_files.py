@@ -5,6 +5,7 @@ map with a Chinese legend of coverage classes, the unit boundaries, labels and t
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,19 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from PIL import Image
+from sqlalchemy import select
 from sqlmodel import Session
 
 from backend.accounts.permissions import Role
+from backend.campaigns import service as campaigns
 from backend.core.config import get_settings
+from backend.coverage import service as coverage
 from backend.helpers.models import AssignmentStatus
 from backend.inspections.models import PenaltyKind, ProblemSource, ProblemStatus
 from backend.referrals.models import ReportSource
-from backend.registry.models import RiskLevelChange, RiskLevelCode
+from backend.registry.models import Person, RiskLevelChange, RiskLevelCode
 from backend.reports import render
-from backend.reports.service import RISK_SOURCES_ZH, TOTAL_ZH
+from backend.reports.service import RISK_SOURCES_ZH, TOTAL_ZH, map_caption
 from backend.venues.models import VenueStatus, VenueType
 from tests.coverage.fixture import MONTH, build_world, cst
 from tests.factories import user_client
@@ -75,15 +79,16 @@ def test_every_per_unit_sheet_ends_with_the_town_total_equal_to_the_sum_and_the_
         assert total[0] == world.town.town.code
         for column in range(2, len(total)):
             values = [r[column] for r in units]
-            if title == "覆盖" and column == 4:
-                continue  # the percent: checked against the API below
+            if title == "覆盖" and column in (4, 12):
+                continue  # the percent and the counting rule: checked against the API below
             assert total[column] == sum(v or 0 for v in values), (title, column)
 
     _, cov = _unit_block(_rows(book["覆盖"]))
     children = totals["children"]
     assert cov[2:] == [totals["households"], totals["visited"], totals["percent"], totals["never_visited"],
                        totals["mismatch_visits"], children["low"], children["general"], children["major"],
-                       children["severe"], children["none"]]
+                       children["severe"], children["none"], "计入全部走访"]
+    assert all(r[12] == "计入全部走访" for r in _unit_block(_rows(book["覆盖"]))[0])
     assert cov[2:5] == [7, 3, round(100 * 3 / 7, 1)]
     assert report["figures"]["percent"] == cov[4]
     _, referrals = _unit_block(_rows(book["强制报告"]))
@@ -127,7 +132,7 @@ def test_the_map_has_a_chinese_legend_of_classes_labels_and_the_total_and_no_axe
         [ax] = fig.axes
         assert not ax.axison  # no lon/lat ticks or labels
         legend = ax.get_legend()
-        assert [t.get_text() for t in legend.get_texts()] == ["<50%", "50–80%", "80–95%", "≥95%", "无数据"]
+        assert [t.get_text() for t in legend.get_texts()] == ["≥90%", "70–90%", "50–70%", "30–50%", "<30%", "无数据"]
         assert legend.get_title().get_text() == "走访覆盖率"
         *labels, caption = [t.get_text() for t in ax.texts]
         assert labels == ["青山村\n40.0%", "溪口村\n85.0%", "柳湾村\n97.5%", "石桥村\n无数据", "桃源村\n60.0%"]
@@ -158,7 +163,87 @@ def test_the_report_map_is_drawn_from_the_months_figures(client: TestClient, ses
     _world, _report_json, _api, (_book, png) = _report(client, session)
     image = Image.open(io.BytesIO(png)).convert("RGB")
     colours = {c for _n, c in image.getcolors(maxcolors=10_000_000) or []}
-    # 青山村 40% (<50%), 溪口村 50% (50–80%), six villages without households (无数据); the legend
+    # 青山村 40% (30–50%), 溪口村 50% (50–70%), six villages without households (无数据); the legend
     # shows every class's colour too, so this checks only that the map is drawn in the classes' colours.
-    for cls in (render.COVERAGE_CLASSES[0], render.COVERAGE_CLASSES[1], render.NO_DATA):
+    for cls in (render.COVERAGE_CLASSES[1], render.COVERAGE_CLASSES[2], render.NO_DATA):
         assert _rgb(cls.colour) in colours, cls.label
+
+
+APP_JS = Path(__file__).resolve().parents[2] / "backend" / "dashboard" / "static" / "app.js"
+
+
+def test_the_map_colours_a_village_as_the_dashboard_does() -> None:
+    """The dashboard's colour() (app.js) and the report's classes agree at every percent, no data included."""
+    source = APP_JS.read_text(encoding="utf-8")
+    body = source[source.index("function colour(percent)"):]
+    body = body[:body.index("\n  }")]
+    no_data = re.search(r'undefined\) return "(#[0-9a-f]{6})"', body)
+    steps = [(float(b), c) for b, c in re.findall(r'percent >= (\d+)\) return "(#[0-9a-f]{6})"', body)]
+    fallback = re.findall(r'\n\s*return "(#[0-9a-f]{6})";', body)
+    assert no_data and steps and fallback
+
+    def dashboard(percent: float | None) -> str:
+        if percent is None:
+            return no_data.group(1)
+        return next((c for bound, c in steps if percent >= bound), fallback[-1])
+
+    for percent in [None, *(x / 2 for x in range(0, 201))]:
+        assert render.coverage_class(percent).colour == dashboard(percent), percent
+    legend = re.search(r"\[\[90, .*?\]\]", source)
+    assert legend is not None
+    labels = re.findall(r'"([^"]+)"\]', legend.group(0))
+    assert labels == [c.label for c in reversed(render.COVERAGE_CLASSES)]
+
+
+def test_an_approved_only_town_s_workbook_and_map_say_so(client: TestClient, session: Session) -> None:
+    """The 覆盖 sheet (per unit and 合计) and the map's caption name the counting rule the figures used."""
+    from matplotlib import pyplot as plt
+
+    world = build_world(session)
+    coordinator = user_client(client, session, world.town.town, Role.coordinator)
+    setting = client.put("/api/v1/reviews/settings", params={"unit_id": world.town.town.id},
+                         json={"approved_only": True}, headers=coordinator.headers)
+    assert setting.status_code == 200, setting.text
+    report = client.post("/api/v1/reports/monthly", json={"month": MONTH}, headers=coordinator.headers).json()
+    assert report["figures"]["counting"] == "approved_only"
+    book = load_workbook(io.BytesIO(client.get(report["xlsx_url"], headers=coordinator.headers).content))
+    rows = _rows(book["覆盖"])
+    assert rows[0][12] == "计数口径"
+    units, total = _unit_block(rows)
+    assert [r[12] for r in units] == ["仅计已审核走访"] * len(units) and total[12] == "仅计已审核走访"
+
+    # The map's caption, from the same figures the report drew (a PNG's text cannot be read back).
+    town = world.town.town
+    _kids, result = coverage.unit_coverage(session, town, campaigns.month_period(MONTH))
+    total = coverage.UnitNumbers(unit_id=town.id or 0)
+    for n in result.numbers.values():
+        total.add(n)
+    caption = map_caption(town, total)
+    assert caption.endswith("（计数口径：仅计已审核走访）") and f"/ {report['figures']['households']} 户" in caption
+    fig = render.coverage_figure("t", [], caption)
+    try:
+        assert any("仅计已审核走访" in t.get_text() for t in fig.axes[0].texts)
+    finally:
+        plt.close(fig)
+    mixed = coverage.UnitNumbers(unit_id=1, counting="all")
+    mixed.add(coverage.UnitNumbers(unit_id=2, counting="approved_only"))
+    assert map_caption(town, mixed).endswith("（计数口径：部分单位仅计已审核走访）")
+
+
+def test_children_are_numbered_within_the_report_not_by_their_database_id(
+        client: TestClient, session: Session) -> None:
+    """C001, C002 … by first appearance (risk changes, then the helpers' lines); one child keeps one number
+    across sheets; no number is built from a person's id."""
+    _world, _report_json, _api, (book, _png) = _report(client, session)
+    ids = {int(pid) for pid in session.execute(select(Person.id)).scalars()}
+    risk = [r[2] for r in _rows(book["风险变化"])[1:] if r and r[2]]
+    helpers = _rows(book["帮扶"])
+    at = next(i for i, r in enumerate(helpers) if r[:3] == ["单位代码", "单位", "儿童编号"] and i > 0)
+    helped = [r[2] for r in helpers[at + 1:] if r and r[2]]
+    assert risk and helped
+    order = list(dict.fromkeys([*risk, *helped]))
+    assert order == [f"C{n:03d}" for n in range(1, len(order) + 1)]
+    assert not {*risk, *helped} & {f"C{pid:06d}" for pid in ids}
+    # the severe child (first risk change, C001) keeps its number in the helpers' lines (two helpers)
+    assert risk[:2] == ["C001", "C002"]
+    assert [r[2] for r in helpers[at + 1:] if r and r[3] == "重大风险"] == ["C001", "C001"]

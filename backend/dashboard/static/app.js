@@ -482,7 +482,7 @@ comments) is wrapped in .user-text; everything else comes from i18n.js in the pa
         return line("li", {}, [{ user: h.grid_name }, " · ", { user: h.address },
                                h.head_name_masked ? " · " : "", h.head_name_masked ? { user: h.head_name_masked } : ""]);
       });
-      if (page.next_cursor) rows.push(el("li", { "class": "hint" }, t("more")));
+      if (page.next_cursor) rows.push(el("li", { "class": "hint", "data-i18n": "more" }, t("more")));
       fill("panel-not-visited", rows);
     });
   }
@@ -593,7 +593,7 @@ comments) is wrapped in .user-text; everything else comes from i18n.js in the pa
           [{ user: c.unit_name }, " · ", c.name_masked ? { user: c.name_masked } : "#" + c.child_id, " · ",
            riskLabel(c.risk_level), c.pending ? " · " + t("helper_pending") : ""]);
       });
-      if (page.next_cursor) rows.push(el("li", { "class": "hint" }, t("more")));
+      if (page.next_cursor) rows.push(el("li", { "class": "hint", "data-i18n": "more" }, t("more")));
       fill("panel-helpers", rows);
     });
     getJSON("panel-referrals", API + "/referrals?include_direct_reports=true", function (rows) {
@@ -723,7 +723,10 @@ comments) is wrapped in .user-text; everything else comes from i18n.js in the pa
         return rows.map(function (q) {
           var flags = (q.flags || []).map(function (f) { var l = t("flag_" + f); return l === "flag_" + f ? f : l; });
           return recordLine(q.record_kind, q.record_id, [
-            " · " + t("review_" + q.review_state), flags.length ? " · " + flags.join(", ") : "",
+            // An answer waiting for a re-check (an inspector's note on has_issues, or an amendment) reads
+            // as such, the way the review panel counts it.
+            " · " + t(q.answer_note || q.answers_review_id ? "review_amended_waiting" : "review_" + q.review_state),
+            flags.length ? " · " + flags.join(", ") : "",
             q.recorded_at ? " · " + chinaTime(q.recorded_at) : "",
             q.comment ? " · " : "", q.comment ? { user: q.comment } : ""
           ], { "data-review-state": q.review_state });
