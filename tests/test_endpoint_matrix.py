@@ -220,10 +220,12 @@ def principal_of(w: World, user_id: int) -> Principal:
     return principal
 
 
-def report(w: World, own: bool) -> int:
-    """A draft monthly report of the own grid or the foreign village (rendering one costs a map, so a
-    draft is reused until a call submits it)."""
-    kept = w.memo.get(("report", own))
+def report(w: World, own: bool, mine: bool = False) -> int:
+    """A draft monthly report of the own grid (`mine`: of the caller's own village, which only it
+    submits) or the foreign village (rendering one costs a map, so a draft is reused until a call
+    submits it)."""
+    key = ("report-mine" if mine else "report", own)
+    kept = w.memo.get(key)
     if kept is not None:
         row = m.s(w).get(MonthlyReport, kept)
         assert row is not None
@@ -232,18 +234,19 @@ def report(w: World, own: bool) -> int:
             return kept
     n = m.serial()
     month = f"{2001 + n // 12}-{n % 12 + 1:02d}"
-    unit = m.s(w).get(OrgUnit, m.unit_id(w, own))
+    unit = m.s(w).get(OrgUnit, w.town.villages[0].id if own and mine else m.unit_id(w, own))
     assert unit is not None
     made = reports.generate(m.s(w), principal_of(w, own_or_foreign_user(w, own)), unit, month)
     m.s(w).commit()
-    w.memo[("report", own)] = made.id or 0
+    w.memo[key] = made.id or 0
     return made.id or 0
 
 
-def report_way_up(w: World, own: bool, submitted: bool) -> int:
-    """The way up of a monthly report of the own grid (its parent is the caller's village) or the
-    foreign village: a draft, or submitted for the level above to decide."""
-    report_id = report(w, own)
+def report_way_up(w: World, own: bool, submitted: bool, mine: bool = False) -> int:
+    """The way up of a monthly report of the own grid (its parent is the caller's village; `mine`: of
+    the caller's village itself) or the foreign village: a draft, or submitted for the level above to
+    decide."""
+    report_id = report(w, own, mine)
     row = m.s(w).get(MonthlyReport, report_id)
     assert row is not None
     way_up = report_submissions.find(m.s(w), "monthly", row.org_unit_id, row.month)
@@ -698,7 +701,7 @@ ROWS: dict[str, Row] = {
         f"{API}/reports/monthly/status", params={"unit_id": m.unit_id(w, own), "month": "2026-03"}, headers=h),
         (A.report_read,)),
     "POST /api/v1/reports/monthly/{report_id}/submit": Row(lambda c, h, w, own: c.post(
-        f"{API}/reports/monthly/{report(w, own)}/submit", headers=h), (A.report_generate,)),
+        f"{API}/reports/monthly/{report(w, own, True)}/submit", headers=h), (A.report_generate,)),
     "POST /api/v1/reports/monthly/{report_id}/approve": Row(lambda c, h, w, own: c.post(
         f"{API}/reports/monthly/{submitted_report(w, own)}/approve", headers=h), (A.report_generate,)),
     "POST /api/v1/reports/monthly/{report_id}/return": Row(lambda c, h, w, own: c.post(
@@ -712,7 +715,8 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/report-submissions": Row(lambda c, h, w, own: listed(report_way_up(w, own, False), c.get(
         f"{API}/report-submissions", params={"unit_id": m.unit_id(w, own)}, headers=h)), (A.report_read,)),
     "POST /api/v1/report-submissions": Row(lambda c, h, w, own: c.post(
-        f"{API}/report-submissions", json={"kind": "monthly", "unit_id": m.unit_id(w, own), "period": "2026-03",
+        f"{API}/report-submissions", json={"kind": "monthly", "period": "2026-03",
+                                           "unit_id": w.town.villages[0].id if own else m.unit_id(w, own),
                                            "progress": "进展"}, headers=h), (A.report_read, A.report_generate)),
     "GET /api/v1/report-submissions/status": Row(lambda c, h, w, own: c.get(
         f"{API}/report-submissions/status", params={"kind": "monthly", "period": "2026-03",
@@ -720,7 +724,7 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/report-submissions/{report_submission_id}": Row(lambda c, h, w, own: c.get(
         f"{API}/report-submissions/{report_way_up(w, own, False)}", headers=h), (A.report_read,)),
     "POST /api/v1/report-submissions/{report_submission_id}/submit": Row(lambda c, h, w, own: c.post(
-        f"{API}/report-submissions/{report_way_up(w, own, False)}/submit", headers=h),
+        f"{API}/report-submissions/{report_way_up(w, own, False, True)}/submit", headers=h),
         (A.report_read, A.report_generate)),
     "POST /api/v1/report-submissions/{report_submission_id}/approve": Row(lambda c, h, w, own: c.post(
         f"{API}/report-submissions/{report_way_up(w, own, True)}/approve", headers=h),

@@ -110,6 +110,10 @@ LISTINGS: dict[str, Listing] = {
                                  lambda s: {"org_unit_id": s.ids["plan_unit"]}),
     "/api/v1/schedules/{plan_id}/check": Listing("coordinator", lambda s: f"{API}/schedules/{s.ids['plan']}/check"),
     "/api/v1/visits": Listing("coordinator", lambda s: f"{API}/visits", v1_limit=500),
+    "/api/v1/reviews/queue": Listing("county", lambda s: f"{API}/reviews/queue", lambda s: {"state": "approved"}),
+    "/api/v1/visits/{visit_id}/reviews": Listing("county", lambda s: f"{API}/visits/{s.ids['reviewed_visit']}/reviews"),
+    "/api/v1/inspections/{inspection_id}/reviews": Listing(
+        "county", lambda s: f"{API}/inspections/{s.ids['reviewed_inspection']}/reviews"),
 }
 
 
@@ -216,6 +220,17 @@ def seeded(client: TestClient, session: Session, media_root: Any) -> Seeded:  # 
     s.ids["plan_unit"] = m.unit_id(w, True)
     s.ids["plan"] = m.plan(w, True)
     m.plan(w, True)
+    # Decisions of review (审核): three visits approved, one visit and one inspection decided three times.
+    county = s.headers("county")
+    visits = [v["id"] for v in client.get(f"{API}/visits", headers=county).json()][:3]
+    inspection = client.get(f"{API}/inspections", params={"venue_id": venue.id}, headers=market).json()[0]["id"]
+    for kind, record_id in [("visits", v) for v in visits] + [("inspections", inspection)]:
+        steps = [("approved", None), ("has_issues", "approved"), ("rejected", "has_issues")]
+        for state, expected in (steps if record_id in (visits[0], inspection) else steps[:1]):
+            body = {"state": state, "comment": "核实", **({"expected_state": expected} if expected else {})}
+            resp = client.post(f"{API}/{kind}/{record_id}/review", json=body, headers=county)
+            assert resp.status_code == 201, resp.text
+    s.ids["reviewed_visit"], s.ids["reviewed_inspection"] = visits[0], inspection
     return s
 
 

@@ -126,15 +126,22 @@ def get_campaign(session: Session, campaign_id: int) -> CampaignInfo:
     return _info(session, campaign)
 
 
+def is_due_rule_copy(campaign: Campaign) -> bool:
+    """A unit's own copy of the year's default campaign, stored only to carry its due rule (own_campaign):
+    it never becomes the campaign everyone's periods and labels follow."""
+    return (campaign.org_unit_id is not None
+            and campaign.code == f"{default_campaign(campaign.start_date.year).code}-u{campaign.org_unit_id}")
+
+
 def current_campaign(session: Session, on: date | None = None) -> CampaignInfo:
     """The stored campaign running on a date (the latest-starting one), else the year's default."""
     day = on or today()
-    row = session.execute(
+    rows = session.execute(
         select(Campaign)
         .where(col(Campaign.start_date) <= day, col(Campaign.end_date) >= day)
         .order_by(col(Campaign.start_date).desc(), col(Campaign.id).desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    ).scalars()
+    row = next((c for c in rows if not is_due_rule_copy(c)), None)
     return _info(session, row) if row is not None else default_campaign(day.year)
 
 

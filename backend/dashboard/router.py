@@ -14,6 +14,7 @@ from backend.campaigns import service as campaigns
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.db import SessionDep
+from backend.orgunits.models import OrgUnit
 
 DASHBOARD_DIR = Path(__file__).resolve().parent
 STATIC_DIR = DASHBOARD_DIR / "static"
@@ -49,8 +50,10 @@ def china_dates() -> tuple[date, date, str]:
 
 
 @config_router.get("/config", response_model=DashboardConfig)
-def dashboard_config(session: SessionDep) -> DashboardConfig:
-    """Settings the page needs before sign-in: locale, the optional base layer and today's China dates."""
+def dashboard_config(session: SessionDep, unit_id: int | None = None) -> DashboardConfig:
+    """Settings the page needs before sign-in: locale, the optional base layer and today's China dates;
+    with `unit_id`, the report month by the due rule of that unit's campaign (a county may have its own;
+    only a month is answered, so no sign-in is needed)."""
     s = get_settings()
     layer = None
     if s.basemap_url_template:
@@ -59,7 +62,8 @@ def dashboard_config(session: SessionDep) -> DashboardConfig:
     today, next_monday, _ = china_dates()
     # The month being reported follows the campaign's due rule: the current China month under
     # same_month (seed 002, the default), the previous one under following_month.
-    report_month = campaigns.report_month(session, today)
+    unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
+    report_month = campaigns.report_month(session, today, unit)
     return DashboardConfig(default_locale=s.default_locale, base_layer=layer, china_today=today,
                            next_monday=next_monday, report_month=report_month)
 

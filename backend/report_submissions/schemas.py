@@ -65,7 +65,8 @@ class SubmissionOut(BaseModel):
     on_time: bool | None = Field(description="whether the first submission came by the due time")
     returns: int
     decided_at: datetime | None
-    events: list[EventPublic] = Field(default_factory=list)
+    events: list[EventPublic] = Field(default_factory=list, description="the history, with GET "
+                                      "/report-submissions/{id} and the steps' answers; empty in the list")
 
     @classmethod
     def of(cls, r: ReportSubmission, events: list[ReportSubmissionEvent] | None = None) -> SubmissionOut:

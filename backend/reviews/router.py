@@ -38,10 +38,11 @@ def review_visit(visit_id: int, body: ReviewDecision, principal: Manager, sessio
     return service.review_public(service.decide(session, principal, RecordKind.visit, visit_id, body))
 
 
-@record_router.get("/visits/{visit_id}/reviews", response_model=list[ReviewPublic])
-def visit_reviews(visit_id: int, principal: CurrentPrincipal, session: SessionDep) -> list[ReviewPublic]:
+@record_router.get("/visits/{visit_id}/reviews", response_model=list[ReviewPublic] | Page[ReviewPublic])
+def visit_reviews(visit_id: int, principal: CurrentPrincipal, session: SessionDep,
+                  page: Paging) -> list[ReviewPublic] | Page[ReviewPublic]:
     """Every decision on a visit, oldest first (review.read, or the volunteer who recorded it)."""
-    return service.history(session, principal, RecordKind.visit, visit_id)
+    return page.answer(service.history(session, principal, RecordKind.visit, visit_id), key=lambda r: (r.id,))
 
 
 @record_router.post("/inspections/{inspection_id}/review", response_model=ReviewPublic, status_code=201)
@@ -51,10 +52,12 @@ def review_inspection(inspection_id: int, body: ReviewDecision, principal: Manag
     return service.review_public(service.decide(session, principal, RecordKind.inspection, inspection_id, body))
 
 
-@record_router.get("/inspections/{inspection_id}/reviews", response_model=list[ReviewPublic])
-def inspection_reviews(inspection_id: int, principal: CurrentPrincipal, session: SessionDep) -> list[ReviewPublic]:
+@record_router.get("/inspections/{inspection_id}/reviews", response_model=list[ReviewPublic] | Page[ReviewPublic])
+def inspection_reviews(inspection_id: int, principal: CurrentPrincipal, session: SessionDep,
+                       page: Paging) -> list[ReviewPublic] | Page[ReviewPublic]:
     """Every decision on an inspection, oldest first (review.read, or the officer who recorded it)."""
-    return service.history(session, principal, RecordKind.inspection, inspection_id)
+    return page.answer(service.history(session, principal, RecordKind.inspection, inspection_id),
+                       key=lambda r: (r.id,))
 
 
 @record_router.post("/inspections/{inspection_id}/review/response", response_model=ReviewPublic)

@@ -22,8 +22,9 @@ def _media(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     media_root(tmp_path, monkeypatch)
 
 
-def _report_month(client: TestClient) -> str:
-    month: str = ok(client.get(f"{API}/dashboard/config"))["report_month"]
+def _report_month(client: TestClient, unit_id: int | None = None) -> str:
+    params = {"unit_id": unit_id} if unit_id is not None else {}
+    month: str = ok(client.get(f"{API}/dashboard/config", params=params))["report_month"]
     return month
 
 
@@ -49,7 +50,10 @@ def test_the_due_rule_both_ways_with_the_clock_moved(client: TestClient, session
     assert (changed["report_due_rule"], changed["id"] is not None) == ("following_month", True)
     assert audited(session, "campaign.report_due_rule", changed["id"]) == 1
 
-    assert _report_month(client) == "2026-04"  # the previous China month
+    # The county's rule is its own: the month its units report is the previous China month; elsewhere
+    # (the page before it knows the unit) the year's campaign's rule still holds.
+    assert _report_month(client, village.id) == "2026-04"
+    assert _report_month(client) == "2026-05"
     april = states(client, t.headers, "/reports/monthly/status", month="2026-04")[village.id or 0]
     assert (april["state"], april["due_date"]) == ("pending", "2026-05-17")
     report = ok(client.post(f"{API}/reports/monthly", json={"month": "2026-04", "unit_id": village.id},

@@ -121,3 +121,19 @@ def test_a_countys_rule_is_its_countys_only(client: TestClient, session: Session
                                                             "report_due_day": 25}, headers=province.headers))
     assert states(client, county.headers, "/reports/monthly/status", month=NOVEMBER)[town.town.id or 0][
         "due_date"] == "2026-12-25"
+
+
+def test_a_countys_own_rule_does_not_become_everyones_campaign(client: TestClient, session: Session) -> None:
+    """The county's copy carries its due rule only: the periods, keys and labels every map and report
+    follow stay the year's campaign's."""
+    from backend.campaigns import service as campaigns
+
+    clock.freeze(datetime(2026, 11, 20, 10, 0, tzinfo=CST))
+    town = make_town(session)
+    before = campaigns.resolve_period(session)
+    county = user_client(client, session, town.county, Role.coordinator)
+    own = ok(client.put(f"{API}/campaigns/report-due-rule", json=FOLLOWING, headers=county.headers))
+    assert own["code"] != before.key
+    session.expire_all()
+    after = campaigns.resolve_period(session)
+    assert (after.key, after.label_zh) == (before.key, before.label_zh)

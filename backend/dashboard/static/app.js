@@ -527,7 +527,9 @@ comments) is wrapped in .user-text; everything else comes from i18n.js in the pa
 
   // Re-read the server's China dates before the panels (the page may stay open past midnight).
   function refreshConfig() {
-    return fetch(API + "/dashboard/config").then(function (r) { return r.ok ? r.json() : null; })
+    // The report month follows the due rule of the shown unit's campaign (a county may have its own).
+    var unit = state.stack && state.stack.length ? "?unit_id=" + encodeURIComponent(currentUnit()) : "";
+    return fetch(API + "/dashboard/config" + unit).then(function (r) { return r.ok ? r.json() : null; })
       .then(function (cfg) { if (cfg) state.config = cfg; }).catch(function () { /* keep the last answer */ });
   }
 
