@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -306,3 +307,17 @@ class UnstorableTextGuard:
         if found:
             locale = negotiate_locale(headers.get("accept-language"))
             raise BodyRefused(unstorable_problem(found, locale))
+
+
+# Characters that show nothing on their own: format characters (zero-width space and joiners, word
+# joiner, variation selectors are Cf/Mn), combining marks with no base, and the "blank" letters fonts
+# draw as space (Hangul fillers, the blank Braille pattern).
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Mn", "Me", "Zs", "Zl", "Zp"})
+
+
+def visible(text: str) -> bool:
+    """Whether a person sees anything in the text: a comment, an answer or a checklist question made only
+    of spaces, zero-width characters or blank letters says nothing and is refused as empty."""
+    return any(not c.isspace() and c not in _BLANK_LETTERS and unicodedata.category(c) not in _INVISIBLE_CATEGORIES
+               for c in text)

@@ -11,7 +11,6 @@ decides). A `dry_run` checks and shows the version without storing it (a draft).
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +21,7 @@ from backend.accounts.principal import Principal
 from backend.audit import service as audit
 from backend.core import clock
 from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.text import visible
 from backend.inspections import checklists
 from backend.inspections.checklists import Checklist, ChecklistItem
 from backend.inspections.models import InspectionChecklistVersion
@@ -65,7 +65,7 @@ def _text(value: str, field: str) -> str:
     text = value.strip()
     # Nothing visible (spaces, zero-width and other format characters only) is empty: an officer would
     # be asked a question with no words.
-    if not "".join(c for c in text if not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc", "Zs")):
+    if not visible(text):
         raise _invalid("empty-text", field, f"{field} 不能为空", f"{field} must not be empty")
     if text[:1] in FORMULA_START:
         raise _invalid("formula-text", field, f"{field} 不能以 = + - @ 开头", f"{field} must not start with = + - @")

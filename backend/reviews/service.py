@@ -24,11 +24,11 @@ from sqlmodel import Session, col
 from backend.accounts.permissions import Action
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
-from backend.core import clock
+from backend.core import clock, text
 from backend.core.db import dialect_insert
 from backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.core.pagination import PageRequest
-from backend.inspections.models import Inspection
+from backend.inspections.models import Inspection, InspectionInspector
 from backend.notifications import service as notifications
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
@@ -137,6 +137,8 @@ def decide(session: Session, principal: Principal, kind: RecordKind, record_id: 
     principal.require(Action.review_manage)
     wanted = body.state
     comment = (body.comment or "").strip() or None
+    if comment is not None and not text.visible(comment):
+        comment = None  # only invisible characters: no comment at all
     if wanted is ReviewState.pending:
         raise InvalidInput("审核结果应为通过、有问题或不予采信", "state must be approved, has_issues or rejected",
                            field="state")
@@ -146,8 +148,12 @@ def decide(session: Session, principal: Principal, kind: RecordKind, record_id: 
     # The counter's lock first (the decision's revision), then the record's row (the lock order rule).
     revisions.hold(session)
     record = _visible(session, principal, kind, record_id, lock=True)
-    if record.recorded_by == principal.user_id:
-        raise ReviewOwnRecord("本人录入的记录须由其他协调员审核", "another coordinator reviews the records you made")
+    took_part = kind is RecordKind.inspection and session.execute(select(col(InspectionInspector.inspection_id)).where(
+        col(InspectionInspector.inspection_id) == record.id,
+        col(InspectionInspector.user_id) == principal.user_id)).first() is not None
+    if record.recorded_by == principal.user_id or took_part:
+        raise ReviewOwnRecord("本人录入或参与的记录须由其他协调员审核",
+                              "another coordinator reviews the records you made or took part in")
     expected = body.expected_state
     if expected is None and record.state != ReviewState.pending.value:
         # A first decision needs no expected state; revising one does, so a decision somebody else took
@@ -190,7 +196,7 @@ def respond(session: Session, principal: Principal, inspection_id: int, note: st
     answer again returns the answered review (a phone's retry); another answer to it is a 409."""
     principal.require(Action.inspection_create)
     note = note.strip()
-    if not note:
+    if not text.visible(note):
         raise InvalidInput("请填写答复", "A note is required", field="note")
     revisions.hold(session)
     record = _visible(session, principal, RecordKind.inspection, inspection_id, lock=True)
@@ -380,7 +386,7 @@ def summary(session: Session, principal: Principal, unit_id: int | None) -> Revi
             answered = _answered_inspection(model)
             waiting = and_(col(model.review_state) == "has_issues", answered)
         measures = {
-            "pending_flagged": and_(pending, flagged),
+            "pending_flagged": and_(pending, flagged, ~waiting),
             "has_issues": and_(col(model.review_state) == "has_issues", ~answered),
             "amended_waiting": waiting,
             "rejected": col(model.review_state) == "rejected",

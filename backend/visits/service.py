@@ -355,7 +355,7 @@ def push_visits(
             {
                 row.client_uuid: row
                 for row in session.execute(
-                    select(col(Visit.id), col(Visit.client_uuid), col(Visit.household_id)).where(
+                    select(col(Visit.id), col(Visit.client_uuid), col(Visit.household_id), col(Visit.amends_id)).where(
                         one_of(session, col(Visit.client_uuid), wanted)
                     )
                 )
@@ -397,7 +397,10 @@ def push_visits(
                     raise VisitNotFound(
                         "要更正的走访记录不存在，请先同步原记录", "The visit to amend is unknown", field="amends_uuid"
                     )
-                amends_id = original.id
+                # Every version names the first visit of its chain, whichever version the phone amended:
+                # which version counts is read over the chain (backend/coverage EFFECTIVE_VISIT), and a
+                # review may skip a version (a rejected amendment) without cutting the chain.
+                amends_id = original.amends_id or original.id
             kids = children.get(home.id, [])
             by_uuid = {k[1]: k for k in kids}
             unknown_kids = [str(u) for u in data.children_seen if u not in by_uuid]

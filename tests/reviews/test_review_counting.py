@@ -85,9 +85,11 @@ def test_the_counted_version_is_the_latest_approved_or_not_rejected_one(
             chain = chains[which]
             if action.startswith("amend"):
                 outcome = "visited" if action == "amend_visited" else "nobody_home"
+                # A phone amends the first visit or the version it shows (possibly a rejected amendment).
+                target = chain.versions[0][1] if pick % 2 == 0 else chain.versions[-1][1]
                 item = visit_item(chain.household_uuid, kind="amendment", outcome=outcome,
                                   answers=None if outcome == "visited" else {},
-                                  amends_uuid=chain.versions[0][1], device_time=clock.now().isoformat())
+                                  amends_uuid=target, device_time=clock.now().isoformat())
                 result = push(client, world.volunteer_b, [item])["results"][0]
                 assert result["status"] == "created", result
                 chain.versions.append([result["record"]["id"], item["client_uuid"], outcome, "pending"])
@@ -134,3 +136,13 @@ def test_the_recorder_never_decides_on_its_own_record(client: TestClient, sessio
     other = user_client(client, session, world.town.town, Role.coordinator)
     assert client.post(f"{API}/visits/{record['id']}/review", json={"state": "approved"},
                        headers=other.headers).status_code == 201
+
+
+def test_a_comment_or_answer_of_invisible_characters_is_no_comment(client: TestClient, session: Session) -> None:
+    world = make_world(client, session)
+    home, _ = seed_household(client, world.volunteer_b, village=1)
+    record = push(client, world.volunteer_b, [visit_item(home["uuid"])])["results"][0]["record"]
+    for blank in ("\u200b", "\u2060\u200d", "\u3164", "\u2800", "\u0301", "\ufe0f", " \u3000 "):
+        resp = client.post(f"{API}/visits/{record['id']}/review", json={"state": "has_issues", "comment": blank},
+                           headers=world.coordinator.headers)
+        assert resp.status_code == 422 and resp.json()["code"] == "review-comment-required", (blank, resp.text)
