@@ -4,12 +4,9 @@ a helper's acceptance written over a closing; two officers' receipts each openin
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
-from httpx import Response
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -17,34 +14,15 @@ from backend.accounts.models import Agency, User
 from backend.accounts.permissions import Role
 from backend.cases.models import Case
 from backend.helpers.models import Assignment, HelperProfile
-from backend.main import create_app
 from backend.referrals.models import Referral
 from tests.factories import make_user
 from tests.helpers.factories import make_child, make_helper
 from tests.notifications.factories import headers_for
+from tests.races import together as _together
 from tests.registry.factories import make_world
 
 API = "/api/v1"
 ROUNDS = 3
-
-
-def _together(*calls: Callable[[TestClient], Response]) -> list[Response]:
-    """Each call from its own HTTP client, released at the same moment; the answers in call order."""
-    barrier = threading.Barrier(len(calls))
-    answers: list[Response | None] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        with TestClient(create_app()) as own:
-            barrier.wait()
-            answers[i] = calls[i](own)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert all(a is not None for a in answers)
-    return [a for a in answers if a is not None]
 
 
 def test_a_helper_accepting_while_the_case_closes_never_leaves_live_help_on_a_closed_case(

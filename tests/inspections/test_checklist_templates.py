@@ -4,8 +4,6 @@ one; a phone offline since then still syncs against the version it used; publish
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -27,11 +25,11 @@ from backend.core.geo import point
 from backend.demo.town import DemoTown
 from backend.inspections import checklist_templates, checklists
 from backend.inspections.models import InspectionChecklistVersion
-from backend.main import create_app
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.venues.models import Venue, VenueType
 from tests.factories import SignedIn, make_town, user_client
+from tests.races import together as _together
 from tests.venues.factories import answers_for, credit_code, grid_point, inspection_body, make_venue
 
 API = "/api/v1"
@@ -263,25 +261,6 @@ def test_no_path_changes_a_published_version(client: TestClient, session: Sessio
     checklists.ensure_builtin(session)
     session.commit()
     assert _rows(session) == before
-
-
-def _together(*calls: Callable[[TestClient], Response]) -> list[Response]:
-    """Each call from its own HTTP client, released at the same moment; the answers in call order."""
-    barrier = threading.Barrier(len(calls))
-    answers: list[Response | None] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        with TestClient(create_app()) as own:
-            barrier.wait()
-            answers[i] = calls[i](own)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert all(a is not None for a in answers)
-    return [a for a in answers if a is not None]
 
 
 def test_two_coordinators_publishing_at_once_never_make_two_rows_of_one_version(

@@ -5,12 +5,9 @@ sequence of steps by anyone leaves the report where a single-threaded model of t
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Callable
 from datetime import datetime
 
 from fastapi.testclient import TestClient
-from httpx import Response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -19,31 +16,12 @@ from sqlmodel import Session, col
 from backend.accounts.models import Agency
 from backend.accounts.permissions import Role
 from backend.core import clock
-from backend.main import create_app
 from backend.report_submissions.models import ReportSubmissionEvent
 from tests.factories import make_town, user_client
+from tests.races import together as _together
 from tests.report_submissions.support import API, CST, ok
 
 ROUNDS = 3
-
-
-def _together(*calls: Callable[[TestClient], Response]) -> list[Response]:
-    """Each call from its own HTTP client, released at the same moment; the answers in call order."""
-    barrier = threading.Barrier(len(calls))
-    answers: list[Response | None] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        with TestClient(create_app()) as own:
-            barrier.wait()
-            answers[i] = calls[i](own)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert all(a is not None for a in answers)
-    return [a for a in answers if a is not None]
 
 
 def test_two_coordinators_deciding_at_once_one_wins_the_other_gets_409(client: TestClient, session: Session) -> None:

@@ -4,42 +4,20 @@ coordinator saw (or none), leaves a history in which every step starts where the
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
-from httpx import Response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
 from backend.accounts.permissions import Role
-from backend.main import create_app
 from tests.factories import user_client
+from tests.races import together as _together
 from tests.registry.factories import World, make_world, push, seed_household, visit_item
 
 API = "/api/v1"
 STATES = ("pending", "approved", "has_issues", "rejected")
-
-
-def _together(*calls: Callable[[TestClient], Response]) -> list[Response]:
-    """Each call from its own HTTP client, released at the same moment; the answers in call order."""
-    barrier = threading.Barrier(len(calls))
-    answers: list[Response | None] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        with TestClient(create_app()) as own:
-            barrier.wait()
-            answers[i] = calls[i](own)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert all(a is not None for a in answers)
-    return [a for a in answers if a is not None]
 
 
 def _visit_id(client: TestClient, w: World) -> int:
