@@ -145,11 +145,12 @@ def test_coordinator_sees_villages_clicks_one_and_reads_the_api_numbers(
     api_items = _api_get(live_server, "/api/v1/helpers/children-without-helper",
                          {"limit": 20, "unit_id": village_id})["items"]
     assert api_items
-    # The language switch reloads the panels: wait for the helpers panel to be filled again.
+    # The language switch reloads the panels (and a reload may still be on its way): wait until the
+    # helpers panel lists exactly the API's children, in its order.
+    wanted = [str(c["child_id"]) for c in api_items]
     page.wait_for_function(
-        f"() => document.querySelectorAll('#panel-helpers li[data-child-id]').length === {len(api_items)}")
-    listed_ids = page.eval_on_selector_all("#panel-helpers li[data-child-id]", "els => els.map(e => e.dataset.childId)")
-    assert listed_ids == [str(c["child_id"]) for c in api_items]
+        "ids => JSON.stringify(Array.from(document.querySelectorAll('#panel-helpers li[data-child-id]'),"
+        " e => e.dataset.childId)) === JSON.stringify(ids)", arg=wanted)
     assert failed == [], failed
     assert page.locator("#panel-helpers [data-unavailable]").count() == 0
     assert api_items[0]["risk_level"] == "重大风险"
