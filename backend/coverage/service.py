@@ -777,7 +777,8 @@ def _as_datetime(value: Any) -> datetime:
 
 def tile_mvt(session: Session, principal: Principal, period: Period, z: int, x: int, y: int) -> bytes:
     """A Mapbox vector tile (PostGIS ST_AsMVT) of the units at the zoom's level inside the caller's
-    jurisdiction, layer "coverage", with the coverage numbers as attributes."""
+    jurisdiction, layer "coverage", with the coverage numbers as attributes (and `counting`, the rule
+    of review the visit figures used, as in the GeoJSON)."""
     level = rules.tile_level(z)
     ids = [int(i) for i in session.execute(text(
         "SELECT id FROM org_unit WHERE level = :level AND path >= :lo AND path < :hi AND boundary IS NOT NULL "
@@ -792,10 +793,10 @@ def tile_mvt(session: Session, principal: Principal, period: Period, z: int, x: 
     numbers = [result.numbers[i] for i in ids]
     statement = text(
         "WITH n AS (SELECT * FROM unnest(CAST(:ids AS int[]), CAST(:households AS int[]), CAST(:visited AS int[]), "
-        "CAST(:never AS int[]), CAST(:high_risk AS int[]), CAST(:problems AS int[])) "
-        "AS n(id, households, visited, never_visited, high_risk_children, problems_overdue)), "
+        "CAST(:never AS int[]), CAST(:high_risk AS int[]), CAST(:problems AS int[]), CAST(:counting AS text[])) "
+        "AS n(id, households, visited, never_visited, high_risk_children, problems_overdue, counting)), "
         "q AS (SELECT u.id, u.code, u.name, u.level, n.households, n.visited, n.never_visited, "
-        "n.high_risk_children, n.problems_overdue, "
+        "n.high_risk_children, n.problems_overdue, n.counting, "
         "CASE WHEN n.households > 0 THEN round(100.0 * n.visited / n.households, 1) END AS percent, "
         "ST_AsMVTGeom(ST_Transform(u.boundary, 3857), ST_TileEnvelope(:z, :x, :y), 4096, 64, true) AS geom "
         "FROM org_unit u JOIN n ON n.id = u.id) "
@@ -804,7 +805,8 @@ def tile_mvt(session: Session, principal: Principal, period: Period, z: int, x: 
     tile = session.execute(statement, {
         "ids": ids, "households": [n.households for n in numbers], "visited": [n.visited for n in numbers],
         "never": [n.never_visited for n in numbers], "high_risk": [n.high_risk_children for n in numbers],
-        "problems": [n.problems_overdue for n in numbers], "z": z, "x": x, "y": y,
+        "problems": [n.problems_overdue for n in numbers], "counting": [n.counting or "all" for n in numbers],
+        "z": z, "x": x, "y": y,
     }).scalar_one()
     return bytes(tile or b"")
 

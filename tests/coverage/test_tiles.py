@@ -37,6 +37,7 @@ def test_vector_tiles_carry_village_coverage_on_postgis_and_a_clear_problem_on_s
     # MVT stores the layer name, attribute keys and string values verbatim (protobuf strings).
     assert "青山村".encode() in resp.content
     assert b"coverage" in resp.content and b"households" in resp.content
+    assert b"counting" in resp.content and b"all" in resp.content  # the rule of review, as in the GeoJSON
     volunteer = user_client(client, session, world.town.grids[1][0], Role.volunteer)
     tx, ty = _tile(108.305, 30.01, 15)
     theirs = client.get(f"/api/v1/coverage/tiles/15/{tx}/{ty}.mvt", params={"month": MONTH}, headers=volunteer.headers)
