@@ -282,21 +282,34 @@ def _answered_inspection(model: Any) -> ColumnElement[bool]:
                           col(ReviewEvent.to_state) == "has_issues", col(ReviewEvent.answered_at).is_not(None))
 
 
+def _terms(kind: RecordKind) -> tuple[ColumnElement[bool], ColumnElement[bool], ColumnElement[bool]]:
+    """(pending, answered, waiting) of a record of `kind`, the queue's and the summary's one reading.
+    pending: nothing decided (a visit an amendment replaced is not pending: it waits as its amendment);
+    answered: has_issues was answered (an amendment, or the inspector's note); waiting: an answer or
+    correction waiting for a decision."""
+    model = _MODELS[kind]
+    pending = col(model.review_state) == "pending"
+    if kind is RecordKind.visit:
+        answered = _answered_visit(Visit)
+        pending = and_(pending, ~answered)
+        return pending, answered, and_(pending, _amends_decided(Visit))
+    answered = _answered_inspection(model)
+    return pending, answered, and_(col(model.review_state) == "has_issues", answered)
+
+
+def _flagged(kind: RecordKind, flags: Sequence[str] = FLAGS) -> ColumnElement[bool]:
+    model = _MODELS[kind]
+    return or_(*(col(getattr(model, f)).is_(True) for f in flags))
+
+
 def _conditions(kind: RecordKind, state: ReviewState | None, flag: str | None) -> list[ColumnElement[bool]]:
     """What puts a record of `kind` in the queue: by default, pending and flagged, or an answer to
     has_issues waiting for a decision; with `state`, every record in that state."""
     model = _MODELS[kind]
-    flagged = or_(*(col(getattr(model, f)).is_(True) for f in (flag,) if f)) if flag else or_(
-        *(col(getattr(model, f)).is_(True) for f in FLAGS))
+    flagged = _flagged(kind, (flag,) if flag else FLAGS)
     if state is not None:
         return [col(model.review_state) == state.value, *([flagged] if flag else [])]
-    pending = col(model.review_state) == "pending"
-    if kind is RecordKind.visit:
-        # A visit an amendment replaced is not queued: its amendment is.
-        pending = and_(pending, ~_answered_visit(Visit))
-        waiting = and_(pending, _amends_decided(Visit))
-    else:
-        waiting = and_(col(model.review_state) == "has_issues", _answered_inspection(model))
+    pending, _, waiting = _terms(kind)
     return [or_(and_(pending, flagged), waiting) if not flag else and_(pending, flagged)]
 
 
@@ -375,26 +388,21 @@ def summary(session: Session, principal: Principal, unit_id: int | None) -> Revi
     counts = dict.fromkeys(("pending_flagged", "has_issues", "amended_waiting", "rejected", "approved"), 0)
     for kind in RecordKind:
         model = _MODELS[kind]
-        inside = col(model.org_unit_id).in_(orgunits.subtree_unit_ids(unit.path))
-        flagged = or_(*(col(getattr(model, f)).is_(True) for f in FLAGS))
-        pending = col(model.review_state) == "pending"
-        if kind is RecordKind.visit:
-            answered = _answered_visit(Visit)
-            pending = and_(pending, ~answered)  # a visit an amendment replaced waits as its amendment
-            waiting = and_(pending, _amends_decided(Visit))
-        else:
-            answered = _answered_inspection(model)
-            waiting = and_(col(model.review_state) == "has_issues", answered)
+        pending, answered, waiting = _terms(kind)
         measures = {
-            "pending_flagged": and_(pending, flagged, ~waiting),
+            "pending_flagged": and_(pending, _flagged(kind), ~waiting),
             "has_issues": and_(col(model.review_state) == "has_issues", ~answered),
             "amended_waiting": waiting,
             "rejected": col(model.review_state) == "rejected",
             "approved": col(model.review_state) == "approved",
         }
-        for name, condition in measures.items():
-            counts[name] += int(session.execute(
-                select(func.count()).select_from(model).where(inside, condition)).scalar_one())
+        # One pass over the unit's records of the kind, each figure a filtered count.
+        row = session.execute(
+            select(*(func.count().filter(condition) for condition in measures.values()))
+            .select_from(model).where(col(model.org_unit_id).in_(orgunits.subtree_unit_ids(unit.path)))
+        ).one()
+        for name, value in zip(measures, row, strict=True):
+            counts[name] += int(value)
     disclosure.event(session, "review.summary.read", actor=principal, object_type="org_unit", object_id=unit.id,
                      org_unit_id=unit.id)
     return ReviewSummary(unit_id=unit.id or 0, **counts)
