@@ -12,6 +12,8 @@ from backend.accounts.router import auth_router, device_router
 from backend.accounts.router import router as users_router
 from backend.agency_referrals.router import router as agency_referrals_router
 from backend.audit.router import router as audit_router
+from backend.awareness.router import public_router as awareness_public_router
+from backend.awareness.router import router as awareness_router
 from backend.campaigns.router import router as campaigns_router
 from backend.cases.router import router as cases_router
 from backend.checklists.router import router as checklists_router
@@ -23,6 +25,7 @@ from backend.incidents.router import router as incidents_router
 from backend.inspections.router import checklist_router as inspection_checklists_router
 from backend.inspections.router import penalty_router, problem_router
 from backend.inspections.router import router as inspections_router
+from backend.institutions.router import router as institutions_router
 from backend.ledgers.router import router as ledgers_router
 from backend.media.router import files_router as media_files_router
 from backend.media.router import router as media_router
@@ -30,6 +33,7 @@ from backend.notifications.router import router as notifications_router
 from backend.orgunits.router import router as orgunits_router
 from backend.police_cases.router import review_router as case_reviews_router
 from backend.police_cases.router import router as police_cases_router
+from backend.prevention.router import router as prevention_router
 from backend.referrals.mandatory_router import router as mandatory_reports_router
 from backend.referrals.router import router as referrals_router
 from backend.registry.risk_person_router import router as risk_person_router
@@ -42,6 +46,9 @@ from backend.schedules.router import calendar_router
 from backend.schedules.router import router as schedules_router
 from backend.service_plans.router import kinds_router as service_kinds_router
 from backend.service_plans.router import router as services_router
+from backend.staff_checks.router import router as staff_checks_router
+from backend.supervision.router import notice_router
+from backend.supervision.router import router as supervision_router
 from backend.sync.router import router as sync_router
 from backend.venues.router import router as venues_router
 from backend.visits.router import router as visits_router
@@ -53,6 +60,7 @@ PUBLIC_ROUTERS: tuple[APIRouter, ...] = (
     media_files_router,  # short-lived signed photo links are their own authorisation
     calendar_router,  # each officer's .ics feed carries its own secret token
     dashboard_config_router,  # map settings the dashboard reads before sign-in
+    awareness_public_router,  # anonymous survey answering: the round's unguessable code is the credential
 )
 
 AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
@@ -77,6 +85,14 @@ AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (
     coverage_router, campaigns_router, reports_router, report_submissions_router,
     # Review of field work (审核, issue 17)
     reviews_router, review_records_router,
+    # Awareness surveys (知晓率, issue 18)
+    awareness_router,
+    # Institutions in close contact with minors (issue 18)
+    institutions_router, staff_checks_router,
+    # Prevention and education activities (宣传教育, issue 18)
+    prevention_router,
+    # Supervision of any unit (督办, 挂牌督办) and typical-case notices (典型案例通报, issue 18)
+    supervision_router, notice_router,
 )
 
 

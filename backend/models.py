@@ -8,6 +8,7 @@ def import_all_models() -> None:
     import backend.accounts.models
     import backend.agency_referrals.models
     import backend.audit.models
+    import backend.awareness.models
     import backend.campaigns.models
     import backend.cases.models
     import backend.checklists.models
@@ -17,10 +18,12 @@ def import_all_models() -> None:
     import backend.helpers.models
     import backend.incidents.models
     import backend.inspections.models
+    import backend.institutions.models
     import backend.media.models
     import backend.notifications.models
     import backend.orgunits.models
     import backend.police_cases.models
+    import backend.prevention.models
     import backend.referrals.models
     import backend.registry.models
     import backend.report_submissions.models
@@ -29,6 +32,8 @@ def import_all_models() -> None:
     import backend.schedules.models
     import backend.sealing.models
     import backend.service_plans.models
+    import backend.staff_checks.models
+    import backend.supervision.models
     import backend.sync.models
     import backend.venues.models
     import backend.visits.models  # noqa: F401

@@ -23,12 +23,15 @@ REGISTERING_MODULES: tuple[str, ...] = (
     "backend.referrals.sync_kinds",
     "backend.helpers.sync_kinds",
     "backend.service_plans.sync_kinds",
+    "backend.prevention.sync_kinds",
     # What a photo may belong to.
     "backend.visits.media_parent",
     "backend.inspections.media_parent",
+    "backend.prevention.media_parent",
     # Scheduled jobs.
     "backend.accounts.scheduled",
     "backend.audit.scheduled",
+    "backend.awareness.scheduled",
     "backend.coverage.scheduled",
     "backend.escalations.scheduled",
     "backend.helpers.scheduled",
@@ -38,6 +41,8 @@ REGISTERING_MODULES: tuple[str, ...] = (
     "backend.notifications.scheduled",
     "backend.registry.scheduled",
     "backend.service_plans.scheduled",
+    "backend.supervision.scheduled",
+    "backend.staff_checks.scheduled",
 )
 
 

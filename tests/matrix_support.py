@@ -28,12 +28,15 @@ from backend.accounts import service as accounts
 from backend.accounts.models import Agency, User
 from backend.accounts.permissions import Action, Role
 from backend.agency_referrals.models import DEFAULT_SHARED, AgencyReferral, AgencyReferralStatus
+from backend.awareness import service as awareness
+from backend.awareness.models import NATIONAL, AwarenessQuestionnaire
 from backend.cases.models import Case
 from backend.core import clock
 from backend.demo.town import DemoTown
 from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
 from backend.incidents import service as incidents
 from backend.inspections.models import Inspection, Problem
+from backend.institutions.models import Institution
 from backend.ledgers.sheets import HEADERS, Annex
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
@@ -43,13 +46,18 @@ from backend.registry.models import Household, Person, RiskPerson, RiskPersonCat
 from backend.reviews.models import ReviewEvent
 from backend.schedules import service as schedule_service
 from backend.service_plans.models import CaseService
+from backend.supervision.models import Notice, NoticeRecipient
 from backend.venues.models import Venue
+from tests.awareness import factories as awareness_factories
 from tests.factories import make_user, next_phone
 from tests.helpers.factories import make_child
+from tests.institutions.factories import make_institution
 from tests.media.conftest import camera_jpeg
 from tests.notifications.factories import headers_for, notify
+from tests.prevention import factories as prevention_factories
 from tests.registry.factories import fine_answers, visit_item
 from tests.service_plans.factories import ensure_service_kinds
+from tests.staff_checks.factories import make_member
 from tests.venues import factories as venue_factories
 
 Call = Callable[[TestClient, dict[str, str], "World", bool], Response]
@@ -534,6 +542,72 @@ def inspection_with_issues(w: World, own: bool) -> int:
     return inspection.id
 
 
+def activity_body(w: World, own: bool) -> dict[str, Any]:
+    """A door-to-door activity (进村入户) in the caller's village, or in the foreign one."""
+    return {"client_uuid": str(uuid.uuid4()), **prevention_factories.village_data(
+        w.town.villages[0 if own else 1].id or 0)}
+
+
+def activity(w: World, own: bool) -> int:
+    """An activity held in the own grid or the foreign village, recorded by that side's volunteer."""
+    return prevention_factories.make_activity(s(w), unit_id=unit_id(w, own),
+                                              recorded_by=w.own_user_id if own else w.foreign_user_id).id or 0
+
+
+def survey_school(w: World, own: bool) -> int:
+    """A school of the caller's village (own) or of the foreign village, for an awareness round."""
+    return awareness_factories.school(s(w), w.town.villages[0 if own else 1]).id or 0
+
+
+def education(w: World) -> None:
+    """Member-unit staff manage awareness surveys only for the education agency (backend/awareness): a
+    caller of that role made without an agency is given it."""
+    caller = user(w, w.caller_id)
+    if caller.agency is None:
+        caller.agency = Agency.education.value
+        s(w).add(caller)
+        s(w).commit()
+
+
+def survey_round(c: TestClient, w: World, own: bool) -> int:
+    """An awareness round at a school of the own or the foreign village, opened by the town's coordinator."""
+    opener = make_user(s(w), w.town.town, Role.coordinator)
+    resp = c.post("/api/v1/awareness/rounds", json={"institution_id": survey_school(w, own)},
+                  headers=headers_for(s(w), opener))
+    assert resp.status_code == 201, resp.text
+    return int(resp.json()["id"])
+
+
+def national_questionnaire(w: World) -> int:
+    """The id of the built-in national questionnaire (version 1)."""
+    awareness.ensure_builtin(s(w))
+    s(w).commit()
+    found = s(w).execute(select(col(AwarenessQuestionnaire.id)).where(
+        col(AwarenessQuestionnaire.owner) == NATIONAL)).scalars().first()
+    return int(found or 0)
+
+
+def open_survey(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
+    education(w)
+    return c.post("/api/v1/awareness/rounds", headers=h, json={"institution_id": survey_school(w, own)})
+
+
+def institution(w: World, own: bool) -> int:
+    """A primary school (supervised by education) in a grid under the caller's village, or in the foreign
+    village. Under, not at, the caller's unit: a supervising agency's clerk sits above the schools it
+    supervises; a user at the school's own unit is the school's staff and sees no staff list."""
+    return make_institution(s(w), w.town.grids[0][0].id if own else w.town.villages[1].id or 0).id or 0
+
+
+def staff_member(w: World, own: bool) -> int:
+    """An employed member of such a school. Member-unit staff see staff only of the institutions their
+    agency supervises: a caller made without an agency is given education's (`education`)."""
+    education(w)
+    school = s(w).get(Institution, institution(w, own))
+    assert school is not None
+    return make_member(s(w), school).id or 0
+
+
 def campaign_body() -> dict[str, Any]:
     code = f"matrix-{serial()}"
     return {"code": code, "name": "矩阵", "start_date": "2026-01-01", "end_date": "2026-12-31",
@@ -541,7 +615,60 @@ def campaign_body() -> dict[str, Any]:
                         "end_date": "2026-12-31"}]}
 
 
+def supervised_problem(w: World, own: bool, *, below: bool = False, submitted: bool = False) -> int:
+    """A problem of a unit (issue 18, 督办): of village 0 (own) or village 1 (foreign), the unit as a
+    whole, so member-unit staff of the caller's unit have it addressed to them; `below`: of a grid of
+    that village instead (a unit above it, the caller's village, may supervise it); `submitted`: its
+    rectification reported, awaiting verification."""
+    unit = (w.town.grids[0][0] if own else w.town.grids[1][0]) if below else w.town.villages[0 if own else 1]
+    row = Problem(subject="unit", org_unit_id=unit.id or 0, source="unannounced_check", description="暗访发现问题",
+                  measure="限期整改", responsible_party=unit.name, deadline_date=clock.now().date() + timedelta(days=7),
+                  status="submitted" if submitted else "open", rectification="已整改" if submitted else "")
+    s(w).add(row)
+    s(w).commit()
+    return row.id or 0
+
+
+def notice(w: World, own: bool, *, published_by_village: bool = False) -> int:
+    """A typical-case notice addressed to village 0 (own) or village 1 (foreign) as a whole, published by
+    the town; `published_by_village`: published by that village itself (its publishing side)."""
+    village = w.town.villages[0 if own else 1]
+    row = Notice(title="典型案例通报", body="某旅馆未落实五必须，已责令整改。", publisher_user_id=w.own_user_id,
+                 publisher_unit_id=(village.id if published_by_village else w.town.town.id) or 0)
+    s(w).add(row)
+    s(w).flush()
+    s(w).add(NoticeRecipient(notice_id=row.id or 0, org_unit_id=village.id or 0))
+    s(w).commit()
+    return row.id or 0
+
+
 PROBES: dict[str, Probe] = {
+    # The institution register and staff checks (从业查询, issue 18): a school of the caller's village.
+    "institution.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/institutions/{institution(w, own)}", headers=h)),
+    "institution.write": Probe(lambda c, h, w, own: c.patch(f"/api/v1/institutions/{institution(w, own)}",
+                                                            json={"address": "矩阵路1号"}, headers=h)),
+    "staff.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/staff/{staff_member(w, own)}", headers=h)),
+    "staff.manage": Probe(lambda c, h, w, own: c.patch(f"/api/v1/staff/{staff_member(w, own)}",
+                                                       json={"position": "班主任"}, headers=h)),
+    "staff.check": Probe(lambda c, h, w, own: c.post(f"/api/v1/staff/{staff_member(w, own)}/checks", headers=h, json={
+        "check_date": clock.now().astimezone(clock.SHANGHAI).date().isoformat(), "kind": "periodic",
+        "result": "clear"})),
+    "staff.overview": Probe(lambda c, h, w, own: c.get("/api/v1/staff-checks/overview",
+                                                       params={"unit_id": unit_id(w, own)}, headers=h)),
+    # Issue 18: supervision of any unit (督办, 挂牌督办) and typical-case notices (典型案例通报).
+    "supervision.read": Probe(lambda c, h, w, own: c.get("/api/v1/supervision/problems",
+                                                         params={"unit_id": unit_id(w, own)}, headers=h)),
+    "supervision.manage": Probe(lambda c, h, w, own: c.post("/api/v1/supervision/problems", headers=h, json={
+        "subject": {"kind": "unit", "org_unit_id": unit_id(w, own)}, "source": "unannounced_check",
+        "description": "暗访发现问题", "measure": "限期整改",
+        "deadline_date": (clock.now().date() + timedelta(days=7)).isoformat()})),
+    "supervision.rectify": Probe(lambda c, h, w, own: c.post(
+        f"/api/v1/supervision/problems/{supervised_problem(w, own)}/rectification", json={"report": "已整改"},
+        headers=h)),
+    "notice.publish": Probe(lambda c, h, w, own: c.post("/api/v1/notices", headers=h, json={
+        "title": "典型案例通报", "body": "某旅馆未落实五必须，已责令整改。",
+        "recipients": [{"unit_id": unit_id(w, own)}]})),
+    "notice.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/notices/{notice(w, own)}", headers=h)),
     # Issue 5: venues, inspections, problems, plans.
     "venue.read": Probe(lambda c, h, w, own: c.get("/api/v1/venues", params={"org_unit_id": unit_id(w, own)},
                                                    headers=h)),
@@ -677,4 +804,11 @@ PROBES: dict[str, Probe] = {
     "review.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/visits/{visit(c, w, own)}/reviews", headers=h)),
     "review.manage": Probe(lambda c, h, w, own: c.post(f"/api/v1/visits/{visit(c, w, own)}/review", headers=h,
                                                        json={"state": "approved"})),
+    # Prevention activities (宣传教育, issue 18): recorded at a village of the caller's area; read by id.
+    "activity.record": Probe(lambda c, h, w, own: c.post("/api/v1/activities", headers=h, json=activity_body(w, own))),
+    "activity.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/activities/{activity(w, own)}", headers=h)),
+    # Awareness surveys (知晓率, issue 18): a round opened at a school of the caller's area; its rates.
+    "survey.manage": Probe(open_survey),
+    "survey.read": Probe(lambda c, h, w, own: c.get("/api/v1/awareness/rates", params={"unit_id": unit_id(w, own)},
+                                                    headers=h)),
 }

@@ -37,7 +37,7 @@ from backend.accounts.permissions import HIDDEN_ACTIONS, PERMISSIONS, Action, Ro
 from backend.accounts.principal import Principal
 from backend.agency_referrals.models import AgencyReferralStatus
 from backend.audit import service as audit
-from backend.core import clock
+from backend.core import clock, workbook
 from backend.demo.town import DemoTown
 from backend.helpers.models import Assignment, AssignmentStatus
 from backend.incidents import service as incidents
@@ -47,21 +47,25 @@ from backend.main import create_app
 from backend.media import scheduled as media_jobs
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
+from backend.prevention.models import ActivityType
 from backend.referrals.models import Referral, ReferralStatus
 from backend.registry.models import Household, Person
 from backend.report_submissions import service as report_submissions
 from backend.report_submissions.models import ReportSubmission
 from backend.reports import service as reports
 from backend.reports.models import MonthlyReport, ReportStatus
+from backend.staff_checks.models import StaffMember
 from backend.sync import revisions
 from backend.venues import xlsx as venue_xlsx
 from backend.visits.models import Visit
 from tests import matrix_support as m
+from tests.awareness.factories import SURVEY_VERSION
 from tests.factories import TEST_PASSWORD, make_town, make_user, sign_in
 from tests.matrix_support import PROBES, Call, Probe, World, county_caller, village_caller
 from tests.media.conftest import media_root  # noqa: F401 (a fixture)
 from tests.notifications.factories import add_device, headers_for
 from tests.registry.factories import child_id
+from tests.staff_checks.factories import staff_number
 from tests.venues.factories import grid_point
 
 A = Action
@@ -321,6 +325,15 @@ def overdue_assignment(w: World, own: bool) -> int:
     return assignment_id
 
 
+def activity_type(w: World, own: bool) -> str:
+    """An activity type of the own county (above the caller) or of a neighbouring county."""
+    code = f"matrix_type_{m.serial()}"
+    m.s(w).add(ActivityType(code=code, name_zh="矩阵类型", name_en="Matrix type",
+                            owner_unit_id=m.county(w, own).id or 0, created_by=w.own_user_id))
+    m.s(w).commit()
+    return code
+
+
 def unread_count(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
     """Own: a notification to the caller is counted. Foreign: one to someone else is not (404 when it is not)."""
     before = c.get(f"{API}/notifications/unread-count", headers=h)
@@ -332,7 +345,62 @@ def unread_count(c: TestClient, h: dict[str, str], w: World, own: bool) -> Respo
     return after if counted else Response(404, json={"not_counted": True}, request=after.request)
 
 
+def institution_workbook(w: World, own: bool) -> bytes:
+    """A register naming a school of the caller's village (own) or of the foreign one (refused: 422)."""
+    return workbook.xlsx_bytes([workbook.Table(title="单位", header=["单位名称", "单位类型", "所属单位编码"], rows=[
+        [f"矩阵小学{m.serial()}", "小学", w.town.villages[0 if own else 1].code]])])
+
+
+def staff_workbook() -> bytes:
+    return workbook.xlsx_bytes([workbook.Table(title="名单", header=["姓名", "身份证号码", "状态"],
+                                               rows=[["矩阵教师", staff_number(), "拟聘用"]],
+                                               text_columns=frozenset({1}))])
+
+
+def institution_of_member(w: World, own: bool) -> tuple[int, int]:
+    """A member (see matrix_support.staff_member) and its institution."""
+    member = m.s(w).get(StaffMember, m.staff_member(w, own))
+    assert member is not None and member.id is not None
+    return member.institution_id, member.id
+
+
+def listed_staff(c: TestClient, h: dict[str, str], w: World, own: bool) -> Response:
+    institution_id, member_id = institution_of_member(w, own)
+    return listed(member_id, c.get(f"{API}/institutions/{institution_id}/staff", headers=h))
+
+
 ROWS: dict[str, Row] = {
+    # The institution register and staff checks (从业查询, issue 18).
+    "GET /api/v1/institutions": Row(lambda c, h, w, own: listed(m.institution(w, own), c.get(
+        f"{API}/institutions", headers=h)), (A.institution_read,)),
+    "POST /api/v1/institutions": Row(lambda c, h, w, own: c.post(f"{API}/institutions", headers=h, json={
+        "name": "矩阵小学", "kind": "primary_school", "org_unit_id": w.town.villages[0 if own else 1].id}),
+        (A.institution_write,)),
+    "GET /api/v1/institutions/export.xlsx": Row(lambda c, h, w, own: c.get(
+        f"{API}/institutions/export.xlsx", params={"unit_id": m.unit_id(w, own)}, headers=h), (A.institution_read,)),
+    "POST /api/v1/institutions/import": Row(lambda c, h, w, own: c.post(f"{API}/institutions/import", headers=h, files={
+        "file": ("institutions.xlsx", institution_workbook(w, own))}), (A.institution_write,), foreign_status=422),
+    "GET /api/v1/institutions/{institution_id}": probe("institution.read"),
+    "PATCH /api/v1/institutions/{institution_id}": probe("institution.write"),
+    "GET /api/v1/institutions/{institution_id}/staff": Row(listed_staff, (A.staff_read,)),
+    "POST /api/v1/institutions/{institution_id}/staff": Row(lambda c, h, w, own: (m.education(w), c.post(
+        f"{API}/institutions/{m.institution(w, own)}/staff", headers=h,
+        json={"name": "矩阵教师", "id_number": staff_number()}))[1], (A.staff_manage,)),
+    "GET /api/v1/institutions/{institution_id}/staff/export.xlsx": Row(lambda c, h, w, own: c.get(
+        f"{API}/institutions/{institution_of_member(w, own)[0]}/staff/export.xlsx", headers=h), (A.staff_read,)),
+    "POST /api/v1/institutions/{institution_id}/staff/import": Row(lambda c, h, w, own: (m.education(w), c.post(
+        f"{API}/institutions/{m.institution(w, own)}/staff/import", headers=h,
+        files={"file": ("staff.xlsx", staff_workbook())}))[1], (A.staff_manage,)),
+    "GET /api/v1/staff/{member_id}": probe("staff.read"),
+    "PATCH /api/v1/staff/{member_id}": probe("staff.manage"),
+    "POST /api/v1/staff/{member_id}/checks": probe("staff.check"),
+    "POST /api/v1/staff/{member_id}/reveal-id": Row(lambda c, h, w, own: c.post(
+        f"{API}/staff/{m.staff_member(w, own)}/reveal-id", json={"reason": "入职查询"}, headers=h), (A.staff_check,)),
+    "GET /api/v1/staff-checks/overview": probe("staff.overview"),
+    "GET /api/v1/staff-checks/unchecked": Row(lambda c, h, w, own: listed(m.institution(w, own), c.get(
+        f"{API}/staff-checks/unchecked", headers=h), key="institution_id"), (A.staff_overview,)),
+    "GET /api/v1/staff-checks/due": Row(lambda c, h, w, own: listed(m.staff_member(w, own), c.get(
+        f"{API}/staff-checks/due", headers=h)), (A.staff_read,)),
     # Users, devices, the org tree, the audit log.
     "GET /api/v1/me": Row(lambda c, h, w, own: c.get(f"{API}/me", headers=h), (), foreign=False),
     "POST /api/v1/me/password": Row(lambda c, h, w, own: c.post(f"{API}/me/password", headers=h, json={
@@ -483,6 +551,13 @@ ROWS: dict[str, Row] = {
     "PUT /api/v1/schedules/rules/{org_unit_id}": Row(
         lambda c, h, w, own: c.put(f"{API}/schedules/rules/{m.unit_id(w, own)}", json={}, headers=h),
         (A.schedule_generate,)),
+    # Enforcement duties per county (issue 18): read at any unit, set on a county.
+    "GET /api/v1/schedules/duties": Row(lambda c, h, w, own: c.get(
+        f"{API}/schedules/duties", params={"unit_id": m.unit_id(w, own)}, headers=h), (A.schedule_read,)),
+    "PUT /api/v1/schedules/duties": Row(lambda c, h, w, own: c.put(
+        f"{API}/schedules/duties", params={"unit_id": m.county(w, own).id}, headers=h, json={"duties": [
+            {"agency": "culture_tourism", "venue_type": "amusement_arcade", "interval_days": 28}]}),
+        (A.schedule_generate,), caller=county_caller),
     "GET /api/v1/schedules/availability/{user_id}": Row(lambda c, h, w, own: c.get(
         f"{API}/schedules/availability/{own_or_foreign_user(w, own)}", headers=h), (A.schedule_read,)),
     # Officers set their own weekdays; someone else's needs the planner's right.
@@ -590,6 +665,28 @@ ROWS: dict[str, Row] = {
         f"{API}/police-cases/{m.police_case(w, own)}", json={"victims": 2}, headers=h), (A.police_case_manage,),
         caller=m.town_caller),
     "POST /api/v1/police-cases/{police_case_id}/status": probe("police_case.manage"),
+    # Supervision of any unit (督办, 挂牌督办) and typical-case notices (典型案例通报), issue 18.
+    "GET /api/v1/supervision/problems": probe("supervision.read"),
+    "POST /api/v1/supervision/problems": probe("supervision.manage"),
+    "GET /api/v1/supervision/problems/{problem_id}": Row(lambda c, h, w, own: c.get(
+        f"{API}/supervision/problems/{m.supervised_problem(w, own)}", headers=h), (A.supervision_read,)),
+    "POST /api/v1/supervision/problems/{problem_id}/rectification": probe("supervision.rectify"),
+    "POST /api/v1/supervision/problems/{problem_id}/verification": Row(lambda c, h, w, own: c.post(
+        f"{API}/supervision/problems/{m.supervised_problem(w, own, submitted=True)}/verification",
+        json={"passed": True}, headers=h), (A.supervision_manage,)),
+    "POST /api/v1/supervision/problems/{problem_id}/supervise": Row(lambda c, h, w, own: c.post(
+        f"{API}/supervision/problems/{m.supervised_problem(w, own, below=True)}/supervise", json={}, headers=h),
+        (A.supervision_manage,)),
+    "GET /api/v1/supervision/summary": Row(lambda c, h, w, own: c.get(
+        f"{API}/supervision/summary", params={"unit_id": m.unit_id(w, own)}, headers=h), (A.supervision_read,)),
+    "POST /api/v1/notices": probe("notice.publish"),
+    "GET /api/v1/notices": Row(lambda c, h, w, own: listed(m.notice(w, own), c.get(f"{API}/notices", headers=h)),
+                               (A.notice_read,)),
+    "GET /api/v1/notices/{notice_id}": probe("notice.read"),
+    "POST /api/v1/notices/{notice_id}/acknowledge": Row(lambda c, h, w, own: c.post(
+        f"{API}/notices/{m.notice(w, own)}/acknowledge", headers=h), (A.notice_read,)),
+    "GET /api/v1/notices/{notice_id}/receipts": Row(lambda c, h, w, own: c.get(
+        f"{API}/notices/{m.notice(w, own, published_by_village=True)}/receipts", headers=h), (A.notice_publish,)),
     "POST /api/v1/case-reviews": probe("case_review.manage"),
     "GET /api/v1/case-reviews": Row(lambda c, h, w, own: listed(m.case_review(w, own), c.get(
         f"{API}/case-reviews", headers=h)), (A.police_case_read,), caller=m.town_caller),
@@ -736,6 +833,38 @@ ROWS: dict[str, Row] = {
         f"{API}/reports/monthly/{report(w, own)}/report.xlsx", headers=h), (A.report_read,)),
     "GET /api/v1/reports/monthly/{report_id}/coverage.png": Row(lambda c, h, w, own: c.get(
         f"{API}/reports/monthly/{report(w, own)}/coverage.png", headers=h), (A.report_read,)),
+    # Prevention activities (宣传教育, issue 18): a county's own types reach its area only.
+    "GET /api/v1/activity-types": Row(lambda c, h, w, own: listed(activity_type(w, own), c.get(
+        f"{API}/activity-types", headers=h), key="code"), (A.activity_read,)),
+    "POST /api/v1/activity-types": Row(lambda c, h, w, own: c.post(f"{API}/activity-types", headers=h, json={
+        "code": f"matrix_{m.serial()}", "name_zh": "矩阵活动", "name_en": "Matrix", "unit_id": m.county(w, own).id}),
+        (A.checklist_manage,), caller=county_caller),
+    "POST /api/v1/activities": probe("activity.record"),
+    "GET /api/v1/activities": Row(lambda c, h, w, own: listed(m.activity(w, own), c.get(
+        f"{API}/activities", headers=h)), (A.activity_read,)),
+    "GET /api/v1/activities/{activity_id}": probe("activity.read"),
+    "GET /api/v1/prevention/coverage": Row(lambda c, h, w, own: c.get(
+        f"{API}/prevention/coverage", params={"unit_id": m.unit_id(w, own)}, headers=h), (A.activity_read,)),
+    "GET /api/v1/prevention/without-activity": Row(lambda c, h, w, own: c.get(
+        f"{API}/prevention/without-activity", params={"unit_id": m.unit_id(w, own), "kind": "village"}, headers=h),
+        (A.activity_read,)),
+    # Awareness surveys (知晓率, issue 18): rounds at the schools of the caller's area; questionnaire versions
+    # are national or published at a county (nothing foreign to try in one county's tree).
+    "GET /api/v1/awareness/questionnaires": Row(lambda c, h, w, own: c.get(
+        f"{API}/awareness/questionnaires", headers=h), (A.survey_read,), foreign=False),
+    "GET /api/v1/awareness/questionnaires/{questionnaire_id}": Row(lambda c, h, w, own: c.get(
+        f"{API}/awareness/questionnaires/{m.national_questionnaire(w)}", headers=h), (A.survey_read,), foreign=False),
+    "POST /api/v1/awareness/questionnaires": Row(lambda c, h, w, own: (m.education(w), c.post(
+        f"{API}/awareness/questionnaires", headers=h, json=SURVEY_VERSION))[1], (A.survey_manage,), foreign=False,
+        caller=county_caller),
+    "POST /api/v1/awareness/rounds": probe("survey.manage"),
+    "GET /api/v1/awareness/rounds": Row(lambda c, h, w, own: listed(m.survey_round(c, w, own), c.get(
+        f"{API}/awareness/rounds", headers=h)), (A.survey_read,)),
+    "GET /api/v1/awareness/rounds/{round_id}": Row(lambda c, h, w, own: c.get(
+        f"{API}/awareness/rounds/{m.survey_round(c, w, own)}", headers=h), (A.survey_read,)),
+    "POST /api/v1/awareness/rounds/{round_id}/close": Row(lambda c, h, w, own: (m.education(w), c.post(
+        f"{API}/awareness/rounds/{m.survey_round(c, w, own)}/close", headers=h))[1], (A.survey_manage,)),
+    "GET /api/v1/awareness/rates": probe("survey.read"),
 }
 
 
@@ -799,6 +928,27 @@ def _check_dashboard_config(c: TestClient, w: World) -> None:
     assert c.get(f"{API}/dashboard/config").status_code == 200
 
 
+def _survey_code(c: TestClient, w: World) -> str:
+    opener = make_user(m.s(w), w.town.town, Role.coordinator)
+    resp = c.post(f"{API}/awareness/rounds", json={"institution_id": m.survey_school(w, True)},
+                  headers=headers_for(m.s(w), opener))
+    return str(resp.json()["code"])
+
+
+def _check_survey_form(c: TestClient, w: World) -> None:
+    code = _survey_code(c, w)
+    assert c.get(f"{API}/awareness/answer/{code}").status_code == 200
+    assert c.get(f"{API}/awareness/answer/{code[:-2]}{'00' if not code.endswith('00') else '11'}").status_code == 404
+
+
+def _check_survey_answer(c: TestClient, w: World) -> None:
+    code = _survey_code(c, w)
+    sheet = {"response_uuid": "3f2b5a8e-1c4d-4e6f-8a9b-0c1d2e3f4a5b", "answers": {"q1": ["a"]}}
+    assert c.post(f"{API}/awareness/answer/{code}", json=sheet).status_code == 201
+    forged = f"{code[:-2]}{'00' if not code.endswith('00') else '11'}"
+    assert c.post(f"{API}/awareness/answer/{forged}", json=sheet).status_code == 404
+
+
 PUBLIC: dict[str, Callable[[TestClient, World], None]] = {
     "GET /healthz": _check_health,
     "GET /readyz": _check_ready,
@@ -808,6 +958,8 @@ PUBLIC: dict[str, Callable[[TestClient, World], None]] = {
     "GET /api/v1/media-files/{token}": _check_media_file,
     "GET /api/v1/calendar/{user_id}/{token}.ics": _check_calendar,
     "GET /api/v1/dashboard/config": _check_dashboard_config,
+    "GET /api/v1/awareness/answer/{code}": _check_survey_form,
+    "POST /api/v1/awareness/answer/{code}": _check_survey_answer,
 }
 
 # Rows that fail today because of a bug in a module being edited elsewhere; each names the bug.

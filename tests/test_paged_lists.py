@@ -28,6 +28,7 @@ from backend.main import create_app
 from backend.orgunits.models import OrgUnit
 from backend.service_plans.models import CaseService
 from tests import matrix_support as m
+from tests.awareness.factories import SURVEY_VERSION
 from tests.factories import make_town, make_user
 from tests.helpers.factories import make_helper
 from tests.media.conftest import media_root  # noqa: F401 (a fixture)
@@ -61,6 +62,7 @@ class Listing:
 
 
 LISTINGS: dict[str, Listing] = {
+    "/api/v1/activity-types": Listing("coordinator", lambda s: f"{API}/activity-types"),
     "/api/v1/audit": Listing("admin", lambda s: f"{API}/audit", v1_limit=500),
     "/api/v1/campaigns": Listing("coordinator", lambda s: f"{API}/campaigns"),
     "/api/v1/case-reviews": Listing("coordinator", lambda s: f"{API}/case-reviews"),
@@ -96,6 +98,8 @@ LISTINGS: dict[str, Listing] = {
     "/api/v1/persons/{person_id}/risk-history": Listing(
         "coordinator", lambda s: f"{API}/persons/{s.ids['child']}/risk-history"),
     "/api/v1/problems": Listing("market", lambda s: f"{API}/problems", v1_limit=500),
+    "/api/v1/supervision/problems": Listing("coordinator", lambda s: f"{API}/supervision/problems"),
+    "/api/v1/notices": Listing("coordinator", lambda s: f"{API}/notices", lambda s: {"view": "published"}),
     "/api/v1/problems/overdue": Listing("market", lambda s: f"{API}/problems/overdue", v1_limit=500),
     "/api/v1/referrals": Listing("coordinator", lambda s: f"{API}/referrals"),
     "/api/v1/reports/monthly": Listing("coordinator", lambda s: f"{API}/reports/monthly"),
@@ -114,6 +118,8 @@ LISTINGS: dict[str, Listing] = {
     "/api/v1/visits/{visit_id}/reviews": Listing("county", lambda s: f"{API}/visits/{s.ids['reviewed_visit']}/reviews"),
     "/api/v1/inspections/{inspection_id}/reviews": Listing(
         "county", lambda s: f"{API}/inspections/{s.ids['reviewed_inspection']}/reviews"),
+    "/api/v1/awareness/questionnaires": Listing("coordinator", lambda s: f"{API}/awareness/questionnaires"),
+    "/api/v1/awareness/rounds": Listing("coordinator", lambda s: f"{API}/awareness/rounds"),
 }
 
 
@@ -202,6 +208,9 @@ def seeded(client: TestClient, session: Session, media_root: Any) -> Seeded:  # 
         assert resp.status_code == 201, resp.text
     for _ in range(3):
         m.problem(w, True)
+    for own in (True, True, False):  # problems of units and notices (issue 18; the foreign ones in the town too)
+        m.supervised_problem(w, own)
+        m.notice(w, own)
     session.execute(update(Problem).where(col(Problem.venue_id) != venue.id)
                     .values(deadline_date=clock.now().date() - timedelta(days=2)))
     session.commit()
@@ -231,6 +240,11 @@ def seeded(client: TestClient, session: Session, media_root: Any) -> Seeded:  # 
             resp = client.post(f"{API}/{kind}/{record_id}/review", json=body, headers=county)
             assert resp.status_code == 201, resp.text
     s.ids["reviewed_visit"], s.ids["reviewed_inspection"] = visits[0], inspection
+    for _ in range(3):  # awareness surveys (issue 18): rounds at three schools, two county versions
+        m.survey_round(client, w, True)
+    for _ in range(2):
+        resp = client.post(f"{API}/awareness/questionnaires", json=SURVEY_VERSION, headers=county)
+        assert resp.status_code == 201, resp.text
     return s
 
 

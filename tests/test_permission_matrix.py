@@ -94,6 +94,25 @@ EXPECTED: dict[str, set[Role]] = {
     # Review of field work (issue 17): coordinators decide on visits and inspections.
     "review.read": {R.coordinator},
     "review.manage": {R.coordinator},
+    # Issue 18: the institution register, prevention activities, awareness surveys, staff background
+    # checks (results: police and the supervising agency only), supervision of any unit, notices.
+    "institution.read": {R.volunteer, R.grid_worker, R.market_officer, R.police, R.coordinator, R.admin,
+                         R.agency_staff},
+    "institution.write": {R.coordinator},
+    "activity.record": {R.volunteer, R.grid_worker, R.market_officer, R.police, R.coordinator, R.agency_staff},
+    "activity.read": {R.volunteer, R.grid_worker, R.market_officer, R.police, R.coordinator, R.admin,
+                      R.agency_staff},
+    "survey.manage": {R.coordinator, R.agency_staff},
+    "survey.read": {R.coordinator, R.admin, R.agency_staff},
+    "staff.read": {R.police, R.agency_staff},
+    "staff.manage": {R.police, R.agency_staff},
+    "staff.check": {R.police},
+    "staff.overview": {R.police, R.coordinator, R.admin, R.agency_staff},
+    "supervision.read": {R.market_officer, R.police, R.coordinator, R.admin, R.agency_staff},
+    "supervision.manage": {R.coordinator},
+    "supervision.rectify": {R.police, R.coordinator, R.agency_staff},
+    "notice.publish": {R.coordinator},
+    "notice.read": {R.market_officer, R.police, R.coordinator, R.admin, R.agency_staff},
 }
 
 

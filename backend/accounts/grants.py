@@ -69,9 +69,10 @@ GRANTS: tuple[Grant, ...] = (
     # 派出所 / 县公安局 officers: venues, 附件2, referrals.
     Grant(Role.coordinator, Role.police, Scope.own_unit_and_below, frozenset({L.county, L.town}),
           frozenset({A.police})),
-    # 市场监管所 / 县市场监管局 officers: venue inspections.
+    # 行业执法人员: the officers of every inspecting body beside the police, venue inspections (市场监管所;
+    # 文旅, 教育, 综合执法, 卫健 since issue 18, seed 002). Each inspection records the body they act for.
     Grant(Role.coordinator, Role.market_officer, Scope.own_unit_and_below, frozenset({L.county, L.town}),
-          frozenset({A.market_supervision})),
+          frozenset({A.market_supervision, A.culture_tourism, A.education, A.comprehensive_enforcement, A.health})),
     # 妇联执委 and 巾帼志愿者 knocking on doors (敲门行动).
     Grant(Role.coordinator, Role.volunteer, Scope.own_unit_and_below, _TOWN_DOWN, frozenset({A.womens_federation})),
     # 网格员, employed by the village committee or the town's 综治中心, in their village or grid.
@@ -80,15 +81,18 @@ GRANTS: tuple[Grant, ...] = (
     # 一对一 / 多对一 helpers: 妇联, 民政办, 司法所 (legal aid), schools, 卫生院, 团委, village committees.
     Grant(Role.coordinator, Role.helper, Scope.own_unit_and_below, _TOWN_DOWN, _HELPER_AGENCIES),
     # 成员单位经办人: staff of the units that provide cases' services and receive referrals (issue 16).
+    # Also the supervising agencies of institutions in close contact with minors, who keep their staff
+    # lists and read their background checks (从业查询, issue 18).
     Grant(Role.coordinator, Role.agency_staff, Scope.own_unit_and_below, frozenset({L.county, L.town, L.village}),
-          _HELPER_AGENCIES | frozenset({A.government})),
+          _HELPER_AGENCIES | frozenset({A.government, A.market_supervision, A.culture_tourism,
+                                        A.comprehensive_enforcement})),
 )
 
 ROLE_ZH: dict[Role, str] = {
     Role.volunteer: "巾帼志愿者",
     Role.helper: "帮扶人",
     Role.grid_worker: "网格员",
-    Role.market_officer: "市场监管执法人员",
+    Role.market_officer: "行业执法人员",
     Role.police: "民警",
     Role.coordinator: "专班协调人",
     Role.admin: "系统管理员",
@@ -106,6 +110,8 @@ AGENCY_ZH: dict[Agency, str] = {
     A.youth_league: "团委",
     A.village_committee: "村（社区）委员会",
     A.government: "乡镇政府/平安法治办",
+    A.culture_tourism: "文旅",
+    A.comprehensive_enforcement: "综合执法",
 }
 
 

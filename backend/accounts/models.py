@@ -28,6 +28,9 @@ class Agency(StrEnum):
     youth_league = "youth_league"  # 团委
     village_committee = "village_committee"  # 村(社区)委员会
     government = "government"  # 乡镇政府/平安法治办
+    # Further inspecting bodies of the joint enforcement (seed 002: 文旅, 教育, 综合执法, 卫健; issue 18).
+    culture_tourism = "culture_tourism"  # 文化和旅游（文旅）
+    comprehensive_enforcement = "comprehensive_enforcement"  # 综合行政执法
 
 
 class User(SQLModel, table=True):

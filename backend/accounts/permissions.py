@@ -13,7 +13,7 @@ class Role(StrEnum):
     volunteer = "volunteer"  # 巾帼志愿者 / 执委妈妈
     helper = "helper"  # 帮扶人
     grid_worker = "grid_worker"  # 网格员
-    market_officer = "market_officer"  # 市场监管执法人员
+    market_officer = "market_officer"  # 行业执法人员 (市场监管, 文旅, 教育, 综合执法, 卫健; issue 18)
     police = "police"  # 民警
     coordinator = "coordinator"  # 乡镇/县 专班协调人
     admin = "admin"  # 系统管理员
@@ -98,6 +98,31 @@ class Action(StrEnum):
     # and set a town's counting rule.
     review_read = "review.read"
     review_manage = "review.manage"
+    # Institutions in close contact with minors (学校, 幼儿园, 校外培训机构, 旅馆, 网吧, 卫生院 ...): the
+    # register that prevention activities, awareness surveys and staff checks hang on (issue 18).
+    institution_read = "institution.read"
+    institution_write = "institution.write"
+    # Prevention and education (宣传教育): record an activity; read activities and the places without any.
+    activity_record = "activity.record"
+    activity_read = "activity.read"
+    # Awareness surveys (知晓率): publish questionnaire versions, open survey rounds; read the rates.
+    survey_manage = "survey.manage"
+    survey_read = "survey.read"
+    # Staff background checks (从业查询): an institution's staff and their checks, readable only by the
+    # police and the institution's supervising agency; `staff_check` records a check's result (police);
+    # `staff_overview` is counts only (checked, never checked, due), never a name or a result.
+    staff_read = "staff.read"
+    staff_manage = "staff.manage"
+    staff_check = "staff.check"
+    staff_overview = "staff.overview"
+    # Supervision of any unit (督办): raise a problem on a unit, institution or venue (明察暗访, case
+    # review), mark it 挂牌督办, verify and close it; the responsible unit reports its rectification.
+    supervision_read = "supervision.read"
+    supervision_manage = "supervision.manage"
+    supervision_rectify = "supervision.rectify"
+    # Typical-case notices (典型案例通报): publish to units; read and acknowledge those addressed to one's unit.
+    notice_publish = "notice.publish"
+    notice_read = "notice.read"
 
 
 # Actions whose very existence is sensitive: a role without them gets 404, exactly as if the
@@ -108,6 +133,7 @@ HIDDEN_ACTIONS: frozenset[Action] = frozenset({
     Action.referral_read, Action.referral_manage, Action.incident_read, Action.incident_handoff,
     Action.incident_close, Action.case_read, Action.case_manage, Action.service_read, Action.service_manage,
     Action.service_handle, Action.police_case_read, Action.police_case_manage, Action.case_review_manage,
+    Action.staff_read, Action.staff_manage, Action.staff_check,
 })
 
 A = Action
@@ -118,7 +144,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.volunteer: frozenset({
         A.orgunit_read, A.device_register, A.media_upload, A.media_read, A.household_read, A.household_write,
         A.child_read, A.child_write, A.visit_create, A.visit_read, A.coverage_read, A.coverage_households,
-        A.notification_read, A.mandatory_report_file,
+        A.notification_read, A.mandatory_report_file, A.institution_read, A.activity_record, A.activity_read,
     }),
     # One-to-one help: the children assigned, follow-up visits, and answering proposals.
     Role.helper: frozenset({
@@ -130,13 +156,15 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.grid_worker: frozenset({
         A.orgunit_read, A.device_register, A.venue_read, A.media_upload, A.media_read, A.household_read,
         A.household_write, A.child_read, A.child_write, A.visit_create, A.visit_read, A.coverage_read,
-        A.coverage_households, A.notification_read, A.mandatory_report_file,
+        A.coverage_households, A.notification_read, A.mandatory_report_file, A.institution_read,
+        A.activity_record, A.activity_read,
     }),
     # Venues, inspections and problems; never children's records.
     Role.market_officer: frozenset({
         A.orgunit_read, A.device_register, A.venue_read, A.venue_write, A.inspection_read, A.inspection_create,
         A.problem_update, A.problem_verify, A.schedule_read, A.media_upload, A.media_read, A.notification_read,
-        A.mandatory_report_file,
+        A.mandatory_report_file, A.institution_read, A.activity_record, A.activity_read, A.supervision_read,
+        A.notice_read,
     }),
     # Venues and inspections; children (with full ID numbers), 附件2, referrals, ledgers; photo originals;
     # the only role that opens a sealed record (with a reason, audited).
@@ -148,6 +176,8 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         A.ledger_import,
         A.coverage_read, A.report_read, A.notification_read, A.case_read, A.service_read, A.service_handle,
         A.mandatory_report_file, A.police_case_read, A.police_case_manage, A.case_review_manage,
+        A.institution_read, A.activity_record, A.activity_read, A.staff_read, A.staff_manage, A.staff_check,
+        A.staff_overview, A.supervision_read, A.supervision_rectify, A.notice_read,
     }),
     # Everything in their jurisdiction except verifying problems (an officer's re-inspection does that).
     Role.coordinator: frozenset({
@@ -160,19 +190,24 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         A.report_generate, A.notification_read, A.incident_read, A.incident_create, A.incident_handoff,
         A.incident_close, A.helper_read, A.helper_manage, A.assignment_read, A.assignment_confirm,
         A.case_read, A.case_manage, A.service_read, A.service_manage, A.service_handle, A.mandatory_report_file,
-        A.police_case_read, A.case_review_manage, A.review_read, A.review_manage,
+        A.police_case_read, A.case_review_manage, A.review_read, A.review_manage, A.institution_read,
+        A.institution_write, A.activity_record, A.activity_read, A.survey_manage, A.survey_read, A.staff_overview,
+        A.supervision_read, A.supervision_manage, A.supervision_rectify, A.notice_publish, A.notice_read,
     }),
     # Users, the audit log and read-only overviews; no personal records of children.
     Role.admin: frozenset({
         A.orgunit_read, A.user_read, A.user_manage, A.audit_read, A.device_register, A.venue_read,
         A.inspection_read, A.schedule_read, A.coverage_read, A.campaign_manage, A.report_read,
-        A.notification_read,
+        A.notification_read, A.institution_read, A.activity_read, A.survey_read, A.staff_overview,
+        A.supervision_read, A.notice_read,
     }),
     # Member-unit staff: the services and referrals addressed to their own unit (the shared fields
     # only), and filing mandatory reports; never a child's record or a case itself.
     Role.agency_staff: frozenset({
         A.orgunit_read, A.device_register, A.notification_read, A.service_read, A.service_handle,
-        A.mandatory_report_file,
+        A.mandatory_report_file, A.institution_read, A.activity_record, A.activity_read, A.survey_manage,
+        A.survey_read, A.staff_read, A.staff_manage, A.staff_overview, A.supervision_read, A.supervision_rectify,
+        A.notice_read,
     }),
 }
 

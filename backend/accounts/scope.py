@@ -22,6 +22,11 @@ also seen, wherever the case is, by the unit they are addressed to (the pair org
 user: the providing unit; the receiving or sending unit); member-unit staff
 (`permissions.ADDRESSED_ONLY`) see only those.
 
+Staff of institutions in close contact with minors and their background checks (从业查询,
+backend/staff_checks) are seen by the police of the institution's jurisdiction and, inside their
+jurisdiction, by member-unit staff whose agency supervises the institution from a unit strictly above
+the institution's (`supervised`; staff of the institution's own unit are its staff, not its supervisor).
+
 `visible(principal, Model)` is the SQL condition for a kind; `get_visible` reads one record by id
 under it; `assigned_ids_sql` gives the same restriction as SQL text for the raw-SQL aggregates
 (coverage). The sync pull sends and removes by the same condition (backend/sync/pull.py), and the
@@ -50,12 +55,14 @@ from backend.agency_referrals.models import AgencyReferral
 from backend.cases.models import Case
 from backend.core.errors import NotFound
 from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
+from backend.institutions.models import Institution
 from backend.media.models import MediaItem
 from backend.orgunits import service as orgunits
 from backend.police_cases.models import PoliceCase
 from backend.referrals.models import Referral
 from backend.registry.models import Household, Person
 from backend.service_plans.models import CaseService
+from backend.staff_checks.models import StaffMember
 from backend.sync.models import SyncRemoval
 from backend.visits.models import Visit
 
@@ -99,6 +106,31 @@ def unit_is(principal: Principal, unit: Any, agency: Any) -> ColumnElement[bool]
     return and_(unit == principal.org_unit_id, agency == principal.agency)
 
 
+def _institution_of_member(column: Any) -> Any:
+    """The member's institution's `column`, as a correlated scalar subquery."""
+    return select(column).where(col(Institution.id) == col(StaffMember.institution_id)).scalar_subquery()
+
+
+def supervises(principal: Principal, institution: Institution) -> bool:
+    """The principal is the institution's supervising agency (行业主管部门): member-unit staff of that
+    agency at a unit strictly above the institution's (a county 教育局 over its schools). Staff of the
+    same agency at the institution's own unit are staff of the institution itself (a school's teacher)
+    and supervise nothing; the jurisdiction (the subtree) bounds the rest."""
+    return (principal.agency is not None and bool(principal.roles & ACTS_FOR_UNIT)
+            and institution.supervising_agency == principal.agency
+            and institution.org_unit_id != principal.org_unit_id)
+
+
+def _supervised_by(principal: Principal) -> ColumnElement[bool]:
+    """SQL of `supervises`: the member's institution is supervised by the agency the principal acts for
+    and lies strictly below the principal's unit (the jurisdiction, applied by `visible`, bounds it
+    from the other side); false for a principal without an agency or a role acting for its unit."""
+    if principal.agency is None or not principal.roles & ACTS_FOR_UNIT:
+        return false()
+    return and_(_institution_of_member(col(Institution.supervising_agency)) == principal.agency,
+                _institution_of_member(col(Institution.org_unit_id)) != principal.org_unit_id)
+
+
 @dataclass(frozen=True)
 class _Kind:
     read: Action  # the right that reads the kind (the default `action` of `visible`)
@@ -111,6 +143,9 @@ class _Kind:
     # referrals to or from it), which every holder of the right sees wherever the case is; the only rows
     # a role of permissions.ADDRESSED_ONLY (member-unit staff) reaches. None for kinds never addressed.
     addressed: Callable[[Principal], ColumnElement[bool]] | None = None
+    # The rows supervised by the principal's own agency (行业主管部门: an institution's staff), the only
+    # rows of its jurisdiction a role of permissions.ADDRESSED_ONLY reaches. None for other kinds.
+    supervised: Callable[[Principal], ColumnElement[bool]] | None = None
 
 
 _KINDS: dict[type[Any], _Kind] = {
@@ -150,6 +185,10 @@ _KINDS: dict[type[Any], _Kind] = {
     # The police case register (立案, backend/police_cases): police and coordinators by the station's
     # unit; nobody reaches it by assignment (no helper holds the right).
     PoliceCase: _Kind(Action.police_case_read, lambda: col(PoliceCase.station_unit_id), lambda p: false()),
+    # Staff of institutions and their background checks (从业查询, issue 18): police by the institution's
+    # unit; member-unit staff only where their agency supervises the institution (in their jurisdiction).
+    StaffMember: _Kind(Action.staff_read, lambda: _institution_of_member(col(Institution.org_unit_id)),
+                       lambda p: false(), supervised=lambda p: _supervised_by(p)),
 }
 
 KINDS: frozenset[type[Any]] = frozenset(_KINDS)
@@ -177,6 +216,10 @@ def reach(principal: Principal, model: type[Any], *, action: Action | None = Non
     right = action or kind.read
     if principal.by_assignment(right):
         return kind.assigned(principal)
+    if kind.supervised is not None:
+        granting = {r for r in principal.roles if right in PERMISSIONS[r]}
+        if granting and granting <= ADDRESSED_ONLY:
+            return kind.supervised(principal)
     if kind.referred is not None:
         # A user whose every role granting the right is narrowed (police, helper) sees the union of
         # those roles' reaches; any other granting role opens the whole jurisdiction.
@@ -198,6 +241,10 @@ def narrowed_by(principal: Principal, model: type[Any], *, action: Action | None
     right = action or kind.read
     if principal.by_assignment(right):
         return "assigned"
+    if kind.supervised is not None:
+        granting = {r for r in principal.roles if right in PERMISSIONS[r]}
+        if granting and granting <= ADDRESSED_ONLY:
+            return "supervised"
     if kind.referred is not None:
         granting = {r for r in principal.roles if right in PERMISSIONS[r]}
         if granting and granting <= REFERRED_ONLY | ASSIGNED_ONLY | ADDRESSED_ONLY:

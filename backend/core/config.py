@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     risk_person_check_days_general: int = Field(default=30, ge=1)  # 一般风险
     risk_person_check_days_low: int = Field(default=90, ge=1)  # 低风险
     risk_person_link_child_level: Literal["low", "general", "major", "severe"] = "major"
+    # Staff background checks (从业查询, issue 18): days from a staff member's last check to its next
+    # periodic check.
+    staff_check_interval_days: int = Field(default=365, ge=1, le=3660)
 
     # Media (issue 4): photos. Storage "local" keeps objects under media_root; "s3" uses an
     # S3-compatible server. Upload staging (resumable chunks) always lives under media_root/staging.

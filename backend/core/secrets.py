@@ -69,6 +69,7 @@ class Purpose(StrEnum):
     calendar_feed = "hulei/v1/calendar-feed-token"
     media_link = "hulei/v1/media-link"
     cursor = "hulei/v1/list-cursor"
+    address_throttle = "hulei/v1/address-throttle"  # digests of addresses kept by rate limits
 
 
 @lru_cache(maxsize=64)

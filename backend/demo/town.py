@@ -52,6 +52,9 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("19900000012", "演示学校老师", (Role.agency_staff,), "village:0", Agency.education),
     DemoAccount("19900000013", "演示司法所经办人", (Role.agency_staff,), "town", Agency.judicial),
     DemoAccount("19900000014", "演示民政办经办人", (Role.agency_staff,), "town", Agency.civil_affairs),
+    # Issue 18: the county education bureau's clerk keeps the schools' staff lists and reads their
+    # background checks (从业查询) beside the police.
+    DemoAccount("19900000015", "演示教育局经办人", (Role.agency_staff,), "county", Agency.education),
 )
 
 
@@ -149,4 +152,15 @@ def seed_demo(session: Session) -> DemoTown:
     from backend.visits.demo import seed_visits  # a day's door-knocking, so the map is not all red
 
     seed_visits(session, town)
+    # Issue 18: the institutions (schools, a hotel and an internet café linked to their venues), their
+    # staff lists and checks, prevention activities and an awareness survey round.
+    from backend.awareness.demo import seed_demo as seed_awareness
+    from backend.institutions.demo import seed_demo as seed_institutions
+    from backend.prevention.demo import seed_demo as seed_activities
+    from backend.staff_checks.demo import seed_demo as seed_staff
+
+    institutions = seed_institutions(session, town)
+    seed_staff(session, institutions)
+    seed_activities(session, town)
+    seed_awareness(session, town)
     return town

@@ -101,6 +101,23 @@ GENERIC: tuple[ChecklistItem, ...] = (
                   "Abuse-prevention education is held or supported", "张贴宣传资料，组织一次防性侵教育", 14),
 )
 
+# 剧本娱乐经营场所 (script games, escape rooms), licensed by 文旅: minors may come on holidays only, to
+# content marked suitable for their age (issue 18).
+SCRIPT_GAME: tuple[ChecklistItem, ...] = (
+    ChecklistItem("script_game.age_notice", "剧本和场景标注适龄提示，在显著位置公示",
+                  "Scripts and rooms carry an age rating, posted where customers see it",
+                  "对全部剧本和场景进行适龄分级并公示", 7),
+    ChecklistItem("script_game.unsuitable_content", "未向未成年人提供含恐怖、暴力、色情等不适宜内容的剧本和场景",
+                  "No horror, violent, sexual or otherwise unsuitable scripts or rooms for minors",
+                  "立即停止向未成年人提供不适宜内容，下架违规剧本", 1),
+    ChecklistItem("script_game.hours", "除法定节假日、休息日及寒暑假期外，未向未成年人提供服务",
+                  "Minors are served only on public holidays, weekends and school holidays",
+                  "落实未成年人服务时段限制，入场查验身份并登记", 3),
+    NO_MINORS[2],  # no_minors.employed
+    NO_MINORS[4],  # no_minors.id_checks
+    GENERIC[1],  # generic.staff_check
+)
+
 BUILTIN: tuple[Checklist, ...] = (
     Checklist("accommodation", 1, "住宿场所“五必须”检查表", "Accommodation: the five musts",
               (VenueType.hotel, VenueType.on_demand_cinema), FIVE_MUSTS),
@@ -109,6 +126,11 @@ BUILTIN: tuple[Checklist, ...] = (
     Checklist("entertainment", 1, "娱乐场所禁止未成年人检查表", "Entertainment venues: no minors",
               (VenueType.internet_cafe, VenueType.bar, VenueType.ktv), NO_MINORS),
     Checklist("generic", 1, "通用检查表", "Generic checklist", (VenueType.training, VenueType.school_shop), GENERIC),
+    # A code of its own rather than a new version of "entertainment": a published version never changes.
+    Checklist("amusement", 1, "游艺厅禁止未成年人检查表", "Amusement arcades: no minors", (VenueType.amusement_arcade,),
+              NO_MINORS),
+    Checklist("script_game", 1, "剧本杀/密室逃脱检查表", "Script games and escape rooms",
+              (VenueType.script_game,), SCRIPT_GAME),
 )
 _BUILTIN_CURRENT: dict[VenueType, Checklist] = {t: c for c in BUILTIN for t in c.venue_types}
 

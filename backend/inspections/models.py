@@ -80,25 +80,51 @@ class ProblemStatus(StrEnum):
 class ProblemSource(StrEnum):
     inspection = "inspection"  # found on an inspection (a "no" answer or a finding)
     case_review = "case_review"  # a rectification task of a one-case-one-review (一案一整治)
+    unannounced_check = "unannounced_check"  # 明察暗访 (backend/supervision, issue 18)
+    report = "report"  # raised on a report (举报, 上级交办) by a supervising unit (issue 18)
+
+
+class ProblemSubject(StrEnum):
+    """What a problem is about (issue 18): a venue (the only subject before), an institution of the
+    register (a school, a kindergarten ...) or a unit (an org unit, with an agency for a department
+    or a village committee)."""
+
+    venue = "venue"
+    institution = "institution"
+    unit = "unit"
+
+    @property
+    def zh(self) -> str:
+        return {"venue": "场所", "institution": "机构", "unit": "单位"}[self.value]
 
 
 OPEN_STATUSES = (ProblemStatus.open, ProblemStatus.rectifying, ProblemStatus.submitted, ProblemStatus.overdue)
 
 
 class Problem(SQLModel, table=True):
-    """One entry of the problem ledger with its rectification measure; closed only when a
-    re-inspection by an officer verifies it."""
+    """One entry of the problem ledger (问题清单) with its rectification measure. A venue's problem is
+    closed only when a re-inspection by an officer verifies it; any other subject's (issue 18,
+    backend/supervision) when the raising side verifies the reported rectification. The table keeps
+    its first name: every problem of any subject is in this one loop."""
 
     __tablename__ = "venue_problem"
 
     id: int | None = Field(default=None, primary_key=True)
-    venue_id: int = Field(foreign_key="venue.id", index=True)
+    # The subject: a venue (venue_id), an institution (institution_id) or a unit (org_unit_id with
+    # responsible_agency); org_unit_id is always the unit the problem lies in (jurisdiction).
+    subject: str = Field(default=ProblemSubject.venue.value, sa_column=Column(
+        String(16), nullable=False, server_default=ProblemSubject.venue.value, index=True))
+    venue_id: int | None = Field(default=None, foreign_key="venue.id", index=True)
+    institution_id: int | None = Field(default=None, foreign_key="institution.id", index=True)
     org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
+    # The agency that rectifies for the subject (a unit's department, an institution's supervising
+    # agency); None: the unit as a whole, or a venue.
+    responsible_agency: str | None = Field(default=None, max_length=32)
     # The inspection that found it; None for a problem a case review raised (source below).
     found_in_inspection_id: int | None = Field(default=None, foreign_key="inspection.id", index=True)
     # Where the problem came from: an inspection, or a one-case-one-review's rectification task
     # (backend/police_cases, migration 0023); the review's id then.
-    source: str = Field(default="inspection", sa_column=Column(String(16), nullable=False,
+    source: str = Field(default="inspection", sa_column=Column(String(24), nullable=False,
                                                                 server_default="inspection"))
     case_review_id: int | None = Field(default=None, foreign_key="case_review.id", index=True)
     item_code: str | None = Field(default=None, max_length=40)
@@ -112,6 +138,18 @@ class Problem(SQLModel, table=True):
     submitted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     verified_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     verified_by_inspection_id: int | None = Field(default=None, foreign_key="inspection.id")
+    # Issue 18 (backend/supervision): who raised it and from which unit (the raising side verifies a
+    # non-venue problem), the rectification the responsible unit reported, who verified it.
+    raised_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    raised_unit_id: int | None = Field(default=None, foreign_key="org_unit.id")
+    rectification: str = Field(default="", sa_column=Column(String(2000), nullable=False, server_default=""))
+    rectified_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    verified_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")
+    # 挂牌督办: the unit above the problem's unit that supervises it, at its level (county, city ...).
+    supervised_unit_id: int | None = Field(default=None, foreign_key="org_unit.id", index=True)
+    supervised_level: str | None = Field(default=None, max_length=16)
+    supervised_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    supervised_by_user_id: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
 

@@ -22,7 +22,7 @@ from backend.accounts.principal import Principal
 from backend.audit import service as audit
 from backend.core import clock, placement
 from backend.core.config import get_settings
-from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.core.geo import distance_m, point, to_wgs84
 from backend.core.pagination import PageRequest
 from backend.inspections import checklists
@@ -82,6 +82,42 @@ class ProblemTransitionRefused(Conflict):
     title_en = "The problem cannot move to this status"
 
 
+class DeadlineOutOfRange(InvalidInput):
+    code = "deadline-out-of-range"
+    title_zh = "整改期限须在今天至一年之内"
+    title_en = "A new deadline lies between today and 365 days ahead"
+
+
+class DeadlineSetFromAbove(Forbidden):
+    code = "deadline-set-by-supervising-unit"
+    title_zh = "挂牌督办问题的整改期限只能由督办单位或其上级调整"
+    title_en = "Only the supervising unit (or one above it) moves a supervised problem's deadline"
+
+
+# A rectification deadline moved later is bounded, so a "new deadline" cannot park a problem for years
+# and stop its overdue escalation (issue 18 outside test, M3).
+MAX_DEADLINE_DAYS = 365
+
+
+def check_new_deadline(session: Session, principal: Principal, problem: Problem, new: date, today: date, *,
+                       field_name: str) -> None:
+    """A problem's deadline moved (PATCH, a failed re-inspection or verification): not before `today`, at
+    most MAX_DEADLINE_DAYS after it (422), and on a 挂牌督办 problem only by the supervising unit or a unit
+    above it (403): the unit supervised must not push out the deadline it is held to. The deadline it
+    has already (a form sent back whole) is no change and passes."""
+    if new == problem.deadline_date:
+        return
+    if new < today or new > today + timedelta(days=MAX_DEADLINE_DAYS):
+        raise DeadlineOutOfRange(f"整改期限须在 {today.isoformat()} 至 {(today + timedelta(days=MAX_DEADLINE_DAYS))}"
+                                 "之间", f"the deadline must lie between {today.isoformat()} and "
+                                 f"{(today + timedelta(days=MAX_DEADLINE_DAYS)).isoformat()}", field=field_name,
+                                 max_days=MAX_DEADLINE_DAYS)
+    if problem.supervised_unit_id is not None:
+        supervising = orgunits.unit_path(session, problem.supervised_unit_id)
+        if supervising is None or not principal.covers(supervising):
+            raise DeadlineSetFromAbove(supervised_unit_id=problem.supervised_unit_id, field=field_name)
+
+
 @dataclass
 class InspectionResult:
     inspection: Inspection
@@ -108,6 +144,8 @@ def payload_digest(payload: InspectionSubmit, *, as_sent: bool = False) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+# An inspector acts for their own agency (市场监管, 文旅, 教育, 综合执法, 卫健 ... for `market_officer`,
+# issue 18). Only an account opened before agencies were recorded falls back on what its role meant then.
 _ROLE_AGENCY = {"police": "police", "market_officer": "market_supervision"}
 
 
@@ -240,6 +278,8 @@ def record_inspection(session: Session, principal: Principal, payload: Inspectio
         else:
             problem.failed_rechecks += 1
             if recheck.new_deadline_date is not None:
+                check_new_deadline(session, principal, problem, recheck.new_deadline_date, day,
+                                   field_name="rechecks.new_deadline_date")
                 problem.deadline_date = recheck.new_deadline_date
             problem.status = (ProblemStatus.overdue.value if problem.deadline_date < day
                               else ProblemStatus.rectifying.value)
@@ -330,7 +370,13 @@ def effective_status(problem: Problem, today: date) -> ProblemStatus:
 
 
 def get_problem(session: Session, principal: Principal, problem_id: int) -> Problem:
-    return orgunits.get_in_jurisdiction(session, principal, Problem, problem_id)
+    """A venue's problem in the caller's jurisdiction. The v1 ledger (/problems) is about venues and
+    its shape carries a venue id: another subject's problem (issue 18) is read through
+    /supervision/problems and is 404 here, as it is absent from this ledger's lists."""
+    problem = orgunits.get_in_jurisdiction(session, principal, Problem, problem_id)
+    if problem.venue_id is None:
+        raise NotFound()
+    return problem
 
 
 _ALLOWED: dict[ProblemStatus, set[ProblemStatus]] = {
@@ -364,6 +410,7 @@ def update_problem(session: Session, principal: Principal, problem_id: int, data
     if data.responsible_party is not None:
         problem.responsible_party = data.responsible_party
     if data.deadline_date is not None:
+        check_new_deadline(session, principal, problem, data.deadline_date, today, field_name="deadline_date")
         problem.deadline_date = data.deadline_date
         if problem.status == ProblemStatus.overdue.value and data.deadline_date >= today:
             problem.status = ProblemStatus.rectifying.value
@@ -383,7 +430,8 @@ def list_problems(session: Session, principal: Principal, *, venue_id: int | Non
     list (oldest deadline first). `page`: the bare list's cap, or the page asked for. Without
     `include_review_problems`, only those an inspection found (the v1 list)."""
     today = venues.local_today()
-    stmt = select(Problem).where(orgunits.in_jurisdiction(principal, col(Problem.org_unit_id)))
+    stmt = select(Problem).where(orgunits.in_jurisdiction(principal, col(Problem.org_unit_id)),
+                                 col(Problem.venue_id).is_not(None))
     if not include_review_problems:
         stmt = stmt.where(col(Problem.found_in_inspection_id).is_not(None))
     if venue_id is not None:
@@ -422,7 +470,7 @@ def mark_overdue(session: Session) -> int:
 
 
 def problem_public(problem: Problem, venue_name: str, today: date) -> ProblemPublic:
-    assert problem.id is not None
+    assert problem.id is not None and problem.venue_id is not None  # the v1 shape: venues' problems only
     status = effective_status(problem, today)
     return ProblemPublic(
         id=problem.id, venue_id=problem.venue_id, venue_name=venue_name, item_code=problem.item_code,

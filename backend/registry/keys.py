@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 from backend.audit import service as audit
 from backend.core import crypto
 from backend.registry.models import Person, RiskPerson
+from backend.staff_checks.models import StaffMember
 
 
 def reseal_id_numbers(session: Session, *, batch: int = 500) -> int:
@@ -21,7 +22,8 @@ def reseal_id_numbers(session: Session, *, batch: int = 500) -> int:
     returns how many were rewritten (0 when rotation is complete). The caller commits."""
     active = crypto.keyring().active
     rewritten = 0
-    for model in (Person, RiskPerson):
+    # Staff of institutions (从业查询, issue 18) hold ID numbers sealed the same way.
+    for model in (Person, RiskPerson, StaffMember):
         rows = session.execute(
             select(model)
             .where(col(model.id_cipher).is_not(None), col(model.id_key_id) != active)

@@ -114,3 +114,18 @@ class ScheduleVisit(SQLModel, table=True):
     leg_distance_m: float = 0.0
     reason: str = Field(max_length=24)
     carried_over: bool = False
+
+
+class EnforcementDuty(SQLModel, table=True):
+    """执法职责: a county's word on which agency inspects which type of venue, and how often. A county
+    with rows uses exactly them; a county without any uses the national default
+    (backend/schedules/duties.py)."""
+
+    __tablename__ = "enforcement_duty"
+
+    org_unit_id: int = Field(foreign_key="org_unit.id", primary_key=True)
+    agency: str = Field(max_length=32, primary_key=True)
+    venue_type: str = Field(max_length=32, primary_key=True)
+    interval_days: int
+    updated_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_by_user_id: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")

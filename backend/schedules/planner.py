@@ -7,24 +7,40 @@ checker, the property tests and the benchmark drive it directly.
    draw on two or more agencies (joint operations).
 3. Team-days are filled narrowest jurisdiction first, then in day order, joint teams first (so
    officers who may go anywhere fill what local teams cannot): each takes the area, within its members'
-   jurisdiction, whose next candidate is the most pressing, and up to `daily_capacity` venues of
-   that area in order. A team's day therefore stays in one area and nothing of lower tier is
-   planned in an area while something of higher tier there is left out.
+   jurisdiction, whose next candidate it may take is the most pressing, and up to `daily_capacity`
+   venues of that area it may take, in order. With per-county duties a team may take a venue only
+   when a member's agency has a duty for its type (and, when duties fall due this week, one of those
+   agencies); within a tier it takes first the venues whose due duties it serves best. A team's day
+   therefore stays in one area and nothing of lower tier is planned for it while something of higher
+   tier it could take is left out there.
 4. If the week has fewer joint team-days than required, idle joint teams take over the work of
-   single-agency teams, then idle officers of another agency join working single-agency teams, then
-   two idle teams of different agencies on another day join up and take a single-agency team's day.
+   single-agency teams (only work they may take), then idle officers of another agency join working
+   single-agency teams, then two idle teams of different agencies on another day join up and take a
+   single-agency team's day.
 5. Each team's venues are put in driving order (nearest neighbour from every start + 2-opt).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from backend.schedules.routing import best_route
-from backend.schedules.rules import Plan, PlannedTeam, PlanOfficer, PlanRules, PlanVenue, covers, reason, tier
+from backend.schedules.rules import (
+    Plan,
+    PlannedTeam,
+    PlanOfficer,
+    PlanRules,
+    PlanVenue,
+    covers,
+    due_agencies,
+    duty_agencies,
+    reason,
+    tier,
+)
 
 
 @dataclass
@@ -36,6 +52,10 @@ class _Team:
     @property
     def joint(self) -> bool:
         return len({m.agency for m in self.members}) >= 2
+
+    @property
+    def agencies(self) -> frozenset[str]:
+        return frozenset(m.agency for m in self.members)
 
 
 def _deal(pool: list[PlanOfficer], size: int, want_joint: int = 0) -> list[list[PlanOfficer]]:
@@ -108,12 +128,22 @@ def plan_week(
     plan = Plan(week_start=week_start)
     queues: dict[int, list[PlanVenue]] = defaultdict(list)
     area_path: dict[int, str] = {}
+    staffed = frozenset(o.agency for o in officers)
+    tiers = {v.id: tier(v, rules, week_start, staffed) for v in venues}
+    due = {v.id: due_agencies(v, rules, week_start, staffed) for v in venues}
+    # Who may take a venue (rules.fits, precomputed): None is anyone.
+    needed: dict[int, frozenset[str] | None] = {}
     for v in venues:
+        allowed = duty_agencies(v, rules)
+        needed[v.id] = None if allowed is None else (due[v.id] or allowed)
         queues[v.area_id].append(v)
         area_path[v.area_id] = v.area_path
     for queue in queues.values():
-        queue.sort(key=lambda v: (tier(v, rules), -v.risk, v.id))
-    heads = dict.fromkeys(queues, 0)
+        queue.sort(key=lambda v: (tiers[v.id], -v.risk, v.id))
+
+    def ok(agencies: frozenset[str], v: PlanVenue) -> bool:
+        need = needed[v.id]
+        return need is None or not need.isdisjoint(agencies)
 
     days = [week_start + timedelta(days=i) for i in range(7)]
     all_teams: list[_Team] = []
@@ -125,24 +155,36 @@ def plan_week(
     slots = sorted(all_teams, key=lambda t: (-t.scope.count("/"), t.day, not t.joint))
     work: dict[int, tuple[int, list[PlanVenue]]] = {}  # slot index -> (area, venues)
     for index, team in enumerate(slots):
+        agencies = team.agencies
         best_area: int | None = None
         best_key: tuple[int, int, int] | None = None
         for area, queue in queues.items():
-            h = heads[area]
-            if h >= len(queue) or not covers(team.scope, area_path[area]):
+            if not queue or not covers(team.scope, area_path[area]):
                 continue
-            v = queue[h]
-            key = (tier(v, rules), -v.risk, area)
+            head = next((v for v in queue if ok(agencies, v)), None)
+            if head is None:
+                continue
+            key = (tiers[head.id], -head.risk, area)
             if best_key is None or key < best_key:
                 best_area, best_key = area, key
         if best_area is None:
             continue
-        h = heads[best_area]
-        taken = queues[best_area][h:h + rules.daily_capacity]
-        heads[best_area] = h + len(taken)
+        # Within a tier, the venues whose due duties this team serves best come first.
+        taken = heapq.nsmallest(rules.daily_capacity, (v for v in queues[best_area] if ok(agencies, v)),
+                                key=lambda v: (tiers[v.id], -len(due[v.id] & agencies), -v.risk, v.id))
+        gone = {v.id for v in taken}
+        queues[best_area] = [v for v in queues[best_area] if v.id not in gone]
         work[index] = (best_area, taken)
 
-    _raise_joint_ops(slots, work, area_path, rules.joint_ops_required)
+    def acceptable(agencies: frozenset[str], area: int, taken: list[PlanVenue]) -> bool:
+        """Whether a team of these agencies may hold this day's work: it may take every venue, and
+        nothing more pressing it could take is left out in the area."""
+        if not all(ok(agencies, v) for v in taken):
+            return False
+        worst = max(tiers[v.id] for v in taken)
+        return not any(tiers[v.id] < worst and ok(agencies, v) for v in queues[area])
+
+    _raise_joint_ops(slots, work, area_path, rules.joint_ops_required, acceptable)
 
     for index, (area, taken) in sorted(work.items(), key=lambda kv: (slots[kv[0]].day, kv[0])):
         team = slots[index]
@@ -153,7 +195,7 @@ def plan_week(
             distance_m=round(sum(legs), 1), is_joint=team.joint,
         ))
         for v in taken:
-            plan.reasons[v.id] = reason(v, rules)
+            plan.reasons[v.id] = reason(v, rules, week_start, staffed)
     per_day: dict[date, int] = defaultdict(int)
     for t in plan.teams:
         per_day[t.day] += 1
@@ -161,9 +203,17 @@ def plan_week(
     return plan
 
 
+Acceptable = Callable[[frozenset[str], int, list[PlanVenue]], bool]
+
+
+def _agencies(*teams: _Team) -> frozenset[str]:
+    return frozenset(m.agency for t in teams for m in t.members)
+
+
 def _raise_joint_ops(slots: list[_Team], work: dict[int, tuple[int, list[PlanVenue]]], area_path: dict[int, str],
-                     required: int) -> None:
-    """Hand single-agency teams' days to idle joint teams until enough joint operations are planned."""
+                     required: int, acceptable: Acceptable) -> None:
+    """Hand single-agency teams' days to idle joint teams until enough joint operations are planned
+    (only to teams that may take that work: duties, and nothing more pressing left out)."""
     joint_busy = sum(1 for i in work if slots[i].joint)
     if joint_busy >= required:
         return
@@ -172,10 +222,11 @@ def _raise_joint_ops(slots: list[_Team], work: dict[int, tuple[int, list[PlanVen
     for single in singles:
         if joint_busy >= required or not idle_joint:
             return
-        area = work[single][0]
+        area, taken = work[single]
         same_day = [j for j in idle_joint if slots[j].day == slots[single].day]
         candidates = same_day + [j for j in idle_joint if j not in same_day]
-        chosen = next((j for j in candidates if covers(slots[j].scope, area_path[area])), None)
+        chosen = next((j for j in candidates if covers(slots[j].scope, area_path[area])
+                       and acceptable(_agencies(slots[j]), area, taken)), None)
         if chosen is None:
             continue
         work[chosen] = work.pop(single)
@@ -186,10 +237,11 @@ def _raise_joint_ops(slots: list[_Team], work: dict[int, tuple[int, list[PlanVen
     for single in sorted((i for i in work if not slots[i].joint), key=lambda i: (slots[i].day, i)):
         if joint_busy >= required:
             return
-        team, area = slots[single], work[single][0]
-        agencies = {m.agency for m in team.members}
+        team, (area, taken) = slots[single], work[single]
+        agencies = _agencies(team)
         helper = next((j for j in idle if slots[j].day == team.day and covers(slots[j].scope, area_path[area])
-                       and {m.agency for m in slots[j].members} - agencies), None)
+                       and _agencies(slots[j]) - agencies
+                       and acceptable(_agencies(team, slots[j]), area, taken)), None)
         if helper is None:
             continue
         team.members.extend(slots[helper].members)
@@ -202,10 +254,11 @@ def _raise_joint_ops(slots: list[_Team], work: dict[int, tuple[int, list[PlanVen
     for single in sorted((i for i in work if not slots[i].joint), key=lambda i: (slots[i].day, i)):
         if joint_busy >= required:
             return
-        area = work[single][0]
+        area, taken = work[single]
         able = [j for j in idle if slots[j].members and covers(slots[j].scope, area_path[area])]
         pair = next(((a, b) for a in able for b in able if a < b and slots[a].day == slots[b].day
-                     and len({m.agency for m in slots[a].members + slots[b].members}) >= 2), None)
+                     and len(_agencies(slots[a], slots[b])) >= 2
+                     and acceptable(_agencies(slots[a], slots[b]), area, taken)), None)
         if pair is None:
             continue
         a, b = pair

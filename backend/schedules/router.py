@@ -17,13 +17,15 @@ from backend.core.errors import NotFound
 from backend.core.pagination import Page, Paging
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgUnit
-from backend.schedules import service
+from backend.schedules import duties, service
 from backend.schedules.models import SchedulePlan
 from backend.schedules.schemas import (
     AvailabilityIn,
     AvailabilityPublic,
     CompliancePublic,
     ComplianceVisit,
+    DutiesIn,
+    DutiesPublic,
     FeedUrl,
     GenerateIn,
     MemberPublic,
@@ -84,6 +86,20 @@ def get_rules(org_unit_id: int, principal: Reader, session: SessionDep) -> Rules
 def set_rules(org_unit_id: int, data: RulesIn, principal: Planner, session: SessionDep) -> RulesPublic:
     """Set a jurisdiction's rules: joint operations a month, daily capacity, team size, thresholds."""
     return service.set_rules(session, principal, org_unit_id, data)
+
+
+@router.get("/duties", response_model=DutiesPublic)
+def get_duties(unit_id: int, principal: Reader, session: SessionDep) -> DutiesPublic:
+    """执法职责 in force at a unit: which agency inspects which venue type, how often (its county's list,
+    or the national default: police and market supervision, monthly)."""
+    return duties.get(session, principal, unit_id)
+
+
+@router.put("/duties", response_model=DutiesPublic)
+def set_duties(unit_id: int, data: DutiesIn, principal: Planner, session: SessionDep) -> DutiesPublic:
+    """Replace a county's duties (文旅, 教育, 综合执法, 卫健 beside police and market supervision); an empty
+    list returns the county to the national default. Weekly plans of every unit in the county follow it."""
+    return duties.put(session, principal, unit_id, data)
 
 
 @router.get("/availability/{user_id}", response_model=AvailabilityPublic)

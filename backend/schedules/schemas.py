@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from backend.accounts.models import Agency
 from backend.orgunits.models import OrgLevel
+from backend.venues.models import VenueType
 
 
 class RulesIn(BaseModel):
@@ -121,3 +123,27 @@ class CompliancePublic(BaseModel):
 
 class FeedUrl(BaseModel):
     url: str
+
+
+class DutyIn(BaseModel):
+    """执法职责: `agency` inspects venues of `venue_type` at least every `interval_days` days."""
+
+    agency: Agency
+    venue_type: VenueType
+    interval_days: int = Field(ge=1, le=365)
+
+
+class DutiesIn(BaseModel):
+    duties: list[DutyIn] = Field(max_length=200, description="The county's whole list; empty: the national default")
+
+
+class DutyPublic(DutyIn):
+    agency_zh: str
+    venue_type_zh: str
+
+
+class DutiesPublic(BaseModel):
+    org_unit_id: int
+    county_unit_id: int | None = Field(description="The county whose list this is; null: the national default")
+    national_default: bool
+    duties: list[DutyPublic]

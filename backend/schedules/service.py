@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from typing import Any
@@ -26,10 +26,10 @@ from backend.core import text as texts
 from backend.core.db import dialect_insert
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.secrets import Purpose, purpose_key
-from backend.inspections.models import Inspection
+from backend.inspections.models import Inspection, InspectionInspector
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit
-from backend.schedules import checker, planner
+from backend.schedules import checker, duties, planner
 from backend.schedules.models import (
     CalendarFeed,
     OfficerAvailability,
@@ -107,6 +107,17 @@ def _visible_officer(session: Session, principal: Principal, user_id: int) -> Us
     return orgunits.get_in_jurisdiction(session, principal, User, user_id)
 
 
+class AvailabilityEmpty(InvalidInput):
+    code = "availability-empty"
+    title_zh = "至少选择一个可排班的日子"
+    title_en = "Choose at least one day the officer can be planned"
+
+    def __init__(self) -> None:
+        super().__init__("至少选择一天；长期不能参加排班的人员请停用其账号",
+                         "Choose at least one day; deactivate the account of an officer who is out for good",
+                         field="weekdays")
+
+
 def get_availability(session: Session, principal: Principal, user_id: int) -> AvailabilityPublic:
     if user_id != principal.user_id:
         _visible_officer(session, principal, user_id)
@@ -124,6 +135,10 @@ def set_availability(session: Session, principal: Principal, user_id: int, weekd
         _visible_officer(session, principal, user_id)
     if any(d < 0 or d > 6 for d in weekdays):
         raise InvalidInput("星期应为0（周一）到6（周日）", "weekdays are 0 (Monday) to 6 (Sunday)")
+    if not weekdays:
+        # No rows means "the default" (Monday to Friday): an empty list stored as none would answer
+        # "saved" and plan the officer every weekday. An officer out for good is deactivated instead.
+        raise AvailabilityEmpty()
     set_weekdays(session, user_id, weekdays)
     return AvailabilityPublic(user_id=user_id, weekdays=sorted(set(weekdays)), default=False)
 
@@ -216,8 +231,24 @@ def joint_ops_required(session: Session, unit_id: int, per_month: int, week_star
     return math.ceil(remaining / max(1, mondays_left))
 
 
+def last_by_agency(session: Session, venue_ids: list[int]) -> dict[int, dict[str, date]]:
+    """Venue -> agency -> the local date that agency last inspected it (the agency each inspector acted for)."""
+    out: dict[int, dict[str, date]] = defaultdict(dict)
+    for i in range(0, len(venue_ids), 900):
+        chunk = venue_ids[i:i + 900]
+        for vid, agency, at in session.execute(
+                select(col(Inspection.venue_id), col(InspectionInspector.agency), func.max(col(Inspection.counted_at)))
+                .join(InspectionInspector, col(InspectionInspector.inspection_id) == col(Inspection.id))
+                .where(col(Inspection.venue_id).in_(chunk))
+                .group_by(col(Inspection.venue_id), col(InspectionInspector.agency))):
+            if at is not None:
+                out[int(vid)][str(agency)] = clock.as_utc(at).astimezone(clock.SHANGHAI).date()
+    return out
+
+
 def gather_inputs(session: Session, unit: OrgUnit, week_start: date) -> PlanInputs:
-    """Candidate venues (key, urgent, and routine ones due), officers and rules for a week."""
+    """Candidate venues (key, urgent, those with a duty due and routine ones due), officers, rules and
+    the enforcement duties in force for a week."""
     assert unit.id is not None
     rule, _ = rules_for(session, unit)
     area_of, area_paths = _area_map(session, unit, rule.area_level)
@@ -226,10 +257,13 @@ def gather_inputs(session: Session, unit: OrgUnit, week_start: date) -> PlanInpu
         col(Venue.status) == VenueStatus.open.value).order_by(col(Venue.id))).scalars())
     scores = venues.risk_scores(session, rows)
     last = venues.last_inspected(session, [v.id for v in rows if v.id is not None])
+    by_agency = last_by_agency(session, [v.id for v in rows if v.id is not None])
     carried = carried_over(session, unit.id, week_start)
+    officers = officers_of(session, unit)
+    staffed = frozenset(o.agency for o in officers)
     rules = PlanRules(daily_capacity=rule.daily_capacity, min_team_size=rule.min_team_size,
                       joint_ops_required=joint_ops_required(session, unit.id, rule.joint_ops_per_month, week_start),
-                      high_risk_threshold=rule.high_risk_threshold)
+                      high_risk_threshold=rule.high_risk_threshold, duties=duties.duties_for(session, unit)[0])
     due_before = clock.as_utc(datetime.combine(week_start, time(0), tzinfo=clock.SHANGHAI)) - timedelta(
         days=rule.routine_interval_days)
     candidates: list[PlanVenue] = []
@@ -241,16 +275,19 @@ def gather_inputs(session: Session, unit: OrgUnit, week_start: date) -> PlanInpu
         area = area_of.get(v.org_unit_id, unit.id)
         pv = PlanVenue(id=v.id, lon=lon, lat=lat, area_id=area, area_path=area_paths[area], risk=score.total,
                        is_key=v.is_key, has_overdue=any(p.name == "overdue" and p.points > 0 for p in score.parts),
-                       carried_over=v.id in carried)
+                       carried_over=v.id in carried, venue_type=v.venue_type,
+                       last_by_agency=tuple(sorted(by_agency.get(v.id, {}).items())),
+                       listed_on=clock.as_utc(v.created_at).astimezone(clock.SHANGHAI).date())
         seen = last.get(v.id)
-        if tier(pv, rules) in (URGENT, KEY) or seen is None or seen < due_before:
+        if tier(pv, rules, week_start, staffed) in (URGENT, KEY) or seen is None or seen < due_before:
             candidates.append(pv)
             by_id[v.id] = v
-    return PlanInputs(unit, rule, rules, candidates, officers_of(session, unit), by_id)
+    return PlanInputs(unit, rule, rules, candidates, officers, by_id)
 
 
 def officers_of(session: Session, unit: OrgUnit) -> list[PlanOfficer]:
-    """Active police and market-supervision officers of the unit's subtree, with their weekdays."""
+    """Active officers of the unit's subtree (police, and 行业执法人员 of whatever body they act for),
+    with their weekdays."""
     users = session.execute(
         select(User, col(OrgUnit.path)).join(OrgUnit, col(OrgUnit.id) == col(User.org_unit_id))
         .where(col(User.is_active).is_(True), col(User.agency).is_not(None),
@@ -305,7 +342,7 @@ def store(session: Session, inputs: PlanInputs, plan: Plan, violations: list[che
                "joint_ops_per_month": inputs.rule.joint_ops_per_month, "area_level": inputs.rule.area_level,
                "routine_interval_days": inputs.rule.routine_interval_days,
                "visit_minutes": inputs.rule.visit_minutes, "day_start_hour": inputs.rule.day_start_hour,
-               "candidates": len(inputs.venues)},
+               "candidates": len(inputs.venues), "duties": len(inputs.rules.duties or ())},
         joint_ops_required=inputs.rules.joint_ops_required, violations=[v.as_dict() for v in violations],
         total_distance_m=round(plan.total_distance_m, 1), generated_by_user_id=user_id,
     )
@@ -370,9 +407,7 @@ def recheck(session: Session, principal: Principal, plan_id: int) -> list[checke
     unit = session.get(OrgUnit, plan.org_unit_id)
     assert unit is not None
     inputs = gather_inputs(session, unit, plan.week_start_date)
-    rules = PlanRules(daily_capacity=inputs.rules.daily_capacity, min_team_size=inputs.rules.min_team_size,
-                      joint_ops_required=plan.joint_ops_required,
-                      high_risk_threshold=inputs.rules.high_risk_threshold)
+    rules = replace(inputs.rules, joint_ops_required=plan.joint_ops_required)
     return checker.check(as_plan(plan, plan_teams(session, plan)), inputs.venues, inputs.officers, rules)
 
 
@@ -538,6 +573,8 @@ REASON_ZH = {
     "overdue_problem": "有逾期未整改的问题",
     "high_risk": "风险分高",
     "key_venue": "重点场所（每周至少检查一次）",
+    "duty_lapsed": "执法职责检查已逾期",
+    "duty_due": "执法职责检查本周到期",
     "routine": "例行检查",
 }
 _WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")

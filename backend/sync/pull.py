@@ -57,6 +57,8 @@ from backend.core.pagination import decode_cursor, encode_cursor
 from backend.helpers import service as helpers
 from backend.helpers.models import HOLDING, Assignment, AssignmentStatus, HelperProfile
 from backend.orgunits import service as orgunits
+from backend.prevention import sync_kinds as activities
+from backend.prevention.models import Activity
 from backend.registry import service as registry
 from backend.registry.models import Guardianship, Household, Person, PersonRole, risk_level_code
 from backend.reviews import service as reviews
@@ -493,6 +495,14 @@ KINDS: Sequence[PullKind] = (
         readable=lambda p: p.can(Action.visit_create) or p.can(Action.inspection_create),
         revs=_revs(ReviewEvent, _review_scope),
         load=_load_reviews,
+    ),
+    # Prevention activities (宣传教育, issue 18): those of the area held in a recent window; never
+    # edited or moved, so never removed (backend/prevention/sync_kinds.py).
+    PullKind(
+        name="activity",
+        readable=lambda p: p.can(Action.activity_read),
+        revs=_revs(Activity, activities.pull_scope),
+        load=activities.load_page,
     ),
 )
 

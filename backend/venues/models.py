@@ -23,6 +23,9 @@ class VenueType(StrEnum):
     ktv = "ktv"  # KTV
     training = "training"  # 校外培训机构
     school_shop = "school_shop"  # 校园周边商店
+    # Places 文旅 licenses and inspects beside the police (issue 18).
+    amusement_arcade = "amusement_arcade"  # 游艺厅
+    script_game = "script_game"  # 剧本杀/密室逃脱（剧本娱乐经营场所）
 
     @property
     def zh(self) -> str:
@@ -36,7 +39,7 @@ class VenueType(StrEnum):
     @property
     def entertainment(self) -> bool:
         """Places that may not admit or hire minors at all."""
-        return self in (VenueType.internet_cafe, VenueType.bar, VenueType.ktv)
+        return self in (VenueType.internet_cafe, VenueType.bar, VenueType.ktv, VenueType.amusement_arcade)
 
 
 VENUE_TYPE_ZH: dict[VenueType, str] = {
@@ -48,6 +51,8 @@ VENUE_TYPE_ZH: dict[VenueType, str] = {
     VenueType.ktv: "KTV",
     VenueType.training: "校外培训机构",
     VenueType.school_shop: "校园周边商店",
+    VenueType.amusement_arcade: "游艺厅",
+    VenueType.script_game: "剧本杀/密室逃脱",
 }
 
 

@@ -3,7 +3,8 @@
     risk = min(100, type + open + overdue + violations + gap)
 
     type        weight of the venue type: e-sports hotel 25; hotel, on-demand cinema, internet café,
-                bar and KTV 20; off-campus training and school shop 10
+                bar, KTV and amusement arcade 20; script-game venue 15; off-campus training and school
+                shop 10
     open        6 per open problem (open, rectifying or awaiting re-inspection), at most 18
     overdue     15 per problem past its deadline and not rectified, at most 30
     violations  4 per problem found or penalty decided in the last 90 days, at most 16
@@ -27,6 +28,8 @@ TYPE_WEIGHT: dict[VenueType, int] = {
     VenueType.ktv: 20,
     VenueType.training: 10,
     VenueType.school_shop: 10,
+    VenueType.amusement_arcade: 20,
+    VenueType.script_game: 15,
 }
 OPEN_EACH, OPEN_MAX = 6, 18
 OVERDUE_EACH, OVERDUE_MAX = 15, 30

@@ -54,6 +54,8 @@ _TYPE_ALIASES: dict[str, VenueType] = {zh: t for t, zh in VENUE_TYPE_ZH.items()}
     "旅馆": VenueType.hotel, "酒店": VenueType.hotel, "宾馆": VenueType.hotel, "民宿": VenueType.hotel,
     "ktv": VenueType.ktv, "网咖": VenueType.internet_cafe, "培训机构": VenueType.training,
     "校园周边商店": VenueType.school_shop, "商店": VenueType.school_shop,
+    "游戏厅": VenueType.amusement_arcade, "电子游艺厅": VenueType.amusement_arcade, "剧本杀": VenueType.script_game,
+    "密室逃脱": VenueType.script_game, "剧本娱乐": VenueType.script_game,
 } | {t.value: t for t in VenueType}
 _STATUS_ALIASES = {s.zh: s for s in VenueStatus} | {s.value: s for s in VenueStatus} | {
     "停业": VenueStatus.suspended, "关闭": VenueStatus.closed, "注销": VenueStatus.closed}

@@ -48,12 +48,18 @@ EXPECTED_GRANTS: dict[tuple[Role, Role], tuple[str, set[OrgLevel], set[Agency]]]
                                {G.government, G.womens_federation}),
     # Coordinators appoint the field workers of their own unit and below; never coordinators or admins.
     (R.coordinator, R.police): (OWN_AND_BELOW, {L.county, L.town}, {G.police}),
-    (R.coordinator, R.market_officer): (OWN_AND_BELOW, {L.county, L.town}, {G.market_supervision}),
+    # 行业执法人员: every inspecting body beside the police (issue 18).
+    (R.coordinator, R.market_officer): (OWN_AND_BELOW, {L.county, L.town},
+                                        {G.market_supervision, G.culture_tourism, G.education,
+                                         G.comprehensive_enforcement, G.health}),
     (R.coordinator, R.volunteer): (OWN_AND_BELOW, FIELD_LEVELS_TOWN_DOWN, {G.womens_federation}),
     (R.coordinator, R.grid_worker): (OWN_AND_BELOW, {L.village, L.grid}, {G.village_committee, G.government}),
     (R.coordinator, R.helper): (OWN_AND_BELOW, FIELD_LEVELS_TOWN_DOWN, HELPER_AGENCIES),
     # Staff of the member units that provide services and receive referrals (issue 16).
-    (R.coordinator, R.agency_staff): (OWN_AND_BELOW, {L.county, L.town, L.village}, HELPER_AGENCIES | {G.government}),
+    # Also the supervising agencies of institutions, who keep staff lists (从业查询, issue 18).
+    (R.coordinator, R.agency_staff): (OWN_AND_BELOW, {L.county, L.town, L.village},
+                                      HELPER_AGENCIES | {G.government, G.market_supervision, G.culture_tourism,
+                                                         G.comprehensive_enforcement}),
 }
 
 MANAGERS = {R.admin, R.coordinator}  # the roles holding user.manage

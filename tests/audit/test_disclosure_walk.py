@@ -59,6 +59,7 @@ from backend.registry.models import (
     RiskPerson,
     RiskPersonCategory,
 )
+from backend.staff_checks.models import StaffMember
 from tests import matrix_support as m
 from tests.factories import make_user
 from tests.helpers.factories import ensure_sync_counter
@@ -70,7 +71,8 @@ from tests.test_endpoint_matrix import PUBLIC, ROWS, Row, _world
 API = "/api/v1"
 # Path parameters that name one person-bearing record: a 2xx answer about it discloses it.
 PATH_KINDS = {"person_id": "person", "household_id": "household", "risk_person_id": "risk_person",
-              "visit_id": "visit", "referral_id": "referral", "agency_referral_id": "agency_referral"}
+              "visit_id": "visit", "referral_id": "referral", "agency_referral_id": "agency_referral",
+              "member_id": "staff_member"}
 # JSON keys that name a person by id.
 PERSON_KEYS = ("child_id", "person_id")
 # The audit log names records by id (and helpers' assignment events name the child): reading it is the
@@ -158,6 +160,9 @@ class Known:
                    col(RiskPerson.id_masked)),
             select(literal("household"), col(Household.id), col(Household.uuid), col(Household.address),
                    col(Household.head_name)),
+            # Staff of institutions (从业查询, issue 18): their masked numbers look like everyone's of the region.
+            select(literal("staff_member"), col(StaffMember.id), no_uuid, col(StaffMember.name),
+                   col(StaffMember.id_masked)),
         ))
         for kind, rid, ruid, *texts in rows:
             if kind == "person":

@@ -32,7 +32,7 @@ from backend.accounts.models import User
 from tests.factories import TEST_PASSWORD
 
 # The kinds a pull delivers and how the phone keys each (sync.md "Pull").
-PULL_KINDS = ("household", "person", "visit", "template", "assignment", "case", "service")
+PULL_KINDS = ("household", "person", "visit", "template", "assignment", "case", "service", "activity")
 # Push item fields a registry edit may carry; everything else in a pulled record is the server's.
 HOUSEHOLD_FIELDS = ("address", "head_name", "contact", "lon", "lat", "note")
 PERSON_FIELDS = ("role", "name", "sex", "birth_date", "hukou_place", "residence", "in_school", "contact",
@@ -44,7 +44,7 @@ def record_key(kind: str, record: dict[str, Any]) -> str:
     """The key a phone stores a pulled record under: uuid, client uuid, code + version, or id."""
     if kind in ("household", "person"):
         return str(record["uuid"])
-    if kind == "visit":
+    if kind in ("visit", "activity"):
         return str(record["client_uuid"])
     if kind == "template":
         return f"{record['code']}@{record['version']}"
@@ -146,6 +146,12 @@ class Loss(StrEnum):
 
 def reserialise(item: dict[str, Any]) -> dict[str, Any]:
     """The same visit as another JSON encoder writes it: `Z` for +00:00, 10.0 for 10, explicit nulls."""
+    if item["kind"] == "activity":  # every default spelt out, the device time in UTC
+        data = {"note": None, "photos": [], "organiser_unit_id": None, **item["data"]}
+        data["audience"] = {"students": 0, "parents": 0, "villagers": 0, "others": 0, **data.get("audience", {})}
+        if data.get("device_time"):
+            data["device_time"] = datetime.fromisoformat(str(data["device_time"])).astimezone(UTC).isoformat()
+        return {**item, "data": data}
     if item["kind"] not in ("visit", "amendment"):
         return item
     data = dict(item["data"])

@@ -51,13 +51,16 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlmodel import Session, col
 
 from backend.accounts.models import User, UserRole
-from backend.accounts.permissions import Role
+from backend.accounts.permissions import PERMISSIONS, Action, Role
 from backend.cases.models import Case
 from backend.checklists.models import ChecklistTemplate
 from backend.core import crypto
 from backend.demo.town import DemoTown, grid_box
 from backend.helpers.models import Assignment, FollowUp, HelperProfile
 from backend.orgunits.models import OrgUnit
+from backend.prevention.models import Activity
+from backend.prevention.service import local_today
+from backend.prevention.sync_kinds import PULL_DAYS as ACTIVITY_DAYS
 from backend.registry import idnumber
 from backend.registry.models import Household, Person, RiskLevel
 from backend.service_plans.models import CaseService, ServiceStep
@@ -65,6 +68,7 @@ from backend.visits.models import Visit
 from scripts.cluster import Cluster
 from tests.factories import make_town, make_user
 from tests.helpers.factories import make_helper
+from tests.institutions.factories import make_institution
 from tests.registry.factories import fine_answers
 from tests.sync.phone import PULL_KINDS, Journal, LocalStore, Loss, Phone, Problem
 from tests.sync.test_case_sync import ensure_service_kinds
@@ -110,7 +114,7 @@ class Pushed:
     """One record a phone created, and the last answer it read for it."""
 
     phone: str
-    kind: str  # household | person | visit | amendment | followup | service_step
+    kind: str  # household | person | visit | amendment | followup | service_step | activity
     uuid: str
     household_uuid: str | None
     id_number: str | None = None
@@ -129,6 +133,7 @@ class World:
     pushed: list[Pushed] = field(default_factory=list)
     moved: set[str] = field(default_factory=set)  # household uuids the coordinator moved (or is moving)
     visits_per_household: Counter[str] = field(default_factory=Counter)
+    schools: list[int] = field(default_factory=list)  # one school per village, for activities (宣传教育)
     id_sequence: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -179,8 +184,8 @@ class FieldPhone:
     def run(self) -> None:
         self.phone.pull()
         steps: list[Callable[[], None]] = [self.register]
-        options = [self.register, self.visit, self.amend, self.edit_household, self.edit_person]
-        steps += self.rng.choices(options, weights=[22, 30, 12, 16, 20], k=FIELD_STEPS - 1)
+        options = [self.register, self.visit, self.amend, self.edit_household, self.edit_person, self.activity]
+        steps += self.rng.choices(options, weights=[22, 30, 12, 16, 20, 12], k=FIELD_STEPS - 1)
         for step in steps:
             if self.world.late():
                 self.world.journal.problem(self.name, "DEADLINE", f"stopped at {DEADLINE_S:.0f} s, plan unfinished")
@@ -304,6 +309,34 @@ class FieldPhone:
             self.world.pushed.append(entry)
         loss = self.loss()
         self._record([entry], self.phone.push([item], loss), loss)
+
+    def activity(self) -> None:
+        """A prevention activity (宣传教育) or two recorded offline in the phone's village: at its school
+        or in the village, dated up to a week back; resent like everything else when the answer is lost."""
+        rng = self.rng
+        village = self.grids[0][0]
+        items: list[dict[str, Any]] = []
+        for _ in range(rng.choice([1, 1, 2])):
+            held = (local_today() - timedelta(days=rng.randrange(0, 8))).isoformat()
+            stamp = datetime.now(UTC).astimezone(datetime.fromisoformat("2026-01-01T00:00:00+08:00").tzinfo)
+            data: dict[str, Any] = {"held_date": held, "device_time": stamp.replace(microsecond=0).isoformat(),
+                                    "audience": {"parents": rng.randrange(0, 40), "villagers": rng.randrange(0, 90)}}
+            if rng.random() < 0.5:
+                data |= {"type_code": "campus", "place_kind": "school", "institution_id": self.world.schools[village]}
+                data["audience"]["students"] = rng.randrange(20, 400)
+            else:
+                data |= {"type_code": "door_to_door", "place_kind": "village",
+                         "org_unit_id": self.world.town.villages[village].id}
+            if rng.random() < 0.4:
+                data["note"] = f"宣传活动{rng.randrange(1000)}"
+            items.append({"kind": "activity", "client_uuid": self.new_uuid(), "data": data})
+        entries = [Pushed(self.name, "activity", i["client_uuid"], None) for i in items]
+        with self.world.lock:
+            self.world.pushed.extend(entries)
+        loss = self.loss()
+        self._record(entries, self.phone.push(items, loss), loss)
+        for entry in entries:
+            self.world.journal.note(f"activities pushed ({entry.status})")
 
     def _edit(self, kind: str, build: Callable[[dict[str, Any]], dict[str, Any] | None],
               household_uuid: Callable[[dict[str, Any]], str | None], label: str) -> None:
@@ -801,8 +834,17 @@ def scoped_view(session: Session, user: User) -> ScopedView:
     services = {str(i): s for i, s in session.execute(
         select(col(CaseService.id), col(CaseService.status)).where(col(CaseService.case_id).in_(
             [int(c) for c in cases])))} if cases else {}
+    # Activities (宣传教育): those held in the window whose place lies in the jurisdiction, and the user's own.
+    since = local_today() - timedelta(days=ACTIVITY_DAYS)
+    reads_activities = any(Action.activity_read in PERMISSIONS[Role(r)] for r in roles)
+    activities = {str(u): d.isoformat() for u, d in session.execute(
+        select(col(Activity.client_uuid), col(Activity.held_date))
+        .join(OrgUnit, col(OrgUnit.id) == col(Activity.org_unit_id))
+        .where(col(Activity.held_date) >= since, or_(under, col(Activity.recorded_by) == user.id)))
+    } if reads_activities else {}
     return ScopedView(path, {"household": households, "person": persons, "visit": visits,
-                             "template": templates, "assignment": assignments, "case": cases, "service": services})
+                             "template": templates, "assignment": assignments, "case": cases, "service": services,
+                             "activity": activities})
 
 
 def user_roles(session: Session, user: User) -> list[str]:
@@ -814,6 +856,8 @@ def _held_value(kind: str, record: dict[str, Any]) -> str:
         return f"v{record.get('version')}"
     if kind in ("assignment", "case", "service"):
         return str(record.get("status"))
+    if kind == "activity":
+        return str(record.get("held_date"))
     return str(record.get("household_uuid"))
 
 
@@ -882,7 +926,8 @@ def check_pushed(session: Session, world: World) -> list[Problem]:
         by_kind["visit" if p.kind == "amendment" else p.kind].append(p)
     models: dict[str, Any] = {"household": (Household, Household.uuid), "person": (Person, Person.uuid),
                               "visit": (Visit, Visit.client_uuid), "followup": (FollowUp, FollowUp.client_uuid),
-                              "service_step": (ServiceStep, ServiceStep.client_uuid)}
+                              "service_step": (ServiceStep, ServiceStep.client_uuid),
+                              "activity": (Activity, Activity.client_uuid)}
     for kind, entries in by_kind.items():
         _model, key = models[kind]
         wanted = [uuid.UUID(p.uuid) for p in entries]
@@ -1009,6 +1054,7 @@ def test_every_phone_ends_with_exactly_its_users_view_and_every_record_stored_on
             "village2-grid-worker": (make_user(session, town.grids[1][0], Role.grid_worker), [(1, 0)]),
         }
         coordinator_user = make_user(session, town.town, Role.coordinator)
+        schools = [make_institution(session, town.villages[v].id or 0).id or 0 for v in (0, 1)]
         ensure_service_kinds(session)
         helper_profiles = [make_helper(session, town.town, sex="female", capacity=10,
                                        at=_point_in(grid_box(v, 1), master)) for v in (0, 1)]
@@ -1016,7 +1062,7 @@ def test_every_phone_ends_with_exactly_its_users_view_and_every_record_stored_on
         journal = Journal()
         cluster.wait_ready()
         timings["servers started"] = time.monotonic() - begun
-        world = World(town, journal, deadline=time.monotonic() + DEADLINE_S)
+        world = World(town, journal, deadline=time.monotonic() + DEADLINE_S, schools=schools)
         started = time.monotonic()
         phones: list[Phone] = []
 

@@ -608,6 +608,8 @@ comments) is wrapped in .user-text; everything else comes from i18n.js in the pa
         });
     });
     fillSchedule(dates.nextMonday, unit);
+    fillActivities(unit, uq, dates);
+    fillAwareness(unit, uq, dates);
     var month = $("#period-kind").value === "month" && $("#month").value ? $("#month").value : dates.reportMonth;
     getJSON("panel-reports", API + "/reports/monthly/status?month=" + month + "&" + uq, function (rows) {
       fill("panel-reports", items(rows).map(function (r) {
@@ -616,6 +618,91 @@ comments) is wrapped in .user-text; everything else comes from i18n.js in the pa
       }));
     });
   }
+  // ------------------------------------------------------------------ prevention and awareness (issue 18)
+  // The dates the page counts over: the month chosen, else the period of the coverage answer (the
+  // campaign's phase), else the China year so far.
+  function periodRange(dates) {
+    var month = $("#period-kind").value === "month" ? $("#month").value : "";
+    if (month) {
+      var parts = month.split("-"), y = Number(parts[0]), m = Number(parts[1]);
+      var last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+      return { from: month + "-01", to: month + "-" + (last < 10 ? "0" : "") + last, survey: month };
+    }
+    var p = state.lastCollection && state.lastCollection.period;
+    if (p && p.start_date && p.end_date) return { from: p.start_date, to: p.end_date, survey: p.start_date.slice(0, 4) };
+    var year = dates.today.slice(0, 4);
+    return { from: year + "-01-01", to: dates.today, survey: year };
+  }
+  function share(value) { return value === null || value === undefined ? "—" : pct(value * 100); }
+  function rowsList(rows) {
+    var ul = el("ul", { "class": "panel-rows" });
+    rows.forEach(function (r) { ul.appendChild(r); });
+    return ul;
+  }
+
+  // 宣传教育: the unit's activities and audience in the period, the schools and villages reached, and each
+  // child unit's (a child unit without any activity is marked).
+  function fillActivities(unit, uq, dates) {
+    var range = periodRange(dates);
+    var url = API + "/prevention/coverage?" + uq + "&date_from=" + range.from + "&date_to=" + range.to;
+    getJSON("panel-activities", url, function (c) {
+      var n = c.totals || {}, audience = n.audience || {};
+      var body = countTable("panel-activities", [
+        { key: "activities", label: "activities_held", value: n.activities },
+        { key: "audience", label: "activities_audience", value: audience.total },
+        { key: "schools_reached", label: "schools_reached", value: n.schools_reached + " / " + n.schools },
+        { key: "villages_reached", label: "villages_reached", value: n.villages_reached + " / " + n.villages }
+      ]);
+      body.parentNode.setAttribute("data-date-from", range.from);
+      body.parentNode.setAttribute("data-date-to", range.to);
+      var rows = (c.children || []).map(function (k) {
+        return line("li", { "data-unit-id": String(k.unit_id), "data-activities": String(k.activities),
+                            "class": k.activities ? "" : "state-late" },
+          [{ user: k.name }, " · " + fmt("activities_child", { n: k.activities, reached: k.schools_reached,
+                                                                schools: k.schools })]);
+      });
+      if (rows.length) body.appendChild(rowsList(rows));
+    });
+  }
+
+  // 知晓率: the rate of the unit against the target (seed 003: 100 %), each child unit's, and the schools
+  // with no survey in the period.
+  function fillAwareness(unit, uq, dates) {
+    var range = periodRange(dates);
+    getJSON("panel-awareness", API + "/awareness/rates?" + uq + "&period=" + range.survey, function (r) {
+      var n = r.totals || {};
+      var body = countTable("panel-awareness", [
+        { key: "rate", label: "awareness_rate", value: share(n.rate) },
+        { key: "target", label: "awareness_target", value: share(r.target) },
+        { key: "knowing", label: "awareness_knowing", value: n.knowing + " / " + n.responses },
+        { key: "schools_surveyed", label: "schools_surveyed", value: n.schools_surveyed + " / " + n.schools },
+        { key: "schools_without_survey", label: "schools_without_survey", value: n.schools_without_survey }
+      ]);
+      var section = body.parentNode;
+      section.setAttribute("data-period", r.period);
+      var rateRow = body.querySelector('tr[data-count="rate"]');
+      if (rateRow && n.rate !== null && n.rate !== undefined && n.rate < r.target) rateRow.className = "state-late";
+      body.insertBefore(el("p", { "class": "hint" }, fmt("awareness_period", { p: r.period })), body.firstChild);
+      var rows = (r.units || []).filter(function (u) { return u.schools > 0; }).map(function (u) {
+        var below = u.rate === null || u.rate < r.target;
+        return line("li", { "data-unit-id": String(u.unit_id), "data-rate": u.rate === null ? "" : String(u.rate),
+                            "class": below ? "state-late" : "state-approved" },
+          [u.own_level ? t("own_level") : { user: u.name }, " · " + (u.rate === null ? t("no_survey") :
+            fmt("awareness_child", { rate: share(u.rate), knowing: u.knowing, responses: u.responses }))]);
+      });
+      if (rows.length) body.appendChild(rowsList(rows));
+      var missing = r.schools_without_survey || [];
+      if (missing.length) {
+        body.appendChild(el("p", { "class": "hint" }, t("schools_without_survey")));
+        var shown = missing.slice(0, 10).map(function (s) {
+          return line("li", { "data-institution-id": String(s.institution_id), "class": "no-survey" }, [{ user: s.name }]);
+        });
+        if (missing.length > 10) shown.push(el("li", { "class": "hint" }, t("more")));
+        body.appendChild(rowsList(shown));
+      }
+    });
+  }
+
   function reportState(s) { var label = t("state_" + s); return label === "state_" + s ? t("state_unknown") : label; }
 
   // Next week's plan of the unit shown: its own plan, else the plan of the nearest unit above it that

@@ -34,7 +34,13 @@ window.HuleiI18n = {
     record_case: "个案", record_problem: "问题", record_referral: "强制报告", flag_location_mismatch: "位置异常",
     flag_clock_suspect: "时间可疑", list_review: "审核队列", list_cases: "未结个案", list_overdue: "逾期事项",
     case_open: "待启动", case_active: "办理中", case_closed: "已结案", opened_at: "立案",
-    map_label: "覆盖情况地图", review_pending: "待审核", zoom_in: "放大", zoom_out: "缩小"
+    map_label: "覆盖情况地图", review_pending: "待审核", zoom_in: "放大", zoom_out: "缩小",
+    activities: "宣传教育活动", activities_held: "活动场次", activities_audience: "受众人次",
+    schools_reached: "开展活动的学校", villages_reached: "开展活动的村(社区)",
+    activities_child: "{n} 场 · 学校 {reached}/{schools}", awareness: "防性侵知识知晓率", awareness_rate: "知晓率",
+    awareness_target: "目标", awareness_knowing: "知晓人数 / 答卷数", schools_surveyed: "已调查学校",
+    schools_without_survey: "未调查学校", awareness_child: "{rate}（{knowing}/{responses}）", no_survey: "未调查",
+    awareness_period: "调查期：{p}", own_level: "本级学校"
   },
   "en": {
     title: "Hulei · Visit coverage", login: "Sign in", phone: "Phone", password: "Password", signin: "Sign in",
@@ -76,6 +82,13 @@ window.HuleiI18n = {
     flag_location_mismatch: "location mismatch", flag_clock_suspect: "clock suspect", list_review: "Review queue",
     list_cases: "Open cases", list_overdue: "Overdue items", case_open: "not started", case_active: "in progress",
     case_closed: "closed", opened_at: "opened",
-    map_label: "Coverage map", review_pending: "To review", zoom_in: "Zoom in", zoom_out: "Zoom out"
+    map_label: "Coverage map", review_pending: "To review", zoom_in: "Zoom in", zoom_out: "Zoom out",
+    activities: "Prevention activities", activities_held: "Activities held", activities_audience: "Audience",
+    schools_reached: "Schools reached", villages_reached: "Villages reached",
+    activities_child: "{n} activities · schools {reached}/{schools}", awareness: "Awareness of abuse prevention",
+    awareness_rate: "Awareness rate", awareness_target: "Target", awareness_knowing: "Knowing / answers",
+    schools_surveyed: "Schools surveyed", schools_without_survey: "Schools not surveyed",
+    awareness_child: "{rate} ({knowing} of {responses})", no_survey: "not surveyed",
+    awareness_period: "Survey period: {p}", own_level: "Schools of this unit itself"
   }
 };
