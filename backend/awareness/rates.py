@@ -3,8 +3,9 @@
 A school's figure in a period is its latest round opened in the period (a re-survey after teaching
 replaces the first, it does not add to it). A unit's rate is the knowing over the responses of the
 schools under it (each respondent weighs the same, not each school); None while nobody answered.
-`participation` is responses over enrolled students. Seed 003 sets the target: 100 %; it is met only
-when every school was surveyed and at least MIN_PARTICIPATION of the students answered."""
+`participation` is answers over enrolled students, each school's answers counted up to its enrolment.
+Seed 003 sets the target: 100 %; it is met only when every school was surveyed and at each school at
+least MIN_PARTICIPATION of the students answered."""
 
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ class Tally:
     responses: int = 0
     knowing: int = 0
     without_survey: list[int] = field(default_factory=list)
+    # Answers counted towards participation: a school's at most its enrolment (the cap allows a few
+    # more), so one school's extra answers never cover another school's missing ones.
+    participating: int = 0
+    # Surveyed schools where fewer than MIN_PARTICIPATION of the enrolled students answered.
+    schools_short: int = 0
 
     def add(self, figure: SchoolFigure) -> None:
         self.schools += 1
@@ -49,6 +55,9 @@ class Tally:
         self.schools_surveyed += 1
         self.responses += figure.responses
         self.knowing += figure.knowing
+        self.participating += min(figure.responses, figure.students)
+        if figure.responses < MIN_PARTICIPATION * figure.students:
+            self.schools_short += 1
 
     def public(self) -> dict[str, Any]:
         value = rate(self.knowing, self.responses)
@@ -60,10 +69,10 @@ class Tally:
             "responses": self.responses,
             "knowing": self.knowing,
             "rate": value,
-            "participation": rate(self.responses, self.students),
+            "participation": rate(self.participating, self.students),
             "target": TARGET,
             "meets_target": (value is not None and value >= TARGET and not self.without_survey
-                             and self.responses >= MIN_PARTICIPATION * self.students),
+                             and self.schools_short == 0),
             "min_participation": MIN_PARTICIPATION,
         }
 

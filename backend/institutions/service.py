@@ -42,6 +42,12 @@ class SupervisorChangeForbidden(Forbidden):
     title_en = "Only a coordinator at county level or above may change an institution's supervising agency"
 
 
+class InstitutionMoveForbidden(Forbidden):
+    code = "institution-move-county-only"
+    title_zh = "只有县级及以上的协调员可以变更单位的所在单位"
+    title_en = "Only a coordinator at county level or above may move an institution to another unit"
+
+
 def may_change_supervisor(session: Session, principal: Principal) -> bool:
     """The supervising agency decides who sees an institution's staff and check results: only a caller
     at a county or above may redirect it (a town coordinator may not)."""
@@ -107,6 +113,11 @@ def _unit(session: Session, principal: Principal, unit_id: int) -> int:
 def create(session: Session, principal: Principal, data: InstitutionCreate) -> Institution:
     """Register an institution in a unit of the caller's jurisdiction."""
     kind = InstitutionKind(data.kind)
+    # Another supervising agency than the kind's default decides who reads the staff checks: the same
+    # county-level rule as changing it later.
+    if (data.supervising_agency is not None and data.supervising_agency != SUPERVISOR[kind]
+            and not may_change_supervisor(session, principal)):
+        raise SupervisorChangeForbidden()
     institution = Institution(
         name=_name(data.name), kind=kind.value, org_unit_id=_unit(session, principal, data.org_unit_id),
         supervising_agency=(data.supervising_agency or SUPERVISOR[kind]).value,
@@ -136,8 +147,15 @@ def update(session: Session, principal: Principal, institution_id: int, data: In
         put("name", _name(given["name"]))
     if given.get("kind") is not None:
         put("kind", InstitutionKind(given["kind"]).value)
+    old_unit = institution.org_unit_id
     if given.get("org_unit_id") is not None:
-        put("org_unit_id", _unit(session, principal, given["org_unit_id"]))
+        target = _unit(session, principal, given["org_unit_id"])
+        # Where an institution lies decides who is above it, so who reads its staff checks (the
+        # supervising agency's clerks above its unit): moving it is a county's decision, as redirecting
+        # its supervising agency is. A town moving a school into its grid handed the list to the school.
+        if target != institution.org_unit_id and not may_change_supervisor(session, principal):
+            raise InstitutionMoveForbidden()
+        put("org_unit_id", target)
     old_supervisor = institution.supervising_agency
     if given.get("supervising_agency") is not None:
         wanted = str(given["supervising_agency"].value if hasattr(given["supervising_agency"], "value")
@@ -161,6 +179,8 @@ def update(session: Session, principal: Principal, institution_id: int, data: In
         details: dict[str, Any] = {"fields": changed}
         if "supervising_agency" in changed:
             details["supervising_agency"] = {"old": old_supervisor, "new": institution.supervising_agency}
+        if "org_unit_id" in changed:
+            details["org_unit_id"] = {"old": old_unit, "new": institution.org_unit_id}
         audit.record(session, actor=principal, action="institution.update", object_type="institution",
                      object_id=institution.id, org_unit_id=institution.org_unit_id, details=details)
     return institution

@@ -248,15 +248,20 @@ def import_institutions(session: Session, principal: Principal, content: bytes, 
                 col(Institution.org_unit_id) == unit_id, col(Institution.name) == name)).scalars().first()
         values["org_unit_id"] = unit_id
         plans.append((existing, values, number))
-    may_redirect: bool | None = None
+    # Who reads an institution's staff checks follows its supervising agency and its unit: redirecting
+    # either (or registering one under another agency than its kind's) is a county's decision.
+    may_redirect = institutions.may_change_supervisor(session, principal)
     for existing, values, number in plans:
+        if may_redirect:
+            break
         agency = values.get("supervising_agency")
-        if existing is not None and agency is not None and agency.value != existing.supervising_agency:
-            if may_redirect is None:
-                may_redirect = institutions.may_change_supervisor(session, principal)
-            if not may_redirect:
-                report.problems.add(number, _ZH["supervising_agency"], institutions.SupervisorChangeForbidden.title_zh,
-                                    institutions.SupervisorChangeForbidden.title_en)
+        current = existing.supervising_agency if existing is not None else SUPERVISOR[values["kind"]].value
+        if agency is not None and agency.value != current:
+            report.problems.add(number, _ZH["supervising_agency"], institutions.SupervisorChangeForbidden.title_zh,
+                                institutions.SupervisorChangeForbidden.title_en)
+        if existing is not None and values["org_unit_id"] != existing.org_unit_id:
+            report.problems.add(number, _ZH["unit_code"], institutions.InstitutionMoveForbidden.title_zh,
+                                institutions.InstitutionMoveForbidden.title_en)
     if report.problems:
         return report
     redirected: list[dict[str, Any]] = []

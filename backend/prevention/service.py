@@ -26,7 +26,7 @@ from backend.audit import service as audit
 from backend.core import clock
 from backend.core import text as texts
 from backend.core.db import dialect_insert
-from backend.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from backend.core.geo import to_wgs84
 from backend.core.pagination import PageRequest
 from backend.institutions import service as institutions
@@ -255,6 +255,32 @@ def _resend(session: Session, principal: Principal, stored: dict[str, Any], dige
                            activity_id=copy["id"] if copy else None)
 
 
+def _reads_as_stored(session: Session, principal: Principal, data: ActivityData, stored: dict[str, Any]) -> bool:
+    """Whether a resend whose JSON differs still says what is stored, as the server reads it: its place
+    resolved (a point's unit written out, a point in GCJ-02 or with more decimals than are kept), its
+    organiser and note as stored. Only the recorder's resend is read this way; anything the resend
+    cannot resolve is a conflict."""
+    if stored["recorded_by"] != principal.user_id:
+        return False
+    try:
+        place = _place(session, principal, data, _area(session, principal))
+        organiser = _organiser(session, principal, data)
+    except DomainError:
+        return False
+    note = data.note if data.note is not None and texts.visible(data.note) else None
+    resent = {
+        "type_code": data.type_code, "held_date": data.held_date, "place_kind": data.place_kind.value,
+        "institution_id": place.institution_id, "org_unit_id": place.unit.id, "place_name": place.name,
+        "lon": place.lon, "lat": place.lat, "organiser_unit_id": organiser,
+        "organiser_agency": data.organiser_agency.value if data.organiser_agency else principal.agency,
+        "students": data.audience.students, "parents": data.audience.parents,
+        "villagers": data.audience.villagers, "others": data.audience.others, "note": note,
+    }
+    if any(stored[key] != value for key, value in resent.items()):
+        return False
+    return sorted(str(p) for p in stored["photos"] or []) == sorted(str(p) for p in data.photos)
+
+
 def _sees(session: Session, principal: Principal, row: dict[str, Any]) -> bool:
     if row["recorded_by"] == principal.user_id:
         return True
@@ -330,6 +356,8 @@ def record_activity(session: Session, principal: Principal, client_uuid: UUID, d
     digest = content_digest(data, principal)
     stored = _stored(session, client_uuid)
     if stored is not None:
+        if stored["content_hash"] != digest and _reads_as_stored(session, principal, data, stored):
+            digest = stored["content_hash"]
         return _resend(session, principal, stored, digest)
     today = local_today()
     if data.held_date > today + timedelta(days=1) or data.held_date < today - timedelta(days=MAX_AGE_DAYS):

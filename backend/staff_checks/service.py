@@ -10,7 +10,8 @@ person's (cipher, keyed blind index, region-only mask) and re-sealed by the key 
 
 A check that finds a record (`record_found`) flags the member until it is refused (`not_hired`) or
 dismissed (`dismissed`): a flagged member cannot be hired, nor leave of its own accord; the flag
-follows the person (its blind index) onto any new list. Status changes and checks of one member take
+follows the person (its blind index) onto any new list, and a record found flags the person's current
+members on every list (their row locks taken in id order). Status changes and checks of one member take
 its row lock (`lock`) and re-read it. Employed
 members fall due for a periodic check `staff_check_interval_days` after their last check (at once if
 never checked); the scheduled job tells the police and the supervising agency once per due date."""
@@ -346,6 +347,19 @@ def lock(session: Session, member: StaffMember) -> None:
     session.refresh(member)
 
 
+def lock_person(session: Session, member: StaffMember) -> list[StaffMember]:
+    """Take the row locks of the member and of every other member with its blind index (the same
+    person on other lists), in id order, and re-read them; the others, by id."""
+    ids = list(session.execute(select(col(StaffMember.id)).where(col(StaffMember.id_index) == member.id_index)
+                               .order_by(col(StaffMember.id)).with_for_update()).scalars())
+    session.refresh(member)
+    others = [session.get(StaffMember, i) for i in ids if i != member.id]
+    for other in others:
+        if other is not None:
+            session.refresh(other)
+    return [o for o in others if o is not None]
+
+
 def transition(session: Session, member: StaffMember, target: StaffStatus) -> bool:
     """Move a member to `target` under the rules (module docstring); whether the status changed."""
     current = StaffStatus(member.status)
@@ -410,7 +424,9 @@ def record_check(session: Session, principal: Principal, member_id: int, data: C
     assert member.id is not None
     # Concurrent checks and status changes of one member: the row lock (taken before the check's row
     # refers to it) keeps the latest date, the flag and the status consistent; the status is read after it.
-    lock(session, member)
+    # The same person's members elsewhere (same blind index) are locked with it, in id order (no deadlock
+    # between two checks of one person): a record found flags them all.
+    others = lock_person(session, member)
     status = StaffStatus(member.status)
     if data.check_date > today():
         raise StaffCheckInvalid("查询日期不能晚于今天", "The check date is in the future", field="check_date")
@@ -428,14 +444,27 @@ def record_check(session: Session, principal: Principal, member_id: int, data: C
     session.add(check)
     if member.last_check_date is None or data.check_date > member.last_check_date:
         member.last_check_date = data.check_date
+    flagged_elsewhere: list[int] = []
     if data.result is CheckResult.record_found:
         member.flagged = True
+        # The record is the person's: flag the same person's current members on every list (all
+        # institutions) too, so each is refused or dismissed, listed as pending and reminded.
+        for other in others:
+            if not other.flagged and other.status in CURRENT:
+                assert other.id is not None
+                other.flagged = True
+                other.updated_at = clock.now()
+                session.add(other)
+                flagged_elsewhere.append(other.id)
     member.updated_at = clock.now()
     session.add(member)
     session.flush()
     disclosure.changed(KIND, [member.id])
+    for other_id in flagged_elsewhere:
+        disclosure.changed(KIND, [other_id])
     disclosure.event(session, "staff.check", actor=principal, object_type=KIND, object_id=member.id,
-                     details={"check_id": check.id, "kind": check.kind, "result": check.result, "fields": SHOWN})
+                     details={"check_id": check.id, "kind": check.kind, "result": check.result, "fields": SHOWN,
+                              "flagged_member_ids": flagged_elsewhere})
     return check
 
 

@@ -62,7 +62,7 @@ def _check_unit(page: Page, api: Api, unit_id: int) -> dict[str, Any]:
     rates = api.get("/awareness/rates", unit_id=unit_id, period=period)
     t = rates["totals"]
     assert _rows(page, "awareness") == {
-        "rate": _share(t["rate"]), "target": "100.0%", "knowing": f"{t['knowing']} / {t['responses']}",
+        "rate": _share(t["rate"]), "target": "100.0%", "participation": _share(t["participation"]), "knowing": f"{t['knowing']} / {t['responses']}",
         "schools_surveyed": f"{t['schools_surveyed']} / {t['schools']}",
         "schools_without_survey": str(t["schools_without_survey"])}
     shown = page.eval_on_selector_all("#panel-awareness li[data-unit-id]",
@@ -73,7 +73,7 @@ def _check_unit(page: Page, api: Api, unit_id: int) -> dict[str, Any]:
                                      "els => els.map(e => e.dataset.institutionId)") == \
         [str(s["institution_id"]) for s in rates["schools_without_survey"][:10]]
     below = page.locator('#panel-awareness tr[data-count="rate"]').get_attribute("class") or ""
-    assert ("state-late" in below) == (t["rate"] is not None and t["rate"] < 1.0)
+    assert ("state-late" in below) == (t["rate"] is not None and not t["meets_target"])
     return {"coverage": cov, "rates": rates}
 
 

@@ -166,3 +166,35 @@ def test_only_a_county_coordinator_redirects_the_supervising_agency_and_the_audi
     entry = session.execute(select(AuditEntry).where(col(AuditEntry.action) == "institution.update")
                             .order_by(col(AuditEntry.id).desc()).limit(1)).scalar_one()
     assert entry.details["supervising_agency"] == {"old": "education", "new": "civil_affairs"}
+
+
+def test_only_a_county_coordinator_moves_an_institution_or_registers_it_under_another_agency(
+        client: TestClient, session: Session) -> None:
+    """Where a school lies decides who is above it and so who reads its staff checks: a town moving its
+    school into the village's grid handed the list to the school's own teachers. Moving (by PATCH or by
+    import) and registering under another agency than the kind's are a county's decisions."""
+    town = make_town(session)
+    school = make_institution(session, town.villages[0].id or 0, name="青山小学")
+    town_h = headers_for(session, make_user(session, town.town, Role.coordinator))
+    county_h = headers_for(session, make_user(session, town.county, Role.coordinator))
+    grid = town.grids[0][0]
+    moved = client.patch(f"{API}/institutions/{school.id}", headers=town_h, json={"org_unit_id": grid.id})
+    assert moved.status_code == 403 and moved.json()["code"] == "institution-move-county-only"
+    row = [[school.id, "青山小学", "小学", grid.code, "教育", None, None, "是"]]
+    imported = client.post(f"{API}/institutions/import", headers=town_h, files={"file": ("i.xlsx", book(row))})
+    assert imported.status_code == 422, imported.text
+    assert [e["column"] for e in imported.json()["errors"]] == ["所属单位编码"]
+    session.refresh(school)
+    assert school.org_unit_id == town.villages[0].id
+    other = client.post(f"{API}/institutions", headers=town_h, json={
+        "name": "新小学", "kind": "primary_school", "org_unit_id": town.villages[1].id,
+        "supervising_agency": "culture_tourism"})
+    assert other.status_code == 403 and other.json()["code"] == "institution-supervisor-county-only"
+    plain = client.post(f"{API}/institutions", headers=town_h, json={
+        "name": "新小学", "kind": "primary_school", "org_unit_id": town.villages[1].id, "supervising_agency": "education"})
+    assert plain.status_code == 201, plain.text
+    done = client.patch(f"{API}/institutions/{school.id}", headers=county_h, json={"org_unit_id": grid.id})
+    assert done.status_code == 200 and done.json()["org_unit_id"] == grid.id
+    entry = session.execute(select(AuditEntry).where(col(AuditEntry.action) == "institution.update")
+                            .order_by(col(AuditEntry.id).desc()).limit(1)).scalar_one()
+    assert entry.details["org_unit_id"] == {"old": town.villages[0].id, "new": grid.id}

@@ -280,3 +280,22 @@ def test_the_copy_the_server_answered_resent_is_a_duplicate(client: TestClient, 
         [again] = push(client, field["headers"], {**one, "data": {**one["data"], **resent}})
         assert again["status"] == "duplicate", (resent, again)
     assert stored(session, one["client_uuid"]) == 1
+
+
+def test_a_point_activity_resent_as_the_server_stored_it_is_a_duplicate(client: TestClient, session: Session,
+                                                                        field: dict[str, Any]) -> None:
+    """The stored copy of a point names the unit the point lies in and keeps seven decimals in WGS-84;
+    a phone resending that copy (the unit written out, the coordinates as stored) is not a conflict."""
+    lon, lat = 108.30512345678, 30.01234567891
+    one = item(point_data(lon, lat))
+    [created] = push(client, field["headers"], one)
+    assert created["status"] == "created", created
+    record = created["record"]
+    point = {"lon": round(lon, 7), "lat": round(lat, 7), "crs": "wgs84"}
+    for resent in ({"org_unit_id": record["org_unit_id"]}, {"point": point},
+                   {"point": point, "org_unit_id": record["org_unit_id"]}):
+        [again] = push(client, field["headers"], {**one, "data": {**one["data"], **resent}})
+        assert again["status"] == "duplicate", (resent, again)
+    [other] = push(client, field["headers"], {**one, "data": {**one["data"], "place_name": "别处"}})
+    assert other["status"] == "conflict"
+    assert stored(session, one["client_uuid"]) == 1

@@ -108,7 +108,8 @@ def _seed_staff(client: TestClient, headers: dict[str, str], session: Session, u
     school = make_institution(session, unit_id)
     for i, number in enumerate(ids_ending_in_x(2, date(1984, 7, 9))):
         resp = client.post(f"{API}/institutions/{school.id}/staff", headers=headers,
-                           json={"name": f"教职工{i}", "id_number": number, "status": "employed"})
+                           json={"name": f"教职工{i}", "id_number": number, "status": "employed",
+                                 "hire_date": "2020-09-01"})
         assert resp.status_code == 201, resp.text
 
 

@@ -287,3 +287,35 @@ def test_a_hire_date_in_the_future_or_before_sixteen_is_refused_with_a_clear_rea
     member = make_member(session, school)
     patched = client.patch(f"{API}/staff/{member.id}", headers=clerk, json={"hire_date": future})
     assert patched.status_code == 422 and patched.json()["code"] == "staff-hire-date-invalid"
+
+
+# ---------------------------------------------------------------- a record found is the person's
+
+
+def test_a_record_found_on_one_list_flags_the_same_person_on_every_list(
+        client: TestClient, session: Session) -> None:
+    town, school, police, clerk = _town(session)
+    other = make_institution(session, town.villages[1].id or 0, name="B校")
+    number = idnumber.make("990101", date(1986, 6, 6), 123)
+    employed = make_member(session, school, name="辛", number=number, hire_date=date(2019, 9, 1),
+                           last_check=service.today())  # checked today: due only as pending dismissal
+    candidate = make_member(session, other, name="辛", number=number, status=StaffStatus.candidate)
+    unrelated = make_member(session, school, name="壬", last_check=service.today())
+    assert not employed.flagged and not candidate.flagged
+    found = _check(client, police, candidate.id or 0, "pre_hire", "record_found")
+    assert found.status_code == 201, found.text
+    shown = client.get(f"{API}/staff/{employed.id}", headers=clerk).json()
+    assert shown["flagged"] is True and shown["due_reason"] == "pending_dismissal"
+    assert client.get(f"{API}/staff/{unrelated.id}", headers=clerk).json()["flagged"] is False
+    entry = _entries(session, "staff.check")[-1]
+    assert entry.details["flagged_member_ids"] == [employed.id]
+    due = client.get(f"{API}/staff-checks/due", headers=clerk).json()["items"]
+    assert {(m["id"], m["due_reason"]) for m in due} == {(employed.id, "pending_dismissal"),
+                                                          (candidate.id, "pending_dismissal")}
+    gone = client.patch(f"{API}/staff/{employed.id}", headers=clerk, json={"status": "left"})
+    assert gone.status_code == 409 and gone.json()["code"] == "staff-record-found", gone.text
+    assert service.notify_due(session) == 2  # both reminded as pending dismissal
+    session.commit()
+    told = session.execute(select(Notification).where(
+        col(Notification.kind) == "staff_check.pending_dismissal")).scalars().all()
+    assert {n.data["institution_id"] for n in told} == {str(school.id), str(other.id)}

@@ -113,10 +113,13 @@ ID_NUMBER = "990101198003037712"
 MOBILE = "19900000006"
 CHILD = "演示儿童0041"
 STAFF = "周建国"
+GUARDIAN = "刘志强"
 
 
 def _registered(session: Session, w: SupervisionWorld) -> None:
     make_child(session, w.town.grids[0][0], name=CHILD)
+    make_child(session, w.town.grids[0][0], name="演示儿童0001")
+    make_child(session, w.town.grids[0][0], name=GUARDIAN)
     make_member(session, make_institution(session, w.town.villages[0].id or 0, InstitutionKind.kindergarten),
                 name=STAFF)
 
@@ -146,8 +149,35 @@ def test_personal_data_spaced_dashed_zero_width_or_full_width_is_refused(client:
     assert _publish(client, w, v0, body=TEXT + ordinary).status_code == 201
 
 
+def test_personal_data_behind_fillers_punctuation_markup_or_chinese_zero_is_refused(
+        client: TestClient, session: Session) -> None:
+    """Outside test after H3: invisible fillers, combining marks, punctuation or markup between the
+    characters of a name or number, and 〇 for 0, went through the first normaliser."""
+    w = make_world(client, session)
+    _registered(session, w)
+    v0 = [{"unit_id": w.town.villages[0].id}]
+    names = ["刘\u3164志强", "刘\u115f志强", "刘\u2800志强", "刘\ufe0f志强", "刘\u0301志\u0301强", "刘\uffa0志强",
+             "刘/志/强", "刘、志强", "刘_志_强", "刘*志强", "刘（志）强", "刘<b>志</b>强", "刘.志.强",
+             "演示儿童〇〇〇一", "演示儿童\u3164〇〇４１"]
+    phones = ["199/0000/0006", "199_0000_0006", "199,0000,0006", "(199)00000006", "199\u31640000\u28000006",
+              "1\u03019\u03019\ufe0f00000006", "86 (199) 0000 0006", "一九九〇〇〇〇〇〇〇六"]
+    ids = ["990101/19800303/7712", "990101_1980_0303_7712", "990101,19800303,7712", "(990101)198003037712",
+           "990101\u3164198003037712"]
+    for text, kind in [*((n, "name") for n in names), *((p, "phone") for p in phones),
+                       *((i, "id_number") for i in ids)]:
+        resp = _publish(client, w, v0, body=TEXT + "涉及" + text + "。")
+        assert resp.status_code == 422, (ascii(text), resp.text)
+        assert resp.json()["code"] == "notice-personal-data" and resp.json()["kind"] == kind, (ascii(text), resp.text)
+        assert GUARDIAN not in resp.text and CHILD not in resp.text
+    ordinary = ("2026年11月30日通报：刘某某、某某强等3人，案号（2026）第12号，罚款5,000元/人，"
+                "整改期限30日，联系单位某某镇综治办。")
+    assert _publish(client, w, v0, body=TEXT + ordinary).status_code == 201
+
+
 _GAPS = st.sampled_from([" ", "  ", "-", "\u2013", "\u2014", "\uff0d", "\u3000", "\u200b", "\u200c", "\u2060",
-                         "\u00ad", "\u00a0", "\t"])  # U+FEFF is refused as unstorable before any of this
+                         "\u00ad", "\u00a0", "\t",  # U+FEFF is refused as unstorable before any of this
+                         "\u3164", "\u115f", "\u1160", "\uffa0", "\u2800", "\ufe0f", "\u0301", "/", "_", ",",
+                         "、", "*", "(", ")", "（", "）", "<b>", "</b>", "."])
 
 
 def _wide(ch: str) -> str:
@@ -159,9 +189,11 @@ def _disguised(draw: st.DrawFn) -> tuple[str, str]:
     """A refused value with any mix of blanks, dashes, zero-width characters and full-width forms
     inserted into it, and the kind of refusal it must keep."""
     value, kind = draw(st.sampled_from([(ID_NUMBER, "id_number"), (MOBILE, "phone"), (CHILD, "name"),
-                                        (STAFF, "name")]))
+                                        (STAFF, "name"), (GUARDIAN, "name")]))
     out = []
     for ch in value:
+        if ch == "0" and draw(st.booleans()):
+            ch = "〇"
         out.append(_wide(ch) if draw(st.booleans()) else ch)
         out.append("".join(draw(st.lists(_GAPS, max_size=2))))
     return "".join(out), kind

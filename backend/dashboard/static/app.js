@@ -674,6 +674,7 @@ comments) is wrapped in .user-text; everything else comes from i18n.js in the pa
       var body = countTable("panel-awareness", [
         { key: "rate", label: "awareness_rate", value: share(n.rate) },
         { key: "target", label: "awareness_target", value: share(r.target) },
+        { key: "participation", label: "awareness_participation", value: share(n.participation) },
         { key: "knowing", label: "awareness_knowing", value: n.knowing + " / " + n.responses },
         { key: "schools_surveyed", label: "schools_surveyed", value: n.schools_surveyed + " / " + n.schools },
         { key: "schools_without_survey", label: "schools_without_survey", value: n.schools_without_survey }
@@ -681,10 +682,11 @@ comments) is wrapped in .user-text; everything else comes from i18n.js in the pa
       var section = body.parentNode;
       section.setAttribute("data-period", r.period);
       var rateRow = body.querySelector('tr[data-count="rate"]');
-      if (rateRow && n.rate !== null && n.rate !== undefined && n.rate < r.target) rateRow.className = "state-late";
+      // Met means the API's verdict: the rate, every school surveyed and enough of each school answering.
+      if (rateRow && n.rate !== null && n.rate !== undefined && !n.meets_target) rateRow.className = "state-late";
       body.insertBefore(el("p", { "class": "hint" }, fmt("awareness_period", { p: r.period })), body.firstChild);
       var rows = (r.units || []).filter(function (u) { return u.schools > 0; }).map(function (u) {
-        var below = u.rate === null || u.rate < r.target;
+        var below = u.rate === null || !u.meets_target;
         return line("li", { "data-unit-id": String(u.unit_id), "data-rate": u.rate === null ? "" : String(u.rate),
                             "class": below ? "state-late" : "state-approved" },
           [u.own_level ? t("own_level") : { user: u.name }, " · " + (u.rate === null ? t("no_survey") :

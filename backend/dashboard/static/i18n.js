@@ -38,7 +38,7 @@ window.HuleiI18n = {
     activities: "宣传教育活动", activities_held: "活动场次", activities_audience: "受众人次",
     schools_reached: "开展活动的学校", villages_reached: "开展活动的村(社区)",
     activities_child: "{n} 场 · 学校 {reached}/{schools}", awareness: "防性侵知识知晓率", awareness_rate: "知晓率",
-    awareness_target: "目标", awareness_knowing: "知晓人数 / 答卷数", schools_surveyed: "已调查学校",
+    awareness_target: "目标", awareness_participation: "参与率", awareness_knowing: "知晓人数 / 答卷数", schools_surveyed: "已调查学校",
     schools_without_survey: "未调查学校", awareness_child: "{rate}（{knowing}/{responses}）", no_survey: "未调查",
     awareness_period: "调查期：{p}", own_level: "本级学校"
   },
@@ -86,7 +86,7 @@ window.HuleiI18n = {
     activities: "Prevention activities", activities_held: "Activities held", activities_audience: "Audience",
     schools_reached: "Schools reached", villages_reached: "Villages reached",
     activities_child: "{n} activities · schools {reached}/{schools}", awareness: "Awareness of abuse prevention",
-    awareness_rate: "Awareness rate", awareness_target: "Target", awareness_knowing: "Knowing / answers",
+    awareness_rate: "Awareness rate", awareness_target: "Target", awareness_participation: "Participation", awareness_knowing: "Knowing / answers",
     schools_surveyed: "Schools surveyed", schools_without_survey: "Schools not surveyed",
     awareness_child: "{rate} ({knowing} of {responses})", no_survey: "not surveyed",
     awareness_period: "Survey period: {p}", own_level: "Schools of this unit itself"
