@@ -791,7 +791,8 @@ def awareness_rates(session: Session, principal: Principal, unit_id: int, period
                 "responses": figure.responses,
                 "knowing": figure.knowing,
                 "rate": rates.rate(figure.knowing, figure.responses) if round_id else None,
-                "participation": rates.rate(min(figure.responses, figure.students), figure.students) if round_id else None,
+                "participation": (rates.rate(min(figure.responses, figure.students), figure.students)
+                                  if round_id else None),
             }
         )
     groups = [c.id or 0 for c in children]

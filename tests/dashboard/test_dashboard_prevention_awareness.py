@@ -62,7 +62,8 @@ def _check_unit(page: Page, api: Api, unit_id: int) -> dict[str, Any]:
     rates = api.get("/awareness/rates", unit_id=unit_id, period=period)
     t = rates["totals"]
     assert _rows(page, "awareness") == {
-        "rate": _share(t["rate"]), "target": "100.0%", "participation": _share(t["participation"]), "knowing": f"{t['knowing']} / {t['responses']}",
+        "rate": _share(t["rate"]), "target": "100.0%", "participation": _share(t["participation"]),
+        "knowing": f"{t['knowing']} / {t['responses']}",
         "schools_surveyed": f"{t['schools_surveyed']} / {t['schools']}",
         "schools_without_survey": str(t["schools_without_survey"])}
     shown = page.eval_on_selector_all("#panel-awareness li[data-unit-id]",

@@ -191,7 +191,8 @@ def test_only_a_county_coordinator_moves_an_institution_or_registers_it_under_an
         "supervising_agency": "culture_tourism"})
     assert other.status_code == 403 and other.json()["code"] == "institution-supervisor-county-only"
     plain = client.post(f"{API}/institutions", headers=town_h, json={
-        "name": "新小学", "kind": "primary_school", "org_unit_id": town.villages[1].id, "supervising_agency": "education"})
+        "name": "新小学", "kind": "primary_school", "org_unit_id": town.villages[1].id,
+        "supervising_agency": "education"})
     assert plain.status_code == 201, plain.text
     done = client.patch(f"{API}/institutions/{school.id}", headers=county_h, json={"org_unit_id": grid.id})
     assert done.status_code == 200 and done.json()["org_unit_id"] == grid.id
