@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -309,6 +310,19 @@ def _words_left(page: Page, locale: str) -> list[str]:
     return [t for t in texts if LATIN_WORD.search(t)]
 
 
+def _settled_words_left(page: Page, locale: str, seconds: float = 20.0) -> list[str]:
+    """What is still in the other language once the page has re-rendered: switching sets `lang` at
+    once, and the panels redraw as their data comes back (on a busy machine some do only later, while
+    the old language's text is still shown and nothing says "loading"). Polls until none is left or
+    the time is up, and answers what is left then."""
+    deadline = time.monotonic() + seconds
+    left = _words_left(page, locale)
+    while left and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        left = _words_left(page, locale)
+    return left
+
+
 def test_every_visible_string_is_in_the_page_language_both_ways(
     live_server: str, browser: Any, session: Session
 ) -> None:
@@ -334,7 +348,7 @@ def test_every_visible_string_is_in_the_page_language_both_ways(
             _wait_unit(page, town["id"], len(kids))
             page.wait_for_function("() => ![...document.querySelectorAll('.panel-body')]"
                                    ".some(b => /加载中|Loading/.test(b.textContent))")
-            assert _words_left(page, locale) == [], locale
+            assert _settled_words_left(page, locale) == [], locale
             for kind in ("review", "cases", "overdue"):
                 page.click(f'button[data-list="{kind}"]')
                 page.wait_for_function("k => document.getElementById('list-view').dataset.unitId"
