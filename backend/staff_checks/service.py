@@ -622,25 +622,36 @@ def notify_pending_dismissal(session: Session) -> int:
             pending_condition(), or_(col(StaffMember.reminded_due_date).is_(None),
                                      col(StaffMember.reminded_due_date) != FLAG_TOLD))
             .order_by(col(StaffMember.id))).scalars():
-        claimed = session.execute(
-            sql_update(StaffMember).where(col(StaffMember.id) == member.id, or_(
-                col(StaffMember.reminded_due_date).is_(None), col(StaffMember.reminded_due_date) != FLAG_TOLD))
-            .values(reminded_due_date=FLAG_TOLD).execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        if claimed == 1:
+        if _claim(session, member.id, FLAG_TOLD):
             by_institution[member.institution_id] += 1
+    _tell(session, by_institution, kind="staff_check.pending_dismissal", title_zh="待解聘人员",
+          title_en="Staff to dismiss", body_zh="有人员经查询发现违法犯罪记录，尚未解聘或不予聘用，请督促处理。",
+          body_en="A check found a record for staff not yet dismissed or refused. Please follow it up.")
+    return sum(by_institution.values())
+
+
+def _claim(session: Session, member_id: int | None, mark: date) -> bool:
+    """Set the member's `reminded_due_date` to `mark` unless it already is: the conditional UPDATE lets
+    exactly one of two workers running at once claim (and so tell about) a member."""
+    claimed = session.execute(
+        sql_update(StaffMember).where(col(StaffMember.id) == member_id, or_(
+            col(StaffMember.reminded_due_date).is_(None), col(StaffMember.reminded_due_date) != mark))
+        .values(reminded_due_date=mark).execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    return bool(claimed == 1)
+
+
+def _tell(session: Session, by_institution: dict[int, int], *, kind: str, title_zh: str, title_en: str,
+          body_zh: str, body_en: str) -> None:
+    """One notification per institution to its police and supervising agency's staff: ids and a count."""
     for institution_id, count in sorted(by_institution.items()):
         institution = session.get(Institution, institution_id)
         users = _audience(session, institution) if institution is not None else []
         if users:
-            notifications.enqueue(
-                session, user_ids=users, kind="staff_check.pending_dismissal", title_zh="待解聘人员",
-                title_en="Staff to dismiss", body_zh="有人员经查询发现违法犯罪记录，尚未解聘或不予聘用，请督促处理。",
-                body_en="A check found a record for staff not yet dismissed or refused. Please follow it up.",
-                data={"institution_id": str(institution_id), "members": str(count)},
-            )
+            notifications.enqueue(session, user_ids=users, kind=kind, title_zh=title_zh, title_en=title_en,
+                                  body_zh=body_zh, body_en=body_en,
+                                  data={"institution_id": str(institution_id), "members": str(count)})
     session.flush()
-    return sum(by_institution.values())
 
 
 def notify_due(session: Session) -> int:
@@ -656,24 +667,9 @@ def notify_due(session: Session) -> int:
         due = due_date(member, interval)
         if due is None or member.reminded_due_date == due:
             continue
-        claimed = session.execute(
-            sql_update(StaffMember).where(col(StaffMember.id) == member.id, or_(
-                col(StaffMember.reminded_due_date).is_(None), col(StaffMember.reminded_due_date) != due))
-            .values(reminded_due_date=due).execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        if claimed == 1:
+        if _claim(session, member.id, due):
             by_institution[member.institution_id] += 1
-    for institution_id, count in sorted(by_institution.items()):
-        institution = session.get(Institution, institution_id)
-        if institution is None:
-            continue
-        users = _audience(session, institution)
-        if users:
-            notifications.enqueue(
-                session, user_ids=users, kind="staff_check.due", title_zh="从业查询到期", title_en="Staff checks due",
-                body_zh="有在职人员的定期从业查询已到期，请尽快查询并在系统中登记结果。",
-                body_en="Periodic background checks of staff are due. Please run them and record the results.",
-                data={"institution_id": str(institution_id), "members": str(count)},
-            )
-    session.flush()
+    _tell(session, by_institution, kind="staff_check.due", title_zh="从业查询到期", title_en="Staff checks due",
+          body_zh="有在职人员的定期从业查询已到期，请尽快查询并在系统中登记结果。",
+          body_en="Periodic background checks of staff are due. Please run them and record the results.")
     return sum(by_institution.values()) + notify_pending_dismissal(session)
