@@ -15,7 +15,7 @@ from backend.api import API_PREFIX, build_api_router
 from backend.audit.disclosure import DisclosureAudit
 from backend.core.body_reception import BodyReception, body_limits
 from backend.core.config import get_settings
-from backend.core.db import dispose_engines
+from backend.core.db import app_started, app_stopped
 from backend.core.errors import document_problems, install_problem_handlers
 from backend.core.headers import SecurityHeaders
 from backend.core.health import router as health_router
@@ -57,8 +57,11 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     # about twenty times per push: a tenth of its CPU time. Hardly any of them is cyclic garbage.
     gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
     size_thread_pool(get_settings().api_max_in_flight)
-    yield
-    dispose_engines()
+    app_started()
+    try:
+        yield
+    finally:
+        app_stopped()
 
 
 def create_app() -> FastAPI:

@@ -151,6 +151,32 @@ def get_engine() -> Engine:
         return engine
 
 
+_running_apps = 0
+
+
+def app_started() -> None:
+    """An application in this process began serving (its lifespan started)."""
+    global _running_apps
+    with _engines_lock:
+        _running_apps += 1
+
+
+def app_stopped() -> None:
+    """An application stopped serving; the last one to stop closes the pooled connections.
+
+    Engines are shared by every app in the process. Disposing them while a sibling app (the race
+    tests run several, one per thread) still held a connection orphaned that connection's pool: the
+    connection went back to a pool nothing would ever close, and a later app start froze it out of
+    the collector's reach (gc.freeze), so connections piled up until PostgreSQL refused new clients.
+    """
+    global _running_apps
+    with _engines_lock:
+        _running_apps = max(_running_apps - 1, 0)
+        last = _running_apps == 0
+    if last:
+        dispose_engines()
+
+
 def dispose_engines() -> None:
     """Close every pooled connection (tests, shutdown)."""
     with _engines_lock:
