@@ -96,6 +96,18 @@ class DevicePlatform(StrEnum):
     harmony = "harmony"
 
 
+class PushChannel(StrEnum):
+    """Which push service reaches the phone (issue 19). Most phones sold in mainland China have no
+    Google services: they are reached through their maker's own channel. iOS goes through FCM (APNs)."""
+
+    fcm = "fcm"
+    huawei = "huawei"  # Huawei Push Kit (HMS; also HarmonyOS)
+    xiaomi = "xiaomi"  # Xiaomi MiPush
+    honor = "honor"  # Honor Push
+    oppo = "oppo"  # OPPO Push (also OnePlus, realme)
+    vivo = "vivo"  # vivo Push (also iQOO)
+
+
 class Device(SQLModel, table=True):
     """A phone registered for push notifications. A push token belongs to one user at a time."""
 
@@ -106,6 +118,7 @@ class Device(SQLModel, table=True):
     user_id: int = Field(foreign_key="app_user.id", index=True, ondelete="CASCADE")
     platform: str = Field(max_length=16)
     push_token: str = Field(max_length=4096)
+    channel: str = Field(default=PushChannel.fcm.value, max_length=16)
     app_version: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=clock.now, sa_column=_ts())
     last_seen_at: datetime = Field(default_factory=clock.now, sa_column=_ts())

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from backend.accounts.models import Agency, DevicePlatform
+from backend.accounts.models import Agency, DevicePlatform, PushChannel
 from backend.accounts.permissions import Role
 
 
@@ -68,11 +68,15 @@ class DeviceRegister(BaseModel):
     platform: DevicePlatform
     push_token: str = Field(min_length=8, max_length=4096)
     app_version: str | None = Field(default=None, max_length=40)
+    # Which push service the token is from (added by issue 19; absent means FCM, as before). iOS is
+    # FCM only; HarmonyOS is Huawei only (mobile_api_spec/notifications.md).
+    channel: PushChannel = PushChannel.fcm
 
 
 class DevicePublic(BaseModel):
     id: int
     platform: DevicePlatform
+    channel: PushChannel
     app_version: str | None
     created_at: datetime
     last_seen_at: datetime

@@ -12,7 +12,17 @@ from sqlalchemy import Select, Table, and_, bindparam, delete, select, update
 from sqlmodel import Session, col
 
 from backend.accounts import grants
-from backend.accounts.models import Agency, Device, LoginThrottle, RefreshToken, SignIn, User, UserRole
+from backend.accounts.models import (
+    Agency,
+    Device,
+    DevicePlatform,
+    LoginThrottle,
+    PushChannel,
+    RefreshToken,
+    SignIn,
+    User,
+    UserRole,
+)
 from backend.accounts.permissions import Role
 from backend.accounts.principal import Principal
 from backend.accounts.schemas import (
@@ -26,7 +36,7 @@ from backend.audit import service as audit
 from backend.core import clock, identifiers
 from backend.core.config import get_settings
 from backend.core.db import dialect_insert
-from backend.core.errors import InvalidInput, NotFound, TooManyRequests, Unauthenticated
+from backend.core.errors import DomainError, InvalidInput, NotFound, TooManyRequests, Unauthenticated
 from backend.core.overload import ServerBusy
 from backend.core.pagination import decode_cursor, encode_cursor
 from backend.core.security import (
@@ -737,9 +747,33 @@ def list_users(
 # ------------------------------------------------------------------ devices
 
 
+class DeviceChannelInvalid(DomainError):
+    """A push channel the phone's platform cannot have (an iPhone on a maker's Android channel)."""
+
+    code = "device-channel-invalid"
+    status = 422
+    title_zh = "推送通道与设备平台不符"
+    title_en = "Push channel does not fit the platform"
+
+
+# iOS is reached through FCM (APNs); HarmonyOS only through Huawei Push Kit; Android through any.
+CHANNELS_OF_PLATFORM: dict[DevicePlatform, frozenset[PushChannel]] = {
+    DevicePlatform.ios: frozenset({PushChannel.fcm}),
+    DevicePlatform.harmony: frozenset({PushChannel.huawei}),
+    DevicePlatform.android: frozenset(PushChannel),
+}
+
+
 def register_device(session: Session, principal: Principal, data: DeviceRegister) -> Device:
     """Register (or refresh) a phone's push token for the caller. A token seen under another
-    user moves to this one: it is the same phone, now signed in by someone else."""
+    user moves to this one: it is the same phone, now signed in by someone else. Registering the
+    same token again with another channel moves the phone to that channel."""
+    if data.channel not in CHANNELS_OF_PLATFORM[data.platform]:
+        allowed = sorted(c.value for c in CHANNELS_OF_PLATFORM[data.platform])
+        raise DeviceChannelInvalid(
+            f"{data.platform.value} 设备只能使用推送通道：{'、'.join(allowed)}",
+            f"A {data.platform.value} device can only use the push channels: {', '.join(allowed)}",
+            field="channel", allowed=allowed)
     now = clock.now()
     device = session.execute(select(Device).where(col(Device.push_token) == data.push_token)).scalar_one_or_none()
     if device is None:
@@ -747,11 +781,13 @@ def register_device(session: Session, principal: Principal, data: DeviceRegister
             user_id=principal.user_id,
             platform=data.platform.value,
             push_token=data.push_token,
+            channel=data.channel.value,
             app_version=data.app_version,
         )
     else:
         device.user_id = principal.user_id
         device.platform = data.platform.value
+        device.channel = data.channel.value
         device.app_version = data.app_version
         device.last_seen_at = now
     session.add(device)

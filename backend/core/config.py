@@ -116,6 +116,56 @@ class Settings(BaseSettings):
     push_retry_base_seconds: float = 30.0
     push_retry_max_seconds: float = 3600.0
     push_http_timeout_seconds: float = 30.0
+    # Vendor push channels (issue 19; backend/notifications/vendors). A channel is used when its
+    # credentials are set. Unset, its phones' pushes are logged under push_provider "log" (development)
+    # and otherwise fail with "channel not configured" (the inbox and the SMS fallback still stand).
+    huawei_app_id: str | None = None  # Push Kit: the app's App ID; OAuth client id defaults to it
+    huawei_client_id: str | None = None
+    huawei_client_secret: str | None = None
+    huawei_push_endpoint: str = "https://push-api.cloud.huawei.com"
+    huawei_oauth_endpoint: str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token"
+    xiaomi_app_secret: str | None = None  # MiPush: AppSecret, sent as "Authorization: key=..."
+    xiaomi_package_name: str | None = None  # restricted_package_name
+    xiaomi_endpoint: str = "https://api.xmpush.xiaomi.com"
+    honor_app_id: str | None = None
+    honor_client_id: str | None = None
+    honor_client_secret: str | None = None
+    honor_push_endpoint: str = "https://push-api.cloud.honor.com"
+    honor_oauth_endpoint: str = "https://iam.developer.honor.com/auth/token"
+    oppo_app_key: str | None = None
+    oppo_master_secret: str | None = None
+    oppo_endpoint: str = "https://api.push.oppomobile.com"
+    vivo_app_id: str | None = None
+    vivo_app_key: str | None = None
+    vivo_app_secret: str | None = None
+    vivo_endpoint: str = "https://api-push.vivo.com.cn"
+    # Public base URL of this server (https://host), for the delivery receipts channels post back;
+    # unset, no receipts are asked for and "delivered" is not reported.
+    push_receipt_base_url: str | None = None
+    # SMS fallback (短信兜底) for critical notifications: one SMS when still unread after
+    # sms_fallback_minutes, at most sms_daily_cap per recipient per China day. Provider "log"
+    # (development default) or "http" (a generic government SMS gateway, configured below).
+    sms_provider: str = "log"
+    sms_fallback_minutes: int = Field(default=30, ge=1)
+    sms_daily_cap: int = Field(default=10, ge=1)
+    sms_max_attempts: int = Field(default=6, ge=1)
+    sms_retry_base_seconds: float = 60.0
+    sms_retry_max_seconds: float = 3600.0
+    # The SMS text: generic, never anything about the child or the case (checked like push text).
+    sms_text_zh: str = "【护蕾】您有一条重要待办事项，请尽快登录护蕾App查看处理。"
+    sms_template_id: str | None = None  # platforms that send by registered template
+    sms_gateway_url: str | None = None
+    sms_gateway_content_type: str = "json"  # json | form
+    # The request body, a JSON object whose string values may hold {phone}, {text}, {template_id},
+    # {request_id} (the outbox row, for platforms that de-duplicate) and {timestamp}.
+    sms_gateway_body_template: str = '{"phone": "{phone}", "content": "{text}", "requestId": "{request_id}"}'
+    sms_gateway_username: str | None = None  # HTTP basic auth, when set
+    sms_gateway_password: str | None = None
+    sms_gateway_token: str | None = None  # sent as "Authorization: Bearer ..." when set
+    # Success is a 2xx answer, and, when a field is named, that field of its JSON equal to the value.
+    sms_gateway_success_field: str | None = None
+    sms_gateway_success_value: str | None = None
+    sms_gateway_message_id_field: str | None = None
     # "2112" online incidents: minutes for each hand-off down the chain and for feedback up.
     incident_province_to_city_minutes: int = 20
     incident_city_to_county_minutes: int = 10

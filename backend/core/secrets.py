@@ -70,6 +70,7 @@ class Purpose(StrEnum):
     media_link = "hulei/v1/media-link"
     cursor = "hulei/v1/list-cursor"
     address_throttle = "hulei/v1/address-throttle"  # digests of addresses kept by rate limits
+    push_receipt = "hulei/v1/push-receipt"  # the key in the URL push channels post receipts to
 
 
 @lru_cache(maxsize=64)

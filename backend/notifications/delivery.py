@@ -26,7 +26,7 @@ from backend.accounts.models import Device
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.notifications.models import Notification, PushOutbox, PushStatus
-from backend.notifications.providers import Outcome, PushMessage, PushProvider, PushResult, get_provider
+from backend.notifications.providers import Outcome, PushMessage, PushProvider, PushResult, provider_for
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class Claimed:
     token: str | None
     platform: str
     data: dict[str, str]
+    channel: str = "fcm"
 
 
 @dataclass(frozen=True)
@@ -110,14 +111,16 @@ def claim_batch(session: Session, *, worker: str, limit: int) -> Batch:
     claimed: list[Claimed] = []
     if ids:
         rows = session.execute(
-            select(PushOutbox.id, Notification, Device.push_token, Device.platform)  # type: ignore[call-overload]
+            select(PushOutbox.id, Notification, Device.push_token, Device.platform,  # type: ignore[call-overload]
+                   PushOutbox.channel, Device.channel)
             .join(Notification, col(Notification.id) == col(PushOutbox.notification_id))
             .outerjoin(Device, and_(col(Device.id) == col(PushOutbox.device_id),
                                     col(Device.user_id) == col(PushOutbox.user_id)))
             .where(col(PushOutbox.id).in_(ids))
             .order_by(col(PushOutbox.id))
         ).all()
-        claimed = [Claimed(int(r[0]), r[2], r[3] or "", push_data(r[1])) for r in rows]
+        # The device's channel now (a phone may re-register on another channel), else the one queued.
+        claimed = [Claimed(int(r[0]), r[2], r[3] or "", push_data(r[1]), r[5] or r[4] or "fcm") for r in rows]
     session.commit()
     return Batch(token, claimed)
 
@@ -207,27 +210,49 @@ def record_results(session: Session, batch: Batch, results: dict[int, PushResult
     return report
 
 
-def send_claimed(provider: PushProvider, claimed: list[Claimed]) -> dict[int, PushResult]:
-    """Send every claimed row that still has its device; rows without one are answered 'failed'."""
+def _payload_refusal(data: dict[str, str]) -> str | None:
+    """The enqueue guard again, at the door of every channel: whatever a provider builds its message
+    from is ids and generic text, or it is not sent."""
+    from backend.notifications.service import RESERVED_KEYS, PayloadNotAllowed, check_payload
+
+    try:
+        check_payload(kind=data.get("kind", ""),
+                      texts=[data.get(k, "") for k in ("title_zh", "title_en", "body_zh", "body_en")],
+                      data={k: v for k, v in data.items() if k not in RESERVED_KEYS})
+    except PayloadNotAllowed as exc:
+        return f"payload refused: {exc.detail_en}"[:500]
+    return None
+
+
+def send_claimed(provider: PushProvider | None, claimed: list[Claimed]) -> dict[int, PushResult]:
+    """Send every claimed row that still has its device, each through its channel's provider (or all
+    through `provider` when one is given: tests and the benchmark); rows without a device are
+    answered 'failed'."""
     results: dict[int, PushResult] = {}
-    sendable = [c for c in claimed if c.token]
+    by_channel: dict[str, list[Claimed]] = {}
     for c in claimed:
         if not c.token:
             results[c.outbox_id] = PushResult(Outcome.failed, error="device removed or now another user's")
-    for start in range(0, len(sendable), provider.max_batch):
-        chunk = sendable[start:start + provider.max_batch]
-        answers = provider.send([PushMessage(c.outbox_id, c.token or "", c.platform, c.data) for c in chunk])
-        for c, answer in zip(chunk, answers, strict=True):
-            results[c.outbox_id] = answer
+        elif (refusal := _payload_refusal(c.data)) is not None:
+            results[c.outbox_id] = PushResult(Outcome.failed, error=refusal)
+        else:
+            by_channel.setdefault(c.channel, []).append(c)
+    for channel, sendable in by_channel.items():
+        sender = provider or provider_for(channel)
+        for start in range(0, len(sendable), sender.max_batch):
+            chunk = sendable[start:start + sender.max_batch]
+            answers = sender.send([PushMessage(c.outbox_id, c.token or "", c.platform, c.data, c.channel)
+                                   for c in chunk])
+            for c, answer in zip(chunk, answers, strict=True):
+                results[c.outbox_id] = answer
     return results
 
 
 def deliver_once(session: Session, *, provider: PushProvider | None = None, worker: str | None = None,
                  limit: int | None = None) -> DeliveryReport:
     """Claim one batch, send it, record the results."""
-    provider = provider or get_provider()
     worker = worker or new_worker_token()
-    size = min(limit or get_settings().push_batch_size, provider.max_batch)
+    size = min(limit or get_settings().push_batch_size, provider.max_batch if provider else 500)
     batch = claim_batch(session, worker=worker, limit=size)
     report = DeliveryReport(claimed=len(batch.items))
     if not batch.items:

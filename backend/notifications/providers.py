@@ -8,8 +8,12 @@ for a mainland-China push service can be added beside FCM without touching them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import importlib
 import logging
 import os
+import threading
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -39,6 +43,17 @@ class PushMessage:
     token: str
     platform: str
     data: dict[str, str]
+    channel: str = "fcm"  # backend.accounts.models.PushChannel
+
+
+@dataclass(frozen=True)
+class ReceiptEvent:
+    """What a channel's delivery receipt (回执) says about one push: delivered to the phone, or the
+    token is dead. `outbox_id` is the row the push was sent for, when the channel echoes it back."""
+
+    outbox_id: int | None
+    token: str | None
+    outcome: str  # "delivered" | "invalid_token"
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,9 @@ class LoggingProvider:
 
     name = "log"
     max_batch = 500
+
+    def __init__(self, name: str = "log") -> None:
+        self.name = name
 
     def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
         for m in messages:
@@ -191,6 +209,19 @@ class FcmProvider:
         return results
 
 
+class UnconfiguredChannel:
+    """A vendor channel without credentials outside development: every push to it fails at once
+    (the inbox keeps the notification and a critical one still falls back to SMS)."""
+
+    max_batch = 500
+
+    def __init__(self, channel: str) -> None:
+        self.name = channel
+
+    def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
+        return [PushResult(Outcome.failed, error=f"channel {self.name} not configured") for _ in messages]
+
+
 def build_provider(settings: Settings) -> PushProvider:
     """The provider the settings ask for."""
     if settings.push_provider == "log":
@@ -214,3 +245,65 @@ def get_provider() -> PushProvider:
     s = get_settings()
     return _cached_provider(s.push_provider, s.fcm_credentials_file, s.fcm_project_id, s.fcm_endpoint,
                             s.push_http_timeout_seconds)
+
+
+def build_channel_provider(settings: Settings, channel: str) -> PushProvider:
+    """The provider for one push channel. FCM is `build_provider`; each vendor channel is built by
+    `backend.notifications.vendors.<channel>.from_settings`, which answers None when its credentials
+    are not set."""
+    if channel == "fcm":
+        return build_provider(settings)
+    module = importlib.import_module(f"backend.notifications.vendors.{channel}")
+    provider: PushProvider | None = module.from_settings(settings)
+    if provider is not None:
+        return provider
+    if settings.push_provider == "log":
+        return LoggingProvider(channel)
+    return UnconfiguredChannel(channel)
+
+
+_channel_providers: dict[tuple[str, str], PushProvider] = {}
+_channel_lock = threading.Lock()
+
+
+def provider_for(channel: str) -> PushProvider:
+    """The process-wide provider of a channel for the current settings (built once per configuration,
+    so OAuth tokens and HTTP connections are reused across batches)."""
+    settings = get_settings()
+    if channel == "fcm":
+        return get_provider()
+    key = (channel, settings.model_dump_json())
+    with _channel_lock:
+        provider = _channel_providers.get(key)
+        if provider is None:
+            provider = _channel_providers[key] = build_channel_provider(settings, channel)
+        return provider
+
+
+def clear_channel_providers() -> None:
+    """Forget built channel providers (tests change the settings)."""
+    with _channel_lock:
+        built = list(_channel_providers.values())
+        _channel_providers.clear()
+    for provider in built:
+        close = getattr(provider, "close", None)
+        if callable(close):
+            close()
+
+
+def receipt_url(channel: str, settings: Settings | None = None) -> str | None:
+    """Where a channel posts its delivery receipts for our pushes, or None when no public base URL
+    is configured. The path carries a key derived from the master secret: receipts are accepted only
+    at the URL we gave the channel (POST /api/v1/push-receipts/{channel}/{key})."""
+    settings = settings or get_settings()
+    if not settings.push_receipt_base_url:
+        return None
+    base = settings.push_receipt_base_url.rstrip("/")
+    return f"{base}/api/v1/push-receipts/{channel}/{receipt_key(channel, settings)}"
+
+
+def receipt_key(channel: str, settings: Settings | None = None) -> str:
+    """The key in a channel's receipt URL (compare with hmac.compare_digest)."""
+    from backend.core.secrets import Purpose, purpose_key
+
+    return hmac.new(purpose_key(Purpose.push_receipt, settings), channel.encode(), hashlib.sha256).hexdigest()[:40]

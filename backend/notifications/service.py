@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
@@ -16,6 +17,7 @@ from sqlmodel import Session, col
 from backend.accounts.models import Device
 from backend.accounts.principal import Principal
 from backend.core import clock
+from backend.core.config import get_settings
 from backend.core.errors import DomainError, NotFound
 from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from backend.notifications.models import Notification, PushOutbox, PushStatus
@@ -80,34 +82,40 @@ def enqueue(
     body_zh: str,
     body_en: str,
     data: dict[str, str],
+    critical: bool = False,
 ) -> list[Notification]:
     """Write an inbox row per user and an outbox row per registered device, in the caller's
-    transaction (so the notification exists exactly when the event that caused it does)."""
+    transaction (so the notification exists exactly when the event that caused it does).
+
+    A `critical` notification (a mandatory report to police, a 2112 hand-off, an overdue referral or
+    service, help offered for a 重大风险 child) is texted once when still unread after
+    HULEI_SMS_FALLBACK_MINUTES (backend/notifications/fallback.py)."""
     check_payload(kind=kind, texts=(title_zh, title_en, body_zh, body_en), data=data)
     for text, limit in ((title_zh, 120), (title_en, 120), (body_zh, 500), (body_en, 500)):
         if not text or len(text) > limit:
             raise PayloadNotAllowed("通知标题或正文长度无效", "Notification title or body has an invalid length")
     now = clock.now()
     recipients = sorted(set(user_ids))
+    sms_due_at = now + timedelta(minutes=get_settings().sms_fallback_minutes) if critical else None
     notifications = [
         Notification(user_id=uid, kind=kind, title_zh=title_zh, title_en=title_en, body_zh=body_zh,
-                     body_en=body_en, data=dict(data), created_at=now)
+                     body_en=body_en, data=dict(data), created_at=now, critical=critical, sms_due_at=sms_due_at)
         for uid in recipients
     ]
     session.add_all(notifications)
     session.flush()
     if not recipients:
         return notifications
-    devices: dict[int, list[int]] = {}
-    for device_id, user_id in session.execute(
-        select(col(Device.id), col(Device.user_id)).where(col(Device.user_id).in_(recipients))
+    devices: dict[int, list[tuple[int, str]]] = {}
+    for device_id, user_id, channel in session.execute(
+        select(col(Device.id), col(Device.user_id), col(Device.channel)).where(col(Device.user_id).in_(recipients))
     ):
-        devices.setdefault(int(user_id), []).append(int(device_id))
+        devices.setdefault(int(user_id), []).append((int(device_id), str(channel)))
     session.add_all(
         PushOutbox(notification_id=n.id, user_id=n.user_id, device_id=device_id,  # type: ignore[arg-type]
-                   next_attempt_at=now, created_at=now)
+                   channel=channel, next_attempt_at=now, created_at=now)
         for n in notifications
-        for device_id in devices.get(n.user_id, [])
+        for device_id, channel in devices.get(n.user_id, [])
     )
     session.flush()
     return notifications

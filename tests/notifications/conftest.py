@@ -34,6 +34,8 @@ def fcm(database_url: str, fake_fcm_server: RunningFakeFcm, monkeypatch: pytest.
 @pytest.fixture(autouse=True)
 def _fresh_provider() -> Iterator[None]:
     providers._cached_provider.cache_clear()
+    providers.clear_channel_providers()
     yield
     providers._cached_provider.cache_clear()
+    providers.clear_channel_providers()
 
