@@ -29,6 +29,7 @@ from backend.institutions.router import router as institutions_router
 from backend.ledgers.router import router as ledgers_router
 from backend.media.router import files_router as media_files_router
 from backend.media.router import router as media_router
+from backend.notifications.router import receipt_router as push_receipt_router
 from backend.notifications.router import router as notifications_router
 from backend.orgunits.router import router as orgunits_router
 from backend.police_cases.router import review_router as case_reviews_router
@@ -61,6 +62,7 @@ PUBLIC_ROUTERS: tuple[APIRouter, ...] = (
     calendar_router,  # each officer's .ics feed carries its own secret token
     dashboard_config_router,  # map settings the dashboard reads before sign-in
     awareness_public_router,  # anonymous survey answering: the round's unguessable code is the credential
+    push_receipt_router,  # push channels' delivery receipts: the key in the URL, derived from the master secret
 )
 
 AUTHENTICATED_ROUTERS: tuple[APIRouter, ...] = (

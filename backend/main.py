@@ -25,6 +25,7 @@ from backend.core.request_encoding import GzipRequestBodies
 from backend.core.secrets import check_production
 from backend.core.text import UnstorableTextGuard
 from backend.dashboard.router import mount_dashboard
+from backend.notifications.sms import check_sms_settings
 from backend.registries import load_all
 from backend.sync import router as sync_router
 
@@ -69,6 +70,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     # In production, weak or template secrets stop the start, each named (backend/core/secrets.py).
     check_production(settings)
+    check_sms_settings(settings)  # a texted sentence with numbers in it, or a gateway without a URL
     docs = settings.api_docs or not settings.production
     # Every registry (tables, push kinds, photo parents, jobs) before the first request, whichever
     # modules this process has imported so far.

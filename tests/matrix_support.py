@@ -760,6 +760,12 @@ PROBES: dict[str, Probe] = {
     # Issue 6: the inbox, 2112 incidents, helpers and assignments.
     "notification.read": Probe(lambda c, h, w, own: c.post(f"/api/v1/notifications/{notification(w, own)}/read",
                                                            headers=h)),
+    # Issue 19: where notifications got to (a user of the caller's area, or of a foreign one: 404), and
+    # channel health (of a unit of the caller's area, or a foreign one: 404).
+    "notification.delivery.read": Probe(lambda c, h, w, own: c.get("/api/v1/notifications/delivery", params={
+        "user_id": w.own_user_id if own else w.foreign_user_id}, headers=h)),
+    "notification.health.read": Probe(lambda c, h, w, own: c.get("/api/v1/notifications/channels/health",
+                                                                 params={"unit_id": unit_id(w, own)}, headers=h)),
     "incident.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/incidents/{incident(w, own)}", headers=h),
                            caller=county_caller),
     "incident.create": Probe(lambda c, h, w, own: c.post("/api/v1/incidents", headers=h, json={

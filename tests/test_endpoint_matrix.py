@@ -746,6 +746,10 @@ ROWS: dict[str, Row] = {
         f"{API}/notifications", headers=h)), (A.notification_read,)),
     "GET /api/v1/notifications/unread-count": Row(unread_count, (A.notification_read,)),
     "POST /api/v1/notifications/{notification_id}/read": probe("notification.read"),
+    # Delivery status and channel health (issue 19): the caller's area only.
+    "GET /api/v1/notifications/delivery": Row(lambda c, h, w, own: listed(m.notification(w, own), c.get(
+        f"{API}/notifications/delivery", headers=h)), (A.notification_delivery_read,)),
+    "GET /api/v1/notifications/channels/health": probe("notification.health.read"),
     # 2112 incidents (callers at the county; the foreign side is a neighbouring county).
     "POST /api/v1/incidents": probe("incident.create"),
     "GET /api/v1/incidents": Row(lambda c, h, w, own: listed(m.incident(w, own),
@@ -928,6 +932,15 @@ def _check_dashboard_config(c: TestClient, w: World) -> None:
     assert c.get(f"{API}/dashboard/config").status_code == 200
 
 
+def _check_push_receipt(c: TestClient, w: World) -> None:
+    from backend.notifications.providers import receipt_key
+
+    body = {"statuses": [{"biTag": "1", "token": "no-such-token", "status": 0, "timestamp": 1}]}
+    assert c.post(f"{API}/push-receipts/huawei/{receipt_key('huawei')}", json=body).status_code == 200
+    assert c.post(f"{API}/push-receipts/huawei/{'0' * 40}", json=body).status_code == 404
+    assert c.post(f"{API}/push-receipts/fcm/{receipt_key('fcm')}", json=body).status_code == 404
+
+
 def _survey_code(c: TestClient, w: World) -> str:
     opener = make_user(m.s(w), w.town.town, Role.coordinator)
     resp = c.post(f"{API}/awareness/rounds", json={"institution_id": m.survey_school(w, True)},
@@ -960,6 +973,7 @@ PUBLIC: dict[str, Callable[[TestClient, World], None]] = {
     "GET /api/v1/dashboard/config": _check_dashboard_config,
     "GET /api/v1/awareness/answer/{code}": _check_survey_form,
     "POST /api/v1/awareness/answer/{code}": _check_survey_answer,
+    "POST /api/v1/push-receipts/{channel}/{key}": _check_push_receipt,
 }
 
 # Rows that fail today because of a bug in a module being edited elsewhere; each names the bug.

@@ -113,6 +113,9 @@ EXPECTED: dict[str, set[Role]] = {
     "supervision.rectify": {R.police, R.coordinator, R.agency_staff},
     "notice.publish": {R.coordinator},
     "notice.read": {R.market_officer, R.police, R.coordinator, R.admin, R.agency_staff},
+    # Delivery of notifications and the health of push channels and SMS (issue 19).
+    "notification.delivery.read": {R.coordinator, R.admin},
+    "notification.health.read": {R.coordinator, R.admin},
 }
 
 

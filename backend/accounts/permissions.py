@@ -71,6 +71,10 @@ class Action(StrEnum):
     report_generate = "report.generate"
     # Notifications, "2112" incidents, helpers and their assignments.
     notification_read = "notification.read"
+    # Where notifications of the jurisdiction got to, and how each push channel and the SMS fallback are
+    # doing (issue 19): delivery status, never a notification's text or a phone number.
+    notification_delivery_read = "notification.delivery.read"
+    notification_health_read = "notification.health.read"
     incident_read = "incident.read"
     incident_create = "incident.create"
     incident_handoff = "incident.handoff"
@@ -187,7 +191,8 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
         A.child_reveal_id, A.risk_person_read, A.risk_person_write, A.visit_create, A.visit_read,
         A.referral_read, A.referral_manage, A.ledger_export, A.ledger_import, A.risk_override,
         A.checklist_manage, A.coverage_read, A.coverage_households, A.campaign_manage, A.report_read,
-        A.report_generate, A.notification_read, A.incident_read, A.incident_create, A.incident_handoff,
+        A.report_generate, A.notification_read, A.notification_delivery_read, A.notification_health_read,
+        A.incident_read, A.incident_create, A.incident_handoff,
         A.incident_close, A.helper_read, A.helper_manage, A.assignment_read, A.assignment_confirm,
         A.case_read, A.case_manage, A.service_read, A.service_manage, A.service_handle, A.mandatory_report_file,
         A.police_case_read, A.case_review_manage, A.review_read, A.review_manage, A.institution_read,
@@ -198,8 +203,8 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.admin: frozenset({
         A.orgunit_read, A.user_read, A.user_manage, A.audit_read, A.device_register, A.venue_read,
         A.inspection_read, A.schedule_read, A.coverage_read, A.campaign_manage, A.report_read,
-        A.notification_read, A.institution_read, A.activity_read, A.survey_read, A.staff_overview,
-        A.supervision_read, A.notice_read,
+        A.notification_read, A.notification_delivery_read, A.notification_health_read, A.institution_read,
+        A.activity_read, A.survey_read, A.staff_overview, A.supervision_read, A.notice_read,
     }),
     # Member-unit staff: the services and referrals addressed to their own unit (the shared fields
     # only), and filing mandatory reports; never a child's record or a case itself.

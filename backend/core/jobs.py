@@ -189,6 +189,9 @@ def run_worker(*, once: bool = False, idle_seconds: float = 1.0) -> None:
     out here: the process keeps running and carries on when the database answers again. In
     production, weak secrets stop it before anything runs (backend/core/secrets.py)."""
     check_production(get_settings())
+    from backend.notifications.sms import check_sms_settings  # notifications sit on top of this module
+
+    check_sms_settings(get_settings())
     log.info("worker started with jobs: %s", ", ".join(j.name for j in registered_jobs()))
     while True:
         try:

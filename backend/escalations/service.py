@@ -82,7 +82,7 @@ def check_referral_deadlines(session: Session) -> list[tuple[int, str, list[int]
                 body_zh=f"强制报告{referral.id}未在时限内{_STAGE_ZH[stage]}（时限 {local_due.month}月{local_due.day}日 "
                         f"{local_due:%H:%M}，北京时间），请督办。",
                 body_en=f"Referral {referral.id} was not {_STAGE_EN[stage]}d by {local_due:%H:%M} (Asia/Shanghai).",
-                data={"referral_id": str(referral.id), "stage": stage},
+                data={"referral_id": str(referral.id), "stage": stage}, critical=True,
             )
         session.flush()
         told.append((referral.id, stage, users))

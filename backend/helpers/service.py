@@ -299,6 +299,9 @@ def _offer(session: Session, a: Assignment, *, confirmed_by: int | None) -> None
         title_en="New child to help", body_zh=f"有一名儿童需要您帮扶，请在{hours}小时内在应用中接受或婉拒。",
         body_en=f"A child needs your help. Please accept or decline in the app within {hours} hours.",
         data={"assignment_id": str(a.id)},
+        # A 重大风险 child cannot wait for an unread offer: it falls back to SMS.
+        critical=session.execute(select(col(Person.risk_level)).where(col(Person.id) == a.child_id))
+        .scalar_one_or_none() == RiskLevel.severe.value,
     )
 
 

@@ -201,8 +201,25 @@ def hand_off(session: Session, principal: Principal, incident_id: int, *, to_uni
                  object_id=str(incident.id), org_unit_id=holder.id,
                  details={"step": step.value, "to": [t.id for t in targets],
                           "late": now > clock.as_utc(pending.due_at)})
+    _tell_receivers(session, incident.id, step, targets)  # type: ignore[arg-type]
     session.flush()
     return rows
+
+
+def _tell_receivers(session: Session, incident_id: int, step: IncidentStep, targets: list[OrgUnit]) -> None:
+    """A 2112 hand-off is critical: each receiving unit's coordinators (or the nearest above that has
+    any) are told at once, and by SMS when they have not read it in time. Ids only, generic text."""
+    for target in targets:
+        _, users = coordinators_at_or_above(session, target)
+        if users:
+            notifications.enqueue(
+                session, user_ids=users, kind="incident.handoff", title_zh="新的2112交办案件",
+                title_en="New 2112 incident handed to you",
+                body_zh="上级交办了一起2112网络舆情案件，请在时限内登录系统接收处理。",
+                body_en="A 2112 online incident was handed down to your unit; open the app and act within the limit.",
+                data={"incident_id": str(incident_id), "step": step.value, "unit_id": str(target.id)},
+                critical=True,
+            )
 
 
 def feedback(session: Session, principal: Principal, incident_id: int, *, note: str) -> Incident:
@@ -301,6 +318,7 @@ def check_deadlines(session: Session) -> list[Escalation]:
                 body_en=f"Incident {deadline.incident_id}: '{step.en}' missed its {minutes}-minute limit "
                         f"(due {clock.as_utc(deadline.due_at).astimezone(clock.SHANGHAI):%H:%M} Asia/Shanghai).",
                 data={"incident_id": str(deadline.incident_id), "step": step.value, "unit_id": str(owner.id)},
+                critical=True,
             )
         session.flush()
         done.append(Escalation(deadline.incident_id, step.value, owner.id, notified_unit, users))  # type: ignore[arg-type]

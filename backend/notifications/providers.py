@@ -85,7 +85,7 @@ class LoggingProvider:
 
     def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
         for m in messages:
-            log.info("push %s kind=%s notification=%s to %s device …%s", m.key, m.data.get("kind"),
+            log.info("push %s via %s kind=%s notification=%s to %s device …%s", m.key, self.name, m.data.get("kind"),
                      m.data.get("notification_id"), m.platform, m.token[-6:])
         return [PushResult(Outcome.sent, message_id=f"log:{m.key}") for m in messages]
 

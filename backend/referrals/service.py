@@ -141,6 +141,7 @@ def tell_police(session: Session, referral: Referral) -> None:
         body_zh="收到一条涉及未成年人的强制报告线索，请在规定时间内接收处理。",
         body_en="A mandatory report about a minor has arrived; acknowledge it within the time limit.",
         data={"referral_id": str(referral.id)},
+        critical=True,
     )
 
 

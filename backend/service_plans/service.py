@@ -550,7 +550,7 @@ def notify_overdue(session: Session) -> int:
                 session, user_ids=users, kind="service.overdue", title_zh="服务已逾期", title_en="Service overdue",
                 body_zh="一项个案服务已超过计划完成日期，请尽快跟进并在系统中更新进展。",
                 body_en="A service of a case is past its due date. Please follow up and record its progress.",
-                data={"service_id": str(service.id), "case_id": str(service.case_id)},
+                data={"service_id": str(service.id), "case_id": str(service.case_id)}, critical=True,
             )
         sent += 1
     return sent

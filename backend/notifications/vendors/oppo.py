@@ -1,0 +1,240 @@
+"""OPPO Push (OPUSH): notification-bar messages to OPPO, OnePlus and realme phones.
+
+Protocol, from OPPO's public server API documentation (open.oppomobile.com "服务端API":
+"调用地址，公共参数和返回码", "鉴权", "单点推送" with "批量单推接口"), as mirrored in public repositories:
+
+- Auth: POST {endpoint}/server/v1/auth, form `app_key`, `timestamp` (ms), `sign` =
+  hex sha256(app_key + timestamp + master_secret) -> `{"code": 0, "data": {"auth_token", "create_time"}}`.
+  The token is valid 24 hours; we keep it until an hour before that and refresh it once when a call
+  answers code 11 (Invalid AuthToken).
+- Send: POST {endpoint}/server/v1/message/notification/unicast_batch, form `auth_token` and `messages`
+  = JSON array (at most 1000) of `{"target_type": 2, "target_value": regId, "notification": {...}}`.
+  The answer lists one entry per message, `{messageId, registrationId[, errorCode, errorMessage]}`;
+  errorCode 10000 is "Invalid Registration_id". One request per batch is what makes OPPO fast.
+- Public return codes: -1 service unavailable, -2 flow control, 13 call limit, 33 daily message
+  limit, 55 call frequency limit (all: try later); 11 invalid auth token (refresh, resend once);
+  the rest (bad key, signature, arguments, permissions) are permanent.
+
+Where the documentation is unclear, what we rely on:
+- The auth token travels in the form body (the public-parameter table says 在HTTP请求体中携带); some
+  SDKs also send it as a header, so we send both.
+- Batch results are matched by registrationId (the documentation does not promise their order), so
+  one call never carries two messages for the same phone: repeats go in a following call.
+- A message the answer does not mention is answered `retry` (safer than guessing it was sent).
+- Notification fields use the camelCase names of the current documentation (clickActionType,
+  actionParameters, offLineTtl, appMessageId, callBackUrl, callBackParameter). `appMessageId`
+  (OPPO de-duplicates single pushes on it) and `callBackParameter` (echoed in receipts) carry the
+  outbox id; the receipt URL is set only when HULEI_PUSH_RECEIPT_BASE_URL is.
+
+The notification shows the generic Chinese title and body; the whole data payload (ids and generic
+text only) rides along as `actionParameters` for the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from backend.core.config import Settings
+from backend.notifications.providers import Outcome, PushMessage, PushResult, receipt_url
+
+log = logging.getLogger(__name__)
+
+AUTH_PATH = "/server/v1/auth"
+BATCH_PATH = "/server/v1/message/notification/unicast_batch"
+MAX_BATCH = 1000  # the documented limit of `messages` in one unicast_batch call
+TTL_SECONDS = 2 * 24 * 3600
+TOKEN_LIFETIME_SECONDS = 24 * 3600
+TOKEN_MARGIN_SECONDS = 3600
+TITLE_MAX = 50  # characters, OPPO's limit for `title`
+CONTENT_MAX = 200  # characters, OPPO's limit for `content`
+
+CODE_OK = 0
+CODE_INVALID_AUTH_TOKEN = 11
+CODE_INVALID_REGISTRATION_ID = 10000
+RETRY_CODES = frozenset({-1, -2, 13, 33, 55})
+INVALID_TOKEN_CODES = frozenset({CODE_INVALID_REGISTRATION_ID})
+
+
+def sign(app_key: str, timestamp: str, master_secret: str) -> str:
+    """The auth signature OPPO checks."""
+    return hashlib.sha256(f"{app_key}{timestamp}{master_secret}".encode()).hexdigest()
+
+
+def outcome_for(code: int) -> Outcome:
+    """What the outbox should do with a message OPPO answered `code` for."""
+    if code == CODE_OK:
+        return Outcome.sent
+    if code in INVALID_TOKEN_CODES:
+        return Outcome.invalid_token
+    if code in RETRY_CODES:
+        return Outcome.retry
+    return Outcome.failed
+
+
+class _AuthFailed(Exception):
+    pass
+
+
+class OppoProvider:
+    """OPPO Push through its server API: batch unicast of notification messages."""
+
+    name = "oppo"
+    max_batch = MAX_BATCH
+
+    def __init__(self, *, app_key: str, master_secret: str, endpoint: str = "https://api.push.oppomobile.com",
+                 timeout_seconds: float = 30.0, receipt_url: str | None = None) -> None:
+        self._app_key = app_key
+        self._master_secret = master_secret
+        self._receipt_url = receipt_url
+        self._client = httpx.Client(base_url=endpoint.rstrip("/"), timeout=timeout_seconds,
+                                    limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+        self._token: str | None = None
+        self._token_until = 0.0
+        self._token_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- auth
+
+    def _auth_token(self, *, stale: str | None = None) -> str:
+        """The cached auth token, or a fresh one when it is near expiry or is the one just refused."""
+        with self._token_lock:
+            if self._token and self._token != stale and time.monotonic() < self._token_until:
+                return self._token
+            timestamp = str(int(time.time() * 1000))
+            try:
+                resp = self._client.post(AUTH_PATH, data={"app_key": self._app_key, "timestamp": timestamp,
+                                                          "sign": sign(self._app_key, timestamp, self._master_secret)})
+                body = resp.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                raise _AuthFailed(f"auth: {type(exc).__name__}: {exc}") from exc
+            token = (body.get("data") or {}).get("auth_token") if isinstance(body, dict) else None
+            if resp.status_code != 200 or body.get("code") != CODE_OK or not token:
+                raise _AuthFailed(f"auth: HTTP {resp.status_code} code {body.get('code')} {body.get('message')}")
+            self._token = str(token)
+            self._token_until = time.monotonic() + TOKEN_LIFETIME_SECONDS - TOKEN_MARGIN_SECONDS
+            return self._token
+
+    # -- messages
+
+    def build(self, message: PushMessage) -> dict[str, Any]:
+        """The OPPO `message` object for one push."""
+        data = message.data
+        notification: dict[str, Any] = {
+            "appMessageId": str(message.key),
+            "style": 1,
+            "title": data.get("title_zh", "")[:TITLE_MAX],
+            "content": data.get("body_zh", "")[:CONTENT_MAX],
+            "clickActionType": 0,  # open the app; it reads actionParameters
+            "actionParameters": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+            "offLine": True,
+            "offLineTtl": TTL_SECONDS,
+            "callBackParameter": str(message.key),
+        }
+        if self._receipt_url:
+            notification["callBackUrl"] = self._receipt_url
+        return {"target_type": 2, "target_value": message.token, "notification": notification}
+
+    def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
+        results: list[PushResult | None] = [None] * len(messages)
+        # One phone at most once per call: results are matched by registrationId.
+        rounds: list[list[int]] = []
+        seen_in: dict[str, int] = {}
+        for i, m in enumerate(messages):
+            r = seen_in.get(m.token, -1) + 1
+            seen_in[m.token] = r
+            if r == len(rounds):
+                rounds.append([])
+            rounds[r].append(i)
+        for indexes in rounds:
+            for i, result in zip(indexes, self._send_round([messages[i] for i in indexes]), strict=True):
+                results[i] = result
+        return [r if r is not None else PushResult(Outcome.retry, error="oppo: not sent") for r in results]
+
+    def _send_round(self, messages: list[PushMessage]) -> list[PushResult]:
+        payload = json.dumps([self.build(m) for m in messages], ensure_ascii=False, separators=(",", ":"))
+        stale: str | None = None
+        for _ in range(2):  # the second pass only after the token was refused
+            try:
+                token = self._auth_token(stale=stale)
+            except _AuthFailed as exc:
+                log.warning("OPPO %s", exc)
+                return [PushResult(Outcome.retry, error=str(exc)[:500]) for _ in messages]
+            try:
+                resp = self._client.post(BATCH_PATH, data={"auth_token": token, "messages": payload},
+                                         headers={"auth_token": token})
+            except httpx.HTTPError as exc:
+                log.warning("OPPO unicast_batch failed: %s", exc)
+                return [PushResult(Outcome.retry, error=f"oppo: {type(exc).__name__}: {exc}"[:500]) for _ in messages]
+            try:
+                body = resp.json()
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                outcome = Outcome.retry if resp.status_code >= 500 or resp.status_code == 429 else Outcome.failed
+                return [PushResult(outcome, error=f"oppo: HTTP {resp.status_code}") for _ in messages]
+            code = _as_code(body.get("code"))
+            if code == CODE_INVALID_AUTH_TOKEN and stale is None:
+                stale = token
+                continue
+            if code != CODE_OK:
+                error = f"oppo: HTTP {resp.status_code} code {code} {body.get('message') or ''}".strip()[:500]
+                outcome = outcome_for(code) if code is not None else Outcome.retry
+                if resp.status_code >= 500 or resp.status_code == 429:
+                    outcome = Outcome.retry
+                if code == CODE_INVALID_AUTH_TOKEN:  # refused again right after a fresh token
+                    outcome = Outcome.retry
+                if outcome is Outcome.invalid_token and len(messages) > 1:
+                    outcome = Outcome.failed  # a call-wide answer cannot say which phone is gone
+                return [PushResult(outcome, error=error) for _ in messages]
+            return self._per_message(messages, body.get("data"))
+        return [PushResult(Outcome.retry, error="oppo: auth token refused twice") for _ in messages]
+
+    @staticmethod
+    def _per_message(messages: list[PushMessage], data: Any) -> list[PushResult]:
+        by_token: dict[str, dict[str, Any]] = {}
+        for entry in data if isinstance(data, list) else []:
+            if isinstance(entry, dict) and entry.get("registrationId") is not None:
+                by_token[str(entry["registrationId"])] = entry
+        results: list[PushResult] = []
+        for m in messages:
+            entry = by_token.get(m.token)
+            if entry is None:
+                results.append(PushResult(Outcome.retry, error="oppo: no result for this message"))
+                continue
+            code = _as_code(entry.get("errorCode"))
+            if code is None or code == CODE_OK:
+                results.append(PushResult(Outcome.sent, message_id=str(entry.get("messageId") or "") or None))
+                continue
+            results.append(PushResult(outcome_for(code),
+                                      error=f"oppo: {code} {entry.get('errorMessage') or ''}".strip()[:500]))
+        return results
+
+
+def _as_code(value: Any) -> int | None:
+    """A return code as OPPO wrote it (a number, sometimes a string), None when absent; unreadable is -1
+    (service unavailable: try later)."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def from_settings(settings: Settings) -> OppoProvider | None:
+    """The OPPO provider, or None when its app key or master secret is not set."""
+    if not settings.oppo_app_key or not settings.oppo_master_secret:
+        return None
+    return OppoProvider(app_key=settings.oppo_app_key, master_secret=settings.oppo_master_secret,
+                        endpoint=settings.oppo_endpoint, timeout_seconds=settings.push_http_timeout_seconds,
+                        receipt_url=receipt_url("oppo", settings))
