@@ -16,6 +16,8 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -111,8 +113,9 @@ def claim_batch(session: Session, *, worker: str, limit: int) -> Batch:
     claimed: list[Claimed] = []
     if ids:
         rows = session.execute(
-            select(PushOutbox.id, Notification, Device.push_token, Device.platform,  # type: ignore[call-overload]
-                   PushOutbox.channel, Device.channel)
+            select(PushOutbox.id, Notification.id, Notification.kind,  # type: ignore[call-overload]
+                   Notification.title_zh, Notification.title_en, Notification.body_zh, Notification.body_en,
+                   Notification.data, Device.push_token, Device.platform, PushOutbox.channel, Device.channel)
             .join(Notification, col(Notification.id) == col(PushOutbox.notification_id))
             .outerjoin(Device, and_(col(Device.id) == col(PushOutbox.device_id),
                                     col(Device.user_id) == col(PushOutbox.user_id)))
@@ -120,21 +123,30 @@ def claim_batch(session: Session, *, worker: str, limit: int) -> Batch:
             .order_by(col(PushOutbox.id))
         ).all()
         # The device's channel now (a phone may re-register on another channel), else the one queued.
-        claimed = [Claimed(int(r[0]), r[2], r[3] or "", push_data(r[1]), r[5] or r[4] or "fcm") for r in rows]
+        # Plain columns, not Notification objects: building an ORM object per push cost more than the
+        # rest of the claim at the rate of a batch API (OPPO's 1,000 per call).
+        claimed = [Claimed(int(r[0]), r[8], r[9] or "",
+                           _payload(r[1], r[2], r[3], r[4], r[5], r[6], r[7]), r[11] or r[10] or "fcm")
+                   for r in rows]
     session.commit()
     return Batch(token, claimed)
 
 
 def push_data(n: Notification) -> dict[str, str]:
     """The data payload of a push: the notification's ids and generic text, nothing else."""
+    return _payload(n.id, n.kind, n.title_zh, n.title_en, n.body_zh, n.body_en, n.data)
+
+
+def _payload(notification_id: object, kind: str, title_zh: str, title_en: str, body_zh: str, body_en: str,
+             data: Mapping[str, object] | None) -> dict[str, str]:
     return {
-        "notification_id": str(n.id),
-        "kind": n.kind,
-        "title_zh": n.title_zh,
-        "title_en": n.title_en,
-        "body_zh": n.body_zh,
-        "body_en": n.body_en,
-        **{k: str(v) for k, v in (n.data or {}).items()},
+        "notification_id": str(notification_id),
+        "kind": kind,
+        "title_zh": title_zh,
+        "title_en": title_en,
+        "body_zh": body_zh,
+        "body_en": body_en,
+        **{k: str(v) for k, v in (data or {}).items()},
     }
 
 
@@ -248,12 +260,17 @@ def send_claimed(provider: PushProvider | None, claimed: list[Claimed]) -> dict[
     return results
 
 
+def _batch_size(provider: PushProvider | None, limit: int | None) -> int:
+    # Without a fixed provider each channel's provider splits the batch by its own limit (send_claimed).
+    size = limit or get_settings().push_batch_size
+    return min(size, provider.max_batch) if provider else size
+
+
 def deliver_once(session: Session, *, provider: PushProvider | None = None, worker: str | None = None,
                  limit: int | None = None) -> DeliveryReport:
     """Claim one batch, send it, record the results."""
     worker = worker or new_worker_token()
-    size = min(limit or get_settings().push_batch_size, provider.max_batch if provider else 500)
-    batch = claim_batch(session, worker=worker, limit=size)
+    batch = claim_batch(session, worker=worker, limit=_batch_size(provider, limit))
     report = DeliveryReport(claimed=len(batch.items))
     if not batch.items:
         return report
@@ -265,12 +282,25 @@ def deliver_once(session: Session, *, provider: PushProvider | None = None, work
 
 def deliver_pending(session: Session, *, provider: PushProvider | None = None, worker: str | None = None,
                     time_budget_seconds: float = 50.0, limit: int | None = None) -> DeliveryReport:
-    """Drain what is due, batch after batch, until nothing is left or the time budget is spent."""
+    """Drain what is due, batch after batch, until nothing is left or the time budget is spent.
+
+    While one batch is on the wire the next is claimed and the last recorded: the database work
+    overlaps the channel's answer instead of adding to it (a batch API such as OPPO's answers 1,000
+    pushes faster than the outbox could claim and record them one step after the other). Every
+    claimed batch is sent and recorded before this returns."""
     worker = worker or new_worker_token()
+    size = _batch_size(provider, limit)
     total = DeliveryReport()
     started = time.monotonic()
-    while True:
-        report = deliver_once(session, provider=provider, worker=worker, limit=limit)
-        total.add(report)
-        if report.claimed == 0 or time.monotonic() - started > time_budget_seconds:
-            return total
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
+        batch = claim_batch(session, worker=worker, limit=size)
+        while batch.items:
+            total.claimed += len(batch.items)
+            in_flight = sender.submit(send_claimed, provider, batch.items)
+            following = Batch("", [])
+            if time.monotonic() - started <= time_budget_seconds:
+                following = claim_batch(session, worker=worker, limit=size)
+            total.add(record_results(session, batch, in_flight.result()))
+            total.batches += 1
+            batch = following
+    return total
