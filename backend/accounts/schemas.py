@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from backend.accounts.models import Agency, DevicePlatform, PushChannel
 from backend.accounts.permissions import Role
@@ -71,6 +71,12 @@ class DeviceRegister(BaseModel):
     # Which push service the token is from (added by issue 19; absent means FCM, as before). iOS is
     # FCM only; HarmonyOS is Huawei only (mobile_api_spec/notifications.md).
     channel: PushChannel = PushChannel.fcm
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _absent_channel_is_fcm(cls, value: object) -> object:
+        # Some JSON libraries write an unset field as null: it means "absent", as before issue 19.
+        return PushChannel.fcm if value is None else value
 
 
 class DevicePublic(BaseModel):

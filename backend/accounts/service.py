@@ -775,23 +775,16 @@ def register_device(session: Session, principal: Principal, data: DeviceRegister
             f"A {data.platform.value} device can only use the push channels: {', '.join(allowed)}",
             field="channel", allowed=allowed)
     now = clock.now()
-    device = session.execute(select(Device).where(col(Device.push_token) == data.push_token)).scalar_one_or_none()
-    if device is None:
-        device = Device(
-            user_id=principal.user_id,
-            platform=data.platform.value,
-            push_token=data.push_token,
-            channel=data.channel.value,
-            app_version=data.app_version,
-        )
-    else:
-        device.user_id = principal.user_id
-        device.platform = data.platform.value
-        device.channel = data.channel.value
-        device.app_version = data.app_version
-        device.last_seen_at = now
-    session.add(device)
-    session.flush()
+    # One statement, so a phone resending its registration on a bad network (two identical requests
+    # at once) gets the same device twice instead of one unique-violation 500.
+    values = {"user_id": principal.user_id, "platform": data.platform.value, "channel": data.channel.value,
+              "app_version": data.app_version, "last_seen_at": now}
+    insert = dialect_insert(session)
+    statement = insert(Device).values(push_token=data.push_token, created_at=now, **values)
+    session.execute(statement.on_conflict_do_update(index_elements=["push_token"], set_=values))
+    device: Device = session.execute(
+        select(Device).where(col(Device.push_token) == data.push_token).execution_options(populate_existing=True)
+    ).scalar_one()
     return device
 
 

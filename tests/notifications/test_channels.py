@@ -19,6 +19,7 @@ from backend.notifications.models import Notification, PushOutbox, PushStatus
 from tests.factories import make_town, make_user, user_client
 from tests.notifications.factories import add_device, notify
 from tests.notifications.fake_fcm import FakeFcm
+from tests.races import together
 
 API = "/api/v1"
 
@@ -58,6 +59,28 @@ def test_a_phone_registered_without_a_channel_is_an_fcm_phone_as_before(client: 
     resp = client.post(f"{API}/devices", headers=user.headers,
                        json={"platform": "android", "push_token": "token-old-app-0001"})
     assert resp.status_code == 201 and resp.json()["channel"] == "fcm"
+
+
+def test_a_registration_sent_with_a_null_channel_is_an_fcm_phone(client: TestClient, session: Session) -> None:
+    town = make_town(session)
+    user = user_client(client, session, town.town, Role.volunteer)
+    resp = client.post(f"{API}/devices", headers=user.headers,
+                       json={"platform": "android", "push_token": "token-gson-null-01", "channel": None})
+    assert resp.status_code == 201 and resp.json()["channel"] == "fcm"
+
+
+def test_a_registration_resent_at_the_same_moment_answers_one_device_and_never_an_error(
+    client: TestClient, session: Session
+) -> None:
+    town = make_town(session)
+    user = user_client(client, session, town.town, Role.volunteer)
+    for n in range(4):
+        body = {"platform": "android", "push_token": f"token-resent-{n:04d}", "channel": "xiaomi"}
+        answers = together(*[lambda c: c.post(f"{API}/devices", headers=user.headers, json=body)] * 3)
+        assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
+        assert len({a.json()["id"] for a in answers}) == 1
+    session.expire_all()
+    assert len(session.execute(select(Device)).scalars().all()) == 4
 
 
 def test_registering_the_same_token_on_another_channel_moves_the_phone_and_its_pending_pushes(
