@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,11 @@ def reset() -> None:
     global _offset, _frozen
     _offset = timedelta(0)
     _frozen = None
+
+
+def china_date(at: datetime) -> date:
+    """The China (Asia/Shanghai) calendar day of an instant."""
+    return as_utc(at).astimezone(SHANGHAI).date()
 
 
 def as_utc(value: datetime) -> datetime:

@@ -21,13 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlmodel import Session, col
 
 from backend.accounts.models import Device
 from backend.core import clock
 from backend.core.config import get_settings
-from backend.notifications.models import Notification, PushOutbox, PushStatus
+from backend.notifications.models import Notification, PushOutbox, PushStatus, SmsOutbox
 from backend.notifications.providers import Outcome, PushMessage, PushProvider, PushResult, provider_for
 
 log = logging.getLogger(__name__)
@@ -75,41 +75,46 @@ def new_worker_token() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def _claimable(now: datetime) -> list[ColumnElement[bool]]:
-    return [
-        col(PushOutbox.status) == PushStatus.pending.value,
-        col(PushOutbox.next_attempt_at) <= now,
-        or_(col(PushOutbox.claimed_until).is_(None), col(PushOutbox.claimed_until) < now),
+def claim_due_rows(session: Session, outbox: type[PushOutbox] | type[SmsOutbox], *, token: str,
+                   lease_until: datetime, limit: int) -> list[int]:
+    """Stamp up to `limit` due rows of an outbox (push or SMS: the same claim columns) with `token`
+    and a lease; their ids in order. Does not commit. PostgreSQL: SELECT .. FOR UPDATE SKIP LOCKED,
+    then UPDATE; SQLite (one writer under BEGIN IMMEDIATE): one conditional UPDATE re-checking each
+    row is pending, due and unclaimed or its lease expired, then the rows carrying the token."""
+    now = clock.now()
+    claimable = [
+        col(outbox.status) == "pending",
+        col(outbox.next_attempt_at) <= now,
+        or_(col(outbox.claimed_until).is_(None), col(outbox.claimed_until) < now),
     ]
+    due = select(col(outbox.id)).where(*claimable).order_by(col(outbox.id)).limit(limit)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(outbox).where(col(outbox.id).in_(due.scalar_subquery()), *claimable)
+            .values(claimed_by=token, claimed_until=lease_until).execution_options(synchronize_session=False)
+        )
+        return [int(i) for i in session.execute(
+            select(col(outbox.id)).where(col(outbox.claimed_by) == token).order_by(col(outbox.id))
+        ).scalars()]
+    ids = [int(i) for i in session.execute(due.with_for_update(skip_locked=True)).scalars()]
+    if ids:
+        session.execute(
+            update(outbox).where(col(outbox.id).in_(ids))
+            .values(claimed_by=token, claimed_until=lease_until).execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def retry_delay(attempts: int, base_seconds: float, max_seconds: float) -> timedelta:
+    """Backoff before the next try: the base doubling with each failed attempt, up to the maximum."""
+    return timedelta(seconds=min(base_seconds * (2 ** max(attempts - 1, 0)), max_seconds))
 
 
 def claim_batch(session: Session, *, worker: str, limit: int) -> Batch:
     """Claim up to `limit` due rows for `worker` and commit the claim; return them with payloads."""
-    now = clock.now()
-    lease_until = now + timedelta(seconds=get_settings().push_lease_seconds)
+    lease_until = clock.now() + timedelta(seconds=get_settings().push_lease_seconds)
     token = f"{worker}:{uuid.uuid4().hex[:8]}"
-    if session.get_bind().dialect.name == "sqlite":
-        due = select(col(PushOutbox.id)).where(*_claimable(now)).order_by(col(PushOutbox.id)).limit(limit)
-        session.execute(
-            update(PushOutbox)
-            .where(col(PushOutbox.id).in_(due.scalar_subquery()), *_claimable(now))
-            .values(claimed_by=token, claimed_until=lease_until)
-            .execution_options(synchronize_session=False)
-        )
-        ids = [int(i) for i in session.execute(
-            select(col(PushOutbox.id)).where(col(PushOutbox.claimed_by) == token)
-        ).scalars()]
-    else:
-        ids = [int(i) for i in session.execute(
-            select(col(PushOutbox.id)).where(*_claimable(now)).order_by(col(PushOutbox.id)).limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()]
-        if ids:
-            session.execute(
-                update(PushOutbox).where(col(PushOutbox.id).in_(ids))
-                .values(claimed_by=token, claimed_until=lease_until)
-                .execution_options(synchronize_session=False)
-            )
+    ids = claim_due_rows(session, PushOutbox, token=token, lease_until=lease_until, limit=limit)
     claimed: list[Claimed] = []
     if ids:
         rows = session.execute(
@@ -152,7 +157,7 @@ def _payload(notification_id: object, kind: str, title_zh: str, title_en: str, b
 
 def _backoff(attempts: int) -> timedelta:
     s = get_settings()
-    return timedelta(seconds=min(s.push_retry_base_seconds * (2 ** max(attempts - 1, 0)), s.push_retry_max_seconds))
+    return retry_delay(attempts, s.push_retry_base_seconds, s.push_retry_max_seconds)
 
 
 def record_results(session: Session, batch: Batch, results: dict[int, PushResult]) -> DeliveryReport:

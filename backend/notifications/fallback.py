@@ -25,14 +25,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlmodel import Session, col
 
 from backend.accounts.models import User
 from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.db import dialect_insert
-from backend.notifications.delivery import new_worker_token
+from backend.notifications.delivery import claim_due_rows, new_worker_token, retry_delay
 from backend.notifications.models import Notification, SmsOutbox, SmsQuota, SmsStatus
 from backend.notifications.sms import (
     SmsMessage,
@@ -71,11 +71,6 @@ class SmsReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def china_day(at: datetime) -> date:
-    """The China calendar day of an instant (the allowance resets at Beijing midnight)."""
-    return clock.as_utc(at).astimezone(clock.SHANGHAI).date()
-
-
 def schedule_sms_fallbacks(session: Session) -> int:
     """Queue one SMS for every critical notification unread past its SMS due time; commit. Returns
     how many were queued by this call."""
@@ -107,38 +102,11 @@ def schedule_sms_fallbacks(session: Session) -> int:
     return queued
 
 
-def _claimable(now: datetime) -> list[ColumnElement[bool]]:
-    return [
-        col(SmsOutbox.status) == SmsStatus.pending.value,
-        col(SmsOutbox.next_attempt_at) <= now,
-        or_(col(SmsOutbox.claimed_until).is_(None), col(SmsOutbox.claimed_until) < now),
-    ]
-
-
 def claim_sms(session: Session, *, worker: str, limit: int) -> tuple[str, datetime, list[int]]:
     """Claim up to `limit` due SMS rows for `worker` and commit; the claim token, lease end and ids."""
-    now = clock.now()
-    lease_until = now + timedelta(seconds=get_settings().push_lease_seconds)
+    lease_until = clock.now() + timedelta(seconds=get_settings().push_lease_seconds)
     token = f"{worker}:{uuid.uuid4().hex[:8]}"
-    if session.get_bind().dialect.name == "sqlite":
-        due = select(col(SmsOutbox.id)).where(*_claimable(now)).order_by(col(SmsOutbox.id)).limit(limit)
-        session.execute(
-            update(SmsOutbox).where(col(SmsOutbox.id).in_(due.scalar_subquery()), *_claimable(now))
-            .values(claimed_by=token, claimed_until=lease_until).execution_options(synchronize_session=False)
-        )
-        ids = [int(i) for i in session.execute(
-            select(col(SmsOutbox.id)).where(col(SmsOutbox.claimed_by) == token).order_by(col(SmsOutbox.id))
-        ).scalars()]
-    else:
-        ids = [int(i) for i in session.execute(
-            select(col(SmsOutbox.id)).where(*_claimable(now)).order_by(col(SmsOutbox.id)).limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()]
-        if ids:
-            session.execute(
-                update(SmsOutbox).where(col(SmsOutbox.id).in_(ids))
-                .values(claimed_by=token, claimed_until=lease_until).execution_options(synchronize_session=False)
-            )
+    ids = claim_due_rows(session, SmsOutbox, token=token, lease_until=lease_until, limit=limit)
     session.commit()
     return token, lease_until, ids
 
@@ -179,7 +147,7 @@ def give_back_allowance(session: Session, user_id: int, day: date) -> None:
 
 def _backoff(attempts: int) -> timedelta:
     s = get_settings()
-    return timedelta(seconds=min(s.sms_retry_base_seconds * (2 ** max(attempts - 1, 0)), s.sms_retry_max_seconds))
+    return retry_delay(attempts, s.sms_retry_base_seconds, s.sms_retry_max_seconds)
 
 
 @dataclass(frozen=True)
@@ -210,7 +178,7 @@ def _prepare(session: Session, outbox_id: int, token: str, report: SmsReport) ->
         _finish(session, outbox_id, token, status=SmsStatus.cancelled.value, last_error="no mainland mobile number")
         report.cancelled += 1
     else:
-        day = china_day(clock.now())
+        day = clock.china_date(clock.now())  # the allowance resets at Beijing midnight
         if take_allowance(session, int(row[0]), day, settings.sms_daily_cap):
             ready = _Ready(outbox_id, int(row[0]), str(row[3]), int(row[1]), day)
         else:

@@ -38,7 +38,7 @@ def purge_finished_pushes(session: Session) -> int:
     sms = int(session.execute(
         delete(SmsOutbox).where(col(SmsOutbox.status) != SmsStatus.pending.value, col(SmsOutbox.created_at) < cutoff)
     ).rowcount)  # type: ignore[attr-defined]
-    session.execute(delete(SmsQuota).where(col(SmsQuota.day) < cutoff.astimezone(clock.SHANGHAI).date()))
+    session.execute(delete(SmsQuota).where(col(SmsQuota.day) < clock.china_date(cutoff)))
     return pushes + sms
 
 
