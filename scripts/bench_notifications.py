@@ -1,6 +1,6 @@
 """Benchmark: fan out 10,000 notifications through the outbox to a fake FCM endpoint with one worker,
-then the same through each vendor push channel (issue 19: Huawei, Xiaomi, Honor, OPPO, vivo) to its fake
-server, each against the same messages handed straight to that channel's provider without the outbox
+then the same through each vendor push channel (issue 19: Huawei, HarmonyOS NEXT, Xiaomi, Honor, OPPO,
+vivo) to its fake server, each against the same messages handed straight to that channel's provider without the outbox
 (target: at least 0.8 of that rate, every push exactly once).
 
     uv run python scripts/bench_notifications.py [--count 10000] [--users 2000] [--channels huawei,...]
@@ -206,7 +206,7 @@ def _bench(args: argparse.Namespace, url: str, workdir: str) -> int:
     return 0 if all_ok else 1
 
 
-VENDOR_CHANNELS = ("huawei", "xiaomi", "honor", "oppo", "vivo")
+VENDOR_CHANNELS = ("huawei", "harmony", "xiaomi", "honor", "oppo", "vivo")
 
 
 def _serve_vendor(conn: Connection, channel: str) -> None:

@@ -106,6 +106,7 @@ class PushChannel(StrEnum):
     honor = "honor"  # Honor Push
     oppo = "oppo"  # OPPO Push (also OnePlus, realme)
     vivo = "vivo"  # vivo Push (also iQOO)
+    harmony = "harmony"  # HarmonyOS NEXT (5 and later, ArkTS apps): Push Kit v3, not HMS
 
 
 class Device(SQLModel, table=True):

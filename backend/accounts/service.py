@@ -756,11 +756,13 @@ class DeviceChannelInvalid(DomainError):
     title_en = "Push channel does not fit the platform"
 
 
-# iOS is reached through FCM (APNs); HarmonyOS only through Huawei Push Kit; Android through any.
+# iOS is reached through FCM (APNs); HarmonyOS only through Huawei Push Kit: HMS (v1) on
+# HarmonyOS 2-4, Push Kit v3 on HarmonyOS NEXT, whose tokens only v3 takes; Android through any
+# channel but the NEXT one.
 CHANNELS_OF_PLATFORM: dict[DevicePlatform, frozenset[PushChannel]] = {
     DevicePlatform.ios: frozenset({PushChannel.fcm}),
-    DevicePlatform.harmony: frozenset({PushChannel.huawei}),
-    DevicePlatform.android: frozenset(PushChannel),
+    DevicePlatform.harmony: frozenset({PushChannel.huawei, PushChannel.harmony}),
+    DevicePlatform.android: frozenset(PushChannel) - {PushChannel.harmony},
 }
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -20,13 +21,29 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col
 
 from backend.accounts.models import Device
 from backend.core import clock
 from backend.core.config import get_settings
+from backend.core.db import one_of
 from backend.notifications.models import Notification, PushOutbox, PushStatus, SmsOutbox
 from backend.notifications.providers import Outcome, PushMessage, PushProvider, PushResult, provider_for
 
@@ -42,6 +59,7 @@ class Claimed:
     platform: str
     data: dict[str, str]
     channel: str = "fcm"
+    dedupe_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,31 +96,27 @@ def new_worker_token() -> str:
 def claim_due_rows(session: Session, outbox: type[PushOutbox] | type[SmsOutbox], *, token: str,
                    lease_until: datetime, limit: int) -> list[int]:
     """Stamp up to `limit` due rows of an outbox (push or SMS: the same claim columns) with `token`
-    and a lease; their ids in order. Does not commit. PostgreSQL: SELECT .. FOR UPDATE SKIP LOCKED,
-    then UPDATE; SQLite (one writer under BEGIN IMMEDIATE): one conditional UPDATE re-checking each
-    row is pending, due and unclaimed or its lease expired, then the rows carrying the token."""
+    and a lease; their ids in order. Does not commit. One UPDATE .. RETURNING on both backends:
+    PostgreSQL picks the rows with SELECT .. FOR UPDATE SKIP LOCKED inside it, so two workers
+    never wait on or take each other's rows; SQLite (one writer under BEGIN IMMEDIATE) re-checks in
+    the UPDATE's own WHERE that each row is pending, due and unclaimed or its lease expired."""
     now = clock.now()
+    table = outbox.__table__  # type: ignore[union-attr]
     claimable = [
-        col(outbox.status) == "pending",
-        col(outbox.next_attempt_at) <= now,
-        or_(col(outbox.claimed_until).is_(None), col(outbox.claimed_until) < now),
+        table.c.status == "pending",
+        table.c.next_attempt_at <= now,
+        or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
     ]
-    due = select(col(outbox.id)).where(*claimable).order_by(col(outbox.id)).limit(limit)
+    due = select(table.c.id).where(*claimable).order_by(table.c.id).limit(limit)
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(outbox).where(col(outbox.id).in_(due.scalar_subquery()), *claimable)
-            .values(claimed_by=token, claimed_until=lease_until).execution_options(synchronize_session=False)
-        )
-        return [int(i) for i in session.execute(
-            select(col(outbox.id)).where(col(outbox.claimed_by) == token).order_by(col(outbox.id))
-        ).scalars()]
-    ids = [int(i) for i in session.execute(due.with_for_update(skip_locked=True)).scalars()]
-    if ids:
-        session.execute(
-            update(outbox).where(col(outbox.id).in_(ids))
-            .values(claimed_by=token, claimed_until=lease_until).execution_options(synchronize_session=False)
-        )
-    return ids
+        chosen = update(table).where(table.c.id.in_(due.scalar_subquery()), *claimable)
+    else:
+        # MATERIALIZED: the locking SELECT runs once, never re-scanned per row the UPDATE visits.
+        picked = due.with_for_update(skip_locked=True).cte("due_rows").prefix_with("MATERIALIZED")
+        chosen = update(table).where(table.c.id.in_(select(picked.c.id)))
+    # Core, not ORM: at a batch API's rate the ORM's per-statement work was a visible share of a push.
+    return sorted(int(i) for i in session.connection().execute(
+        chosen.values(claimed_by=token, claimed_until=lease_until).returning(table.c.id)).scalars())
 
 
 def retry_delay(attempts: int, base_seconds: float, max_seconds: float) -> timedelta:
@@ -117,24 +131,34 @@ def claim_batch(session: Session, *, worker: str, limit: int) -> Batch:
     ids = claim_due_rows(session, PushOutbox, token=token, lease_until=lease_until, limit=limit)
     claimed: list[Claimed] = []
     if ids:
-        rows = session.execute(
-            select(PushOutbox.id, Notification.id, Notification.kind,  # type: ignore[call-overload]
-                   Notification.title_zh, Notification.title_en, Notification.body_zh, Notification.body_en,
-                   Notification.data, Device.push_token, Device.platform, PushOutbox.channel, Device.channel)
-            .join(Notification, col(Notification.id) == col(PushOutbox.notification_id))
-            .outerjoin(Device, and_(col(Device.id) == col(PushOutbox.device_id),
-                                    col(Device.user_id) == col(PushOutbox.user_id)))
-            .where(col(PushOutbox.id).in_(ids))
-            .order_by(col(PushOutbox.id))
+        outbox, note, device = _tables()
+        rows = session.connection().execute(
+            select(outbox.c.id, note.c.id, note.c.kind, note.c.title_zh, note.c.title_en, note.c.body_zh,
+                   note.c.body_en, note.c.data, device.c.push_token, device.c.platform, outbox.c.channel,
+                   device.c.channel, outbox.c.created_at)
+            .join(note, note.c.id == outbox.c.notification_id)
+            .outerjoin(device, and_(device.c.id == outbox.c.device_id, device.c.user_id == outbox.c.user_id))
+            .where(one_of(session, outbox.c.id, ids))
+            .order_by(outbox.c.id)
         ).all()
         # The device's channel now (a phone may re-register on another channel), else the one queued.
-        # Plain columns, not Notification objects: building an ORM object per push cost more than the
+        # Plain rows, not Notification objects: building an ORM object per push cost more than the
         # rest of the claim at the rate of a batch API (OPPO's 1,000 per call).
         claimed = [Claimed(int(r[0]), r[8], r[9] or "",
-                           _payload(r[1], r[2], r[3], r[4], r[5], r[6], r[7]), r[11] or r[10] or "fcm")
+                           _payload(r[1], r[2], r[3], r[4], r[5], r[6], r[7]), r[11] or r[10] or "fcm",
+                           dedupe_id(int(r[0]), r[12]))
                    for r in rows]
     session.commit()
     return Batch(token, claimed)
+
+
+def dedupe_id(outbox_id: int, queued_at: datetime) -> str:
+    """The id a channel that drops resends sees for every attempt of one outbox row (PushMessage.dedupe_id)."""
+    return f"{outbox_id}-{int(queued_at.timestamp() * 1000):x}"
+
+
+def _tables() -> tuple[Table, Table, Table]:
+    return (PushOutbox.__table__, Notification.__table__, Device.__table__)  # type: ignore[attr-defined]
 
 
 def push_data(n: Notification) -> dict[str, str]:
@@ -165,28 +189,21 @@ def record_results(session: Session, batch: Batch, results: dict[int, PushResult
     was taken over belongs to the other worker, whose record wins); commit."""
     report = DeliveryReport()
     now = clock.now()
-    max_attempts = get_settings().push_max_attempts
-    ids = [item.outbox_id for item in batch.items]
-    held_query = select(col(PushOutbox.id), col(PushOutbox.attempts)).where(
-        col(PushOutbox.id).in_(ids), col(PushOutbox.claimed_by) == batch.token,
-        col(PushOutbox.status) == PushStatus.pending.value)
-    if session.get_bind().dialect.name == "postgresql":
-        held_query = held_query.with_for_update()
-    held = {int(i): int(n) for i, n in session.execute(held_query).all()}
-    report.lost_claims = len(ids) - len(held)
+    sent = {item.outbox_id: results[item.outbox_id].message_id for item in batch.items
+            if results[item.outbox_id].outcome is Outcome.sent}
+    if sent:
+        report.sent = _record_sent(session, batch.token, sent, now)
+    unsent = [item for item in batch.items if item.outbox_id not in sent]
+    held = _held_attempts(session, batch.token, [item.outbox_id for item in unsent]) if unsent else {}
+    report.lost_claims = len(batch.items) - report.sent - len(held)
     if report.lost_claims:
         log.warning("%d outbox rows: claim lost before the result was recorded", report.lost_claims)
-    sent_rows: list[dict[str, object]] = []
-    others: list[tuple[int, dict[str, object]]] = []
+    max_attempts = get_settings().push_max_attempts
     dead_tokens: set[str] = set()
-    for item in batch.items:
+    for item in unsent:
         if item.outbox_id not in held:
             continue
         result = results[item.outbox_id]
-        if result.outcome is Outcome.sent:
-            sent_rows.append({"row_id": item.outbox_id, "message_id": result.message_id})
-            report.sent += 1
-            continue
         values: dict[str, object] = {"claimed_by": None, "claimed_until": None, "last_error": result.error}
         if result.outcome is Outcome.retry:
             attempts = held[item.outbox_id] + 1
@@ -205,18 +222,7 @@ def record_results(session: Session, batch: Batch, results: dict[int, PushResult
         else:
             values["status"] = PushStatus.failed.value
             report.failed += 1
-        others.append((item.outbox_id, values))
-    if sent_rows:
-        # One executemany for the common case; the rows are ours (checked above, locked on PostgreSQL;
-        # SQLite holds the write lock for the whole transaction).
-        session.connection().execute(
-            update(PushOutbox).where(col(PushOutbox.id) == bindparam("row_id"))
-            .values(status=PushStatus.sent.value, sent_at=now, provider_message_id=bindparam("message_id"),
-                    claimed_by=None, claimed_until=None, last_error=None),
-            sent_rows,
-        )
-    for row_id, values in others:
-        session.execute(update(PushOutbox).where(col(PushOutbox.id) == row_id).values(**values)
+        session.execute(update(PushOutbox).where(col(PushOutbox.id) == item.outbox_id).values(**values)
                         .execution_options(synchronize_session=False))
     if dead_tokens:
         # Pending pushes to the same device lose their device (FK SET NULL) and are dropped when claimed.
@@ -227,15 +233,67 @@ def record_results(session: Session, batch: Batch, results: dict[int, PushResult
     return report
 
 
+_MESSAGE_ID_MAX = 200  # notification_outbox.provider_message_id
+
+
+def _record_sent(session: Session, token: str, sent: dict[int, str | None], now: datetime) -> int:
+    """Mark the rows sent, with each provider message id, in one UPDATE whose WHERE keeps only rows
+    this claim still holds; how many it marked. The ids and message ids travel as one JSON value,
+    read by the database (jsonb_each_text, json_each/json_extract), so a batch of a thousand is one
+    statement with three parameters rather than a thousand executions."""
+    outbox = PushOutbox.__table__  # type: ignore[attr-defined]
+    # Cut to the column's width: a vendor's overlong id must not fail the record of a whole batch
+    # (its rows would be sent again when the lease ran out).
+    ids_and_messages = bindparam("sent", json.dumps({str(k): v[:_MESSAGE_ID_MAX] if v else None
+                                                     for k, v in sent.items()}), type_=String)
+    values: dict[str, object] = {"status": PushStatus.sent.value, "sent_at": now, "claimed_by": None,
+                                 "claimed_until": None, "last_error": None}
+    held = [outbox.c.claimed_by == token, outbox.c.status == PushStatus.pending.value]
+    if session.get_bind().dialect.name == "postgresql":
+        listed = func.jsonb_each_text(cast(ids_and_messages, postgresql.JSONB)).table_valued("key", "value")
+        marked = update(outbox).where(outbox.c.id == cast(listed.c.key, BigInteger), *held).values(
+            provider_message_id=listed.c.value, **values)
+    else:
+        # Not UPDATE .. FROM: SQLite's plan for it scans the outbox per JSON row. The ids select the
+        # rows by primary key; each reads its message id from the (cached) parse of the same value.
+        listed = func.json_each(ids_and_messages).table_valued("key")
+        marked = update(outbox).where(outbox.c.id.in_(select(cast(listed.c.key, Integer))), *held).values(
+            provider_message_id=func.json_extract(ids_and_messages, func.printf('$."%d"', outbox.c.id)), **values)
+    return int(session.connection().execute(marked).rowcount)
+
+
+def _held_attempts(session: Session, token: str, ids: list[int]) -> dict[int, int]:
+    """Of `ids`, the rows this claim still holds, with their attempts so far (locked on PostgreSQL;
+    SQLite holds the write lock for the whole transaction)."""
+    outbox = PushOutbox.__table__  # type: ignore[attr-defined]
+    query = select(outbox.c.id, outbox.c.attempts).where(
+        one_of(session, outbox.c.id, ids), outbox.c.claimed_by == token,
+        outbox.c.status == PushStatus.pending.value)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {int(i): int(n) for i, n in session.connection().execute(query).all()}
+
+
 def _payload_refusal(data: dict[str, str]) -> str | None:
     """The enqueue guard again, at the door of every channel: whatever a provider builds its message
     from is ids and generic text, or it is not sent."""
-    from backend.notifications.service import RESERVED_KEYS, PayloadNotAllowed, check_payload
+    from backend.notifications.service import RESERVED_KEYS
+
+    return _refusal_of(data.get("kind", ""), tuple(data.get(k, "") for k in _TEXT_KEYS),
+                       tuple(sorted((k, v) for k, v in data.items() if k not in RESERVED_KEYS)))
+
+
+_TEXT_KEYS = ("title_zh", "title_en", "body_zh", "body_en")
+
+
+@lru_cache(maxsize=4096)
+def _refusal_of(kind: str, texts: tuple[str, ...], data: tuple[tuple[str, str], ...]) -> str | None:
+    # Cached: one notification fanned out to many phones is the same check (a pure function of
+    # these values) for every one of them, and its patterns cost as much as a batch API's send.
+    from backend.notifications.service import PayloadNotAllowed, check_payload
 
     try:
-        check_payload(kind=data.get("kind", ""),
-                      texts=[data.get(k, "") for k in ("title_zh", "title_en", "body_zh", "body_en")],
-                      data={k: v for k, v in data.items() if k not in RESERVED_KEYS})
+        check_payload(kind=kind, texts=list(texts), data=dict(data))
     except PayloadNotAllowed as exc:
         return f"payload refused: {exc.detail_en}"[:500]
     return None
@@ -258,8 +316,8 @@ def send_claimed(provider: PushProvider | None, claimed: list[Claimed]) -> dict[
         sender = provider or provider_for(channel)
         for start in range(0, len(sendable), sender.max_batch):
             chunk = sendable[start:start + sender.max_batch]
-            answers = sender.send([PushMessage(c.outbox_id, c.token or "", c.platform, c.data, c.channel)
-                                   for c in chunk])
+            answers = sender.send([PushMessage(c.outbox_id, c.token or "", c.platform, c.data, c.channel,
+                                               c.dedupe_id) for c in chunk])
             for c, answer in zip(chunk, answers, strict=True):
                 results[c.outbox_id] = answer
     return results
@@ -289,23 +347,30 @@ def deliver_pending(session: Session, *, provider: PushProvider | None = None, w
                     time_budget_seconds: float = 50.0, limit: int | None = None) -> DeliveryReport:
     """Drain what is due, batch after batch, until nothing is left or the time budget is spent.
 
-    While one batch is on the wire the next is claimed and the last recorded: the database work
-    overlaps the channel's answer instead of adding to it (a batch API such as OPPO's answers 1,000
-    pushes faster than the outbox could claim and record them one step after the other). Every
+    While one batch is on the wire the one before it is recorded and the next claimed: the database
+    work overlaps the channel's answer instead of adding to it (a batch API such as OPPO's answers
+    1,000 pushes faster than the outbox could claim and record them one step after the other). An
+    answer waits at most one batch's time for its record, well within the claim's lease. Every
     claimed batch is sent and recorded before this returns."""
     worker = worker or new_worker_token()
     size = _batch_size(provider, limit)
     total = DeliveryReport()
     started = time.monotonic()
+    answered: tuple[Batch, dict[int, PushResult]] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
         batch = claim_batch(session, worker=worker, limit=size)
         while batch.items:
             total.claimed += len(batch.items)
             in_flight = sender.submit(send_claimed, provider, batch.items)
+            if answered is not None:
+                total.add(record_results(session, *answered))
+                total.batches += 1
             following = Batch("", [])
             if time.monotonic() - started <= time_budget_seconds:
                 following = claim_batch(session, worker=worker, limit=size)
-            total.add(record_results(session, batch, in_flight.result()))
-            total.batches += 1
+            answered = (batch, in_flight.result())
             batch = following
+        if answered is not None:
+            total.add(record_results(session, *answered))
+            total.batches += 1
     return total

@@ -8,13 +8,49 @@
   recipient has no mainland mobile number; take one from the recipient's allowance for the China
   calendar day with one conditional UPDATE (`sent = sent + 1 WHERE sent < cap`), or mark it capped.
   Send outside any transaction, then record the result only if the row still carries the claim.
-- The allowance counts SMS the platform accepted: an attempt that does not end in `sent` (retried
-  later or failed for good) gives its unit back (`sent = sent - 1`), so failures and retries never
-  eat a user's allowance and a retried SMS takes its unit again when it is next tried. A worker
-  killed between taking a unit and recording the send keeps that unit taken (the cap errs on the
-  side of fewer SMS, never more).
+- The allowance counts SMS that may have reached the phone. An attempt gives its unit back
+  (`sent = sent - 1`) only when the request certainly did not reach the gateway or the gateway
+  refused it (connect error, pool timeout, 429, 4xx, a success field saying no). An ambiguous
+  attempt (5xx, a connection dropped after sending, a read timeout, a provider that raised) keeps
+  its unit, and a retry takes another: the cap bounds what may have arrived, never only what was
+  confirmed. A worker killed between taking a unit and recording the send keeps that unit taken
+  (the cap errs on the side of fewer SMS, never more).
+- A read timeout (the gateway had the request and never answered) is not retried: the row ends
+  `unconfirmed` (it may well have arrived; resending is how a slow gateway texted one person three
+  times). 5xx is retried with backoff, as gateways mostly answer it without sending.
+- After an attempt for user U ends in retry or `unconfirmed`, U's other pending rows due before
+  the retry time are set aside to it (one attempt per person per pass): a gateway that sends and
+  then answers 5xx cannot multiply texts within a pass.
 - A row is only sent while its lease has room for a whole HTTP exchange; otherwise the claim is
   released unsent, so a lease never runs out under a send in flight and no SMS goes out twice.
+
+Coalescing (短信合并, HULEI_SMS_COALESCE_MINUTES, default 60; 0 switches it off). The SMS only says
+"open the app", so one SMS covers every unread critical notification its recipient already had when
+it went out; a burst of reports must not spend a police officer's whole day's allowance. An SMS
+never covers a notification written after it was sent (`sent_at` is when the request left): the
+officer opening the app for the first may not be looking any more when the next arrives, and its
+push may have failed.
+
+- When an SMS to user U is accepted, every other pending row of U whose notification is still unread
+  and existed when the SMS went out is folded into it in the same transaction: status `coalesced`,
+  no allowance taken, never sent. Folding waits for the acceptance rather than the decision to
+  send, so an SMS that fails for good does not take the other notifications down with it (the next
+  of them gets its own SMS). An `unconfirmed` SMS folds nothing and covers nothing: in doubt, the
+  next notification is texted (under the cap).
+- A row that comes due later is `coalesced` without being sent only when U was sent an SMS at or
+  after its notification's created_at, within the window, and has read no notification since that
+  SMS. A notification written after U's last SMS, or once U read anything after it, or once the
+  window has passed, is texted again (still within the daily cap).
+- Every such decision for U (send, coalesce, fold, set aside) is taken while holding U's allowance
+  row for the China day (`lock_recipient`: the row the conditional UPDATE of the cap takes), so two
+  workers decide for one user one after the other. A worker that finds another of U's rows claimed
+  by another worker (possibly on the wire, which a claim cannot tell from merely claimed) sets its
+  own row aside for SET_ASIDE instead of sending: at most one SMS per user is in flight, and when
+  the other is accepted it folds the row set aside. That costs at most a lease's delay when the
+  other SMS fails. Residual races: the allowance row is per China day, so two decisions straddling
+  Beijing midnight are not serialised against each other (both may send, each under its own day's
+  cap); and a worker whose lease ran out under a send (prevented by LEASE_MARGIN, not excluded if
+  the process stalls) no longer counts as in flight.
 """
 
 from __future__ import annotations
@@ -25,7 +61,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlmodel import Session, col
 
 from backend.accounts.models import User
@@ -53,6 +89,8 @@ SCAN_CHUNK = 500
 CLAIM_LIMIT = 20
 # Room left on the lease beyond the HTTP timeouts before a send may start.
 LEASE_MARGIN = timedelta(seconds=5)
+# How long a row waits when another SMS to the same recipient may be on the wire (see above).
+SET_ASIDE = timedelta(seconds=10)
 
 
 @dataclass
@@ -65,9 +103,15 @@ class SmsReport:
     cancelled: int = 0
     lost_claims: int = 0
     released: int = 0
+    coalesced: int = 0  # claimed rows this worker found covered by an SMS already sent (短信合并)
+    # Claimed rows put back: another SMS to the same person may be in flight, or the gateway just
+    # failed that person's SMS in this pass (one attempt per person per pass).
+    set_aside: int = 0
+    unconfirmed: int = 0  # sent, no answer in time (read timeout): may have arrived, never resent
 
     def add(self, other: SmsReport) -> None:
-        for name in ("claimed", "sent", "retried", "failed", "capped", "cancelled", "lost_claims", "released"):
+        for name in ("claimed", "sent", "retried", "failed", "capped", "cancelled", "lost_claims", "released",
+                     "coalesced", "set_aside", "unconfirmed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
@@ -126,6 +170,20 @@ def _finish(session: Session, outbox_id: int, token: str, **values: object) -> b
     ).rowcount)  # type: ignore[attr-defined]
 
 
+def lock_recipient(session: Session, user_id: int, day: date) -> None:
+    """Hold the user's allowance row for `day` until the transaction ends, so that every decision on
+    whether the user gets an SMS is taken by one worker at a time. On PostgreSQL the no-op UPDATE
+    locks the row (READ COMMITTED: the statements after it see what the previous holder committed);
+    SQLite runs one writer at a time already (BEGIN IMMEDIATE)."""
+    insert = dialect_insert(session)
+    session.execute(insert(SmsQuota).values(user_id=user_id, day=day, sent=0)
+                    .on_conflict_do_nothing(index_elements=["user_id", "day"]))
+    session.execute(
+        update(SmsQuota).where(col(SmsQuota.user_id) == user_id, col(SmsQuota.day) == day)
+        .values(sent=col(SmsQuota.sent)).execution_options(synchronize_session=False)
+    )
+
+
 def take_allowance(session: Session, user_id: int, day: date, cap: int) -> bool:
     """Take one SMS from the user's allowance for `day`; False when the day's cap is reached."""
     insert = dialect_insert(session)
@@ -138,7 +196,7 @@ def take_allowance(session: Session, user_id: int, day: date, cap: int) -> bool:
 
 
 def give_back_allowance(session: Session, user_id: int, day: date) -> None:
-    """Return a unit taken for an SMS that was not sent."""
+    """Return a unit taken for an SMS that certainly did not reach the gateway (or that it refused)."""
     session.execute(
         update(SmsQuota).where(col(SmsQuota.user_id) == user_id, col(SmsQuota.day) == day, col(SmsQuota.sent) > 0)
         .values(sent=col(SmsQuota.sent) - 1).execution_options(synchronize_session=False)
@@ -157,20 +215,89 @@ class _Ready:
     phone: str
     attempts: int
     day: date
+    queued_at: datetime  # the row's created_at: part of the gateway request id
+
+
+def _coalesce_window() -> timedelta | None:
+    """How long an SMS covers its recipient's later critical notifications; None when switched off."""
+    minutes = get_settings().sms_coalesce_minutes
+    return timedelta(minutes=minutes) if minutes > 0 else None
+
+
+def _gone(session: Session, outbox_id: int, report: SmsReport) -> None:
+    """Count a claimed row this worker no longer holds: folded into another SMS, or the claim lost."""
+    status = session.execute(select(col(SmsOutbox.status)).where(col(SmsOutbox.id) == outbox_id)).scalar_one_or_none()
+    if status == SmsStatus.coalesced.value:
+        report.coalesced += 1
+    else:
+        report.lost_claims += 1
+
+
+def covering_sms(session: Session, user_id: int, now: datetime, window: timedelta,
+                 created_at: datetime) -> int | None:
+    """The SMS (outbox id) that already told the user about a notification written at `created_at`:
+    their last SMS, if it went out at or after `created_at` (an SMS covers only what existed when it
+    was sent), within `window` before `now`, with no notification of theirs read since. None when
+    there is none: the notification gets its own SMS."""
+    last = session.execute(
+        select(col(SmsOutbox.id), col(SmsOutbox.sent_at))
+        .where(col(SmsOutbox.user_id) == user_id, col(SmsOutbox.status) == SmsStatus.sent.value,
+               col(SmsOutbox.sent_at).is_not(None))
+        .order_by(col(SmsOutbox.sent_at).desc(), col(SmsOutbox.id).desc()).limit(1)
+    ).first()
+    if last is None or clock.as_utc(last[1]) <= now - window or clock.as_utc(last[1]) < clock.as_utc(created_at):
+        return None
+    # A read at the very instant of the SMS counts as after it: in doubt, text again (the cap still holds).
+    read_since = session.execute(
+        select(col(Notification.id)).where(col(Notification.user_id) == user_id,
+                                           col(Notification.read_at) >= last[1]).limit(1)
+    ).first()
+    return None if read_since is not None else int(last[0])
+
+
+def _claimed_elsewhere(session: Session, user_id: int, outbox_id: int, token: str, now: datetime) -> bool:
+    """Whether another worker holds a live claim on another of the user's pending rows (its SMS may
+    be on the wire)."""
+    return session.execute(
+        select(col(SmsOutbox.id)).where(
+            col(SmsOutbox.user_id) == user_id, col(SmsOutbox.status) == SmsStatus.pending.value,
+            col(SmsOutbox.id) != outbox_id, col(SmsOutbox.claimed_by).is_not(None),
+            col(SmsOutbox.claimed_by) != token, col(SmsOutbox.claimed_until) > now,
+        ).limit(1)
+    ).first() is not None
+
+
+def fold_into(session: Session, user_id: int, sms_id: int, sent_at: datetime) -> int:
+    """Mark every other pending row of the user whose notification is still unread and existed when
+    the SMS `sms_id` went out (`sent_at`) as covered by it (coalesced: never sent, no allowance).
+    Call holding `lock_recipient`; does not commit. How many rows were folded."""
+    unread = select(col(Notification.id)).where(col(Notification.user_id) == user_id,
+                                                col(Notification.read_at).is_(None),
+                                                col(Notification.created_at) <= sent_at)
+    return int(session.execute(
+        update(SmsOutbox).where(
+            col(SmsOutbox.user_id) == user_id, col(SmsOutbox.status) == SmsStatus.pending.value,
+            col(SmsOutbox.id) != sms_id, col(SmsOutbox.notification_id).in_(unread),
+        ).values(status=SmsStatus.coalesced.value, claimed_by=None, claimed_until=None,
+                 last_error=f"covered by SMS {sms_id}").execution_options(synchronize_session=False)
+    ).rowcount)  # type: ignore[attr-defined]
 
 
 def _prepare(session: Session, outbox_id: int, token: str, report: SmsReport) -> _Ready | None:
     """Decide whether the claimed row is sent now; if so its allowance unit is taken. Commits."""
     settings = get_settings()
+    window = _coalesce_window()
+    now = clock.now()
     row = session.execute(
-        select(col(SmsOutbox.user_id), col(SmsOutbox.attempts), col(Notification.read_at), col(User.phone))
+        select(col(SmsOutbox.user_id), col(SmsOutbox.attempts), col(Notification.read_at), col(User.phone),
+               col(Notification.created_at), col(SmsOutbox.created_at))
         .join(Notification, col(Notification.id) == col(SmsOutbox.notification_id))
         .join(User, col(User.id) == col(SmsOutbox.user_id))
         .where(*_held(outbox_id, token))
     ).first()
     ready: _Ready | None = None
     if row is None:
-        report.lost_claims += 1
+        _gone(session, outbox_id, report)
     elif row[2] is not None:
         _finish(session, outbox_id, token, status=SmsStatus.cancelled.value, last_error="read before the SMS")
         report.cancelled += 1
@@ -178,9 +305,24 @@ def _prepare(session: Session, outbox_id: int, token: str, report: SmsReport) ->
         _finish(session, outbox_id, token, status=SmsStatus.cancelled.value, last_error="no mainland mobile number")
         report.cancelled += 1
     else:
-        day = clock.china_date(clock.now())  # the allowance resets at Beijing midnight
-        if take_allowance(session, int(row[0]), day, settings.sms_daily_cap):
-            ready = _Ready(outbox_id, int(row[0]), str(row[3]), int(row[1]), day)
+        user_id = int(row[0])
+        day = clock.china_date(now)  # the allowance resets at Beijing midnight
+        if window is not None:
+            lock_recipient(session, user_id, day)
+        # Under the lock, what the previous holder committed is visible: our row may have been folded.
+        if window is not None and session.execute(
+                select(col(SmsOutbox.id)).where(*_held(outbox_id, token))).first() is None:
+            _gone(session, outbox_id, report)
+        elif window is not None and (covering := covering_sms(session, user_id, now, window, row[4])) is not None:
+            _finish(session, outbox_id, token, status=SmsStatus.coalesced.value,
+                    last_error=f"covered by SMS {covering}")
+            report.coalesced += 1
+        elif window is not None and _claimed_elsewhere(session, user_id, outbox_id, token, now):
+            _finish(session, outbox_id, token, next_attempt_at=now + SET_ASIDE)
+            report.set_aside += 1
+            log.debug("sms outbox %s: set aside, another SMS to the same person may be in flight", outbox_id)
+        elif take_allowance(session, user_id, day, settings.sms_daily_cap):
+            ready = _Ready(outbox_id, user_id, str(row[3]), int(row[1]), day, row[5])
         else:
             _finish(session, outbox_id, token, status=SmsStatus.capped.value, last_error="daily SMS cap reached")
             report.capped += 1
@@ -188,20 +330,58 @@ def _prepare(session: Session, outbox_id: int, token: str, report: SmsReport) ->
     return ready
 
 
-def _record(session: Session, ready: _Ready, token: str, result: SmsResult, report: SmsReport) -> None:
-    """Write the result onto the row if the claim still holds it; give the unit back unless sent. Commits."""
+def _set_aside_others(session: Session, ready: _Ready, token: str, until: datetime) -> list[int]:
+    """Put the user's other pending rows due before `until` off to `until` (and hand back this
+    worker's claims on them), after their SMS just ended in doubt or in trouble: one attempt per
+    person per pass, so a gateway that sends and then answers 5xx cannot multiply texts. Rows another
+    worker holds a live claim on are left alone. Does not commit; the ids set aside."""
     now = clock.now()
+    return [int(i) for i in session.execute(
+        update(SmsOutbox).where(
+            col(SmsOutbox.user_id) == ready.user_id, col(SmsOutbox.status) == SmsStatus.pending.value,
+            col(SmsOutbox.id) != ready.outbox_id, col(SmsOutbox.next_attempt_at) < until,
+            or_(col(SmsOutbox.claimed_by).is_(None), col(SmsOutbox.claimed_by) == token,
+                col(SmsOutbox.claimed_until) <= now),
+        ).values(next_attempt_at=until, claimed_by=None, claimed_until=None)
+        .returning(col(SmsOutbox.id)).execution_options(synchronize_session=False)
+    ).scalars()]
+
+
+def _record(session: Session, ready: _Ready, token: str, result: SmsResult, report: SmsReport,
+            sending_at: datetime) -> list[int]:
+    """Write the result onto the row if the claim still holds it; give the unit back only when the
+    request certainly did not reach the gateway. Commits. The user's other rows set aside (see
+    `_set_aside_others`)."""
+    now = clock.now()
+    set_aside: list[int] = []
+    if _coalesce_window() is not None:  # before touching any outbox row: the same lock order as _prepare
+        lock_recipient(session, ready.user_id, ready.day)
     if result.outcome is SmsOutcome.sent:
-        held = _finish(session, ready.outbox_id, token, status=SmsStatus.sent.value, sent_at=now,
+        # sent_at is when the request left: the SMS covers what existed then, nothing written later.
+        held = _finish(session, ready.outbox_id, token, status=SmsStatus.sent.value, sent_at=sending_at,
                        provider_message_id=result.message_id, last_error=None)
+        if held and _coalesce_window() is not None and (
+                folded := fold_into(session, ready.user_id, ready.outbox_id, sending_at)):
+            log.debug("sms outbox %s: covers %s other unread notifications", ready.outbox_id, folded)
         report.sent += 1
     else:
-        give_back_allowance(session, ready.user_id, ready.day)
+        # An attempt that may have reached the gateway keeps its unit: the cap bounds what may have
+        # arrived on the phone, so ambiguous attempts can never add up past it.
+        if not result.may_have_arrived:
+            give_back_allowance(session, ready.user_id, ready.day)
         attempts = ready.attempts + 1
-        if result.outcome is SmsOutcome.retry and attempts < get_settings().sms_max_attempts:
-            held = _finish(session, ready.outbox_id, token, attempts=attempts, next_attempt_at=now + _backoff(attempts),
+        next_attempt_at = now + _backoff(attempts)
+        if result.outcome is SmsOutcome.unconfirmed:
+            # Never resent: the person may already have it. Counts neither as sent nor as failed.
+            held = _finish(session, ready.outbox_id, token, attempts=attempts, status=SmsStatus.unconfirmed.value,
+                           last_error=result.error)
+            report.unconfirmed += 1
+            set_aside = _set_aside_others(session, ready, token, next_attempt_at)
+        elif result.outcome is SmsOutcome.retry and attempts < get_settings().sms_max_attempts:
+            held = _finish(session, ready.outbox_id, token, attempts=attempts, next_attempt_at=next_attempt_at,
                            last_error=result.error)
             report.retried += 1
+            set_aside = _set_aside_others(session, ready, token, next_attempt_at)
         else:
             held = _finish(session, ready.outbox_id, token, attempts=attempts, status=SmsStatus.failed.value,
                            last_error=result.error)
@@ -210,6 +390,7 @@ def _record(session: Session, ready: _Ready, token: str, result: SmsResult, repo
         report.lost_claims += 1
         log.warning("sms outbox %s: claim lost before the result was recorded", ready.outbox_id)
     session.commit()
+    return set_aside
 
 
 def _release(session: Session, ids: list[int], token: str) -> int:
@@ -229,22 +410,28 @@ def deliver_sms_once(session: Session, *, provider: SmsProvider | None = None, w
     settings = get_settings()
     text, template_id = settings.sms_text_zh, settings.sms_template_id
     # httpx applies the timeout to connecting and to reading separately: an exchange may take both.
-    send_window = 2 * timedelta(seconds=settings.push_http_timeout_seconds) + LEASE_MARGIN
+    send_window = 2 * timedelta(seconds=settings.sms_http_timeout_seconds) + LEASE_MARGIN
     token, lease_until, ids = claim_sms(session, worker=worker or new_worker_token(), limit=limit)
     report = SmsReport(claimed=len(ids))
+    set_aside: set[int] = set()
     for index, outbox_id in enumerate(ids):
+        if outbox_id in set_aside:  # the person's SMS just ended in trouble: wait with it
+            report.set_aside += 1
+            continue
         if clock.now() + send_window > lease_until:
             report.released += _release(session, ids[index:], token)
             break
         ready = _prepare(session, outbox_id, token, report)
         if ready is None:
             continue
+        sending_at = clock.now()
         try:
-            [result] = sender.send([SmsMessage(outbox_id, ready.phone, text, template_id)])
-        except Exception as exc:  # a provider bug must not leave the unit taken and the row stuck
+            [result] = sender.send([SmsMessage(outbox_id, ready.phone, text, template_id, queued_at=ready.queued_at)])
+        except Exception as exc:  # a provider bug must not leave the row stuck
             log.exception("sms outbox %s: provider raised", outbox_id)
-            result = SmsResult(SmsOutcome.retry, error=f"{type(exc).__name__}"[:500])
-        _record(session, ready, token, result, report)
+            # It may have sent before raising: keep the unit (the cap errs on the side of fewer SMS).
+            result = SmsResult(SmsOutcome.retry, error=f"{type(exc).__name__}"[:500], may_have_arrived=True)
+        set_aside.update(_record(session, ready, token, result, report, sending_at))
     return report
 
 

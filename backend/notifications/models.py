@@ -83,6 +83,8 @@ class SmsStatus(StrEnum):
     failed = "failed"  # gave up (permanent error or attempts exhausted)
     capped = "capped"  # the recipient had had the day's allowance of SMS (HULEI_SMS_DAILY_CAP)
     cancelled = "cancelled"  # read before it went out, or the recipient has no usable mobile number
+    coalesced = "coalesced"  # covered by an SMS sent to the same recipient after it existed (短信合并); no allowance
+    unconfirmed = "unconfirmed"  # sent, but the gateway never answered (read timeout): may have arrived; not resent
 
 
 class SmsOutbox(SQLModel, table=True):

@@ -44,6 +44,14 @@ class PushMessage:
     platform: str
     data: dict[str, str]
     channel: str = "fcm"  # backend.accounts.models.PushChannel
+    # What a channel that drops a resend of the same id (OPPO appMessageId, vivo requestId) is given:
+    # the same for every attempt of one outbox row, different for a row of the same id in another
+    # database (a reset one, or another environment sharing the vendor's app): "<row>-<queued ms, hex>".
+    dedupe_id: str = ""
+
+    @property
+    def resend_id(self) -> str:
+        return self.dedupe_id or str(self.key)
 
 
 @dataclass(frozen=True)

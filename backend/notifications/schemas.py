@@ -59,7 +59,9 @@ class SmsDelivery(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    status: str = Field(description="pending | sent | failed | capped | cancelled")
+    status: str = Field(description="pending | sent | failed | capped | cancelled | coalesced "
+                        "(covered by an SMS sent after it existed) | unconfirmed (sent, the gateway never "
+                        "answered: it may have arrived; never resent)")
     sent_at: datetime | None
 
     @field_serializer("sent_at")
@@ -123,6 +125,9 @@ class SmsHealth(BaseModel):
     failed: int
     capped: int
     cancelled: int
+    coalesced: int = Field(0, description="covered by an SMS sent to the same person after it existed (短信合并)")
+    unconfirmed: int = Field(0, description="sent but never answered (read timeout): may have arrived, never "
+                                            "resent; neither a success nor a failure, many of them degrade health")
     success_rate: float | None
     last_success_at: datetime | None
     health: str

@@ -1,8 +1,11 @@
 """SMS providers: how the fallback text of an unread critical notification reaches a phone (短信兜底).
 
 A provider takes claimed SMS outbox rows and answers, per message, whether the platform accepted
-it, should be retried later (429, 5xx, timeouts) or failed for good (a bad number, a refused
-request). Retry with backoff is the outbox's business (backend/notifications/fallback.py).
+it, should be retried later (429, 5xx, connection trouble), failed for good (a bad number, a refused
+request) or is unconfirmed (the request went out and no answer came back in time). Each result also
+says whether the request may have reached the platform (`may_have_arrived`): the outbox keeps the
+allowance unit of such an attempt, so the daily cap bounds what may have arrived, not only what was
+confirmed. Retry with backoff is the outbox's business (backend/notifications/fallback.py).
 
 The text is the one configured generic sentence (HULEI_SMS_TEXT_ZH): nothing about the child or
 the case ever goes out by SMS. It is checked with the push payload rules at startup and again
@@ -18,7 +21,8 @@ import logging
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -26,6 +30,7 @@ import httpx
 
 from backend.core import clock
 from backend.core.config import Settings, get_settings
+from backend.notifications.delivery import dedupe_id
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +41,11 @@ PLACEHOLDER = re.compile(r"\{(phone|text|template_id|request_id|timestamp)\}")
 
 class SmsOutcome(StrEnum):
     sent = "sent"
-    retry = "retry"  # 429, 5xx, timeouts, connection trouble: try again later
+    retry = "retry"  # 429, 5xx, connection trouble: try again later
     failed = "failed"  # permanent for this message (a bad number, a refused request, a refused text)
+    # The request was sent and no answer came (read timeout): it may well have arrived, so it is
+    # never sent again (a slow gateway would otherwise text the same person once per retry).
+    unconfirmed = "unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,13 @@ class SmsMessage:
     phone: str
     text: str
     template_id: str | None = None
+    queued_at: datetime = field(kw_only=True)  # when the row was queued: part of the request id
+
+    @property
+    def request_id(self) -> str:
+        """The id every attempt of this row carries, unique across databases sharing one gateway
+        (a reset database reuses row ids): the push outbox's scheme (delivery.dedupe_id)."""
+        return f"hulei-sms-{dedupe_id(self.key, self.queued_at)}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,10 @@ class SmsResult:
     outcome: SmsOutcome
     message_id: str | None = None
     error: str | None = None
+    # Whether the request may have reached the platform although it was not confirmed (5xx, a
+    # connection dropped after sending, a read timeout). False only when nothing was sent or the
+    # platform said it did not send (connect error, 429, 4xx, a success field saying no).
+    may_have_arrived: bool = False
 
 
 class SmsProvider(Protocol):
@@ -178,9 +197,10 @@ class HttpGatewaySmsProvider:
     JSON template, sent as JSON or as a form, with basic or bearer authentication.
 
     Success is a 2xx answer whose named field (if any) equals the configured value. 429, 5xx and
-    transport errors are retried later by the outbox; any other answer fails the message. Nothing is
-    resent within a call: a request that may have arrived is only ever retried by the outbox, with
-    the same request id (the outbox row) for platforms that de-duplicate."""
+    transport errors are retried later by the outbox; a read timeout (sent, never answered) is
+    `unconfirmed` and not retried; any other answer fails the message. Nothing is resent within a
+    call: a request that may have arrived is only ever retried by the outbox, with the same request
+    id (hulei-sms-<row>-<hex ms>) for platforms that de-duplicate."""
 
     name = "http"
 
@@ -214,7 +234,7 @@ class HttpGatewaySmsProvider:
                    success_field=settings.sms_gateway_success_field,
                    success_value=settings.sms_gateway_success_value,
                    message_id_field=settings.sms_gateway_message_id_field,
-                   timeout_seconds=settings.push_http_timeout_seconds)
+                   timeout_seconds=settings.sms_http_timeout_seconds)
 
     def close(self) -> None:
         self._client.close()
@@ -225,7 +245,7 @@ class HttpGatewaySmsProvider:
             "phone": message.phone,
             "text": message.text,
             "template_id": message.template_id or "",
-            "request_id": f"hulei-sms-{message.key}",
+            "request_id": message.request_id,
             # Chinese platforms mostly take yyyyMMddHHmmss in Beijing time.
             "timestamp": clock.now().astimezone(clock.SHANGHAI).strftime("%Y%m%d%H%M%S"),
         }
@@ -250,10 +270,20 @@ class HttpGatewaySmsProvider:
             response = self._post(self.body(message))
         except httpx.HTTPError as exc:
             log.warning("sms %s to %s: %s", message.key, mask_phone(message.phone), type(exc).__name__)
-            return SmsResult(SmsOutcome.retry, error=f"{type(exc).__name__}"[:500])
+            error = f"{type(exc).__name__}"[:500]
+            if isinstance(exc, httpx.ReadTimeout):
+                return SmsResult(SmsOutcome.unconfirmed, error=error, may_have_arrived=True)
+            # Nothing left this process (no connection, or none from the pool): safe to resend. Any
+            # other transport error (a write timeout, a connection dropped while waiting for the
+            # answer) may have come after the platform had the whole request.
+            nothing_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                                      | httpx.UnsupportedProtocol)
+            return SmsResult(SmsOutcome.retry, error=error, may_have_arrived=not nothing_sent)
         # Errors name the status and the success field only: a gateway may echo the number in its body.
         status = response.status_code
-        if status == 429 or status >= 500:
+        if status >= 500:  # commonly not processed, so retried; but it may have been sent first
+            return SmsResult(SmsOutcome.retry, error=f"HTTP {status}", may_have_arrived=True)
+        if status == 429:  # refused: throttled before anything was sent
             return SmsResult(SmsOutcome.retry, error=f"HTTP {status}")
         if not 200 <= status < 300:
             return SmsResult(SmsOutcome.failed, error=f"HTTP {status}")

@@ -9,16 +9,23 @@ One overall status per notification, derived in one place (`delivery_status`, a 
 to filter and to answer), first match wins:
 
 - `read`      the recipient opened it in the app;
-- `sms_sent`  it fell back to SMS (短信兜底) and the gateway accepted the text;
+- `sms_sent`  it fell back to SMS (短信兜底) and the gateway accepted the text, or an accepted SMS to
+              the recipient sent after it existed covered it (短信合并: its own SMS row is
+              `coalesced`, never sent);
 - `delivered` a channel reported it on the phone (only some channels report delivery);
 - `sent`      a channel accepted a push of it;
 - `queued`    a push or its SMS is still waiting for an attempt;
-- `failed`    every push failed or was dropped, and no SMS went out;
+- `failed`    every push failed or was dropped, and no SMS is known to have gone out (an SMS the
+              gateway never answered is not known to: `sms.status` says `unconfirmed`);
 - `no_device` the recipient had no registered phone when it was written, and no SMS is waiting.
 
 Channel health over a window (default 24 h), per channel, from counts of the window's pushes:
 `success_rate` = sent / (sent + failed) (a dropped push names a dead token or a removed device, not a
-channel fault). The label, first match wins:
+channel fault; nor is a capped, cancelled or coalesced SMS a gateway fault). An `unconfirmed` SMS (sent,
+the gateway never answered) is counted apart, neither a success nor a failure; when more than
+1 - DEGRADED_BELOW of the SMS attempts that ended (sent, failed, unconfirmed) are unconfirmed, an
+`ok` or `idle` SMS health reads `degraded` (a gateway that stops answering must show). The label,
+first match wins:
 
 - `idle`      nothing queued or finished in the window;
 - `failing`   success_rate below FAILING_BELOW, or nothing finished while a push has waited longer
@@ -115,7 +122,8 @@ def delivery_status() -> ColumnElement[str]:
 
     return case(
         (col(Notification.read_at).is_not(None), literal(DeliveryStatus.read.value)),
-        (texts(col(SmsOutbox.status) == SmsStatus.sent.value), literal(DeliveryStatus.sms_sent.value)),
+        (texts(col(SmsOutbox.status).in_([SmsStatus.sent.value, SmsStatus.coalesced.value])),
+         literal(DeliveryStatus.sms_sent.value)),
         (or_(col(Notification.delivered_at).is_not(None), pushes(col(PushOutbox.delivered_at).is_not(None))),
          literal(DeliveryStatus.delivered.value)),
         (pushes(col(PushOutbox.status) == PushStatus.sent.value), literal(DeliveryStatus.sent.value)),
@@ -266,6 +274,8 @@ class SmsFigures:
     failed: int = 0
     capped: int = 0
     cancelled: int = 0
+    coalesced: int = 0  # covered by another SMS to the same person: neither a success nor a failure
+    unconfirmed: int = 0  # sent, never answered: may have arrived; neither, but many degrade health
     success_rate: float | None = None
     last_success_at: datetime | None = None
     health: str = Health.idle.value
@@ -378,7 +388,7 @@ def channel_health(session: Session, principal: Principal, *, hours: int = 24,
         if sms_status == SmsStatus.pending.value:
             sms.scheduled, sms.oldest_queued_at = int(count), oldest
         elif sms_status in (SmsStatus.sent.value, SmsStatus.failed.value, SmsStatus.capped.value,
-                            SmsStatus.cancelled.value):
+                            SmsStatus.cancelled.value, SmsStatus.coalesced.value, SmsStatus.unconfirmed.value):
             setattr(sms, str(sms_status), int(count))
     sms.last_success_at = session.execute(
         select(func.max(col(SmsOutbox.sent_at)))
@@ -388,6 +398,9 @@ def channel_health(session: Session, principal: Principal, *, hours: int = 24,
     sms.success_rate = round(sms.sent / finished, 4) if finished else None
     sms.health = health_label(queued=sms.scheduled, sent=sms.sent, failed=sms.failed, median_seconds=None,
                               oldest_queued_at=sms.oldest_queued_at, now=now).value
+    if sms.unconfirmed and sms.health in (Health.ok.value, Health.idle.value) and (
+            sms.unconfirmed / (finished + sms.unconfirmed) > 1 - DEGRADED_BELOW):
+        sms.health = Health.degraded.value
     order = [c.value for c in PushChannel]
     channels = sorted(figures.values(), key=lambda f: (order.index(f.channel) if f.channel in order else 99, f.channel))
     return HealthReport(hours, since, channels, sms)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tests.notifications.fake_huawei import FakeHmsState, Reply, RunningFake, check_notification, parse_data, serve
+from tests.notifications.fake_http import Reply, RunningFake, serve
+from tests.notifications.fake_huawei import FakeHmsState, check_notification, parse_data
 
 APP_ID = "104400777"
 CLIENT_ID = "honor-client-0001"

@@ -23,16 +23,15 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.notifications.fake_http import Reply, RunningFake, serve
 
 APP_ID = "104400001"
 CLIENT_SECRET = "fake-huawei-app-secret"
 OAUTH_PATH = "/oauth2/v3/token"
 _SEND_PATH = re.compile(r"^/v1/(?P<app>[^/]+)/messages:send$")
-
-Reply = tuple[int, dict[str, Any]]
 
 
 @dataclass
@@ -207,39 +206,6 @@ class FakeHuawei(FakeHmsState):
         return huawei_reply("80000000", "Success", 200, request_id)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 64 * 1024
-    disable_nagle_algorithm = True
-    server: FakeServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _answer(self, status: int, payload: dict[str, Any]) -> None:
-        raw = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        self._answer(*self.server.route(self.path, self.headers, raw))
-
-
-class FakeServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self, fake: Any, route: Any) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-        self.route = route
-
-
 def _huawei_route(fake: FakeHuawei) -> Any:
     def route(path: str, headers: Any, raw: bytes) -> Reply:
         if path == OAUTH_PATH:
@@ -258,33 +224,8 @@ def _huawei_route(fake: FakeHuawei) -> Any:
 
 
 @dataclass
-class RunningFake:
-    fake: Any
-    server: FakeServer
-    thread: threading.Thread
-
-    @property
-    def base_url(self) -> str:
-        return str(self.fake.base_url)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-@dataclass
 class RunningFakeHuawei(RunningFake):
     fake: FakeHuawei
-
-
-def serve(fake: Any, route: Any, name: str) -> tuple[FakeServer, threading.Thread]:
-    server = FakeServer(fake, route)
-    host, port = server.server_address[:2]
-    fake.base_url = f"http://{host!s}:{port}"
-    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
-    thread.start()
-    return server, thread
 
 
 def start_fake_huawei() -> RunningFakeHuawei:

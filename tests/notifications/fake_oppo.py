@@ -22,9 +22,11 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.notifications.fake_http import Reply, Route, RunningFake, serve
 
 APP_KEY = "oppo-test-app-key"
 MASTER_SECRET = "oppo-test-master-secret"
@@ -198,74 +200,30 @@ class FakeOppo:
         return 200, {"code": 0, "message": "", "data": {"messageId": only["messageId"]}}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 64 * 1024
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _answer(self, status: int, payload: dict[str, Any]) -> None:
-        raw = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        fake = self.server.fake
-        if not (self.headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
-            self._answer(200, {"code": 41, "message": "Invalid Arguments: form body expected"})
-            return
+def _route(fake: FakeOppo) -> Route:
+    def route(path: str, headers: Message, raw: bytes) -> Reply:
+        if not (headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            return 200, {"code": 41, "message": "Invalid Arguments: form body expected"}
         form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-        if self.path == "/server/v1/auth":
-            self._answer(*fake.auth(form))
-        elif self.path == "/server/v1/message/notification/unicast_batch":
-            self._answer(*fake.push(form, self.headers.get("auth_token", ""), batch=True))
-        elif self.path == "/server/v1/message/notification/unicast":
-            self._answer(*fake.push(form, self.headers.get("auth_token", ""), batch=False))
-        else:
-            self._answer(404, {"code": 20, "message": "Invalid Method"})
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self, fake: FakeOppo) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
+        if path == "/server/v1/auth":
+            return fake.auth(form)
+        if path == "/server/v1/message/notification/unicast_batch":
+            return fake.push(form, headers.get("auth_token", ""), batch=True)
+        if path == "/server/v1/message/notification/unicast":
+            return fake.push(form, headers.get("auth_token", ""), batch=False)
+        return 404, {"code": 20, "message": "Invalid Method"}
+    return route
 
 
 @dataclass
-class RunningFakeOppo:
+class RunningFakeOppo(RunningFake):
     fake: FakeOppo
-    server: _Server
-    thread: threading.Thread
-
-    @property
-    def base_url(self) -> str:
-        return self.fake.base_url
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 def start_fake_oppo() -> RunningFakeOppo:
     """Start the server on a free port."""
     fake = FakeOppo()
-    server = _Server(fake)
-    host, port = server.server_address[:2]
-    fake.base_url = f"http://{host!s}:{port}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-oppo", daemon=True)
-    thread.start()
+    server, thread = serve(fake, _route(fake), "fake-oppo")
     return RunningFakeOppo(fake, server, thread)
 
 

@@ -2,7 +2,10 @@
 basic or bearer authentication, and an answer {"code": "0", "msgId": ...} on success.
 
 Errors can be scripted per number ("503", "429", "400", "code1": a 200 whose code is "1", the way
-many platforms refuse a message), once each before succeeding or permanently.
+many platforms refuse a message), once each before succeeding or permanently. Two faults send the
+SMS and then leave the caller in doubt: "sent503" (delivered, then answers 503) and "slow" (delivered,
+then answers only after `slow_seconds`, past the caller's timeout). With `dedupe` on, the platform
+drops a request whose requestId it has seen before (answering success), as de-duplicating platforms do.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import base64
 import itertools
 import json
 import threading
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +45,9 @@ class FakeSmsGateway:
     attempts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     scripted: dict[str, deque[str]] = field(default_factory=dict)
     permanent: dict[str, str] = field(default_factory=dict)
+    slow_seconds: float = 1.0
+    dedupe: bool = False
+    seen_request_ids: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -55,6 +62,9 @@ class FakeSmsGateway:
             self.attempts.clear()
             self.scripted.clear()
             self.permanent.clear()
+            self.seen_request_ids.clear()
+            self.dedupe = False
+            self.slow_seconds = 1.0
             self.auth = None
             self.phone_field = "phone"
 
@@ -95,10 +105,18 @@ class FakeSmsGateway:
             queue = self.scripted.get(phone)
             if error is None and queue:
                 error = queue.popleft()
-            if error is not None:
+            if error is not None and error not in ("sent503", "slow"):
                 return ERRORS[error]
+            request_id = str(body.get("requestId", ""))
+            if self.dedupe and request_id in self.seen_request_ids:
+                return 200, {"code": "0", "msg": "duplicate dropped", "msgId": "dup"}
+            self.seen_request_ids.add(request_id)
             self.delivered.append(body)
             n = next(self._ids)
+        if error == "sent503":
+            return 503, {"code": "503", "msg": "service unavailable"}
+        if error == "slow":
+            time.sleep(self.slow_seconds)
         return 200, {"code": "0", "msg": "ok", "msgId": f"sms-{n}"}
 
 
@@ -119,11 +137,14 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             status, payload = self.server.fake.handle({k.lower(): v for k, v in self.headers.items()}, raw)
         data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # a caller that timed out has hung up ("slow")
+            self.close_connection = True
 
 
 class _Server(ThreadingHTTPServer):

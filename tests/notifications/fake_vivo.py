@@ -20,8 +20,10 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
+
+from tests.notifications.fake_http import Reply, Route, RunningFake, serve
 
 APP_ID = "10337"
 APP_KEY = "vivo-test-app-key"
@@ -156,76 +158,31 @@ class FakeVivo:
         return 200, {"result": 0, "desc": "请求成功", "taskId": task_id}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 64 * 1024
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _answer(self, status: int, payload: dict[str, Any]) -> None:
-        raw = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        fake = self.server.fake
-        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
-            self._answer(200, {"result": 10050, "desc": "Content-Type must be application/json"})
-            return
+def _route(fake: FakeVivo) -> Route:
+    def route(path: str, headers: Message, raw: bytes) -> Reply:
+        if not (headers.get("Content-Type") or "").startswith("application/json"):
+            return 200, {"result": 10050, "desc": "Content-Type must be application/json"}
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
-            self._answer(200, {"result": 10050, "desc": "请求体不是JSON"})
-            return
-        if self.path == "/message/auth":
-            self._answer(*fake.auth(body if isinstance(body, dict) else {}))
-        elif self.path == "/message/send":
-            self._answer(*fake.send(self.headers.get("authToken", ""), body))
-        else:
-            self._answer(404, {"result": 404, "desc": "not found"})
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self, fake: FakeVivo) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
+            return 200, {"result": 10050, "desc": "请求体不是JSON"}
+        if path == "/message/auth":
+            return fake.auth(body if isinstance(body, dict) else {})
+        if path == "/message/send":
+            return fake.send(headers.get("authToken", ""), body)
+        return 404, {"result": 404, "desc": "not found"}
+    return route
 
 
 @dataclass
-class RunningFakeVivo:
+class RunningFakeVivo(RunningFake):
     fake: FakeVivo
-    server: _Server
-    thread: threading.Thread
-
-    @property
-    def base_url(self) -> str:
-        return self.fake.base_url
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 def start_fake_vivo() -> RunningFakeVivo:
     """Start the server on a free port."""
     fake = FakeVivo()
-    server = _Server(fake)
-    host, port = server.server_address[:2]
-    fake.base_url = f"http://{host!s}:{port}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-vivo", daemon=True)
-    thread.start()
+    server, thread = serve(fake, _route(fake), "fake-vivo")
     return RunningFakeVivo(fake, server, thread)
 
 

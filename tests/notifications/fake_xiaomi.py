@@ -17,9 +17,11 @@ import json
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs, urlencode
+
+from tests.notifications.fake_http import Reply, Route, RunningFake, serve
 
 APP_SECRET = "fake-xiaomi-app-secret-0123456789"  # a credential of the fake only
 PACKAGE_NAME = "cn.hulei.app"
@@ -145,67 +147,23 @@ def receipt_form(entries: dict[str, dict[str, Any]]) -> bytes:
     return urlencode({"data": json.dumps(entries)}).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real endpoint
-    # Headers and body leave in one write, without Nagle: no 40 ms delayed-ACK stalls per request.
-    wbufsize = 64 * 1024
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _answer(self, status: int, payload: dict[str, Any]) -> None:
-        raw = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if self.path not in PATHS:
-            self._answer(404, {"result": "error", "code": 10020, "description": "接口不存在"})
-            return
-        self._answer(*self.server.fake.send(self.headers.get("Authorization", ""),
-                                            self.headers.get("Content-Type", ""), raw))
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self, fake: FakeXiaomi) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
+def _route(fake: FakeXiaomi) -> Route:
+    def route(path: str, headers: Message, raw: bytes) -> Reply:
+        if path not in PATHS:
+            return 404, {"result": "error", "code": 10020, "description": "接口不存在"}
+        return fake.send(headers.get("Authorization", ""), headers.get("Content-Type", ""), raw)
+    return route
 
 
 @dataclass
-class RunningFakeXiaomi:
+class RunningFakeXiaomi(RunningFake):
     fake: FakeXiaomi
-    server: _Server
-    thread: threading.Thread
-
-    @property
-    def base_url(self) -> str:
-        return self.fake.base_url
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 def start_fake_xiaomi() -> RunningFakeXiaomi:
     """Start the server on a free port."""
     fake = FakeXiaomi()
-    server = _Server(fake)
-    host, port = server.server_address[:2]
-    fake.base_url = f"http://{host!s}:{port}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-xiaomi", daemon=True)
-    thread.start()
+    server, thread = serve(fake, _route(fake), "fake-xiaomi")
     return RunningFakeXiaomi(fake, server, thread)
 
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from backend.accounts.models import User
+from backend.accounts.models import PushChannel, User
 from backend.accounts.permissions import Role
 from backend.core import clock
 from backend.notifications.delivery import deliver_once
@@ -166,7 +166,7 @@ def test_channel_health_counts_the_window_of_the_callers_area(client: TestClient
         _push(session, user, "oppo", PushStatus.failed, age=hour)
     _push(session, user, "vivo", PushStatus.sent, age=timedelta(hours=30), took=s)  # before the window
     _push(session, foreign, "honor", PushStatus.failed, age=hour)  # another village's
-    for status in SmsStatus:
+    for status in SmsStatus:  # coalesced too (短信合并): neither a success nor a failure of the gateway
         _sms(session, user, status)
     add_device(session, user, "health-fcm-1")
     add_device(session, user, "health-fcm-2", platform="ios")
@@ -178,7 +178,9 @@ def test_channel_health_counts_the_window_of_the_callers_area(client: TestClient
     body = resp.json()
     assert body["hours"] == 24
     channels = {c["channel"]: c for c in body["channels"]}
-    assert list(channels) == ["fcm", "huawei", "xiaomi", "honor", "oppo", "vivo"]
+    # Every channel the server knows, in its order (others, e.g. HarmonyOS NEXT, may follow the first six).
+    assert list(channels) == [c.value for c in PushChannel]
+    assert list(channels)[:6] == ["fcm", "huawei", "xiaomi", "honor", "oppo", "vivo"]
     fcm = channels["fcm"]
     assert {k: fcm[k] for k in ("devices", "queued", "sent", "delivered", "failed", "dropped", "success_rate",
                                 "health")} == {"devices": 2, "queued": 0, "sent": 3, "delivered": 1, "failed": 1,
@@ -198,6 +200,7 @@ def test_channel_health_counts_the_window_of_the_callers_area(client: TestClient
     sms = body["sms"]
     assert {k: sms[k] for k in ("channel", "scheduled", "sent", "failed", "capped", "cancelled", "success_rate")} == {
         "channel": "sms", "scheduled": 1, "sent": 1, "failed": 1, "capped": 1, "cancelled": 1, "success_rate": 0.5}
+    assert (sms["coalesced"], sms["unconfirmed"]) == (1, 1)  # counted apart: neither success nor failure
     assert sms["health"] == "degraded"
 
     wide = client.get(f"{API}/notifications/channels/health", headers=headers_for(session, admin)).json()
@@ -219,3 +222,17 @@ def test_channel_health_counts_the_window_of_the_callers_area(client: TestClient
 ])
 def test_a_push_error_is_shown_as_a_short_code_never_the_vendors_text(text: str | None, code: str | None) -> None:
     assert error_code(text) == code
+
+
+def test_an_sms_gateway_that_stops_answering_shows_degraded_though_nothing_failed(
+    client: TestClient, session: Session
+) -> None:
+    town = make_town(session)
+    coordinator = make_user(session, town.villages[0], Role.coordinator)
+    user = make_user(session, town.grids[0][0], Role.volunteer)
+    for _ in range(3):
+        _sms(session, user, SmsStatus.sent)
+    _sms(session, user, SmsStatus.unconfirmed)
+    sms = client.get(f"{API}/notifications/channels/health", headers=headers_for(session, coordinator)).json()["sms"]
+    assert (sms["sent"], sms["failed"], sms["unconfirmed"], sms["success_rate"]) == (3, 0, 1, 1.0)
+    assert sms["health"] == "degraded"

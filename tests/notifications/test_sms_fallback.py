@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from backend.accounts.models import Agency, User
@@ -20,6 +20,7 @@ from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.db import get_engine
 from backend.notifications import sms
+from backend.notifications.delivery import dedupe_id
 from backend.notifications.fallback import SmsReport, deliver_sms, schedule_sms_fallbacks
 from backend.notifications.models import Notification, SmsOutbox, SmsQuota, SmsStatus
 from backend.registry.models import RiskLevel
@@ -100,7 +101,7 @@ def test_a_critical_notification_unread_past_the_fallback_time_is_texted_once_wi
     assert body["phone"] == helper.phone
     assert body["content"] == get_settings().sms_text_zh == "【护蕾】您有一条重要待办事项，请尽快登录护蕾App查看处理。"
     [row] = _rows(session)
-    assert body["requestId"] == f"hulei-sms-{row.id}"
+    assert body["requestId"] == f"hulei-sms-{dedupe_id(int(row.id or 0), row.created_at)}"
     assert (row.notification_id, row.status, row.provider_message_id) == (n.id, SmsStatus.sent.value, "sms-1")
     clock.advance(timedelta(hours=3))
     _run()
@@ -178,6 +179,7 @@ def test_no_more_than_the_daily_cap_is_texted_to_one_person_in_one_china_day_and
     session: Session, gateway: FakeSmsGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HULEI_SMS_DAILY_CAP", "3")
+    monkeypatch.setenv("HULEI_SMS_COALESCE_MINUTES", "0")  # one SMS per notification: the cap is what stops them
     get_settings.cache_clear()
     clock.freeze(datetime(2026, 6, 1, 14, 0, tzinfo=UTC))  # 22:00 in Beijing
     town = make_town(session)
@@ -203,6 +205,7 @@ def test_two_workers_at_once_text_each_notification_exactly_once_and_never_past_
     session: Session, gateway: FakeSmsGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HULEI_SMS_DAILY_CAP", "5")
+    monkeypatch.setenv("HULEI_SMS_COALESCE_MINUTES", "0")  # one SMS per notification (coalescing: further below)
     get_settings.cache_clear()
     town = make_town(session)
     users = [make_user(session, town.town, Role.helper) for _ in range(3)]
@@ -261,12 +264,13 @@ def test_a_busy_gateway_is_retried_with_growing_backoff_and_the_sms_arrives_once
     assert _run().retried == 1
     [second] = _rows(session)
     assert second.attempts == 2 and clock.as_utc(second.next_attempt_at) - clock.now() == timedelta(seconds=120)
-    assert _quota(session, helper) == {clock.now().astimezone(clock.SHANGHAI).date().isoformat(): 0}
+    # The 503 may have come after the platform sent it: its unit stays taken; the 429 gave its back.
+    assert _quota(session, helper) == {clock.now().astimezone(clock.SHANGHAI).date().isoformat(): 1}
     clock.advance(timedelta(seconds=121))
     assert _run().sent == 1
     assert gateway.attempts[helper.phone] == 3 and len(gateway.delivered_to(helper.phone)) == 1
     assert _rows(session)[0].status == SmsStatus.sent.value
-    assert list(_quota(session, helper).values()) == [1]
+    assert list(_quota(session, helper).values()) == [2]
 
 
 @pytest.mark.parametrize("error", ["400", "code1"])
@@ -328,7 +332,7 @@ def test_no_sms_is_sent_under_a_lease_too_short_to_cover_the_exchange(
 ) -> None:
     # Another worker may take a row over once its lease ends: a send that could outlast it is not started.
     monkeypatch.setenv("HULEI_PUSH_LEASE_SECONDS", "20")
-    monkeypatch.setenv("HULEI_PUSH_HTTP_TIMEOUT_SECONDS", "30")
+    monkeypatch.setenv("HULEI_SMS_HTTP_TIMEOUT_SECONDS", "30")
     get_settings.cache_clear()
     town = make_town(session)
     helper = make_user(session, town.town, Role.helper)
@@ -495,3 +499,338 @@ def test_help_offered_for_a_child_at_major_risk_is_critical_and_for_lower_risk_i
     for n in offered:
         assert n.critical is (by_assignment[int(n.data["assignment_id"])] == severe.id)
     _assert_critical([n for n in offered if n.critical])
+
+
+# ---------------------------------------------------------------- one SMS for a burst (短信合并)
+
+
+def _file_reports(client: TestClient, session: Session, teacher: User, count: int, every: timedelta) -> None:
+    """`count` mandatory reports filed through the app by one teacher, `every` apart."""
+    for i in range(count):
+        seen = (clock.now() - timedelta(hours=1)).astimezone(clock.SHANGHAI).isoformat()
+        resp = client.post("/api/v1/mandatory-reports", headers=headers_for(session, teacher),
+                           json={"description": f"孩子手臂多处淤青（第{'一二三四五六七八九十'[i % 10]}次看到）",
+                                 "seen_at": seen, "place": "学校门口"})
+        assert resp.status_code == 201, resp.text
+        clock.advance(every)
+
+
+def _unread_critical(session: Session, user: User) -> list[Notification]:
+    session.expire_all()
+    return list(session.execute(select(Notification).where(
+        col(Notification.user_id) == user.id, col(Notification.critical).is_(True),
+        col(Notification.read_at).is_(None))).scalars())
+
+
+def test_a_burst_of_reports_texts_the_officer_once_and_spends_one_of_the_days_allowance(
+    client: TestClient, session: Session, gateway: FakeSmsGateway
+) -> None:
+    clock.freeze(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))  # 10:00 in Beijing: the day does not turn
+    town = make_town(session)
+    police = make_user(session, town.town, Role.police, agency=Agency.police)
+    coordinator = make_user(session, town.town, Role.coordinator)
+    teacher = make_user(session, town.villages[0], Role.agency_staff, agency=Agency.education)
+    _file_reports(client, session, teacher, 11, every=timedelta(seconds=22))  # 11 reports in 4 minutes
+    assert len(_unread_critical(session, police)) == 11
+    # The worker runs every few seconds while the reports come due one after another, as in production.
+    clock.advance(timedelta(minutes=get_settings().sms_fallback_minutes) - 11 * timedelta(seconds=22))
+    for _ in range(30):
+        _run()
+        clock.advance(timedelta(seconds=10))
+    assert len(gateway.delivered_to(police.phone)) == 1
+    assert _quota(session, police) == {"2026-06-01": 1}
+    assert Counter(r.status for r in _rows(session)) == {"sent": 1, "coalesced": 10}
+    # What the coordinator sees: one SMS sent, the other ten covered by it.
+    resp = client.get("/api/v1/notifications/delivery", params={"user_id": police.id},
+                      headers=headers_for(session, coordinator))
+    assert resp.status_code == 200, resp.text
+    items = resp.json()["items"]
+    assert Counter(i["sms"]["status"] for i in items) == {"sent": 1, "coalesced": 10}
+    assert {i["status"] for i in items} == {"sms_sent"}
+    assert all(i["sms"]["sent_at"] is None for i in items if i["sms"]["status"] == "coalesced")
+    health = client.get("/api/v1/notifications/channels/health", headers=headers_for(session, coordinator))
+    assert health.status_code == 200, health.text
+    sms = health.json()["sms"]
+    assert (sms["sent"], sms["coalesced"], sms["failed"]) == (1, 10, 0)  # folded SMS are no failures
+
+
+def test_once_the_officer_has_read_something_after_the_sms_a_new_critical_notification_gets_its_own(
+    client: TestClient, session: Session, gateway: FakeSmsGateway
+) -> None:
+    town = make_town(session)
+    police = make_user(session, town.town, Role.police, agency=Agency.police)
+    first = notify(session, police, critical=True) + notify(session, police, critical=True)
+    clock.advance(timedelta(minutes=10))
+    notify(session, police, critical=True)  # written before the SMS goes out, due after it
+    clock.advance(timedelta(minutes=get_settings().sms_fallback_minutes - 10, seconds=1))
+    _run()
+    assert len(gateway.delivered_to(police.phone)) == 1
+    # Still not opened: the one that existed when the SMS went out rides on it when it comes due.
+    clock.advance(timedelta(minutes=10))
+    assert _run().coalesced == 1
+    assert len(gateway.delivered_to(police.phone)) == 1
+    # The officer opens one of them in the app; the others stay unread.
+    clock.advance(timedelta(minutes=1))
+    resp = client.post(f"/api/v1/notifications/{first[0].id}/read", headers=headers_for(session, police))
+    assert resp.status_code == 200, resp.text
+    notify(session, police, critical=True)
+    _past_due()
+    assert _run().sent == 1
+    assert len(gateway.delivered_to(police.phone)) == 2
+    assert list(_quota(session, police).values()) == [2]
+
+
+def test_when_the_window_has_passed_a_new_critical_notification_is_texted_again(
+    session: Session, gateway: FakeSmsGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HULEI_SMS_COALESCE_MINUTES", "10")
+    get_settings.cache_clear()
+    clock.freeze(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))
+    town = make_town(session)
+    police = make_user(session, town.town, Role.police, agency=Agency.police)
+    notify(session, police, critical=True)
+    clock.advance(timedelta(minutes=5))
+    notify(session, police, critical=True)  # due 5 minutes after the first SMS
+    clock.advance(timedelta(minutes=10))
+    notify(session, police, critical=True)  # due 15 minutes after it; all three exist before it
+    clock.advance(timedelta(minutes=get_settings().sms_fallback_minutes - 15, seconds=1))
+    _run()
+    texted_at = clock.now()
+    clock.advance(timedelta(minutes=5))
+    assert _run().coalesced == 1  # inside the window, nothing read: covered by the first SMS
+    clock.advance(timedelta(minutes=10))
+    assert clock.now() - texted_at > timedelta(minutes=10)  # never read in between
+    assert _run().sent == 1
+    assert len(gateway.delivered_to(police.phone)) == 2
+    assert _quota(session, police) == {"2026-06-01": 2}
+
+
+def test_with_coalescing_switched_off_each_critical_notification_has_its_own_sms(
+    session: Session, gateway: FakeSmsGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HULEI_SMS_COALESCE_MINUTES", "0")
+    get_settings.cache_clear()
+    town = make_town(session)
+    police = make_user(session, town.town, Role.police, agency=Agency.police)
+    for _ in range(4):
+        notify(session, police, critical=True)
+    _past_due()
+    assert _run().sent == 4
+    notify(session, police, critical=True)
+    _past_due()
+    assert _run().sent == 1
+    assert len(gateway.delivered_to(police.phone)) == 5
+    assert {r.status for r in _rows(session)} == {"sent"}
+
+
+def test_an_sms_that_fails_for_good_does_not_take_the_other_unread_notifications_down_with_it(
+    session: Session, gateway: FakeSmsGateway
+) -> None:
+    town = make_town(session)
+    police = make_user(session, town.town, Role.police, agency=Agency.police)
+    gateway.fail_next(police.phone, "400")
+    for _ in range(3):
+        notify(session, police, critical=True)
+    _past_due()
+    report = _run()
+    assert (report.failed, report.sent, report.coalesced) == (1, 1, 1)
+    assert gateway.attempts[police.phone] == 2 and len(gateway.delivered_to(police.phone)) == 1
+    assert list(_quota(session, police).values()) == [1]
+
+
+def _two_workers_at_once() -> None:
+    """Two workers scanning and sending at the same moment, then one more pass for what they set aside."""
+    errors: list[BaseException] = []
+    deadline = time.monotonic() + 8
+    start = threading.Barrier(2)
+
+    def work(name: str) -> None:
+        try:
+            start.wait(5)
+            with _worker() as s:
+                for _ in range(4):
+                    schedule_sms_fallbacks(s)
+                    deliver_sms(s, worker=name, limit=3, time_budget_seconds=2)
+                    if time.monotonic() > deadline:
+                        return
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    clock.advance(timedelta(minutes=1))  # rows set aside while another SMS was on the wire come due again
+    with _worker() as s:
+        deliver_sms(s, time_budget_seconds=2)
+
+
+def test_two_workers_over_a_burst_text_each_person_once_and_never_past_the_cap(
+    client: TestClient, session: Session, gateway: FakeSmsGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HULEI_SMS_DAILY_CAP", "2")
+    get_settings.cache_clear()
+    clock.freeze(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))  # 10:00 in Beijing: one China day throughout
+    town = make_town(session)
+    users = [make_user(session, town.town, Role.helper) for _ in range(4)]
+
+    def burst(size: int) -> None:
+        for _ in range(size):
+            notify(session, *users, critical=True)
+        _past_due()
+        _two_workers_at_once()
+
+    def each_reads_one() -> None:
+        clock.advance(timedelta(minutes=1))
+        for u in users:
+            resp = client.post(f"/api/v1/notifications/{_unread_critical(session, u)[0].id}/read",
+                               headers=headers_for(session, u))
+            assert resp.status_code == 200, resp.text
+
+    burst(8)
+    assert Counter(str(body["phone"]) for body in gateway.delivered) == {u.phone: 1 for u in users}
+    assert Counter(r.status for r in _rows(session)) == {"sent": 4, "coalesced": 28}
+    each_reads_one()
+    burst(3)  # read since the SMS: one more each, the second of the day
+    assert Counter(str(body["phone"]) for body in gateway.delivered) == {u.phone: 2 for u in users}
+    each_reads_one()
+    burst(3)  # the cap (2) is reached: no third SMS
+    assert Counter(str(body["phone"]) for body in gateway.delivered) == {u.phone: 2 for u in users}
+    assert set(Counter(r["body"]["requestId"] for r in gateway.requests).values()) == {1}  # nothing arrived twice
+    assert Counter(r.status for r in _rows(session)) == {"sent": 8, "coalesced": 28 + 8, "capped": 12}
+    assert {q.sent for q in session.execute(select(SmsQuota)).scalars()} == {2}
+
+
+def test_a_report_filed_after_the_officers_sms_went_out_gets_its_own_sms(
+    client: TestClient, session: Session, gateway: FakeSmsGateway
+) -> None:
+    # The tester's case: an SMS covers only what existed when it was sent. The officer may have
+    # dealt with the first report's SMS already; the second report's push never reached the phone
+    # (no device here), so without its own SMS nobody would tell them.
+    clock.freeze(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))
+    town = make_town(session)
+    police = make_user(session, town.town, Role.police, agency=Agency.police)
+    coordinator = make_user(session, town.town, Role.coordinator)
+    teacher = make_user(session, town.villages[0], Role.agency_staff, agency=Agency.education)
+    _file_reports(client, session, teacher, 1, every=timedelta(0))
+    _past_due()
+    assert _run().sent == 1
+    clock.advance(timedelta(minutes=5))
+    _file_reports(client, session, teacher, 1, every=timedelta(0))  # inside the coalescing window, nothing read
+    _past_due()
+    report = _run()
+    assert (report.sent, report.coalesced) == (1, 0)
+    assert len(gateway.delivered_to(police.phone)) == 2
+    assert [r.status for r in _rows(session)] == ["sent", "sent"]
+    items = client.get("/api/v1/notifications/delivery", params={"user_id": police.id},
+                       headers=headers_for(session, coordinator)).json()["items"]
+    assert [(i["status"], i["sms"]["status"]) for i in items] == [("sms_sent", "sent")] * 2
+    assert all(i["sms"]["sent_at"] is not None for i in items)
+
+
+# ---------------------------------------------------------------- a gateway that leaves us in doubt
+
+
+def test_a_gateway_that_sends_and_then_answers_5xx_never_texts_one_person_past_the_daily_cap(
+    session: Session, gateway: FakeSmsGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HULEI_SMS_DAILY_CAP", "2")
+    get_settings.cache_clear()
+    clock.freeze(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))  # 10:00 in Beijing: one China day throughout
+    town = make_town(session)
+    helper = make_user(session, town.town, Role.helper)
+    gateway.always_fail(helper.phone, "sent503")  # every attempt reaches the phone, every answer is 503
+    notify(session, helper, critical=True)
+    _past_due()
+    for _ in range(8):
+        _run()
+        clock.advance(timedelta(minutes=30))
+    # Each attempt that may have arrived keeps its unit: the cap bounds what reached the phone.
+    assert len(gateway.delivered_to(helper.phone)) == 2
+    assert _quota(session, helper) == {"2026-06-01": 2}
+    [row] = _rows(session)
+    assert (row.status, row.attempts) == (SmsStatus.capped.value, 2)
+
+
+def test_a_slow_gateway_texts_once_and_the_coordinator_sees_the_sms_unconfirmed(
+    client: TestClient, session: Session, gateway: FakeSmsGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HULEI_SMS_HTTP_TIMEOUT_SECONDS", "0.3")
+    get_settings.cache_clear()
+    clock.freeze(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))
+    town = make_town(session)
+    helper = make_user(session, town.town, Role.helper)
+    coordinator = make_user(session, town.town, Role.coordinator)
+    gateway.always_fail(helper.phone, "slow")  # accepts and sends, answers after a second
+    notify(session, helper, critical=True)
+    _past_due()
+    assert _run().unconfirmed == 1
+    for _ in range(3):
+        clock.advance(timedelta(hours=1))
+        assert _run().claimed == 0  # never resent: the SMS may well have arrived
+    assert gateway.attempts[helper.phone] == 1 and len(gateway.delivered_to(helper.phone)) == 1
+    assert _quota(session, helper) == {"2026-06-01": 1}
+    [row] = _rows(session)
+    assert (row.status, row.attempts, row.sent_at, row.last_error) == (
+        SmsStatus.unconfirmed.value, 1, None, "ReadTimeout")
+    coord = headers_for(session, coordinator)
+    [item] = client.get("/api/v1/notifications/delivery", params={"user_id": helper.id}, headers=coord).json()["items"]
+    assert item["sms"] == {"status": "unconfirmed", "sent_at": None}
+    health = client.get("/api/v1/notifications/channels/health", headers=coord).json()["sms"]
+    assert (health["unconfirmed"], health["sent"], health["failed"], health["health"]) == (1, 0, 0, "degraded")
+
+
+def test_while_the_gateway_answers_5xx_a_pass_tries_one_sms_per_person(
+    session: Session, gateway: FakeSmsGateway
+) -> None:
+    clock.freeze(datetime(2026, 6, 1, 2, 0, tzinfo=UTC))
+    town = make_town(session)
+    police = make_user(session, town.town, Role.police, agency=Agency.police)
+    helper = make_user(session, town.town, Role.helper)
+    gateway.always_fail(police.phone, "sent503")  # sends, then says it failed
+    for _ in range(3):
+        notify(session, police, helper, critical=True)
+    _past_due()
+    report = _run()
+    assert (report.retried, report.set_aside, report.sent, report.coalesced) == (1, 2, 1, 2)
+    assert gateway.attempts[police.phone] == 1 and len(gateway.delivered_to(police.phone)) == 1
+    waiting = [r for r in _rows(session) if r.user_id == police.id]
+    assert {r.status for r in waiting} == {SmsStatus.pending.value}
+    assert len({r.next_attempt_at for r in waiting}) == 1  # all wait for the same retry
+    clock.advance(timedelta(seconds=61))
+    _run()
+    assert gateway.attempts[police.phone] == 2
+    gateway.permanent.clear()  # the gateway recovers
+    clock.advance(timedelta(minutes=3))
+    _run()
+    assert gateway.attempts[police.phone] == 3
+    assert Counter(r.status for r in _rows(session) if r.user_id == police.id) == {"sent": 1, "coalesced": 2}
+
+
+def test_a_de_duplicating_gateway_never_drops_a_real_sms_after_the_database_was_reset(
+    session: Session, gateway: FakeSmsGateway
+) -> None:
+    gateway.dedupe = True
+    town = make_town(session)
+    helper = make_user(session, town.town, Role.helper)
+    [n] = notify(session, helper, critical=True)
+    _past_due()
+    assert _run().sent == 1
+    [first] = _rows(session)
+    # A reset database numbers its outbox from the start again: the next SMS row gets the same id.
+    _read(session, n)
+    session.execute(delete(SmsOutbox))
+    session.commit()
+    clock.advance(timedelta(hours=3))
+    notify(session, helper, critical=True)
+    _past_due()
+    with _worker() as s:
+        assert schedule_sms_fallbacks(s) == 1
+    session.execute(update(SmsOutbox).values(id=first.id))
+    session.commit()
+    assert _run().sent == 1
+    assert len(gateway.delivered_to(helper.phone)) == 2
+    assert len({r["body"]["requestId"] for r in gateway.requests}) == 2

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from backend.notifications.sms import (
 )
 from tests.notifications.fake_sms_gateway import FakeSmsGateway, RunningFakeSmsGateway, start_fake_sms_gateway
 
+QUEUED = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 PHONE = "13812341234"
 TEXT = "【护蕾】您有一条重要待办事项，请尽快登录护蕾App查看处理。"
 JSON_TEMPLATE = '{"phone": "{phone}", "content": "{text}", "requestId": "{request_id}"}'
@@ -57,7 +60,7 @@ def _provider(gateway: FakeSmsGateway, **overrides: Any) -> HttpGatewaySmsProvid
 
 def _send(provider: HttpGatewaySmsProvider, text: str = TEXT, phone: str = PHONE, key: int = 7) -> sms.SmsResult:
     try:
-        [result] = provider.send([SmsMessage(key, phone, text)])
+        [result] = provider.send([SmsMessage(key, phone, text, queued_at=QUEUED)])
     finally:
         provider.close()
     return result
@@ -70,7 +73,25 @@ def test_a_json_gateway_gets_the_number_and_the_generic_text_and_its_message_id_
     assert (result.outcome, result.message_id) == (SmsOutcome.sent, "sms-1")
     [request] = gateway.requests
     assert request["headers"]["content-type"].startswith("application/json")
-    assert request["body"] == {"phone": PHONE, "content": TEXT, "requestId": "hulei-sms-7"}
+    assert request["body"] == {"phone": PHONE, "content": TEXT, "requestId": "hulei-sms-7-19e80e8c900"}
+
+
+def test_the_request_id_names_the_row_and_when_it_was_queued_so_a_reset_database_never_reuses_one(
+    gateway: FakeSmsGateway
+) -> None:
+    # A de-duplicating platform shared by two databases (or one reset) must not drop a real SMS
+    # because an outbox row id came round again.
+    gateway.dedupe = True
+    provider = _provider(gateway)
+    try:
+        for queued_at in (QUEUED, datetime(2026, 6, 2, 2, 0, tzinfo=UTC)):
+            [result] = provider.send([SmsMessage(7, PHONE, TEXT, queued_at=queued_at)])
+            assert result.outcome is SmsOutcome.sent
+    finally:
+        provider.close()
+    ids = [r["body"]["requestId"] for r in gateway.requests]
+    assert ids[0] != ids[1] and all(i.startswith("hulei-sms-7-") for i in ids)
+    assert len(gateway.delivered_to(PHONE)) == 2
 
 
 def test_quotes_braces_and_placeholders_in_the_text_stay_text(gateway: FakeSmsGateway) -> None:
@@ -79,7 +100,7 @@ def test_quotes_braces_and_placeholders_in_the_text_stay_text(gateway: FakeSmsGa
                            "tpl": "{template_id}", "ts": "{timestamp}", "phone": "{phone}"})
     provider = _provider(gateway, body_template=template)
     try:
-        [result] = provider.send([SmsMessage(3, PHONE, tricky, "TPL_001")])
+        [result] = provider.send([SmsMessage(3, PHONE, tricky, "TPL_001", queued_at=QUEUED)])
     finally:
         provider.close()
     assert result.outcome is SmsOutcome.sent
@@ -112,15 +133,17 @@ def test_basic_and_bearer_authentication_are_sent_and_wrong_credentials_fail(
     assert len(gateway.delivered) == 1
 
 
-@pytest.mark.parametrize(("error", "outcome"), [
-    ("503", SmsOutcome.retry), ("500", SmsOutcome.retry), ("429", SmsOutcome.retry),
-    ("400", SmsOutcome.failed), ("code1", SmsOutcome.failed),
+@pytest.mark.parametrize(("error", "outcome", "may_have_arrived"), [
+    ("503", SmsOutcome.retry, True), ("500", SmsOutcome.retry, True), ("429", SmsOutcome.retry, False),
+    ("400", SmsOutcome.failed, False), ("code1", SmsOutcome.failed, False),
 ])
 def test_busy_answers_are_retried_later_and_refusals_fail(gateway: FakeSmsGateway, error: str,
-                                                          outcome: SmsOutcome) -> None:
+                                                          outcome: SmsOutcome, may_have_arrived: bool) -> None:
     gateway.fail_next(PHONE, error)
     result = _send(_provider(gateway))
     assert result.outcome is outcome
+    # A 5xx may come after the platform sent the SMS: the outbox keeps the allowance unit of it.
+    assert result.may_have_arrived is may_have_arrived
     assert gateway.attempts[PHONE] == 1  # never resent within the call
     assert PHONE not in (result.error or "")
 
@@ -175,15 +198,31 @@ class _Silent:
         self.sock.close()
 
 
-def test_a_timeout_is_retried_later_and_never_resent_in_the_same_call() -> None:
+def test_a_gateway_that_never_answers_leaves_the_sms_unconfirmed_and_it_is_not_resent() -> None:
     silent = _Silent()
     try:
         provider = HttpGatewaySmsProvider(url=silent.url, body_template=JSON_TEMPLATE, timeout_seconds=0.3)
         result = _send(provider)
-        assert result.outcome is SmsOutcome.retry and result.error == "ReadTimeout"
+        assert (result.outcome, result.error, result.may_have_arrived) == (
+            SmsOutcome.unconfirmed, "ReadTimeout", True)
         assert silent.accepted == 1
     finally:
         silent.close()
+
+
+def test_the_gateway_timeout_is_the_sms_setting_not_the_push_one() -> None:
+    silent = _Silent()
+    try:
+        settings = _settings(sms_provider="http", sms_gateway_url=silent.url, sms_http_timeout_seconds=0.3,
+                             push_http_timeout_seconds=30.0)
+        provider = HttpGatewaySmsProvider.from_settings(settings)
+        started = time.monotonic()
+        result = _send(provider)
+        assert time.monotonic() - started < 5
+        assert result.outcome is SmsOutcome.unconfirmed
+    finally:
+        silent.close()
+    assert Settings().sms_http_timeout_seconds == 10.0
 
 
 def test_an_unreachable_gateway_is_retried_later() -> None:
@@ -192,14 +231,16 @@ def test_an_unreachable_gateway_is_retried_later() -> None:
         port = s.getsockname()[1]  # closed again: nothing listens there
     provider = HttpGatewaySmsProvider(url=f"http://127.0.0.1:{port}/sms", body_template=JSON_TEMPLATE,
                                       timeout_seconds=1.0)
-    assert _send(provider).outcome is SmsOutcome.retry
+    result = _send(provider)
+    assert result.outcome is SmsOutcome.retry
+    assert result.may_have_arrived is False  # nothing left: its allowance unit is given back
 
 
 def test_the_logging_provider_logs_the_outbox_row_and_a_masked_number_only(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level("INFO")
-    [result] = LoggingSmsProvider().send([SmsMessage(41, PHONE, TEXT)])
+    [result] = LoggingSmsProvider().send([SmsMessage(41, PHONE, TEXT, queued_at=QUEUED)])
     assert result.outcome is SmsOutcome.sent
     assert "sms 41 to 138****1234" in caplog.text
     assert PHONE not in caplog.text and TEXT not in caplog.text

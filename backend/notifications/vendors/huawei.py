@@ -35,10 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +43,14 @@ import httpx
 
 from backend.core.config import Settings
 from backend.notifications.providers import Outcome, PushMessage, PushResult, ReceiptEvent
+from backend.notifications.vendors._common import CachedToken, SendPool
 
 log = logging.getLogger(__name__)
 
 TTL = "172800s"  # two days: a visit reminder older than that is stale, the inbox still has it
 MAX_TOKENS = 1000  # per request, documented limit
 WORKERS = 16  # concurrent requests per send() call
+TOKEN_MARGIN_SECONDS = 300.0  # renew this long before the access token ends (at most half its life)
 
 SUCCESS = "80000000"
 PARTIAL = "80100000"
@@ -68,37 +67,14 @@ class OAuthError(Exception):
     """The OAuth endpoint gave no access token."""
 
 
-class AccessTokens:
-    """One cached OAuth client-credentials token, shared by all sending threads. Refreshed by one
-    thread while the others wait; an answer "token expired" invalidates only the token it was
-    given for, so N threads hitting it at once cause one refresh, not N."""
+def oauth_fetcher(client: httpx.Client, url: str, client_id: str,
+                  client_secret: str) -> Callable[[], tuple[str, float]]:
+    """Asks the OAuth endpoint for a client-credentials access token: (token, expires_in seconds)."""
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
 
-    def __init__(self, client: httpx.Client, url: str, client_id: str, client_secret: str) -> None:
-        self._client = client
-        self._url = url
-        self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._refresh_at = 0.0
-
-    def get(self) -> str:
-        token = self._token
-        if token is not None and time.monotonic() < self._refresh_at:
-            return token
-        with self._lock:
-            if self._token is None or time.monotonic() >= self._refresh_at:
-                self._fetch()
-            assert self._token is not None
-            return self._token
-
-    def invalidate(self, stale: str) -> None:
-        with self._lock:
-            if self._token == stale:
-                self._token = None
-
-    def _fetch(self) -> None:
+    def fetch() -> tuple[str, float]:
         try:
-            resp = self._client.post(self._url, data=self._form)
+            resp = client.post(url, data=form)
         except httpx.HTTPError as exc:
             raise OAuthError(f"OAuth request failed: {type(exc).__name__}: {exc}") from exc
         try:
@@ -110,10 +86,9 @@ class AccessTokens:
             detail = {k: body.get(k) for k in ("error", "sub_error", "error_description")} if isinstance(
                 body, dict) else {}
             raise OAuthError(f"OAuth HTTP {resp.status_code} {detail}")
-        expires_in = float(body.get("expires_in") or 3600)
-        # Refresh a little early (clock skew, time in flight), never later than half the lifetime.
-        self._token = str(token)
-        self._refresh_at = time.monotonic() + max(expires_in - min(300.0, expires_in / 2), 0.0)
+        return str(token), float(body.get("expires_in") or 3600)
+
+    return fetch
 
 
 @dataclass(frozen=True)
@@ -135,20 +110,16 @@ class HmsStyleProvider:
                  timeout_seconds: float = 30.0, workers: int = WORKERS) -> None:
         self.app_id = app_id
         self.send_url = send_url
-        self._workers = workers
         self._client = httpx.Client(
             timeout=timeout_seconds,
             limits=httpx.Limits(max_connections=workers * 2, max_keepalive_connections=workers * 2),
         )
-        self.tokens = AccessTokens(self._client, oauth_url, client_id, client_secret)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self.tokens = CachedToken(oauth_fetcher(self._client, oauth_url, client_id, client_secret),
+                                  margin=TOKEN_MARGIN_SECONDS)
+        self._pool = SendPool(self.name, workers)
 
     def close(self) -> None:
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        self._pool.close()
         self._client.close()
 
     # -- vendor specifics
@@ -172,15 +143,7 @@ class HmsStyleProvider:
         except OAuthError as exc:
             log.warning("%s OAuth failed: %s", self.name, exc)
             return [PushResult(Outcome.retry, error=str(exc)[:500]) for _ in messages]
-        if len(messages) == 1:
-            return [self._send_one(messages[0])]
-        return list(self._executor().map(self._send_one, messages))
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix=f"push-{self.name}")
-            return self._pool
+        return self._pool.send_each(messages, self._send_one)
 
     def _send_one(self, message: PushMessage) -> PushResult:
         try:
@@ -188,9 +151,10 @@ class HmsStyleProvider:
         except Exception as exc:  # a message we cannot even build is this message's failure alone
             return PushResult(Outcome.failed, error=f"cannot build message: {type(exc).__name__}: {exc}"[:500])
         answer = Answer(PushResult(Outcome.retry, error="not sent"))
+        refused: str | None = None
         for _ in range(2):  # the second round only after an expired/refused access token
             try:
-                access = self.tokens.get()
+                access = self.tokens.get(stale=refused)
             except OAuthError as exc:
                 return PushResult(Outcome.retry, error=str(exc)[:500])
             try:
@@ -200,7 +164,7 @@ class HmsStyleProvider:
             answer = self.read(resp, message)
             if not answer.refresh:
                 return answer.result
-            self.tokens.invalidate(access)
+            refused = access
         return PushResult(Outcome.retry, error=answer.result.error)
 
 

@@ -23,8 +23,10 @@ Where the documentation is unclear, what we rely on:
 - A message the answer does not mention is answered `retry` (safer than guessing it was sent).
 - Notification fields use the camelCase names of the current documentation (clickActionType,
   actionParameters, offLineTtl, appMessageId, callBackUrl, callBackParameter). `appMessageId`
-  (OPPO de-duplicates single pushes on it) and `callBackParameter` (echoed in receipts) carry the
-  outbox id; the receipt URL is set only when HULEI_PUSH_RECEIPT_BASE_URL is.
+  (OPPO de-duplicates single pushes on it) is the row's `resend_id` (outbox id and queued time: the
+  same for every attempt, new for a row of the same id in a reset database or another environment
+  on the same OPPO app); `callBackParameter` (echoed in receipts) carries the outbox id; the receipt
+  URL is set only when HULEI_PUSH_RECEIPT_BASE_URL is.
 
 The notification shows the generic Chinese title and body; the whole data payload (ids and generic
 text only) rides along as `actionParameters` for the app.
@@ -35,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -44,6 +45,7 @@ import httpx
 
 from backend.core.config import Settings
 from backend.notifications.providers import Outcome, PushMessage, PushResult, receipt_url
+from backend.notifications.vendors._common import CachedToken
 
 log = logging.getLogger(__name__)
 
@@ -90,39 +92,33 @@ class OppoProvider:
     max_batch = MAX_BATCH
 
     def __init__(self, *, app_key: str, master_secret: str, endpoint: str = "https://api.push.oppomobile.com",
-                 timeout_seconds: float = 30.0, receipt_url: str | None = None) -> None:
+                 timeout_seconds: float = 30.0, receipt_url: str | None = None, channel_id: str | None = None) -> None:
         self._app_key = app_key
         self._master_secret = master_secret
         self._receipt_url = receipt_url
+        self._channel_id = channel_id
         self._client = httpx.Client(base_url=endpoint.rstrip("/"), timeout=timeout_seconds,
                                     limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
-        self._token: str | None = None
-        self._token_until = 0.0
-        self._token_lock = threading.Lock()
+        self._tokens = CachedToken(self._fetch_auth_token, margin=TOKEN_MARGIN_SECONDS)
 
     def close(self) -> None:
         self._client.close()
 
     # -- auth
 
-    def _auth_token(self, *, stale: str | None = None) -> str:
-        """The cached auth token, or a fresh one when it is near expiry or is the one just refused."""
-        with self._token_lock:
-            if self._token and self._token != stale and time.monotonic() < self._token_until:
-                return self._token
-            timestamp = str(int(time.time() * 1000))
-            try:
-                resp = self._client.post(AUTH_PATH, data={"app_key": self._app_key, "timestamp": timestamp,
-                                                          "sign": sign(self._app_key, timestamp, self._master_secret)})
-                body = resp.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                raise _AuthFailed(f"auth: {type(exc).__name__}: {exc}") from exc
-            token = (body.get("data") or {}).get("auth_token") if isinstance(body, dict) else None
-            if resp.status_code != 200 or body.get("code") != CODE_OK or not token:
-                raise _AuthFailed(f"auth: HTTP {resp.status_code} code {body.get('code')} {body.get('message')}")
-            self._token = str(token)
-            self._token_until = time.monotonic() + TOKEN_LIFETIME_SECONDS - TOKEN_MARGIN_SECONDS
-            return self._token
+    def _fetch_auth_token(self) -> tuple[str, float]:
+        """A new auth token from /server/v1/auth, and how long OPPO keeps it."""
+        timestamp = str(int(time.time() * 1000))
+        try:
+            resp = self._client.post(AUTH_PATH, data={"app_key": self._app_key, "timestamp": timestamp,
+                                                      "sign": sign(self._app_key, timestamp, self._master_secret)})
+            body = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise _AuthFailed(f"auth: {type(exc).__name__}: {exc}") from exc
+        token = (body.get("data") or {}).get("auth_token") if isinstance(body, dict) else None
+        if resp.status_code != 200 or body.get("code") != CODE_OK or not token:
+            raise _AuthFailed(f"auth: HTTP {resp.status_code} code {body.get('code')} {body.get('message')}")
+        return str(token), TOKEN_LIFETIME_SECONDS
 
     # -- messages
 
@@ -130,7 +126,7 @@ class OppoProvider:
         """The OPPO `message` object for one push."""
         data = message.data
         notification: dict[str, Any] = {
-            "appMessageId": str(message.key),
+            "appMessageId": message.resend_id,
             "style": 1,
             "title": data.get("title_zh", "")[:TITLE_MAX],
             "content": data.get("body_zh", "")[:CONTENT_MAX],
@@ -140,6 +136,8 @@ class OppoProvider:
             "offLineTtl": TTL_SECONDS,
             "callBackParameter": str(message.key),
         }
+        if self._channel_id:
+            notification["channel_id"] = self._channel_id
         if self._receipt_url:
             notification["callBackUrl"] = self._receipt_url
         return {"target_type": 2, "target_value": message.token, "notification": notification}
@@ -165,7 +163,7 @@ class OppoProvider:
         stale: str | None = None
         for _ in range(2):  # the second pass only after the token was refused
             try:
-                token = self._auth_token(stale=stale)
+                token = self._tokens.get(stale=stale)
             except _AuthFailed as exc:
                 log.warning("OPPO %s", exc)
                 return [PushResult(Outcome.retry, error=str(exc)[:500]) for _ in messages]
@@ -237,4 +235,4 @@ def from_settings(settings: Settings) -> OppoProvider | None:
         return None
     return OppoProvider(app_key=settings.oppo_app_key, master_secret=settings.oppo_master_secret,
                         endpoint=settings.oppo_endpoint, timeout_seconds=settings.push_http_timeout_seconds,
-                        receipt_url=receipt_url("oppo", settings))
+                        receipt_url=receipt_url("oppo", settings), channel_id=settings.oppo_channel_id)

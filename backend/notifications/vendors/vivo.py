@@ -10,8 +10,9 @@ as mirrored on public pages and in public repositories' clients):
 - Send: POST {endpoint}/message/send (single push; vivo's batch API, saveListPayload + pushToList,
   sends one shared body to many phones, not one message each), JSON `{appId, regId, notifyType, title,
   content, timeToLive, skipType, networkType, classification, clientCustomMap, requestId, extra}` ->
-  `{"result": 0, "desc", "taskId"}`. vivo de-duplicates on `requestId`, which is the outbox id, so a
-  resend after a lost answer does not show twice. One request per message, so a thread pool sends a
+  `{"result": 0, "desc", "taskId"}`. vivo de-duplicates on `requestId`, the row's `resend_id` (outbox id
+  and queued time), so a resend after a lost answer does not show twice and a row of the same id in
+  a reset database is not taken for one. One request per message, so a thread pool sends a
   batch in parallel over one pooled connection set.
 - Result codes used: 10000 authentication failed (renew the token, resend once); 10070 / 10073 daily
   total of operational / system messages exceeded and 10071 outside the allowed sending hours (try
@@ -33,16 +34,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
 from backend.core.config import Settings
 from backend.notifications.providers import Outcome, PushMessage, PushResult, receipt_url
+from backend.notifications.vendors._common import CachedToken, SendPool
 
 log = logging.getLogger(__name__)
 
@@ -99,21 +99,21 @@ class VivoProvider:
     max_batch = 500
 
     def __init__(self, *, app_id: str, app_key: str, app_secret: str, endpoint: str = "https://api-push.vivo.com.cn",
-                 timeout_seconds: float = 30.0, receipt_url: str | None = None, workers: int = WORKERS) -> None:
+                 timeout_seconds: float = 30.0, receipt_url: str | None = None, workers: int = WORKERS,
+                 category: str | None = None) -> None:
         self._app_id = app_id
+        self._category = category
         self._app_key = app_key
         self._app_secret = app_secret
         self._receipt_url = receipt_url
         self._client = httpx.Client(base_url=endpoint.rstrip("/"), timeout=timeout_seconds,
                                     limits=httpx.Limits(max_connections=workers * 2,
                                                         max_keepalive_connections=workers * 2))
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vivo-push")
-        self._token: str | None = None
-        self._token_until = 0.0
-        self._token_lock = threading.Lock()
+        self._pool = SendPool(self.name, workers)
+        self._tokens = CachedToken(self._fetch_auth_token, margin=TOKEN_MARGIN_SECONDS)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.close()
         self._client.close()
 
     @property
@@ -122,28 +122,22 @@ class VivoProvider:
 
     # -- auth
 
-    def _auth_token(self, *, stale: str | None = None) -> str:
-        """The cached auth token, or a fresh one when it is near expiry or is the one just refused
-        (threads that saw the same refusal renew it once between them)."""
-        with self._token_lock:
-            if self._token and self._token != stale and time.monotonic() < self._token_until:
-                return self._token
-            timestamp = str(int(time.time() * 1000))
-            body: Any = None
-            try:
-                resp = self._client.post(AUTH_PATH, json={
-                    "appId": self._app_id_value, "appKey": self._app_key, "timestamp": int(timestamp),
-                    "sign": sign(self._app_id, self._app_key, timestamp, self._app_secret)})
-                body = resp.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                raise _AuthFailed(f"vivo auth: {type(exc).__name__}: {exc}") from exc
-            token = body.get("authToken") if isinstance(body, dict) else None
-            if resp.status_code != 200 or body.get("result") != RESULT_OK or not token:
-                desc = body.get("desc") if isinstance(body, dict) else None
-                raise _AuthFailed(f"vivo auth: HTTP {resp.status_code} result {body.get('result')} {desc}")
-            self._token = str(token)
-            self._token_until = time.monotonic() + TOKEN_LIFETIME_SECONDS - TOKEN_MARGIN_SECONDS
-            return self._token
+    def _fetch_auth_token(self) -> tuple[str, float]:
+        """A new auth token from /message/auth, and how long vivo keeps it."""
+        timestamp = str(int(time.time() * 1000))
+        body: Any = None
+        try:
+            resp = self._client.post(AUTH_PATH, json={
+                "appId": self._app_id_value, "appKey": self._app_key, "timestamp": int(timestamp),
+                "sign": sign(self._app_id, self._app_key, timestamp, self._app_secret)})
+            body = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise _AuthFailed(f"vivo auth: {type(exc).__name__}: {exc}") from exc
+        token = body.get("authToken") if isinstance(body, dict) else None
+        if resp.status_code != 200 or body.get("result") != RESULT_OK or not token:
+            desc = body.get("desc") if isinstance(body, dict) else None
+            raise _AuthFailed(f"vivo auth: HTTP {resp.status_code} result {body.get('result')} {desc}")
+        return str(token), TOKEN_LIFETIME_SECONDS
 
     # -- messages
 
@@ -161,25 +155,23 @@ class VivoProvider:
             "networkType": -1,
             "classification": 1,
             "clientCustomMap": dict(data),
-            "requestId": str(message.key),
+            "requestId": message.resend_id,
         }
+        if self._category:
+            body["category"] = self._category
         if self._receipt_url:
             body["extra"] = {"callback": self._receipt_url, "callback.param": str(message.key)}
         return body
 
     def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
-        if not messages:
-            return []
-        if len(messages) == 1:
-            return [self._send_one(messages[0])]
-        return list(self._pool.map(self._send_one, messages))
+        return self._pool.send_each(messages, self._send_one)
 
     def _send_one(self, message: PushMessage) -> PushResult:
         body = self.build(message)
         stale: str | None = None
         for _ in range(2):  # the second pass only after the token was refused
             try:
-                token = self._auth_token(stale=stale)
+                token = self._tokens.get(stale=stale)
             except _AuthFailed as exc:
                 log.warning("%s", exc)
                 return PushResult(Outcome.retry, error=str(exc)[:500])
@@ -220,4 +212,5 @@ def from_settings(settings: Settings) -> VivoProvider | None:
         return None
     return VivoProvider(app_id=settings.vivo_app_id, app_key=settings.vivo_app_key,
                         app_secret=settings.vivo_app_secret, endpoint=settings.vivo_endpoint,
-                        timeout_seconds=settings.push_http_timeout_seconds, receipt_url=receipt_url("vivo", settings))
+                        timeout_seconds=settings.push_http_timeout_seconds, receipt_url=receipt_url("vivo", settings),
+                        category=settings.vivo_category)

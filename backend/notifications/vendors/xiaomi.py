@@ -43,7 +43,6 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -51,6 +50,7 @@ import httpx
 
 from backend.core.config import Settings
 from backend.notifications.providers import Outcome, PushMessage, PushResult, ReceiptEvent, receipt_url
+from backend.notifications.vendors._common import SendPool
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +103,22 @@ class XiaomiProvider:
     max_batch = 500
 
     def __init__(self, *, app_secret: str, package_name: str, endpoint: str = "https://api.xmpush.xiaomi.com",
-                 timeout_seconds: float = 30.0, callback_url: str | None = None, workers: int = WORKERS) -> None:
+                 timeout_seconds: float = 30.0, callback_url: str | None = None, workers: int = WORKERS,
+                 channel_id: str | None = None) -> None:
         self.package_name = package_name
         self.callback_url = callback_url
+        self.channel_id = channel_id
         self._url = endpoint.rstrip("/") + SEND_PATH
         self._client = httpx.Client(
             timeout=timeout_seconds,
             headers={"Authorization": f"key={app_secret}"},
             limits=httpx.Limits(max_connections=workers * 2, max_keepalive_connections=workers * 2),
         )
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xiaomi-push")
+        self._pool = SendPool(self.name, workers)
         self._config_warned = threading.Event()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._pool.close()
         self._client.close()
 
     def build(self, message: PushMessage) -> dict[str, str]:
@@ -134,6 +136,8 @@ class XiaomiProvider:
             "time_to_live": str(TTL_MS),
             "extra.notify_effect": NOTIFY_EFFECT_LAUNCHER,
         }
+        if self.channel_id:
+            form["extra.channel_id"] = self.channel_id
         if self.callback_url:
             form["extra.callback"] = self.callback_url
             form["extra.callback.param"] = str(message.key)
@@ -141,11 +145,7 @@ class XiaomiProvider:
         return form
 
     def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
-        if not messages:
-            return []
-        if len(messages) == 1:
-            return [self._send_one(messages[0])]
-        return list(self._pool.map(self._send_one, messages))
+        return self._pool.send_each(messages, self._send_one)
 
     def _send_one(self, message: PushMessage) -> PushResult:
         try:
@@ -182,7 +182,7 @@ def from_settings(settings: Settings) -> XiaomiProvider | None:
         return None
     return XiaomiProvider(app_secret=settings.xiaomi_app_secret, package_name=settings.xiaomi_package_name,
                           endpoint=settings.xiaomi_endpoint, timeout_seconds=settings.push_http_timeout_seconds,
-                          callback_url=receipt_url("xiaomi", settings))
+                          callback_url=receipt_url("xiaomi", settings), channel_id=settings.xiaomi_channel_id)
 
 
 def _receipt_entries(body: bytes, content_type: str) -> dict[str, Any]:
