@@ -10,7 +10,6 @@ otherwise, so "own" is inside their jurisdiction and "foreign" is not.
 
 from __future__ import annotations
 
-import io
 import itertools
 import uuid
 from collections.abc import Callable
@@ -20,7 +19,6 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx import Response
-from openpyxl import Workbook
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -59,6 +57,7 @@ from tests.registry.factories import fine_answers, visit_item
 from tests.service_plans.factories import ensure_service_kinds
 from tests.staff_checks.factories import make_member
 from tests.venues import factories as venue_factories
+from tests.xlsx_support import xlsx_bytes
 
 Call = Callable[[TestClient, dict[str, str], "World", bool], Response]
 
@@ -326,12 +325,7 @@ def photo(c: TestClient, w: World, own: bool, parent_uuid: str | None = None) ->
 
 def ledger(annex: Annex) -> bytes:
     """An .xlsx of the annex with its printed headers and no rows."""
-    book = Workbook()
-    sheet: Any = book.active
-    sheet.append(list(HEADERS[annex]))
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes([list(HEADERS[annex])])
 
 
 def notification(w: World, own: bool) -> int:
@@ -555,8 +549,9 @@ def activity(w: World, own: bool) -> int:
 
 
 def survey_school(w: World, own: bool) -> int:
-    """A school of the caller's village (own) or of the foreign village, for an awareness round."""
-    return awareness_factories.school(s(w), w.town.villages[0 if own else 1]).id or 0
+    """A school of the town's first village (own) or of a neighbouring town (foreign), for an awareness
+    round: foreign to a village caller and to a town caller alike."""
+    return awareness_factories.school(s(w), w.town.villages[0] if own else station(w, False)).id or 0
 
 
 def education(w: World) -> None:
@@ -570,8 +565,9 @@ def education(w: World) -> None:
 
 
 def survey_round(c: TestClient, w: World, own: bool) -> int:
-    """An awareness round at a school of the own or the foreign village, opened by the town's coordinator."""
-    opener = make_user(s(w), w.town.town, Role.coordinator)
+    """An awareness round at a school of the own side, opened by the town's coordinator (a town caller
+    may end it: it is the opener's), or of the foreign side, opened by the county's."""
+    opener = make_user(s(w), w.town.town if own else w.town.county, Role.coordinator)
     resp = c.post("/api/v1/awareness/rounds", json={"institution_id": survey_school(w, own)},
                   headers=headers_for(s(w), opener))
     assert resp.status_code == 201, resp.text
@@ -599,11 +595,18 @@ def institution(w: World, own: bool) -> int:
     return make_institution(s(w), w.town.grids[0][0].id if own else w.town.villages[1].id or 0).id or 0
 
 
+def staff_institution(w: World, own: bool) -> int:
+    """A primary school in the town's first village (own) or in a neighbouring town (foreign), for callers
+    at the town (`town_caller`): a supervising agency's clerk sits strictly above the school's
+    administrative unit, and a grid counts as its village, so no clerk of a village supervises anything."""
+    return make_institution(s(w), w.town.villages[0].id if own else station(w, False).id or 0).id or 0
+
+
 def staff_member(w: World, own: bool) -> int:
     """An employed member of such a school. Member-unit staff see staff only of the institutions their
     agency supervises: a caller made without an agency is given education's (`education`)."""
     education(w)
-    school = s(w).get(Institution, institution(w, own))
+    school = s(w).get(Institution, staff_institution(w, own))
     assert school is not None
     return make_member(s(w), school).id or 0
 
@@ -647,12 +650,14 @@ PROBES: dict[str, Probe] = {
     "institution.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/institutions/{institution(w, own)}", headers=h)),
     "institution.write": Probe(lambda c, h, w, own: c.patch(f"/api/v1/institutions/{institution(w, own)}",
                                                             json={"address": "矩阵路1号"}, headers=h)),
-    "staff.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/staff/{staff_member(w, own)}", headers=h)),
+    # Staff of a school the caller's town supervises (callers at the town: see staff_institution).
+    "staff.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/staff/{staff_member(w, own)}", headers=h),
+                        caller=town_caller),
     "staff.manage": Probe(lambda c, h, w, own: c.patch(f"/api/v1/staff/{staff_member(w, own)}",
-                                                       json={"position": "班主任"}, headers=h)),
+                                                       json={"position": "班主任"}, headers=h), caller=town_caller),
     "staff.check": Probe(lambda c, h, w, own: c.post(f"/api/v1/staff/{staff_member(w, own)}/checks", headers=h, json={
         "check_date": clock.now().astimezone(clock.SHANGHAI).date().isoformat(), "kind": "periodic",
-        "result": "clear"})),
+        "result": "clear"}), caller=town_caller),
     "staff.overview": Probe(lambda c, h, w, own: c.get("/api/v1/staff-checks/overview",
                                                        params={"unit_id": unit_id(w, own)}, headers=h)),
     # Issue 18: supervision of any unit (督办, 挂牌督办) and typical-case notices (典型案例通报).
@@ -814,7 +819,9 @@ PROBES: dict[str, Probe] = {
     "activity.record": Probe(lambda c, h, w, own: c.post("/api/v1/activities", headers=h, json=activity_body(w, own))),
     "activity.read": Probe(lambda c, h, w, own: c.get(f"/api/v1/activities/{activity(w, own)}", headers=h)),
     # Awareness surveys (知晓率, issue 18): a round opened at a school of the caller's area; its rates.
-    "survey.manage": Probe(open_survey),
+    # Callers at the town: education staff of the school's own village are its staff and run no survey of
+    # it (403 awareness-own-school, tests/awareness/test_own_figure.py).
+    "survey.manage": Probe(open_survey, caller=town_caller),
     "survey.read": Probe(lambda c, h, w, own: c.get("/api/v1/awareness/rates", params={"unit_id": unit_id(w, own)},
                                                     headers=h)),
 }

@@ -382,25 +382,28 @@ ROWS: dict[str, Row] = {
         "file": ("institutions.xlsx", institution_workbook(w, own))}), (A.institution_write,), foreign_status=422),
     "GET /api/v1/institutions/{institution_id}": probe("institution.read"),
     "PATCH /api/v1/institutions/{institution_id}": probe("institution.write"),
-    "GET /api/v1/institutions/{institution_id}/staff": Row(listed_staff, (A.staff_read,)),
+    # Staff lists: callers at the town, over a school of its village (see matrix_support.staff_institution).
+    "GET /api/v1/institutions/{institution_id}/staff": Row(listed_staff, (A.staff_read,), caller=m.town_caller),
     "POST /api/v1/institutions/{institution_id}/staff": Row(lambda c, h, w, own: (m.education(w), c.post(
-        f"{API}/institutions/{m.institution(w, own)}/staff", headers=h,
-        json={"name": "矩阵教师", "id_number": staff_number()}))[1], (A.staff_manage,)),
+        f"{API}/institutions/{m.staff_institution(w, own)}/staff", headers=h,
+        json={"name": "矩阵教师", "id_number": staff_number()}))[1], (A.staff_manage,), caller=m.town_caller),
     "GET /api/v1/institutions/{institution_id}/staff/export.xlsx": Row(lambda c, h, w, own: c.get(
-        f"{API}/institutions/{institution_of_member(w, own)[0]}/staff/export.xlsx", headers=h), (A.staff_read,)),
+        f"{API}/institutions/{institution_of_member(w, own)[0]}/staff/export.xlsx", headers=h), (A.staff_read,),
+        caller=m.town_caller),
     "POST /api/v1/institutions/{institution_id}/staff/import": Row(lambda c, h, w, own: (m.education(w), c.post(
-        f"{API}/institutions/{m.institution(w, own)}/staff/import", headers=h,
-        files={"file": ("staff.xlsx", staff_workbook())}))[1], (A.staff_manage,)),
+        f"{API}/institutions/{m.staff_institution(w, own)}/staff/import", headers=h,
+        files={"file": ("staff.xlsx", staff_workbook())}))[1], (A.staff_manage,), caller=m.town_caller),
     "GET /api/v1/staff/{member_id}": probe("staff.read"),
     "PATCH /api/v1/staff/{member_id}": probe("staff.manage"),
     "POST /api/v1/staff/{member_id}/checks": probe("staff.check"),
     "POST /api/v1/staff/{member_id}/reveal-id": Row(lambda c, h, w, own: c.post(
-        f"{API}/staff/{m.staff_member(w, own)}/reveal-id", json={"reason": "入职查询"}, headers=h), (A.staff_check,)),
+        f"{API}/staff/{m.staff_member(w, own)}/reveal-id", json={"reason": "入职查询"}, headers=h), (A.staff_check,),
+        caller=m.town_caller),
     "GET /api/v1/staff-checks/overview": probe("staff.overview"),
     "GET /api/v1/staff-checks/unchecked": Row(lambda c, h, w, own: listed(m.institution(w, own), c.get(
         f"{API}/staff-checks/unchecked", headers=h), key="institution_id"), (A.staff_overview,)),
     "GET /api/v1/staff-checks/due": Row(lambda c, h, w, own: listed(m.staff_member(w, own), c.get(
-        f"{API}/staff-checks/due", headers=h)), (A.staff_read,)),
+        f"{API}/staff-checks/due", headers=h)), (A.staff_read,), caller=m.town_caller),
     # Users, devices, the org tree, the audit log.
     "GET /api/v1/me": Row(lambda c, h, w, own: c.get(f"{API}/me", headers=h), (), foreign=False),
     "POST /api/v1/me/password": Row(lambda c, h, w, own: c.post(f"{API}/me/password", headers=h, json={
@@ -670,6 +673,10 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/supervision/problems": probe("supervision.manage"),
     "GET /api/v1/supervision/problems/{problem_id}": Row(lambda c, h, w, own: c.get(
         f"{API}/supervision/problems/{m.supervised_problem(w, own)}", headers=h), (A.supervision_read,)),
+    "PATCH /api/v1/supervision/problems/{problem_id}": Row(lambda c, h, w, own: c.patch(
+        f"{API}/supervision/problems/{m.supervised_problem(w, own)}", headers=h, json={
+            "deadline_date": (clock.china_date(clock.now()) + timedelta(days=30)).isoformat()}),
+        (A.supervision_manage,)),
     "POST /api/v1/supervision/problems/{problem_id}/rectification": probe("supervision.rectify"),
     "POST /api/v1/supervision/problems/{problem_id}/verification": Row(lambda c, h, w, own: c.post(
         f"{API}/supervision/problems/{m.supervised_problem(w, own, submitted=True)}/verification",
@@ -867,7 +874,8 @@ ROWS: dict[str, Row] = {
     "GET /api/v1/awareness/rounds/{round_id}": Row(lambda c, h, w, own: c.get(
         f"{API}/awareness/rounds/{m.survey_round(c, w, own)}", headers=h), (A.survey_read,)),
     "POST /api/v1/awareness/rounds/{round_id}/close": Row(lambda c, h, w, own: (m.education(w), c.post(
-        f"{API}/awareness/rounds/{m.survey_round(c, w, own)}/close", headers=h))[1], (A.survey_manage,)),
+        f"{API}/awareness/rounds/{m.survey_round(c, w, own)}/close", headers=h))[1], (A.survey_manage,),
+        caller=m.town_caller),
     "GET /api/v1/awareness/rates": probe("survey.read"),
 }
 

@@ -10,7 +10,6 @@ Devanagari ...), are not ASCII digits and are refused, although `\\d` and `int()
 
 from __future__ import annotations
 
-import io
 import unicodedata
 import uuid
 from datetime import date, timedelta
@@ -30,8 +29,9 @@ from backend.registry.models import Household, Person, RiskPerson
 from backend.venues.credit_code import complete
 from backend.venues.models import Venue
 from tests.factories import TEST_PASSWORD, make_user, sign_in
-from tests.registry.factories import World, child_item, household_item, make_world, push, statuses, xlsx_bytes
+from tests.registry.factories import World, child_item, household_item, make_world, push, statuses
 from tests.venues.factories import grid_point
+from tests.xlsx_support import sheet_rows, xlsx_bytes
 
 SETTINGS = settings(max_examples=12, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -246,10 +246,7 @@ def test_a_risk_persons_id_number_is_stored_once_in_ascii_and_foreign_digits_are
 
 
 def _cells(content: bytes) -> set[str]:
-    from openpyxl import load_workbook
-
-    return {str(c) for row in load_workbook(io.BytesIO(content)).worksheets[0].iter_rows(values_only=True)
-            for c in row if c is not None}
+    return {str(c) for row in sheet_rows(content) for c in row if c is not None}
 
 
 # ---------------------------------------------------------------- phone numbers

@@ -25,7 +25,8 @@ user: the providing unit; the receiving or sending unit); member-unit staff
 Staff of institutions in close contact with minors and their background checks (从业查询,
 backend/staff_checks) are seen by the police of the institution's jurisdiction and, inside their
 jurisdiction, by member-unit staff whose agency supervises the institution from a unit strictly above
-the institution's (`supervised`; staff of the institution's own unit are its staff, not its supervisor).
+the institution's administrative unit (`supervised`, `units_strictly_below`; staff of the institution's
+own unit, or of the village of the grid it is registered at, are its staff, not its supervisor).
 
 `visible(principal, Model)` is the SQL condition for a kind; `get_visible` reads one record by id
 under it; `assigned_ids_sql` gives the same restriction as SQL text for the raw-SQL aggregates
@@ -58,6 +59,7 @@ from backend.helpers.models import Assignment, AssignmentStatus, HelperProfile
 from backend.institutions.models import Institution
 from backend.media.models import MediaItem
 from backend.orgunits import service as orgunits
+from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.police_cases.models import PoliceCase
 from backend.referrals.models import Referral
 from backend.registry.models import Household, Person
@@ -111,24 +113,43 @@ def _institution_of_member(column: Any) -> Any:
     return select(column).where(col(Institution.id) == col(StaffMember.institution_id)).scalar_subquery()
 
 
-def supervises(principal: Principal, institution: Institution) -> bool:
-    """The principal is the institution's supervising agency (行业主管部门): member-unit staff of that
-    agency at a unit strictly above the institution's (a county 教育局 over its schools). Staff of the
-    same agency at the institution's own unit are staff of the institution itself (a school's teacher)
-    and supervise nothing; the jurisdiction (the subtree) bounds the rest."""
-    return (principal.agency is not None and bool(principal.roles & ACTS_FOR_UNIT)
-            and institution.supervising_agency == principal.agency
-            and institution.org_unit_id != principal.org_unit_id)
+def units_strictly_below(principal: Principal) -> Select[Any]:
+    """SELECT of the units an institution may lie at for the principal's unit to be strictly above the
+    institution's administrative unit: inside the jurisdiction, neither the principal's own unit nor a
+    grid of it. A grid (网格) is no administrative level: an institution registered at a grid counts as
+    of the grid's village, so a village's staff are its staff, never its supervisor. The one predicate
+    of "strictly above" for institutions (staff scope, due list, overview, export, reminders)."""
+    return select(col(OrgUnit.id)).where(
+        col(OrgUnit.id).in_(orgunits.subtree_unit_ids(principal.org_path)),
+        col(OrgUnit.id) != principal.org_unit_id,
+        or_(col(OrgUnit.level) != OrgLevel.grid.value, col(OrgUnit.parent_id).is_(None),
+            col(OrgUnit.parent_id) != principal.org_unit_id))
+
+
+def supervised_institutions(principal: Principal) -> ColumnElement[bool]:
+    """SQL on Institution: the principal is its supervising agency (行业主管部门), member-unit staff of
+    that agency at a unit strictly above the institution's administrative unit (`units_strictly_below`;
+    a county 教育局 over its schools). Staff of the same agency at the institution's own unit (or the
+    village of its grid) are staff of the institution itself (a school's teacher) and supervise
+    nothing; false for a principal without an agency or a role acting for its unit."""
+    if principal.agency is None or not principal.roles & ACTS_FOR_UNIT:
+        return false()
+    return and_(col(Institution.supervising_agency) == principal.agency,
+                col(Institution.org_unit_id).in_(units_strictly_below(principal)))
+
+
+def supervises(session: Session, principal: Principal, institution: Institution) -> bool:
+    """Whether the principal supervises this institution (`supervised_institutions`, read in SQL)."""
+    return session.execute(select(col(Institution.id)).where(
+        col(Institution.id) == institution.id, supervised_institutions(principal))).first() is not None
 
 
 def _supervised_by(principal: Principal) -> ColumnElement[bool]:
-    """SQL of `supervises`: the member's institution is supervised by the agency the principal acts for
-    and lies strictly below the principal's unit (the jurisdiction, applied by `visible`, bounds it
-    from the other side); false for a principal without an agency or a role acting for its unit."""
+    """SQL on StaffMember of `supervised_institutions`: the member's institution is one the principal
+    supervises."""
     if principal.agency is None or not principal.roles & ACTS_FOR_UNIT:
         return false()
-    return and_(_institution_of_member(col(Institution.supervising_agency)) == principal.agency,
-                _institution_of_member(col(Institution.org_unit_id)) != principal.org_unit_id)
+    return col(StaffMember.institution_id).in_(select(col(Institution.id)).where(supervised_institutions(principal)))
 
 
 @dataclass(frozen=True)

@@ -431,7 +431,7 @@ def list_referrals(session: Session, principal: Principal, *, direction: Directi
 def _age(birth: date | None) -> int | None:
     if birth is None:
         return None
-    today = service_plans.today()
+    today = clock.china_date(clock.now())
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 

@@ -63,9 +63,14 @@ class AwarenessRound(SQLModel, table=True):
     org_unit_id: int = Field(foreign_key="org_unit.id", index=True)
     questionnaire_id: int = Field(foreign_key="awareness_questionnaire.id")
     token_digest: str = Field(max_length=64, unique=True)
+    # The enrolment when the round opened: participation is read against it, so changing the school's
+    # student count later never rewrites a round's figure (the cap, derived from it, stays too).
+    students: int
     response_cap: int
     response_count: int = 0
     opened_by: int = Field(foreign_key="app_user.id")
+    # The unit the opener acted for: a round opened lower down never replaces a higher unit's figure.
+    opened_by_unit_id: int = Field(foreign_key="org_unit.id")
     opened_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
     closes_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))

@@ -1,8 +1,12 @@
 """The awareness rate roll-up (知晓率汇总): pure functions over per-school figures, no database.
 
-A school's figure in a period is its latest round opened in the period (a re-survey after teaching
-replaces the first, it does not add to it). A unit's rate is the knowing over the responses of the
-schools under it (each respondent weighs the same, not each school); None while nobody answered.
+A school's figure in a period is one round opened in the period (a re-survey after teaching replaces
+the first, it does not add to it): of the rounds opened by the highest unit that ran one there (nearest
+the root: a county's round outranks a town's, a town's a village's), the latest closed one, or while that
+unit has none closed, its open one. So a lower unit's quick round never replaces a higher unit's figure,
+and a re-survey replaces the figure only once it is closed, never with its first few answers. A unit's
+rate is the knowing over the responses of the schools under it (each respondent weighs the same, not
+each school); None while nobody answered.
 `participation` is answers over enrolled students, each school's answers counted up to its enrolment.
 Seed 003 sets the target: 100 %; it is met only when every school was surveyed and at each school at
 least MIN_PARTICIPATION of the students answered."""
@@ -82,14 +86,26 @@ def rate(part: int, whole: int) -> float | None:
     return None if whole <= 0 else round(part / whole, 4)
 
 
-def latest_rounds(rounds: Iterable[tuple[int, int, Any]]) -> dict[int, int]:
-    """school id -> its latest round id, from (school id, round id, opened_at); ties go to the higher id."""
-    best: dict[int, tuple[Any, int]] = {}
-    for school, round_id, opened_at in rounds:
-        key = (opened_at, round_id)
-        if school not in best or key > best[school]:
-            best[school] = key
-    return {school: key[1] for school, key in best.items()}
+@dataclass(frozen=True)
+class RoundSeen:
+    """A round opened in the period, as far as choosing the school's figure goes."""
+
+    institution_id: int
+    round_id: int
+    opened_at: Any
+    opener_depth: int  # how far below the root the opener's unit lies (province 1, county 3, village 5)
+    closed: bool
+
+
+def counted_rounds(rounds: Iterable[RoundSeen]) -> dict[int, int]:
+    """school id -> the round its figure comes from: the highest opener first, then a closed round before
+    an open one, then the latest opened (ties to the higher id)."""
+    best: dict[int, tuple[Any, ...]] = {}
+    for seen in rounds:
+        key = (-seen.opener_depth, seen.closed, seen.opened_at, seen.round_id)
+        if seen.institution_id not in best or key > best[seen.institution_id]:
+            best[seen.institution_id] = key
+    return {school: int(key[-1]) for school, key in best.items()}
 
 
 def roll_up(figures: Sequence[SchoolFigure], groups: Sequence[int]) -> tuple[Tally, dict[int, Tally]]:

@@ -71,7 +71,9 @@ def publish_questionnaire(body: QuestionnaireCreate, principal: Manager, session
 def open_round(body: RoundCreate, principal: Manager, session: SessionDep) -> RoundOpened:
     """Open answering at a school of the caller's area. The answer carries the code once; only its digest is
     kept. 409 awareness-round-open while the school has an open round; 422 for a non-school or a school
-    without a student count (the cap is derived from it)."""
+    without a student count (the cap is derived from it); 403 awareness-own-school for the school's own
+    education staff (those of its unit, or of a grid school's village); 422 awareness-questionnaire-not-in-force
+    when `questionnaire_id` names another version than the one in force for the school."""
     made, code = service.open_round(
         session, principal, institution_id=body.institution_id, days=body.days, questionnaire_id=body.questionnaire_id
     )
@@ -104,7 +106,8 @@ def get_round(round_id: int, principal: Reader, session: SessionDep) -> RoundPub
 
 @router.post("/rounds/{round_id}/close", response_model=RoundPublic)
 def close_round(round_id: int, principal: Manager, session: SessionDep) -> RoundPublic:
-    """End answering now; answers arriving later are refused 409 awareness-round-closed."""
+    """End answering now; answers arriving later are refused 409 awareness-round-closed. 403
+    awareness-own-school for the school's own education staff."""
     return RoundPublic(**service.rounds_public(session, [service.close_round(session, principal, round_id)])[0])
 
 

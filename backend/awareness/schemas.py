@@ -74,7 +74,9 @@ class RoundCreate(BaseModel):
     institution_id: int = Field(ge=1, le=2**31 - 1)
     days: int = Field(default=14, ge=1, le=60, description="How long answering stays open")
     questionnaire_id: int | None = Field(
-        default=None, ge=1, le=2**31 - 1, description="Default: the latest version that applies to the school"
+        default=None, ge=1, le=2**31 - 1,
+        description="The version in force for the school (the latest of the nearest unit above it that published "
+        "one), which is also the default; any other is 422 awareness-questionnaire-not-in-force",
     )
 
 
@@ -89,6 +91,7 @@ class RoundPublic(BaseModel):
     closes_at: str
     closed_at: str | None
     state: Literal["open", "closed"]
+    students: int = Field(description="The school's enrolment when the round opened: participation is read against it")
     response_cap: int
     responses: int
     knowing: int

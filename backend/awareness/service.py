@@ -12,13 +12,14 @@ import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from backend.accounts import scope
 from backend.accounts.models import Agency
 from backend.accounts.permissions import Role
 from backend.accounts.principal import Principal
@@ -91,6 +92,12 @@ class NotSurveyManager(Forbidden):
     title_en = "Only coordinators and education staff manage awareness surveys"
 
 
+class OwnSchool(Forbidden):
+    code = "awareness-own-school"
+    title_zh = "学校自身的教职工不能开展或结束本校的知晓率调查"
+    title_en = "A school's own staff do not run its awareness survey"
+
+
 class PublishLevel(Forbidden):
     code = "awareness-publish-level"
     title_zh = "问卷新版本由县级及以上发布"
@@ -103,10 +110,22 @@ class NotASchool(InvalidInput):
     title_en = "Awareness surveys are held at schools and kindergartens"
 
 
+class QuestionnaireNotInForce(InvalidInput):
+    code = "awareness-questionnaire-not-in-force"
+    title_zh = "只能使用该校现行的问卷版本"
+    title_en = "A round uses the questionnaire version in force for the school"
+
+
 class SchoolWithoutStudents(InvalidInput):
     code = "awareness-school-without-students"
     title_zh = "学校未登记在校学生数"
     title_en = "The school has no student count"
+
+
+class ClosedByOpener(Forbidden):
+    code = "awareness-close-by-opener"
+    title_zh = "只有开展本轮调查的单位或其上级可以提前结束调查"
+    title_en = "Only the unit that opened a round, or one above it, ends it early"
 
 
 class RoundAlreadyOpen(Conflict):
@@ -187,6 +206,19 @@ def _manager(principal: Principal) -> None:
     if Role.agency_staff in principal.roles and principal.agency == Agency.education.value:
         return
     raise NotSurveyManager()
+
+
+def _not_the_schools_own(session: Session, principal: Principal, unit: OrgUnit) -> None:
+    """A school's figure is made by those above it, never by the school itself: education staff must sit
+    strictly above the school's administrative unit (the one predicate of staff checks,
+    `scope.units_strictly_below`: staff of the school's own unit, or of the village of the grid it is
+    registered at, are its staff, not its supervisor). Coordinators (专班) are nobody's staff: a village
+    coordinator surveys its village's school."""
+    if Role.coordinator in principal.roles:
+        return
+    above = session.execute(scope.units_strictly_below(principal).where(col(OrgUnit.id) == unit.id)).first()
+    if above is None:
+        raise OwnSchool()
 
 
 def _visible_questionnaires(principal: Principal) -> Any:
@@ -371,13 +403,16 @@ def open_round(
     school, unit = _school(session, principal, institution_id)
     if not school.student_count or school.student_count <= 0:
         raise SchoolWithoutStudents("请先在单位名录中登记在校学生数", "Record the school's student count first")
-    if questionnaire_id is None:
-        questionnaire = applicable_questionnaire(session, unit)
-    else:
-        questionnaire = get_questionnaire(session, principal, questionnaire_id)
-        applies = questionnaire.org_unit_id is None or f"/{questionnaire.org_unit_id}/" in unit.path
-        if not applies:
-            raise QuestionnaireNotFound()
+    _not_the_schools_own(session, principal, unit)
+    # Only the version in force: an older or another area's version (a lower pass mark) would make the
+    # school's figure easier than its neighbours'.
+    questionnaire = applicable_questionnaire(session, unit)
+    if questionnaire_id is not None and questionnaire_id != questionnaire.id:
+        raise QuestionnaireNotInForce(
+            f"该校现行问卷为第{questionnaire.version}版（编号{questionnaire.id}）",
+            f"The version in force for the school is {questionnaire.version} (id {questionnaire.id})",
+            field="questionnaire_id",
+        )
     _close_lapsed(session, school.id or 0)
     code = new_code()
     now = clock.now()
@@ -386,8 +421,10 @@ def open_round(
         org_unit_id=unit.id or 0,
         questionnaire_id=questionnaire.id or 0,
         token_digest=code_digest(code),
+        students=school.student_count,
         response_cap=response_cap(school.student_count),
         opened_by=principal.user_id,
+        opened_by_unit_id=principal.org_unit_id,
         opened_at=now,
         closes_at=now + timedelta(days=days),
     )
@@ -408,6 +445,7 @@ def open_round(
             "institution_id": school.id,
             "questionnaire_id": questionnaire.id,
             "closes_at": made.closes_at.isoformat(),
+            "students": made.students,
             "response_cap": made.response_cap,
         },
     )
@@ -426,6 +464,14 @@ def close_round(session: Session, principal: Principal, round_id: int) -> Awaren
     """End answering now (closing a closed round again changes nothing)."""
     _manager(principal)
     found = get_round(session, principal, round_id)
+    unit = session.get(OrgUnit, found.org_unit_id)
+    assert unit is not None
+    _not_the_schools_own(session, principal, unit)
+    # Ending a round early decides how many answer it, and its figure replaces other rounds' only once
+    # closed: a unit below the one that opened it must not cut a county's survey short.
+    opener = orgunits.unit_path(session, found.opened_by_unit_id)
+    if found.closed_at is None and (opener is None or not principal.covers(opener)):
+        raise ClosedByOpener(opened_by_unit_id=found.opened_by_unit_id)
     if found.closed_at is None:
         now = clock.now()
         found.closed_at = min(now, clock.as_utc(found.closes_at))
@@ -514,6 +560,7 @@ def rounds_public(session: Session, found: Sequence[AwarenessRound]) -> list[dic
             "closes_at": clock.as_utc(r.closes_at).isoformat(),
             "closed_at": clock.as_utc(r.closed_at).isoformat() if r.closed_at else None,
             "state": "open" if is_open(r) else "closed",
+            "students": r.students,
             "response_cap": r.response_cap,
             "responses": r.response_count,
             "knowing": knowing.get(r.id or 0, 0),
@@ -707,17 +754,13 @@ def purge_throttle(session: Session) -> int:
 
 def parse_period(period: str | None) -> tuple[str, date, date]:
     """The period asked for (default: this year in China) and its China-date range."""
-    label = period or str(clock.now().astimezone(clock.SHANGHAI).year)
+    label = period or str(clock.china_date(clock.now()).year)
     found = rates.period_range(label)
     if found is None:
         raise InvalidPeriod(
             "统计期应为 2026、2026-H1、2026-Q3 或 2026-05", "Use 2026, 2026-H1, 2026-Q3 or 2026-05", field="period"
         )
     return label, found[0], found[1]
-
-
-def _instant(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=clock.SHANGHAI)
 
 
 def awareness_rates(session: Session, principal: Principal, unit_id: int, period: str | None) -> dict[str, Any]:
@@ -747,17 +790,29 @@ def awareness_rates(session: Session, principal: Principal, unit_id: int, period
                 col(AwarenessRound.id),
                 col(AwarenessRound.opened_at),
                 col(AwarenessRound.response_count),
-            ).where(
+                col(AwarenessRound.students),
+                col(AwarenessRound.closed_at),
+                col(AwarenessRound.closes_at),
+                col(OrgUnit.path),
+            )
+            .join(OrgUnit, col(OrgUnit.id) == col(AwarenessRound.opened_by_unit_id))
+            .where(
                 col(AwarenessRound.institution_id).in_(school_ids),
-                col(AwarenessRound.opened_at) >= _instant(first),
-                col(AwarenessRound.opened_at) < _instant(last + timedelta(days=1)),
+                col(AwarenessRound.opened_at) >= clock.china_day_start(first),
+                col(AwarenessRound.opened_at) < clock.china_day_start(last + timedelta(days=1)),
             )
         ).all()
         if school_ids
         else []
     )
-    latest = rates.latest_rounds((s, r, clock.as_utc(at)) for s, r, at, _ in rounds)
-    counts = {r: n for _, r, _, n in rounds}
+    now = clock.now()
+    latest = rates.counted_rounds(
+        rates.RoundSeen(s, r, clock.as_utc(at), len([p for p in opener.split("/") if p]),
+                        closed_at is not None or clock.as_utc(closes) <= now)
+        for s, r, at, _, _, closed_at, closes, opener in rounds
+    )
+    counts = {r: n for _, r, _, n, _, _, _, _ in rounds}
+    enrolled = {r: e for _, r, _, _, e, _, _, _ in rounds}
     knowing = knowing_of(session, list(latest.values()))
 
     def group_of(path: str) -> int:
@@ -773,7 +828,9 @@ def awareness_rates(session: Session, principal: Principal, unit_id: int, period
         figure = rates.SchoolFigure(
             school.id or 0,
             group_of(path),
-            school.student_count or 0,
+            # A surveyed school is read against its enrolment when the round opened: a later change of the
+            # student count does not rewrite the figure.
+            enrolled.get(round_id, 0) if round_id else (school.student_count or 0),
             round_id,
             counts.get(round_id, 0) if round_id else 0,
             knowing.get(round_id or 0, 0),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -77,17 +77,17 @@ class Period:
     @property
     def start_at(self) -> datetime:
         """First instant of the period (UTC)."""
-        return datetime.combine(self.start_date, time.min, tzinfo=clock.SHANGHAI).astimezone(UTC)
+        return clock.china_day_start(self.start_date)
 
     @property
     def end_at(self) -> datetime:
         """First instant after the period (UTC, exclusive)."""
-        return datetime.combine(self.end_date + timedelta(days=1), time.min, tzinfo=clock.SHANGHAI).astimezone(UTC)
+        return clock.china_day_start(self.end_date + timedelta(days=1))
 
 
 def today() -> date:
     """Today's date in China."""
-    return clock.now().astimezone(clock.SHANGHAI).date()
+    return clock.china_date(clock.now())
 
 
 def default_campaign(year: int) -> CampaignInfo:

@@ -101,7 +101,7 @@ def _fits(session: Session, case: Case, reason: str) -> None:
         return
     child = session.get(Person, case.child_id)
     born = child.birth_date if child is not None else None
-    today = clock.now().astimezone(clock.SHANGHAI).date()
+    today = clock.china_date(clock.now())
     if born is not None and (today.year - born.year - ((today.month, today.day) < (born.month, born.day))) < 18:
         raise ClosureReasonInvalid("该儿童尚未年满18周岁，不能以“年满18周岁”结案",
                                    "The child is not 18 yet: the case cannot close as turned_18",

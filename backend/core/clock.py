@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,24 @@ def reset() -> None:
 def china_date(at: datetime) -> date:
     """The China (Asia/Shanghai) calendar day of an instant."""
     return as_utc(at).astimezone(SHANGHAI).date()
+
+
+def china_time(at: datetime) -> datetime:
+    """An instant as China (Asia/Shanghai, +08:00) wall-clock time, the way people there read it."""
+    return as_utc(at).astimezone(SHANGHAI)
+
+
+def next_monday(day: date) -> date:
+    """The Monday of the week after the one `day` falls in (a Monday gives the one seven days on): the
+    week plans are made for, a China week when `day` is today in China."""
+    return day + timedelta(days=7 - day.weekday())
+
+
+def china_day_start(day: date) -> datetime:
+    """The instant (aware UTC) a China calendar day begins: its midnight in Asia/Shanghai, 16:00 UTC
+    of the day before (China has had no summer time since 1991). A period of China days runs from its
+    first day's start to the start of the day after its last."""
+    return datetime.combine(day, time.min, tzinfo=SHANGHAI).astimezone(UTC)
 
 
 def as_utc(value: datetime) -> datetime:

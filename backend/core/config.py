@@ -124,9 +124,21 @@ class Settings(BaseSettings):
     huawei_client_secret: str | None = None
     huawei_push_endpoint: str = "https://push-api.cloud.huawei.com"
     huawei_oauth_endpoint: str = "https://oauth-login.cloud.huawei.com/oauth2/v3/token"
+    # HarmonyOS NEXT Push Kit v3 (channel "harmony"): the service-account key file from AppGallery
+    # Connect (project_id, key_id, sub_account, private_key), or its fields one by one (these win).
+    harmony_service_account_file: str | None = None
+    harmony_project_id: str | None = None
+    harmony_key_id: str | None = None
+    harmony_sub_account: str | None = None
+    harmony_private_key: str | None = None  # PEM (PKCS#8); "\n" escapes are read as line breaks
+    harmony_push_endpoint: str = "https://push-api.cloud.huawei.com"
+    harmony_category: str = "WORK"  # notification self-classification; WORK needs Huawei's approval
     xiaomi_app_secret: str | None = None  # MiPush: AppSecret, sent as "Authorization: key=..."
     xiaomi_package_name: str | None = None  # restricted_package_name
     xiaomi_endpoint: str = "https://api.xmpush.xiaomi.com"
+    # The notification category (channel) Xiaomi approved for the app's private messages (私信/通知类消息):
+    # sent as extra.channel_id. Without it MiPush counts our pushes as public messages, capped per day.
+    xiaomi_channel_id: str | None = None
     honor_app_id: str | None = None
     honor_client_id: str | None = None
     honor_client_secret: str | None = None
@@ -135,10 +147,16 @@ class Settings(BaseSettings):
     oppo_app_key: str | None = None
     oppo_master_secret: str | None = None
     oppo_endpoint: str = "https://api.push.oppomobile.com"
+    # The private-message channel (私信通道) OPPO approved for the app, sent as notification.channel_id;
+    # without it pushes go as public messages, capped per phone and day.
+    oppo_channel_id: str | None = None
     vivo_app_id: str | None = None
     vivo_app_key: str | None = None
     vivo_app_secret: str | None = None
     vivo_endpoint: str = "https://api-push.vivo.com.cn"
+    # The system-message category vivo granted the app (e.g. TODO, ACCOUNT), sent as `category` beside
+    # classification 1; vivo shows only system messages between 23:00 and 7:00.
+    vivo_category: str | None = None
     # Public base URL of this server (https://host), for the delivery receipts channels post back;
     # unset, no receipts are asked for and "delivered" is not reported.
     push_receipt_base_url: str | None = None
@@ -148,16 +166,23 @@ class Settings(BaseSettings):
     sms_provider: str = "log"
     sms_fallback_minutes: int = Field(default=30, ge=1)
     sms_daily_cap: int = Field(default=10, ge=1)
+    # 短信合并: one SMS covers every unread critical notification of a recipient. Within this many
+    # minutes of an SMS, and until the recipient reads any notification, no further SMS goes to them
+    # (their rows end `coalesced`). 0 sends one SMS per notification.
+    sms_coalesce_minutes: int = Field(default=60, ge=0)
     sms_max_attempts: int = Field(default=6, ge=1)
     sms_retry_base_seconds: float = 60.0
     sms_retry_max_seconds: float = 3600.0
+    # One gateway exchange (connect, then read, each up to this). Short: an SMS gateway answers at
+    # once, and a read timeout leaves the SMS `unconfirmed` (never resent), so it must not be routine.
+    sms_http_timeout_seconds: float = Field(default=10.0, gt=0)
     # The SMS text: generic, never anything about the child or the case (checked like push text).
     sms_text_zh: str = "【护蕾】您有一条重要待办事项，请尽快登录护蕾App查看处理。"
     sms_template_id: str | None = None  # platforms that send by registered template
     sms_gateway_url: str | None = None
     sms_gateway_content_type: str = "json"  # json | form
     # The request body, a JSON object whose string values may hold {phone}, {text}, {template_id},
-    # {request_id} (the outbox row, for platforms that de-duplicate) and {timestamp}.
+    # {request_id} (hulei-sms-<row>-<hex ms>, for platforms that de-duplicate) and {timestamp}.
     sms_gateway_body_template: str = '{"phone": "{phone}", "content": "{text}", "requestId": "{request_id}"}'
     sms_gateway_username: str | None = None  # HTTP basic auth, when set
     sms_gateway_password: str | None = None
@@ -189,6 +214,10 @@ class Settings(BaseSettings):
     # Staff background checks (从业查询, issue 18): days from a staff member's last check to its next
     # periodic check.
     staff_check_interval_days: int = Field(default=365, ge=1, le=3660)
+    # Full ID numbers one user may type per China day into staff writes that match by number (POST of a
+    # member, each number-bearing row of a real import): each answers whether the number is listed at
+    # the institution, so this bounds recovering a sealed number by enumeration.
+    staff_typed_numbers_per_day: int = Field(default=2000, ge=1)
 
     # Media (issue 4): photos. Storage "local" keeps objects under media_root; "s3" uses an
     # S3-compatible server. Upload staging (resumable chunks) always lives under media_root/staging.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from backend.core import clock
@@ -29,7 +29,7 @@ class Placement:
 
 def earliest_plausible() -> datetime:
     """The first instant a phone's time may name: the earliest date's midnight in China."""
-    return datetime.combine(get_settings().device_clock_earliest_date, time.min, tzinfo=clock.SHANGHAI)
+    return clock.china_day_start(get_settings().device_clock_earliest_date)
 
 
 def place(device_time: datetime | None, received_at: datetime) -> Placement:

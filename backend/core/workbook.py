@@ -85,7 +85,7 @@ def _plain(value: Any, as_text: bool) -> tuple[Any, bool]:
         return value, False
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(clock.SHANGHAI).replace(tzinfo=None)
+            value = clock.china_time(value).replace(tzinfo=None)
         return value, False
     if isinstance(value, date):
         return value, False

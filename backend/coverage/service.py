@@ -297,7 +297,7 @@ def period_params(period: Period, targets: Targets) -> dict[str, Any]:
         "start_at": period.start_at,
         "end_at": period.end_at,
         "now": now,
-        "today": now.astimezone(clock.SHANGHAI).date(),
+        "today": clock.china_date(now),
         **targets.params(),
     }
 

@@ -43,8 +43,8 @@ class DashboardConfig(BaseModel):
 
 def china_dates() -> tuple[date, date, str]:
     """Today in China, next week's Monday and the previous month (YYYY-MM), all in Asia/Shanghai."""
-    today = clock.now().astimezone(clock.SHANGHAI).date()
-    next_monday = today + timedelta(days=7 - today.weekday())
+    today = clock.china_date(clock.now())
+    next_monday = clock.next_monday(today)
     previous_month = today.replace(day=1) - timedelta(days=1)
     return today, next_monday, previous_month.strftime("%Y-%m")
 

@@ -75,7 +75,7 @@ def check_referral_deadlines(session: Session) -> list[tuple[int, str, list[int]
         if inserted is None:  # another run got there first
             continue
         if users:
-            local_due = clock.as_utc(due).astimezone(clock.SHANGHAI)
+            local_due = clock.china_time(due)
             notifications.enqueue(
                 session, user_ids=users, kind="referral.overdue",
                 title_zh="强制报告超时未" + _STAGE_ZH[stage], title_en=f"Referral not {_STAGE_EN[stage]}d in time",

@@ -11,7 +11,7 @@ from backend.core import clock
 
 
 def _shanghai(value: datetime | None) -> str | None:
-    return clock.as_utc(value).astimezone(clock.SHANGHAI).isoformat() if value is not None else None
+    return clock.china_time(value).isoformat() if value is not None else None
 
 
 LocalTime = Annotated[datetime, PlainSerializer(_shanghai, return_type=str)]

@@ -271,7 +271,7 @@ class Escalation:
 
 def local_hhmm(value: datetime) -> str:
     """A time as people read it in the field: Asia/Shanghai, e.g. '11月23日 14:20'."""
-    t = clock.as_utc(value).astimezone(clock.SHANGHAI)
+    t = clock.china_time(value)
     return f"{t.month}月{t.day}日 {t:%H:%M}"
 
 
@@ -316,7 +316,7 @@ def check_deadlines(session: Session) -> list[Escalation]:
                 body_zh=f"案件{deadline.incident_id}“{step.zh}”未在{minutes}分钟内完成"
                         f"（时限 {local_hhmm(deadline.due_at)}，北京时间），请督办。",
                 body_en=f"Incident {deadline.incident_id}: '{step.en}' missed its {minutes}-minute limit "
-                        f"(due {clock.as_utc(deadline.due_at).astimezone(clock.SHANGHAI):%H:%M} Asia/Shanghai).",
+                        f"(due {clock.china_time(deadline.due_at):%H:%M} Asia/Shanghai).",
                 data={"incident_id": str(deadline.incident_id), "step": step.value, "unit_id": str(owner.id)},
                 critical=True,
             )

@@ -270,11 +270,11 @@ def para(text: str, style: ParagraphStyle) -> Paragraph:
     return Paragraph(safe, style)
 
 
-def china_time(at: datetime) -> str:
-    return clock.as_utc(at).astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+def china_time_text(at: datetime) -> str:
+    return clock.china_time(at).strftime("%Y-%m-%d %H:%M")
 
 
-def china_date(day: date) -> str:
+def china_date_text(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
@@ -316,7 +316,7 @@ def record_pdf(p: Paperwork) -> bytes:
     """检查记录: the venue, when and by whom, every checklist answer, problems, penalties, photos."""
     s = _styles()
     c = s["cell"]
-    when = china_time(p.started_at) + (f" 至 {china_time(p.finished_at)}" if p.finished_at else "")
+    when = china_time_text(p.started_at) + (f" 至 {china_time_text(p.finished_at)}" if p.finished_at else "")
     kind = "、".join(k for k, on in (("联合执法", p.is_joint), ("复查", p.is_reinspection)) if on) or "日常检查"
     info = [
         [para("场所名称", c), para(p.venue_name, c), para("场所类型", c), para(p.venue_type, c)],
@@ -335,7 +335,7 @@ def record_pdf(p: Paperwork) -> bytes:
     story.append(para("二、发现的问题及整改要求", s["h2"]))
     if p.problems:
         rows = [[para("序号", c), para("问题", c), para("整改措施", c), para("整改期限", c)]]
-        rows += [[para(str(n), c), para(q.description, c), para(q.measure, c), para(china_date(q.deadline), c)]
+        rows += [[para(str(n), c), para(q.description, c), para(q.measure, c), para(china_date_text(q.deadline), c)]
                  for n, q in enumerate(p.problems, start=1)]
         story.append(_grid(rows, [12 * mm, 62 * mm, 70 * mm, WIDTH - 144 * mm]))
     else:
@@ -344,7 +344,7 @@ def record_pdf(p: Paperwork) -> bytes:
     if p.penalties:
         rows = [[para("种类", c), para("金额（元）", c), para("决定书文号", c), para("决定日期", c)]]
         rows += [[para(x.kind, c), para("—" if x.amount_yuan is None else str(x.amount_yuan), c),
-                  para(x.decision_number or "—", c), para(china_date(x.decided), c)] for x in p.penalties]
+                  para(x.decision_number or "—", c), para(china_date_text(x.decided), c)] for x in p.penalties]
         story.append(_grid(rows, [40 * mm, 30 * mm, 60 * mm, WIDTH - 130 * mm]))
     else:
         story.append(para("无。", s["body"]))
@@ -377,7 +377,7 @@ def notice_pdf(p: Paperwork, issued: date) -> bytes:
         para("责令整改通知书", s["title"]),
         para(f"编号：ZG-{p.inspection_id:06d}", s["right"]), Spacer(1, 6),
         para(f"{addressee}：", s["body"]), Spacer(1, 4),
-        para(f"{china_date(clock.as_utc(p.started_at).astimezone(clock.SHANGHAI).date())}，{agencies}对你单位"
+        para(f"{china_date_text(clock.china_date(p.started_at))}，{agencies}对你单位"
              f"（{p.venue_type}，地址：{p.venue_address or '—'}）进行了检查，发现存在下列问题。"
              "根据《中华人民共和国未成年人保护法》等有关规定，现责令你单位按下列要求限期整改，"
              f"并于整改期限届满前将整改情况书面报告{p.issuing_agency}。逾期不整改或整改不到位的，将依法处理。",
@@ -385,12 +385,12 @@ def notice_pdf(p: Paperwork, issued: date) -> bytes:
         Spacer(1, 6),
     ]
     rows = [[para("序号", c), para("存在问题", c), para("整改要求", c), para("整改期限", c)]]
-    rows += [[para(str(n), c), para(q.description, c), para(q.measure, c), para(f"{china_date(q.deadline)}前", c)]
+    rows += [[para(str(n), c), para(q.description, c), para(q.measure, c), para(f"{china_date_text(q.deadline)}前", c)]
              for n, q in enumerate(open_problems, start=1)]
     story.append(_grid(rows, [12 * mm, 62 * mm, 70 * mm, WIDTH - 144 * mm]))
     story += [Spacer(1, 18), KeepTogether([
         para(f"发文单位：{p.issuing_agency}（盖章）", s["right"]), Spacer(1, 6),
-        para(f"{china_date(issued)}", s["right"]), Spacer(1, 14),
+        para(f"{china_date_text(issued)}", s["right"]), Spacer(1, 14),
         para("检查人员（签名）：____________________", s["body"]), Spacer(1, 10),
         para("被检查单位签收：____________________　　签收日期：______年____月____日", s["body"]),
         Spacer(1, 10),
@@ -415,7 +415,7 @@ def document(session: Session, principal: Principal, inspection_id: int, kind: s
         if not any(q.open for q in paperwork.problems):
             raise NoOpenProblems("该次检查发现的问题均已整改销号", "every problem the inspection raised is verified",
                                  inspection_id=inspection_id)
-        data = notice_pdf(paperwork, clock.now().astimezone(clock.SHANGHAI).date())
+        data = notice_pdf(paperwork, clock.china_date(clock.now()))
     else:
         data = record_pdf(paperwork)
     audit.record(session, actor=principal, action=f"inspection.pdf.{kind}", object_type="inspection",

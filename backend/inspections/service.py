@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -48,6 +48,7 @@ from backend.inspections.schemas import (
 )
 from backend.media import service as media
 from backend.orgunits import service as orgunits
+from backend.registry.personal_text import refuse_personal_data
 from backend.venues import service as venues
 from backend.venues.models import Venue, VenueType
 
@@ -118,17 +119,22 @@ def check_new_deadline(session: Session, principal: Principal, problem: Problem,
             raise DeadlineSetFromAbove(supervised_unit_id=problem.supervised_unit_id, field=field_name)
 
 
+def _check_far_deadline(deadline: date, day: date, *, field_name: str) -> None:
+    """A problem's first deadline is as bounded as a moved one: a deadline years out would keep the
+    problem from ever falling overdue, and so from escalating."""
+    if deadline > day + timedelta(days=MAX_DEADLINE_DAYS):
+        raise DeadlineOutOfRange(f"整改期限须在 {day.isoformat()} 至 {(day + timedelta(days=MAX_DEADLINE_DAYS))}之间",
+                                 f"the deadline must lie between {day.isoformat()} and "
+                                 f"{(day + timedelta(days=MAX_DEADLINE_DAYS)).isoformat()}", field=field_name,
+                                 max_days=MAX_DEADLINE_DAYS)
+
+
 @dataclass
 class InspectionResult:
     inspection: Inspection
     created: bool
     opened: list[Problem] = field(default_factory=list)
     verified: list[int] = field(default_factory=list)
-
-
-def local_date(value: datetime) -> date:
-    """The date in China of an instant (naive values are UTC)."""
-    return clock.as_utc(value).astimezone(clock.SHANGHAI).date()
 
 
 def payload_digest(payload: InspectionSubmit, *, as_sent: bool = False) -> str:
@@ -205,6 +211,13 @@ def record_inspection(session: Session, principal: Principal, payload: Inspectio
                                 missing=missing, unknown=unknown)
     if payload.rechecks:
         principal.require(Action.problem_verify)
+    # A finding becomes a problem every officer, coordinator and member unit of the area reads: the
+    # one free-text filter of the registry keeps children's names and numbers out of it.
+    refuse_personal_data(session, principal, {
+        **{f"findings.{i}.{name}": getattr(f, name) for i, f in enumerate(payload.findings)
+           for name in ("description", "measure")},
+        **{f"rechecks.{i}.note": r.note for i, r in enumerate(payload.rechecks)},
+    }, record="inspection")
     people = _inspectors(session, principal, payload.inspector_ids)
     agencies = {agency for _, agency in people}
 
@@ -239,7 +252,7 @@ def record_inspection(session: Session, principal: Principal, payload: Inspectio
     for user, agency in people:
         session.add(InspectionInspector(inspection_id=inspection.id, user_id=user.id or 0, agency=agency))
 
-    day = local_date(placed.counted_at)
+    day = clock.china_date(placed.counted_at)
     result = InspectionResult(inspection, created=True)
     explicit = {f.item_code: f for f in payload.findings if f.item_code}
     for item in checklist.items:
@@ -307,6 +320,7 @@ def _open_problem(session: Session, venue: Venue, inspection: Inspection, day: d
                   description: str, measure: str, responsible: str, deadline: date) -> Problem:
     if deadline < day:
         raise InvalidInput("整改期限不能早于检查日期", "the deadline is before the inspection date")
+    _check_far_deadline(deadline, day, field_name="findings.deadline_date")
     problem = Problem(venue_id=venue.id or 0, org_unit_id=venue.org_unit_id, found_in_inspection_id=inspection.id or 0,
                       item_code=item_code, description=description[:1000], measure=measure[:1000],
                       responsible_party=(responsible or _responsible_default(venue))[:120], deadline_date=deadline)
@@ -320,8 +334,9 @@ def open_problem_for_review(session: Session, venue: Venue, *, case_review_id: i
     """A problem a case review's rectification task (一案一整治) raises on a venue: it enters the same
     loop as an inspection's (rectifying, submitted, verified only by a re-inspection, overdue), with
     source case_review and no inspection. The caller has checked the venue may be reached."""
-    if deadline < venues.local_today():
+    if deadline < clock.china_date(clock.now()):
         raise InvalidInput("整改期限不能早于今天", "the deadline is before today", field="deadline_date")
+    _check_far_deadline(deadline, clock.china_date(clock.now()), field_name="deadline_date")
     problem = Problem(venue_id=venue.id or 0, org_unit_id=venue.org_unit_id, found_in_inspection_id=None,
                       source=ProblemSource.case_review.value, case_review_id=case_review_id,
                       description=description[:1000], measure=measure[:1000],
@@ -355,7 +370,7 @@ def record_penalty(session: Session, principal: Principal, data: PenaltyCreate) 
         inspection = session.get(Inspection, data.inspection_id)
         if inspection is None or inspection.venue_id != venue.id:
             raise NotFound()
-    return _add_penalty(session, principal, venue, data, data.inspection_id, venues.local_today())
+    return _add_penalty(session, principal, venue, data, data.inspection_id, clock.china_date(clock.now()))
 
 
 # ---------------------------------------------------------------- problems
@@ -391,7 +406,7 @@ _ALLOWED: dict[ProblemStatus, set[ProblemStatus]] = {
 def update_problem(session: Session, principal: Principal, problem_id: int, data: ProblemUpdate) -> Problem:
     """Record rectification progress; verification is refused here (re-inspection only)."""
     problem = get_problem(session, principal, problem_id)
-    today = venues.local_today()
+    today = clock.china_date(clock.now())
     current = effective_status(problem, today)
     if current is ProblemStatus.verified:
         raise ProblemTransitionRefused("问题已销号", "the problem is already verified and closed")
@@ -429,7 +444,7 @@ def list_problems(session: Session, principal: Principal, *, venue_id: int | Non
     """Problems in the caller's jurisdiction, newest first; `overdue_only` gives the coordinators' overdue
     list (oldest deadline first). `page`: the bare list's cap, or the page asked for. Without
     `include_review_problems`, only those an inspection found (the v1 list)."""
-    today = venues.local_today()
+    today = clock.china_date(clock.now())
     stmt = select(Problem).where(orgunits.in_jurisdiction(principal, col(Problem.org_unit_id)),
                                  col(Problem.venue_id).is_not(None))
     if not include_review_problems:
@@ -454,7 +469,7 @@ def list_problems(session: Session, principal: Principal, *, venue_id: int | Non
 
 def mark_overdue(session: Session) -> int:
     """Persist the overdue status of every unrectified problem past its deadline (daily job)."""
-    today = venues.local_today()
+    today = clock.china_date(clock.now())
     rows = session.execute(select(Problem).where(
         col(Problem.status).in_([ProblemStatus.open.value, ProblemStatus.rectifying.value]),
         col(Problem.deadline_date) < today)).scalars().all()
@@ -487,7 +502,7 @@ def problem_public(problem: Problem, venue_name: str, today: date) -> ProblemPub
 def problems_public(session: Session, problems: Sequence[Problem]) -> list[ProblemPublic]:
     names = dict(session.execute(select(col(Venue.id), col(Venue.name)).where(
         col(Venue.id).in_({p.venue_id for p in problems}))).all()) if problems else {}
-    today = venues.local_today()
+    today = clock.china_date(clock.now())
     return [problem_public(p, names.get(p.venue_id, ""), today) for p in problems]
 
 

@@ -48,6 +48,18 @@ class InstitutionMoveForbidden(Forbidden):
     title_en = "Only a coordinator at county level or above may move an institution to another unit"
 
 
+class InstitutionDeactivateForbidden(Forbidden):
+    code = "institution-deactivate-county-only"
+    title_zh = "只有县级及以上的协调员可以停用单位"
+    title_en = "Only a coordinator at county level or above may deactivate an institution"
+
+
+class InstitutionKindChangeForbidden(Forbidden):
+    code = "institution-kind-county-only"
+    title_zh = "只有县级及以上的协调员可以变更单位类型"
+    title_en = "Only a coordinator at county level or above may change an institution's kind"
+
+
 def may_change_supervisor(session: Session, principal: Principal) -> bool:
     """The supervising agency decides who sees an institution's staff and check results: only a caller
     at a county or above may redirect it (a town coordinator may not)."""
@@ -137,17 +149,23 @@ def update(session: Session, principal: Principal, institution_id: int, data: In
     institution = get_visible(session, principal, institution_id)
     given = data.model_dump(exclude_unset=True)
     changed: list[str] = []
+    values: dict[str, dict[str, Any]] = {}  # old and new of each changed field, for the audit entry
 
     def put(name: str, value: Any) -> None:
         if getattr(institution, name) != value:
+            values[name] = {"old": getattr(institution, name), "new": value}
             setattr(institution, name, value)
             changed.append(name)
 
     if given.get("name") is not None:
         put("name", _name(given["name"]))
     if given.get("kind") is not None:
-        put("kind", InstitutionKind(given["kind"]).value)
-    old_unit = institution.org_unit_id
+        kind = InstitutionKind(given["kind"]).value
+        # The kind puts an institution on the school lists (进校园, awareness surveys) and its default
+        # supervisor: changing it removes oversight, a county's decision as redirecting the agency is.
+        if kind != institution.kind and not may_change_supervisor(session, principal):
+            raise InstitutionKindChangeForbidden()
+        put("kind", kind)
     if given.get("org_unit_id") is not None:
         target = _unit(session, principal, given["org_unit_id"])
         # Where an institution lies decides who is above it, so who reads its staff checks (the
@@ -156,7 +174,6 @@ def update(session: Session, principal: Principal, institution_id: int, data: In
         if target != institution.org_unit_id and not may_change_supervisor(session, principal):
             raise InstitutionMoveForbidden()
         put("org_unit_id", target)
-    old_supervisor = institution.supervising_agency
     if given.get("supervising_agency") is not None:
         wanted = str(given["supervising_agency"].value if hasattr(given["supervising_agency"], "value")
                      else given["supervising_agency"])
@@ -171,16 +188,17 @@ def update(session: Session, principal: Principal, institution_id: int, data: In
     if "student_count" in given:
         put("student_count", given["student_count"])
     if given.get("is_active") is not None:
+        # Deactivating takes the institution off the school lists and the register's counts: a county's
+        # decision (its members still to be checked or dismissed stay on the due list: staff_checks).
+        if institution.is_active and not given["is_active"] and not may_change_supervisor(session, principal):
+            raise InstitutionDeactivateForbidden()
         put("is_active", given["is_active"])
     if changed:
         institution.updated_at = clock.now()
         session.add(institution)
         session.flush()
-        details: dict[str, Any] = {"fields": changed}
-        if "supervising_agency" in changed:
-            details["supervising_agency"] = {"old": old_supervisor, "new": institution.supervising_agency}
-        if "org_unit_id" in changed:
-            details["org_unit_id"] = {"old": old_unit, "new": institution.org_unit_id}
+        # Every changed field with its old and new value (the oversight a change removes can be undone).
+        details: dict[str, Any] = {"fields": changed, **values}
         audit.record(session, actor=principal, action="institution.update", object_type="institution",
                      object_id=institution.id, org_unit_id=institution.org_unit_id, details=details)
     return institution

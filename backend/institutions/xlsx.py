@@ -262,9 +262,16 @@ def import_institutions(session: Session, principal: Principal, content: bytes, 
         if existing is not None and values["org_unit_id"] != existing.org_unit_id:
             report.problems.add(number, _ZH["unit_code"], institutions.InstitutionMoveForbidden.title_zh,
                                 institutions.InstitutionMoveForbidden.title_en)
+        if existing is not None and values.get("kind") is not None and values["kind"].value != existing.kind:
+            report.problems.add(number, _ZH["kind"], institutions.InstitutionKindChangeForbidden.title_zh,
+                                institutions.InstitutionKindChangeForbidden.title_en)
+        if existing is not None and existing.is_active and values.get("is_active") is False:
+            report.problems.add(number, _ZH["is_active"], institutions.InstitutionDeactivateForbidden.title_zh,
+                                institutions.InstitutionDeactivateForbidden.title_en)
     if report.problems:
         return report
     redirected: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []  # each institution changed, with the old and new of each field
     for existing, values, _ in plans:
         if existing is None:
             kind = values["kind"]
@@ -281,6 +288,8 @@ def import_institutions(session: Session, principal: Principal, content: bytes, 
             report.unchanged += 1
             continue
         report.updated += 1
+        changed.append({"id": existing.id, **{name: {"old": getattr(existing, name), "new": value}
+                                               for name, value in changes.items()}})
         if "supervising_agency" in changes:
             redirected.append({"id": existing.id, "old": existing.supervising_agency,
                                "new": changes["supervising_agency"]})
@@ -294,7 +303,8 @@ def import_institutions(session: Session, principal: Principal, content: bytes, 
     audit.record(session, actor=principal, action="institution.import", object_type="institution",
                  org_unit_id=principal.org_unit_id,
                  details={"dry_run": dry_run, "created": report.created, "updated": report.updated,
-                          "unchanged": report.unchanged, "supervising_agency_changed": redirected})
+                          "unchanged": report.unchanged, "supervising_agency_changed": redirected,
+                          "changed": changed})
     return report
 
 

@@ -226,5 +226,5 @@ def export(session: Session, principal: Principal, annex: Annex, *, masked: bool
     count = table.written
     disclosure.event(session, "ledger.export", actor=principal, object_type="ledger", object_id=annex.value,
                      org_unit_id=principal.org_unit_id, details={"rows": count, "full_id_numbers": reveal})
-    stamp = clock.now().astimezone(clock.SHANGHAI).strftime("%Y%m%d")
+    stamp = clock.china_date(clock.now()).strftime("%Y%m%d")
     return ExportResult(Path(handle.name), f"附件{annex.value}-{TITLES[annex]}-{stamp}.xlsx", count)

@@ -175,7 +175,7 @@ def _add_finding(session: Session, principal: Principal, review: CaseReview,
 
 def _add_task(session: Session, principal: Principal, review: CaseReview, item: TaskIn) -> CaseReviewTask:
     venue, unit_id, agency = _subject(session, principal, item)
-    if item.deadline_date < register.china_today():
+    if item.deadline_date < clock.china_date(clock.now()):
         raise InvalidInput("整改期限不能早于今天", "the deadline is before today", field="deadline_date")
     problem_id = None
     if venue is not None:
@@ -293,7 +293,7 @@ def public(session: Session, reviews: Sequence[CaseReview]) -> list[ReviewPublic
     problem_ids = {t.problem_id for per in tasks.values() for t in per if t.problem_id is not None}
     problems = {p.id: p for p in session.execute(
         select(Problem).where(col(Problem.id).in_(problem_ids))).scalars()} if problem_ids else {}
-    today = register.china_today()
+    today = clock.china_date(clock.now())
     out = []
     for r in reviews:
         out.append(ReviewPublic(

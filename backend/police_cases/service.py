@@ -102,11 +102,6 @@ NEXT: dict[PoliceCaseStatus, tuple[PoliceCaseStatus, ...]] = {
 }
 
 
-def china_today() -> date:
-    """Today's date in China (filing dates and weeks are China dates)."""
-    return clock.now().astimezone(clock.SHANGHAI).date()
-
-
 # ---------------------------------------------------------------- the station
 
 
@@ -312,7 +307,7 @@ def _changed(session: Session, case: PoliceCase, principal: Principal, action: s
 
 
 def _filed_date(value: date) -> date:
-    if value > china_today():
+    if value > clock.china_date(clock.now()):
         raise PoliceCaseDateInvalid(field="filed_date")
     return value
 
@@ -356,7 +351,7 @@ def register(session: Session, principal: Principal, body: PoliceCaseCreate) -> 
     number = body.case_number.strip()
     if not number:
         raise InvalidInput("案件编号不能为空", "case_number is empty", field="case_number")
-    filed = _filed_date(body.filed_date or china_today())
+    filed = _filed_date(body.filed_date or clock.china_date(clock.now()))
     if body.referral_id is not None:
         _require_reachable(session, principal, "referral", "referral_id", [body.referral_id])
     for kind, field in _LINK_FIELDS.items():

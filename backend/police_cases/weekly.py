@@ -189,7 +189,7 @@ def submit(session: Session, principal: Principal, unit_id: int | None, week: st
     principal.require(Action.police_case_manage)
     unit = register.station(session, principal, unit_id)
     parsed = parse_week(week)
-    if parsed.start > register.china_today():
+    if parsed.start > clock.china_date(clock.now()):
         raise WeekNotStarted(field="week")
     found = figures(session, unit, parsed)
     earlier = [s.id or 0 for s in _history(session, unit.id or 0, parsed.name)]
@@ -218,7 +218,7 @@ def submit_way_up(session: Session, principal: Principal, unit_id: int | None, w
     principal.require(Action.police_case_manage)
     unit = register.station(session, principal, unit_id)
     parsed = parse_week(week)
-    if parsed.start > register.china_today():
+    if parsed.start > clock.china_date(clock.now()):
         raise WeekNotStarted(field="week")
     row = way_up.submit_for(session, principal, SubmissionKind.police_weekly.value, unit, parsed.name,
                             replace_waiting=True)

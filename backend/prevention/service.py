@@ -32,11 +32,13 @@ from backend.core.pagination import PageRequest
 from backend.institutions import service as institutions
 from backend.institutions.models import Institution, InstitutionKind
 from backend.media import service as media
+from backend.media.models import MediaItem
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgLevel, OrgUnit, subtree_upper_bound
 from backend.prevention.catalogue import NATIONAL, NATIONAL_BY_CODE, TypeName
 from backend.prevention.models import Activity, ActivityType, PlaceKind
 from backend.prevention.schemas import ActivityData, ActivityTypeCreate
+from backend.registry import personal_text
 from backend.sync import revisions
 
 ACTIVITY_TABLE = cast(Table, Activity.__table__)  # type: ignore[attr-defined]
@@ -97,6 +99,12 @@ class ActivityTextInvalid(InvalidInput):
     title_en = "The activity's text is invalid"
 
 
+class ActivityPhotoNotRecorders(InvalidInput):
+    code = "activity-photo-not-recorders"
+    title_zh = "活动只能列出记录人本人为该活动上传的照片"
+    title_en = "An activity lists only photos its recorder uploaded for it"
+
+
 class PeriodInvalid(InvalidInput):
     code = "activity-period-invalid"
     title_zh = "统计期间有误"
@@ -105,7 +113,7 @@ class PeriodInvalid(InvalidInput):
 
 def local_today() -> date:
     """Today's date in China: activities are dated by the local calendar."""
-    return clock.now().astimezone(clock.SHANGHAI).date()
+    return clock.china_date(clock.now())
 
 
 # ---------------------------------------------------------------- types
@@ -153,6 +161,8 @@ def create_type(session: Session, principal: Principal, body: ActivityTypeCreate
     for field_name, value in (("name_zh", body.name_zh), ("name_en", body.name_en)):
         if not texts.visible(value):
             raise ActivityTextInvalid("名称不能为空", "The name is empty", field=field_name)
+    personal_text.refuse_personal_data(session, principal, {"name_zh": body.name_zh, "name_en": body.name_en},
+                                       record="activity_type")
     taken = body.code in NATIONAL_BY_CODE or session.execute(
         select(col(ActivityType.id)).where(col(ActivityType.code) == body.code)).first() is not None
     if taken:
@@ -347,6 +357,25 @@ def _organiser(session: Session, principal: Principal, data: ActivityData) -> in
     return data.organiser_unit_id
 
 
+def _check_photos(session: Session, principal: Principal, client_uuid: UUID, photos: list[UUID]) -> None:
+    """A photo belongs to the record its upload named, uploaded by its author (the media rule a visit's
+    photos follow: POST /media names parent_kind and parent_uuid, and a UUID of another record's photo is
+    refused there): a listed photo already on the server must be one the recorder uploaded naming this
+    activity. One not uploaded yet passes: a phone often sends the record before its photos, and the
+    photo's own upload then names its parent."""
+    if not photos:
+        return
+    foreign = session.execute(
+        select(col(MediaItem.client_uuid)).where(
+            col(MediaItem.client_uuid).in_(photos),
+            or_(col(MediaItem.uploader_user_id) != principal.user_id, col(MediaItem.parent_kind) != "activity",
+                col(MediaItem.parent_uuid) != client_uuid))
+        .order_by(col(MediaItem.client_uuid)).limit(1)).scalar_one_or_none()
+    if foreign is not None:
+        raise ActivityPhotoNotRecorders("照片不是您为该活动上传的，不能列入", "A listed photo was not uploaded by you "
+                                        "for this activity", field="photos", photo=str(foreign))
+
+
 def record_activity(session: Session, principal: Principal, client_uuid: UUID, data: ActivityData, *,
                     via: str) -> Recorded:
     """Store an activity exactly once by its client UUID (INSERT .. ON CONFLICT DO NOTHING: the unique
@@ -365,6 +394,11 @@ def record_activity(session: Session, principal: Principal, client_uuid: UUID, d
                                   f"The date must lie within the last {MAX_AGE_DAYS} days, not in the future",
                                   field="held_date")
     note = data.note if data.note is not None and texts.visible(data.note) else None
+    # Activities are read by every activity reader of the area and sent to phones: their free text
+    # carries no personal data (backend/registry/personal_text.py).
+    personal_text.refuse_personal_data(session, principal, {"note": note, "place_name": data.place_name},
+                                       record="activity")
+    _check_photos(session, principal, client_uuid, data.photos)
     place = _place(session, principal, data, _area(session, principal))
     if not _type_applies(session, data.type_code, place.unit.path):
         raise ActivityTypeUnknown(f"活动类型“{data.type_code}”不存在或不适用于该地点，请更新活动类型",

@@ -79,10 +79,6 @@ COUNTS = ("retired_children", "retired_guardians", "children_kept_open_case", "a
           "households_cleared", "visits_scrubbed", "photos_deleted", "batches")
 
 
-def china_today() -> date:
-    return clock.now().astimezone(clock.SHANGHAI).date()
-
-
 def retirement_cutoff(today: date) -> date:
     """Children born before this date turned 18 before this month began: the first day of the
     current month, 18 years back. One born on the 1st of this month turns 18 today and leaves on the
@@ -147,9 +143,10 @@ def retire_batch(session: Session, *, limit: int, after_id: int = 0) -> Retired:
     """Retire up to `limit` grown-up children without an open case (ids above `after_id`), and the
     guardians left with no ward in the registry. The caller commits."""
     cases = open_cases(session)
+    cutoff = retirement_cutoff(clock.china_date(clock.now()))
     children = list(session.execute(
         select(col(Person.id))
-        .where(*_grown_up(retirement_cutoff(china_today())), *_no_open_case(cases), col(Person.id) > after_id)
+        .where(*_grown_up(cutoff), *_no_open_case(cases), col(Person.id) > after_id)
         .order_by(col(Person.id))
         .limit(limit)
     ).scalars())
@@ -189,7 +186,7 @@ def _guardians_left_alone(session: Session, child_ids: list[int]) -> list[int]:
 def kept_for_open_cases(session: Session) -> int:
     """Grown-up children still in the registry (after a run: those an open case holds)."""
     return int(session.execute(
-        select(func.count()).select_from(Person).where(*_grown_up(retirement_cutoff(china_today())))
+        select(func.count()).select_from(Person).where(*_grown_up(retirement_cutoff(clock.china_date(clock.now()))))
     ).scalar_one())
 
 
@@ -400,7 +397,7 @@ def run(session: Session) -> dict[str, int]:
         counts["photos_deleted"] += done.photos_deleted
         after = max(done.persons)
     audit.record(session, actor=None, action=AUDIT_ACTION, object_type="registry",
-                 details={**counts, "retirement_cutoff": retirement_cutoff(china_today()).isoformat(),
+                 details={**counts, "retirement_cutoff": retirement_cutoff(clock.china_date(clock.now())).isoformat(),
                           "retention_years": get_settings().retention_years})
     session.commit()
     return counts

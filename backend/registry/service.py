@@ -934,7 +934,7 @@ def risk_person_public(r: RiskPerson) -> dict[str, Any]:
 
 
 def _checked_birth_date(value: date | None) -> date | None:
-    if value is not None and not date(1900, 1, 1) <= value <= clock.now().astimezone(clock.SHANGHAI).date():
+    if value is not None and not date(1900, 1, 1) <= value <= clock.china_date(clock.now()):
         raise InvalidInput("出生日期不合理", "The birth date is not plausible", field="birth_date")
     return value
 

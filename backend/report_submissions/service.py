@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -91,7 +91,7 @@ class Due:
 
 
 def _end_of(day: date) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=clock.SHANGHAI).astimezone(UTC)
+    return clock.china_day_start(day + timedelta(days=1))
 
 
 def normal_period(kind: str, period: str) -> str:

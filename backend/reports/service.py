@@ -177,8 +177,8 @@ def _local(at: Any) -> str:
     if at is None:
         return ""
     if isinstance(at, datetime):
-        return clock.as_utc(at).astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
-    return clock.as_utc(datetime.fromisoformat(str(at))).astimezone(clock.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        return clock.china_time(at).strftime("%Y-%m-%d %H:%M")
+    return clock.china_time(datetime.fromisoformat(str(at))).strftime("%Y-%m-%d %H:%M")
 
 
 # An assignment is in effect from the helper's acceptance until it ends; it counts for the month when

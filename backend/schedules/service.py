@@ -23,6 +23,7 @@ from backend.accounts.principal import Principal
 from backend.audit import service as audit
 from backend.core import clock, workbook
 from backend.core import text as texts
+from backend.core.clock import next_monday
 from backend.core.db import dialect_insert
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.secrets import Purpose, purpose_key
@@ -153,14 +154,9 @@ def set_weekdays(session: Session, user_id: int, weekdays: list[int]) -> None:
 # ---------------------------------------------------------------- inputs
 
 
-def next_monday(today: date) -> date:
-    return today + timedelta(days=7 - today.weekday())
-
-
 def week_bounds_utc(week_start: date) -> tuple[datetime, datetime]:
     """The local (China) week as a UTC interval."""
-    start = datetime.combine(week_start, time(0), tzinfo=clock.SHANGHAI)
-    return clock.as_utc(start), clock.as_utc(start + timedelta(days=7))
+    return clock.china_day_start(week_start), clock.china_day_start(week_start + timedelta(days=7))
 
 
 @dataclass
@@ -242,7 +238,7 @@ def last_by_agency(session: Session, venue_ids: list[int]) -> dict[int, dict[str
                 .where(col(Inspection.venue_id).in_(chunk))
                 .group_by(col(Inspection.venue_id), col(InspectionInspector.agency))):
             if at is not None:
-                out[int(vid)][str(agency)] = clock.as_utc(at).astimezone(clock.SHANGHAI).date()
+                out[int(vid)][str(agency)] = clock.china_date(at)
     return out
 
 
@@ -264,8 +260,7 @@ def gather_inputs(session: Session, unit: OrgUnit, week_start: date) -> PlanInpu
     rules = PlanRules(daily_capacity=rule.daily_capacity, min_team_size=rule.min_team_size,
                       joint_ops_required=joint_ops_required(session, unit.id, rule.joint_ops_per_month, week_start),
                       high_risk_threshold=rule.high_risk_threshold, duties=duties.duties_for(session, unit)[0])
-    due_before = clock.as_utc(datetime.combine(week_start, time(0), tzinfo=clock.SHANGHAI)) - timedelta(
-        days=rule.routine_interval_days)
+    due_before = clock.china_day_start(week_start) - timedelta(days=rule.routine_interval_days)
     candidates: list[PlanVenue] = []
     by_id: dict[int, Venue] = {}
     for v in rows:
@@ -277,7 +272,7 @@ def gather_inputs(session: Session, unit: OrgUnit, week_start: date) -> PlanInpu
                        is_key=v.is_key, has_overdue=any(p.name == "overdue" and p.points > 0 for p in score.parts),
                        carried_over=v.id in carried, venue_type=v.venue_type,
                        last_by_agency=tuple(sorted(by_agency.get(v.id, {}).items())),
-                       listed_on=clock.as_utc(v.created_at).astimezone(clock.SHANGHAI).date())
+                       listed_on=clock.china_date(v.created_at))
         seen = last.get(v.id)
         if tier(pv, rules, week_start, staffed) in (URGENT, KEY) or seen is None or seen < due_before:
             candidates.append(pv)
@@ -314,7 +309,7 @@ def generate(session: Session, principal: Principal | None, unit_id: int, week_s
             else session.get(OrgUnit, unit_id))
     if unit is None or unit.id is None:
         raise NotFound()
-    week_start = week_start or next_monday(venues.local_today())
+    week_start = week_start or next_monday(clock.china_date(clock.now()))
     if week_start.weekday() != 0:
         raise NotAMonday(f"{week_start} 不是周一", f"{week_start} is not a Monday")
     existing = list(session.execute(select(SchedulePlan).where(
@@ -472,7 +467,7 @@ def compliance(session: Session, principal: Principal, plan_id: int) -> tuple[Sc
     plan = get_plan(session, principal, plan_id)
     teams = plan_teams(session, plan)
     done = inspected_in_week(session, [v.venue_id for s in teams for v, _ in s.visits], plan.week_start_date)
-    today = venues.local_today()
+    today = clock.china_date(clock.now())
     rows: list[ComplianceRow] = []
     for s in teams:
         for v, venue in s.visits:
@@ -644,7 +639,7 @@ def ics_for(session: Session, user_id: int) -> bytes:
     cal.add("x-wr-calname", "护蕾 联合执法检查计划")
     cal.add("x-wr-timezone", "Asia/Shanghai")
     stamp = clock.now()
-    for plan, team in officer_visits(session, user_id, venues.local_today() - timedelta(days=28)):
+    for plan, team in officer_visits(session, user_id, clock.china_date(clock.now()) - timedelta(days=28)):
         names = "、".join(f"{u.display_name}（{agency_zh(m.agency)}）" for m, u in team.members)
         for (v, venue), (start, end) in zip(team.visits, visit_times(plan, team), strict=True):
             lon, lat = venues.lon_lat(venue)

@@ -16,11 +16,6 @@ from backend.core import clock
 ADULT_AGE = 18
 
 
-def record_day(at: datetime) -> date:
-    """The calendar day of an instant in China (naive instants are UTC, as SQLite returns them)."""
-    return clock.as_utc(at).astimezone(clock.SHANGHAI).date()
-
-
 def age_on(birth: date, day: date) -> int:
     """Whole years from `birth` to `day` (someone born on 29 February turns a year older on 1 March
     in a year without one)."""
@@ -32,4 +27,4 @@ def minor_at(birth: date | None, at: datetime) -> bool | None:
     unknown (the record is judged on what is known, see sealing.service.judge)."""
     if birth is None:
         return None
-    return age_on(birth, record_day(at)) < ADULT_AGE
+    return age_on(birth, clock.china_date(at)) < ADULT_AGE

@@ -258,13 +258,9 @@ def _changed(session: Session, service: CaseService, principal: Principal | None
 # ---------------------------------------------------------------- reading
 
 
-def today() -> date:
-    """Today in China (due dates are China dates)."""
-    return clock.now().astimezone(clock.SHANGHAI).date()
-
-
 def is_overdue(service: CaseService, on: date | None = None) -> bool:
-    return service.due_on is not None and service.due_on < (on or today()) and service.status not in FINAL
+    due_by = on or clock.china_date(clock.now())
+    return service.due_on is not None and service.due_on < due_by and service.status not in FINAL
 
 
 def overdue_condition(on: date) -> ColumnElement[bool]:
@@ -297,7 +293,7 @@ def list_services(session: Session, principal: Principal, *, case_id: int | None
     if status is not None:
         query = query.where(col(CaseService.status) == status.value)
     if overdue is not None:
-        condition = overdue_condition(today())
+        condition = overdue_condition(clock.china_date(clock.now()))
         query = query.where(condition if overdue else ~condition)
     if provider_unit_id is not None:
         query = query.where(col(CaseService.provider_unit_id) == provider_unit_id)
@@ -411,7 +407,7 @@ def _checked(session: Session, service: CaseService, *, to_status: str, note: st
             when = floor
         if when < floor:
             raise ServiceStepTimeInvalid(
-                f"进展时间不能早于 {floor.astimezone(clock.SHANGHAI).isoformat()}（服务创建时间或上一条进展时间）",
+                f"进展时间不能早于 {clock.china_time(floor).isoformat()}（服务创建时间或上一条进展时间）",
                 f"A step cannot be dated before {floor.isoformat()} (the service's creation or its previous step)",
                 field="at", not_before=floor.isoformat())
     return _Step(to_status, note, outcome, reason, when)
@@ -531,7 +527,7 @@ def coordinators_of(session: Session, unit_id: int) -> list[int]:
 def notify_overdue(session: Session) -> int:
     """Tell the providing unit and the case's coordinators, once per service, that a service is past
     its due date (China date) and not done or declined; ids only."""
-    on, now, sent = today(), clock.now(), 0
+    on, now, sent = clock.china_date(clock.now()), clock.now(), 0
     due = list(session.execute(
         select(CaseService).where(overdue_condition(on), col(CaseService.overdue_notified_at).is_(None))
         .order_by(col(CaseService.id))

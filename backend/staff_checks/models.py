@@ -79,3 +79,16 @@ class StaffCheck(SQLModel, table=True):
     checked_by_user_id: int = Field(foreign_key="app_user.id")
     note: str = Field(default="", max_length=500)
     created_at: datetime = Field(default_factory=clock.now, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class StaffNumberQuota(SQLModel, table=True):
+    """Full ID numbers one user typed into staff writes that match by number (POST of a member, the
+    rows of a real import) on one China calendar day. A write that answers whether a typed number is
+    listed takes its numbers here in one conditional UPDATE (typed = typed + n WHERE typed + n <= cap),
+    so enumerating numbers one guess at a time ends at the day's cap (backend/staff_checks/quota.py)."""
+
+    __tablename__ = "staff_number_quota"
+
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True, ondelete="CASCADE")
+    day: date = Field(primary_key=True)
+    typed: int = 0

@@ -61,7 +61,9 @@ def list_staff(institution_id: int, principal: Reader, session: SessionDep, staf
 
 @router.post("/institutions/{institution_id}/staff", response_model=StaffPublic, status_code=status.HTTP_201_CREATED)
 def create_staff(institution_id: int, data: StaffCreate, principal: Manager, session: SessionDep) -> StaffPublic:
-    """Add a member (a candidate before hiring, or staff already employed). Audited."""
+    """Add a member (a candidate before hiring, or staff already employed). The typed ID number counts
+    against the caller's daily allowance (`staff_typed_numbers_per_day`; also when answered 409): over
+    it, 429 `staff-typed-numbers-capped` with Retry-After to Beijing midnight. Audited."""
     return service.public(service.create(session, principal, institution_id, data))
 
 
@@ -81,7 +83,9 @@ def import_staff(institution_id: int, request: Request, principal: Manager, sess
                  file: Annotated[UploadFile, File()], dry_run: bool = False) -> StaffImportReport:
     """Import a staff list (.xlsx, .xls, .ods or .csv): all or nothing, every bad row answered (422);
     `dry_run` writes nothing and answers only the valid rows (`rows`), never how many would be created
-    or changed. Audited, refused imports too."""
+    or changed. A real import takes every row's typed ID number from the caller's daily allowance at
+    once: over it, 429 `staff-typed-numbers-capped` (`limit`, `remaining`, Retry-After to Beijing
+    midnight) and nothing written; a dry run or a refused import takes none. Audited, refused imports too."""
     content = read_upload(file.file, MAX_IMPORT_BYTES)
     report = xlsx.import_staff(session, principal, institution_id, content, file.filename or "", dry_run=dry_run)
     if report.problems:

@@ -85,8 +85,9 @@ class UnitStaffCounts(BaseModel):
     members: int = Field(description="Candidates and employed members")
     members_never_checked: int
     members_due: int = Field(description="Employed members whose periodic check is due or overdue")
-    members_pending_dismissal: int = Field(default=0, description="Members a check found a record for, not yet "
-                                           "refused or dismissed")
+    members_pending_dismissal: int | None = Field(default=None, description="Members a check found a record for, "
+                                                  "not yet refused or dismissed, among those the caller may read; "
+                                                  "null for roles that may not read check results")
 
 
 class StaffOverview(BaseModel):

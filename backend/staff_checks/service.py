@@ -2,8 +2,9 @@
 
 Who sees a member, its ID number and its checks is one condition (backend/accounts/scope.py, kind
 StaffMember): police of the institution's jurisdiction, and member-unit staff (agency_staff) whose
-agency supervises the institution from a unit strictly above it, inside their jurisdiction (staff of
-the institution's own unit are its staff, not its supervisor); everyone else gets 404 as for an id
+agency supervises the institution from a unit strictly above its administrative unit (a grid counts as
+its village), inside their jurisdiction (staff of the institution's own unit are its staff, not its
+supervisor); everyone else gets 404 as for an id
 that does not exist. Every answer carrying a member is audited through backend/audit/disclosure.py
 (kind `staff_member`, with the fields shown). The ID number is sealed exactly as the registry seals a
 person's (cipher, keyed blind index, region-only mask) and re-sealed by the key rotation.
@@ -23,14 +24,14 @@ from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from backend.accounts import scope
 from backend.accounts.models import User, UserRole
-from backend.accounts.permissions import Role
+from backend.accounts.permissions import Action, Role
 from backend.accounts.principal import Principal
 from backend.audit import disclosure
 from backend.core import clock, crypto
@@ -42,8 +43,9 @@ from backend.institutions.models import Institution
 from backend.notifications import service as notifications
 from backend.notifications.recipients import role_at_or_above
 from backend.orgunits import service as orgunits
-from backend.orgunits.models import OrgUnit
+from backend.orgunits.models import OrgLevel, OrgUnit
 from backend.registry import idnumber
+from backend.staff_checks import quota
 from backend.staff_checks.models import CheckKind, CheckResult, StaffCheck, StaffMember, StaffStatus
 from backend.staff_checks.schemas import (
     CheckCreate,
@@ -128,7 +130,7 @@ class StaffCheckInvalid(InvalidInput):
 
 def today() -> date:
     """Today in China: checks and due dates are China dates."""
-    return clock.now().astimezone(clock.SHANGHAI).date()
+    return clock.china_date(clock.now())
 
 
 def interval_days() -> int:
@@ -142,7 +144,7 @@ def due_date(member: StaffMember, interval: int | None = None) -> date | None:
         return None
     if member.last_check_date is not None:
         return member.last_check_date + timedelta(days=interval or interval_days())
-    registered = clock.as_utc(member.created_at).astimezone(clock.SHANGHAI).date()
+    registered = clock.china_date(member.created_at)
     return min(member.hire_date, registered) if member.hire_date else registered
 
 
@@ -203,7 +205,8 @@ def institution_for_staff(session: Session, principal: Principal, institution_id
     """An institution whose staff the principal may see: in its jurisdiction and, for member-unit staff,
     supervised by its own agency; else 404 as for one that does not exist."""
     institution = institutions.get_visible(session, principal, institution_id)
-    if scope.narrowed_by(principal, StaffMember) == "supervised" and not scope.supervises(principal, institution):
+    if (scope.narrowed_by(principal, StaffMember) == "supervised"
+            and not scope.supervises(session, principal, institution)):
         raise institutions.InstitutionNotFound()
     return institution
 
@@ -253,15 +256,18 @@ def find(session: Session, institution_id: int, number: idnumber.IdNumber) -> St
         col(StaffMember.id_index) == crypto.blind_index(number.value))).scalar_one_or_none()
 
 
-def check_hire_date(number: idnumber.IdNumber, hire_date: date | None) -> None:
-    """A hire date is not in the future (China date) and the member was at least 16 on it."""
+def check_hire_date(hire_date: date | None, typed: idnumber.IdNumber | None = None) -> None:
+    """A hire date is not in the future (China date) and, where the caller typed the member's ID number
+    in the same request (`typed`: a new member, an import row without 编号), the member was at least 16
+    on it. An edit of a listed member's hire date never reads its stored (sealed) number: the answer
+    would tell the clerk, who may not read the number, its birth date one probe at a time."""
     if hire_date is None:
         return
     if hire_date > today():
         raise StaffHireDateInvalid("入职日期不能晚于今天（尚未入职的人员请登记为拟聘用，不填入职日期）",
                                    "The hire date is in the future (register a future hire as a candidate "
                                    "without a hire date)", field="hire_date")
-    if number.age_on(hire_date) < MIN_AGE_AT_HIRE:
+    if typed is not None and typed.age_on(hire_date) < MIN_AGE_AT_HIRE:
         raise StaffHireDateInvalid(f"入职时未满{MIN_AGE_AT_HIRE}周岁，请核对身份证号码和入职日期",
                                    f"The member was under {MIN_AGE_AT_HIRE} on the hire date; check the ID number "
                                    "and the hire date", field="hire_date")
@@ -272,7 +278,7 @@ def new_member(institution_id: int, *, name: str, number: idnumber.IdNumber, pos
     if status not in (StaffStatus.candidate, StaffStatus.employed):
         raise StaffTransitionInvalid("新登记的人员只能是拟聘用或在职", "A new member is a candidate or employed",
                                      allowed=[StaffStatus.candidate.value, StaffStatus.employed.value])
-    check_hire_date(number, hire_date)
+    check_hire_date(hire_date, number)
     if status is StaffStatus.employed and (
             hire_date is None or hire_date > today() - timedelta(days=EMPLOYED_BEFORE_DAYS)):
         raise StaffEmployedTooRecent(
@@ -311,27 +317,46 @@ def inherit_flag(session: Session, member: StaffMember) -> list[int]:
     return matched
 
 
+def _take_typed_number(session: Session, principal: Principal, institution: Institution) -> date:
+    """Take the typed number from the user's daily allowance (backend/staff_checks/quota.py); over the
+    cap, the refusal is audited and nothing is written."""
+    try:
+        return quota.take(session, principal, 1)
+    except quota.StaffTypedNumbersCapped:
+        disclosure.event(session, "staff.create", actor=principal, object_type="institution",
+                         object_id=institution.id, org_unit_id=institution.org_unit_id,
+                         details={"institution_id": institution.id, "refused": quota.StaffTypedNumbersCapped.code})
+        raise
+
+
 def create(session: Session, principal: Principal, institution_id: int, data: StaffCreate) -> StaffMember:
     """Add a member to an institution's staff list (one member per ID number and institution). The
     members anywhere matched by the number are named in the audit entry (probing a number shows)."""
     institution = institution_for_staff(session, principal, institution_id)
     assert institution.id is not None
     number = parse_id_number(data.id_number)
+    # Checked as a new member before the number is looked up, so a refusal of the member's fields never
+    # depends on whether the number is listed (only 201 against 409 does, and that costs a typed number).
+    member = new_member(institution.id, name=data.name, number=number, position=data.position,
+                        hire_date=data.hire_date, status=data.status)
     existing = find(session, institution.id, number)
     if existing is not None:
+        day = _take_typed_number(session, principal, institution)
         disclosure.event(session, "staff.create", actor=principal, object_type="institution",
                          object_id=institution.id, org_unit_id=institution.org_unit_id,
                          details={"institution_id": institution.id, "refused": StaffExists.code,
                                   "matched_member_ids": [existing.id]})
-        raise StaffExists()
-    member = new_member(institution.id, name=data.name, number=number, position=data.position,
-                        hire_date=data.hire_date, status=data.status)
+        # The 409 answered for the typed number: it stays counted after the rollback.
+        raise StaffExists(aftermath=quota.kept(principal, day, 1))
     matched = inherit_flag(session, member)
     session.add(member)
     try:
         session.flush()
     except IntegrityError as exc:  # the same number added at the same moment by another request
-        raise StaffExists() from exc
+        raise StaffExists(aftermath=quota.kept(principal, quota.today(), 1)) from exc
+    # Taken after the insert, as an import takes it after its rows: the allowance's row lock is always
+    # the last lock a staff write takes, so two writes never wait for each other's (deadlock).
+    _take_typed_number(session, principal, institution)
     disclosure.changed(KIND, [member.id], unit_id=institution.org_unit_id)
     disclosure.event(session, "staff.create", actor=principal, object_type=KIND, object_id=member.id,
                      org_unit_id=institution.org_unit_id,
@@ -402,8 +427,7 @@ def update(session: Session, principal: Principal, member_id: int, data: StaffUp
         member.position = given["position"].strip()
         changed.append("position")
     if "hire_date" in given and given["hire_date"] != member.hire_date:
-        if given["hire_date"] is not None:
-            check_hire_date(idnumber.parse(crypto.decrypt(member.id_cipher)), given["hire_date"])
+        check_hire_date(given["hire_date"])  # never against the stored number (check_hire_date)
         member.hire_date = given["hire_date"]
         changed.append("hire_date")
     if given.get("status") is not None and transition(session, member, StaffStatus(given["status"])):
@@ -497,9 +521,12 @@ def _unit(session: Session, principal: Principal, unit_id: int | None) -> OrgUni
     return orgunits.get_visible_unit(session, principal, unit_id if unit_id is not None else principal.org_unit_id)
 
 
-def _institutions_under(unit: OrgUnit) -> Select[Any]:
-    return select(col(Institution.id)).where(
-        col(Institution.org_unit_id).in_(orgunits.subtree_unit_ids(unit.path)), col(Institution.is_active).is_(True))
+def _institutions_under(unit: OrgUnit, *, active_only: bool = True) -> Select[Any]:
+    """SELECT of the ids of the institutions under `unit`. Members are reached through every one, active
+    or not: deactivating an institution does not take a member still due or pending dismissal off the
+    due list and counts (a record found stays in sight until it is acted on)."""
+    stmt = select(col(Institution.id)).where(col(Institution.org_unit_id).in_(orgunits.subtree_unit_ids(unit.path)))
+    return stmt.where(col(Institution.is_active).is_(True)) if active_only else stmt
 
 
 def due_members(session: Session, principal: Principal, unit_id: int | None, *, after_id: int | None = None,
@@ -509,24 +536,35 @@ def due_members(session: Session, principal: Principal, unit_id: int | None, *, 
     unit = _unit(session, principal, unit_id)
     stmt = select(StaffMember).where(staff_visible(principal),
                                      or_(due_condition(today(), interval_days()), pending_condition()),
-                                     col(StaffMember.institution_id).in_(_institutions_under(unit)))
+                                     col(StaffMember.institution_id).in_(_institutions_under(unit, active_only=False)))
     if after_id is not None:
         stmt = stmt.where(col(StaffMember.id) > after_id)
     return list(session.execute(stmt.order_by(col(StaffMember.id)).limit(limit)).scalars())
 
 
-def _member_counts(session: Session, unit: OrgUnit) -> dict[int, tuple[int, int, int, int]]:
-    """Per institution under `unit`: current members, never checked, due, pending dismissal."""
+def _member_counts(session: Session, principal: Principal, unit: OrgUnit) -> dict[int, tuple[int, int, int, int]]:
+    """Per institution under `unit` (active or not): current members, never checked, due, pending
+    dismissal. Pending dismissal tells a check's result: counted only among the members the principal
+    may read (`pending_seen`)."""
     current = col(StaffMember.status).in_(CURRENT)
     never = and_(current, col(StaffMember.last_check_date).is_(None))
+    pending = and_(pending_condition(), pending_seen(principal))
     rows = session.execute(
         select(col(StaffMember.institution_id), func.sum(case((current, 1), else_=0)),
                func.sum(case((never, 1), else_=0)),
                func.sum(case((due_condition(today(), interval_days()), 1), else_=0)),
-               func.sum(case((pending_condition(), 1), else_=0)))
-        .where(or_(current, pending_condition()), col(StaffMember.institution_id).in_(_institutions_under(unit)))
+               func.sum(case((pending, 1), else_=0)))
+        .where(or_(current, pending_condition()),
+               col(StaffMember.institution_id).in_(_institutions_under(unit, active_only=False)))
         .group_by(col(StaffMember.institution_id)))
     return {int(i): (int(n or 0), int(nv or 0), int(d or 0), int(p or 0)) for i, n, nv, d, p in rows}
+
+
+def pending_seen(principal: Principal) -> ColumnElement[bool]:
+    """SQL: the members whose check results the principal may read (staff.read, in its scope: police,
+    the supervising agency's clerks); false for every other role of the overview (coordinators, admins,
+    other agencies' clerks), whose pending-dismissal counts are then null."""
+    return staff_visible(principal) if principal.can(Action.staff_read) else false()
 
 
 def overview(session: Session, principal: Principal, unit_id: int | None) -> StaffOverview:
@@ -534,30 +572,36 @@ def overview(session: Session, principal: Principal, unit_id: int | None) -> Sta
     unit = _unit(session, principal, unit_id)
     assert unit.id is not None
     kids = orgunits.children(session, principal, unit.id)
-    counts = _member_counts(session, unit)
+    counts = _member_counts(session, principal, unit)
     places = session.execute(
-        select(col(Institution.id), col(OrgUnit.path)).join(OrgUnit, col(OrgUnit.id) == col(Institution.org_unit_id))
-        .where(col(Institution.id).in_(_institutions_under(unit))))
+        select(col(Institution.id), col(OrgUnit.path), col(Institution.is_active))
+        .join(OrgUnit, col(OrgUnit.id) == col(Institution.org_unit_id))
+        .where(col(Institution.id).in_(_institutions_under(unit, active_only=False))))
     rows: dict[int, list[int]] = defaultdict(lambda: [0] * 7)
     names = {k.id: k.name for k in kids} | {unit.id: unit.name}
-    for institution_id, path in places:
+    for institution_id, path, active in places:
+        members, never, due, pending = counts.get(int(institution_id), (0, 0, 0, 0))
+        if not active and members == 0 and pending == 0 and never == 0:
+            continue  # an inactive institution counts only through members still to be checked or dismissed
         owner = next((k.id for k in kids if str(path).startswith(k.path)), unit.id)
         assert owner is not None
-        members, never, due, pending = counts.get(int(institution_id), (0, 0, 0, 0))
         row = rows[owner]
-        row[0] += 1
-        row[1] += members == 0
+        if active:
+            row[0] += 1
+            row[1] += members == 0
         row[2] += never > 0
         row[3] += members
         row[4] += never
         row[5] += due
         row[6] += pending
 
+    reads_results = principal.can(Action.staff_read)
+
     def out(uid: int, r: list[int]) -> UnitStaffCounts:
         return UnitStaffCounts(unit_id=uid, unit_name=names[uid], institutions=r[0],
                                institutions_without_staff_list=r[1], institutions_not_all_checked=r[2],
                                members=r[3], members_never_checked=r[4],
-                               members_due=r[5], members_pending_dismissal=r[6])
+                               members_due=r[5], members_pending_dismissal=r[6] if reads_results else None)
 
     total = [sum(r[i] for r in rows.values()) for i in range(7)]
     order = [k.id for k in kids if k.id is not None] + ([unit.id] if unit.id in rows else [])
@@ -573,10 +617,11 @@ def unchecked(session: Session, principal: Principal, unit_id: int | None, *, af
     stats = (select(col(StaffMember.institution_id).label("iid"), func.count().label("members"),
                     func.sum(case((col(StaffMember.last_check_date).is_(None), 1), else_=0)).label("never"))
              .where(current).group_by(col(StaffMember.institution_id)).subquery())
+    # An inactive institution stays listed while a current member of it was never checked.
     stmt = (select(Institution, stats.c.members, stats.c.never)
             .outerjoin(stats, stats.c.iid == col(Institution.id))
-            .where(col(Institution.id).in_(_institutions_under(unit)),
-                   or_(stats.c.members.is_(None), stats.c.never > 0)))
+            .where(col(Institution.id).in_(_institutions_under(unit, active_only=False)),
+                   or_(and_(stats.c.members.is_(None), col(Institution.is_active).is_(True)), stats.c.never > 0)))
     if after_id is not None:
         stmt = stmt.where(col(Institution.id) > after_id)
     out = []
@@ -592,12 +637,16 @@ def unchecked(session: Session, principal: Principal, unit_id: int | None, *, af
 
 
 def supervising_staff(session: Session, institution: Institution) -> list[int]:
-    """The agency_staff of the institution's supervising agency at the nearest unit strictly above it
-    (those of its own unit are its staff, not its supervisor: backend/accounts/scope.py)."""
+    """The agency_staff of the institution's supervising agency at the nearest unit strictly above its
+    administrative unit (those of its own unit, or of the village of its grid, are its staff, not its
+    supervisor: `scope.units_strictly_below`)."""
     unit = session.get(OrgUnit, institution.org_unit_id)
     if unit is None:
         return []
-    for unit_id in reversed([int(p) for p in unit.path.strip("/").split("/") if p][:-1]):
+    above = [int(p) for p in unit.path.strip("/").split("/") if p][:-1]
+    if unit.level == OrgLevel.grid.value:  # a grid is no administrative level: its village is the unit
+        above = above[:-1]
+    for unit_id in reversed(above):
         users = sorted(int(i) for i in session.execute(
             select(col(User.id)).join(UserRole, col(UserRole.user_id) == col(User.id))
             .where(col(User.org_unit_id) == unit_id, col(User.agency) == institution.supervising_agency,

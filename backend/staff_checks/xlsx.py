@@ -2,20 +2,24 @@
 
 Read through backend/ledgers/reading.py, written through backend/core/workbook.py (text stays text).
 The export carries the ID number masked (region only) and each member's 编号 (id); a row with 编号
-names that member (its ID number may then be left masked, or must be the member's own), a row
-without one names the member with the same ID number at the institution, else adds one (status
-employed unless the row says otherwise: a list typed from the payroll is of staff at work). Numbers
+names that member and keeps its number (the cell empty or masked as exported; a full number is
+refused whatever it is, so no row compares a typed number with a stored one), a row without one is
+checked as a new member (status employed unless the row says otherwise: a list typed from the payroll
+is of staff at work) and, in a real import, names the member with the same ID number at the
+institution (its name, position and hire date follow the row, its status does not) or adds one. Numbers
 typed as numbers (Excel keeps 15 digits), masked, invalid or repeated in the file are row errors;
 status changes follow the same rules as the API (a flagged member cannot be hired). Any bad row
 answers every bad row and nothing is written; a dry run writes nothing either.
 
-A dry run never tells whether a typed number is already listed (else a clerk could rebuild a
-colleague's number, one guessed digit a run): rows without 编号 are checked as new rows, and it
-answers the number of valid rows, not how many would be created or changed. The real import matches
-by number and names the members it matched in its audit entry, so probing shows there. A new member
-whose person is flagged anywhere starts flagged (`service.inherit_flag`). Two imports (or an import
-and POST /staff) adding the same number at once: the later one is 409 `staff-import-conflict`, nothing
-of it written."""
+No answer depends on a stored number the caller did not type: a row without 编号 fails or passes
+alike whether its number is listed or not (a dry run answers only the number of valid rows, not how
+many would be created or changed), and a hire date is checked against the age only of a typed
+number. The real import matches by number and names the members it matched in its audit entry, so
+probing shows there, and each typed number of a real import counts against the user's daily
+allowance, all the file's at once or the import is refused whole (backend/staff_checks/quota.py).
+A new member whose person is flagged anywhere starts flagged
+(`service.inherit_flag`). Two imports (or an import and POST /staff) adding the same number at once:
+the later one is 409 `staff-import-conflict`, nothing of it written."""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from backend.institutions.models import Institution
 from backend.institutions.xlsx import Problems, cell_text, read_sheet, refused_cell
 from backend.ledgers.importing import NUMERIC_ID_EN, NUMERIC_ID_ZH
 from backend.registry import idnumber
-from backend.staff_checks import service
+from backend.staff_checks import quota, service
 from backend.staff_checks.models import STATUS_ZH, StaffMember, StaffStatus
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -147,6 +151,20 @@ def import_staff(session: Session, principal: Principal, institution_id: int, co
     except BaseException:
         savepoint.rollback()
         raise
+    if not problems and not dry_run:
+        # Each row's typed number is looked up (matched or added): all of them taken from the day's
+        # allowance at once, or the import is refused whole (backend/staff_checks/quota.py).
+        try:
+            quota.take(session, principal, len(by_index))
+        except quota.StaffTypedNumbersCapped:
+            savepoint.rollback()
+            if d is not None and saved is not None:
+                d.changed = saved
+            disclosure.event(session, "staff.import", actor=principal, object_type="institution",
+                             object_id=institution.id, org_unit_id=institution.org_unit_id,
+                             details={"dry_run": dry_run, "rows": len(sheet.rows), "typed_numbers": len(by_index),
+                                      "refused": quota.StaffTypedNumbersCapped.code})
+            raise
     if problems or dry_run:
         savepoint.rollback()
         if d is not None and saved is not None:
@@ -190,28 +208,26 @@ def _row(session: Session, institution: Institution, number: int, raw: dict[str,
     parsed: idnumber.IdNumber | None = None
     if why is not None:
         bad("id_number", *why)
-    elif text and not (member is not None and idnumber.is_masked(text) and idnumber.mask(text) == member.id_masked):
+    elif member is not None:
+        # A row with 编号 keeps its member's number: the cell is empty or the exported masked value. Any
+        # other value is refused alike, whether or not it is the stored number (no test of a guess).
+        if text and not (idnumber.is_masked(text) and idnumber.mask(text) == member.id_masked):
+            bad("id_number", "有编号的行，身份证号码须留空或保留导出的隐藏号码"
+                "（号码不能修改：号码有误请将该人员设为离职后不填编号新增）",
+                "A row with an id keeps the member's number: leave the ID number empty or masked as exported (it "
+                "cannot change: mark the member left and add a new row without an id)")
+    elif text:
         try:
             parsed = service.parse_id_number(text)
         except DomainError as exc:
             bad("id_number", exc.detail_zh or exc.title_zh, exc.detail_en or exc.title_en)
-    elif not text and member is None:
+    else:
         bad("id_number", "身份证号码为空", "The ID number is empty")
     if parsed is not None:
         index = crypto.blind_index(parsed.value)
         if index in by_index:
             bad("id_number", f"身份证号码与第 {by_index[index]} 行重复", f"The ID number repeats row {by_index[index]}")
         by_index[index] = number
-        if member is not None and member.id_index != index and not report.dry_run:  # no test of a guess
-            bad("id_number", "身份证号码与该编号人员登记的不同（号码不能修改，请将原记录设为离职后新增）",
-                "The ID number differs from the member's (it cannot change: mark the member left and add a new one)")
-        elif member is None and not report.dry_run:  # a dry run checks the row as a new one
-            member = service.find(session, institution.id, parsed)
-            if member is not None and member.id in by_id:
-                bad("id_number", f"该人员与第 {by_id[member.id]} 行重复", f"The member repeats row {by_id[member.id]}")
-            elif member is not None and member.id is not None:
-                by_id[member.id] = number
-                report.matched.append(member.id)
     name = cell_text(raw.get("name"))
     if len(name) > 60:
         bad("name", "姓名超过60字", "The name is longer than 60 characters")
@@ -225,11 +241,8 @@ def _row(session: Session, institution: Institution, number: int, raw: dict[str,
             bad("hire_date", f"入职日期无法识别：“{cell_text(raw.get('hire_date'))}”（如 2024-09-01）",
                 f"Unreadable hire date “{cell_text(raw.get('hire_date'))}” (write 2024-09-01)")
         else:
-            holder = parsed if parsed is not None else (
-                idnumber.parse(crypto.decrypt(member.id_cipher)) if member is not None else None)
-            try:  # not in the future, and the member at least 16 on it
-                if holder is not None:
-                    service.check_hire_date(holder, hire)
+            try:  # not in the future; at least 16 on it only against a number typed in this row
+                service.check_hire_date(hire, parsed)
             except DomainError as exc:
                 bad("hire_date", exc.detail_zh or exc.title_zh, exc.detail_en or exc.title_en)
     status: StaffStatus | None = None
@@ -242,6 +255,8 @@ def _row(session: Session, institution: Institution, number: int, raw: dict[str,
     if len(problems.errors) > before:
         return None
     if member is None:
+        # A row without 编号 is checked as a new member whatever is listed, in a dry run and a real
+        # import alike: its answer must not tell whether its typed number is listed (module docstring).
         assert parsed is not None
         try:
             created = service.new_member(institution.id, name=name, number=parsed, position=position, hire_date=hire,
@@ -252,6 +267,16 @@ def _row(session: Session, institution: Institution, number: int, raw: dict[str,
             return None
         if report.dry_run:
             return "created"
+        member = service.find(session, institution.id, parsed)
+        if member is not None:
+            # The member of that number: its name, position and hire date follow the row; its 状态 is a new
+            # member's starting status, not applied to a listed member (a status change reads the member's
+            # flag and checks: it goes through 编号 or PATCH /staff/{id}).
+            assert member.id is not None
+            report.matched.append(member.id)
+            status = None
+    if member is None:
+        assert parsed is not None
         matched, flagged = service.same_person(session, created.id_index)
         if flagged:
             created.flagged = True

@@ -14,6 +14,7 @@ from backend.core.pagination import Page, Paging
 from backend.inspections.models import Problem, ProblemStatus, ProblemSubject
 from backend.supervision import service
 from backend.supervision.schemas import (
+    DeadlineMove,
     ListView,
     NoticeListed,
     NoticePublic,
@@ -66,6 +67,15 @@ def raise_problem(body: ProblemRaise, principal: Manager, session: SessionDep) -
 def get_problem(problem_id: int, principal: Reader, session: SessionDep) -> SupervisedProblemPublic:
     """One problem with its rectification, supervision and escalation steps."""
     return _one(session, service.get_problem(session, principal, problem_id))
+
+
+@router.patch("/problems/{problem_id}", response_model=SupervisedProblemPublic)
+def move_deadline(problem_id: int, body: DeadlineMove, principal: Manager, session: SessionDep
+                  ) -> SupervisedProblemPublic:
+    """Move the deadline of an institution's or a unit's problem: the raising unit or a unit above it,
+    today to 365 days ahead (422 deadline-out-of-range); a 挂牌督办 problem only the supervising unit or
+    a unit above it (403 deadline-set-by-supervising-unit). A venue's problem: PATCH /problems/{id} (409)."""
+    return _one(session, service.move_deadline(session, principal, problem_id, body.deadline_date))
 
 
 @router.post("/problems/{problem_id}/rectification", response_model=SupervisedProblemPublic)

@@ -57,6 +57,15 @@ class Verification(BaseModel):
     new_deadline_date: date | None = None
 
 
+class DeadlineMove(BaseModel):
+    """A new deadline for an institution's or a unit's problem (调整整改期限): today (China date) to
+    365 days ahead; on a 挂牌督办 problem set by the supervising unit or a unit above it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deadline_date: date
+
+
 class Supervise(BaseModel):
     """挂牌督办 by a unit above the problem's unit: the caller's own unit unless one above the problem
     inside the caller's jurisdiction is named."""

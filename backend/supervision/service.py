@@ -16,8 +16,6 @@ one of their area whose responsible agency is theirs.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -43,9 +41,7 @@ from backend.notifications import service as notifications
 from backend.notifications.recipients import coordinators_of_unit
 from backend.orgunits import service as orgunits
 from backend.orgunits.models import OrgUnit
-from backend.registry.models import Person, RiskPerson
-from backend.sealing import service as sealing
-from backend.staff_checks.models import StaffMember
+from backend.registry import personal_text
 from backend.supervision.models import Notice, NoticeReceipt, NoticeRecipient, ProblemEscalation
 from backend.supervision.schemas import (
     EscalationPublic,
@@ -117,7 +113,7 @@ class NoticeNotAddressed(Conflict):
     title_en = "The notice is not addressed to your unit"
 
 
-class NoticePersonalData(InvalidInput):
+class NoticePersonalData(personal_text.TextPersonalData):
     code = "notice-personal-data"
     title_zh = "通报不能含有个人信息"
     title_en = "A notice must not carry personal data"
@@ -173,7 +169,7 @@ def list_problems(session: Session, principal: Principal, *, unit_id: int | None
         stmt = stmt.where(col(Problem.supervised_unit_id).is_not(None) if supervised
                           else col(Problem.supervised_unit_id).is_(None))
     if status is not None:
-        stmt = stmt.where(_status_is(status, venues.local_today()))
+        stmt = stmt.where(_status_is(status, clock.china_date(clock.now())))
     return list(session.execute(page.seek(stmt, col(Problem.id), descending=True, bare_limit=500)).scalars())
 
 
@@ -229,20 +225,26 @@ def _subject(session: Session, principal: Principal, body: ProblemRaise) -> _Sub
 
 def raise_problem(session: Session, principal: Principal, body: ProblemRaise) -> Problem:
     """A problem a supervising unit found (明察暗访, a report) on a venue, an institution or a unit of
-    its area, with a measure and a deadline (not before today)."""
+    its area, with a measure and a deadline (today to 365 days ahead, China date: 422
+    deadline-out-of-range); free text with personal data is refused (422 text-personal-data)."""
     principal.require(Action.supervision_manage)
     subject = _subject(session, principal, body)
-    if body.deadline_date < venues.local_today():
-        raise InvalidInput("整改期限不能早于今天", "the deadline is before today", field="deadline_date")
     description, measure = _text(body.description, "description"), _text(body.measure, "measure")
+    personal_text.refuse_personal_data(session, principal, {"description": description, "measure": measure,
+                                                            "note": body.note}, record="problem")
     now = clock.now()
-    problem = Problem(
+    # Without its deadline yet: it is set below through the validator every later move goes through.
+    problem = Problem(  # type: ignore[call-arg]
         subject=subject.kind.value, venue_id=subject.venue_id, institution_id=subject.institution_id,
         org_unit_id=subject.org_unit_id, responsible_agency=subject.agency, source=body.source,
         description=description, measure=measure,
-        responsible_party=(body.responsible_party.strip() or subject.name)[:120], deadline_date=body.deadline_date,
+        responsible_party=(body.responsible_party.strip() or subject.name)[:120],
         note=body.note.strip(), raised_by_user_id=principal.user_id, raised_unit_id=principal.org_unit_id,
         created_at=now, updated_at=now)
+    # Between today and a year ahead (a deadline in 2199 would never fall due, never escalate).
+    check_new_deadline(session, principal, problem, body.deadline_date, clock.china_date(now),
+                       field_name="deadline_date")
+    problem.deadline_date = body.deadline_date
     session.add(problem)
     session.flush()
     audit.record(session, actor=principal, action="supervision.raise", object_type="problem", object_id=problem.id,
@@ -271,14 +273,16 @@ def report_rectification(session: Session, principal: Principal, problem_id: int
     problem = get_problem(session, principal, problem_id, Action.supervision_rectify, lock=True)
     if not _responsible(session, principal, problem):
         raise RectifyNotResponsible(org_unit_id=problem.org_unit_id, responsible_agency=problem.responsible_agency)
-    current = effective_status(problem, venues.local_today())
+    current = effective_status(problem, clock.china_date(clock.now()))
     if current is ProblemStatus.verified:
         raise ProblemTransitionRefused("问题已销号", "the problem is already verified and closed")
     if current is ProblemStatus.submitted:
         raise ProblemTransitionRefused("整改情况已提交，待复查", "the rectification is already reported, "
                                        "awaiting verification")
+    rectification = _text(report, "report")
+    personal_text.refuse_personal_data(session, principal, {"report": rectification}, record="problem")
     now = clock.now()
-    problem.rectification = _text(report, "report")
+    problem.rectification = rectification
     problem.status, problem.submitted_at, problem.rectified_by_user_id = ProblemStatus.submitted.value, now, \
         principal.user_id
     problem.updated_at = now
@@ -306,13 +310,14 @@ def verify(session: Session, principal: Principal, problem_id: int, *, passed: b
         supervising = orgunits.unit_path(session, problem.supervised_unit_id)
         if supervising is None or not principal.covers(supervising):
             raise VerifyBySupervisingUnit(supervised_unit_id=problem.supervised_unit_id)
-    today = venues.local_today()
+    today = clock.china_date(clock.now())
     current = effective_status(problem, today)
     if current is not ProblemStatus.submitted:
         raise ProblemTransitionRefused(f"问题状态为“{current.zh}”，尚未提交整改情况",
                                        f"the problem is {current.value}: no rectification awaits verification")
     if problem.rectified_by_user_id == principal.user_id:
         raise VerifyOwnRectification()
+    personal_text.refuse_personal_data(session, principal, {"note": note}, record="problem")
     if new_deadline_date is not None and not passed:
         check_new_deadline(session, principal, problem, new_deadline_date, today, field_name="new_deadline_date")
     now = clock.now()
@@ -337,11 +342,42 @@ def verify(session: Session, principal: Principal, problem_id: int, *, passed: b
     return problem
 
 
+def move_deadline(session: Session, principal: Principal, problem_id: int, deadline_date: date) -> Problem:
+    """Move the deadline of an institution's or a unit's problem (a venue's moves in the v1 ledger,
+    PATCH /problems/{id}): by the raising unit or a unit above it (409 otherwise, as its verification),
+    within the one validator's range (422 deadline-out-of-range), and on a 挂牌督办 problem only by the
+    supervising unit or a unit above it (403 deadline-set-by-supervising-unit). Audited with both dates."""
+    problem = get_problem(session, principal, problem_id, Action.supervision_manage, lock=True)
+    if problem.subject == ProblemSubject.venue.value:
+        raise ProblemTransitionRefused("场所问题的整改期限在问题清单中调整", "a venue's problem moves its deadline in "
+                                       "the problem ledger", hint="PATCH /api/v1/problems/{id}")
+    raising = orgunits.unit_path(session, problem.raised_unit_id or problem.org_unit_id)
+    if raising is None or not principal.covers(raising):
+        raise ProblemTransitionRefused("只有提出问题的单位或其上级可以调整整改期限", "only the raising unit or a unit "
+                                       "above it moves the deadline", raised_unit_id=problem.raised_unit_id)
+    today = clock.china_date(clock.now())
+    current = effective_status(problem, today)
+    if current is ProblemStatus.verified:
+        raise ProblemTransitionRefused("问题已销号", "the problem is already verified and closed")
+    check_new_deadline(session, principal, problem, deadline_date, today, field_name="deadline_date")
+    before = problem.deadline_date
+    problem.deadline_date = deadline_date
+    if problem.status == ProblemStatus.overdue.value and deadline_date >= today:
+        problem.status = ProblemStatus.rectifying.value
+    problem.updated_at = clock.now()
+    session.add(problem)
+    session.flush()
+    audit.record(session, actor=principal, action="supervision.deadline", object_type="problem",
+                 object_id=problem.id, org_unit_id=problem.org_unit_id,
+                 details={"from": before, "to": deadline_date, "supervised_unit_id": problem.supervised_unit_id})
+    return problem
+
+
 def supervise(session: Session, principal: Principal, problem_id: int, unit_id: int | None) -> Problem:
     """挂牌督办: a unit above the problem's unit (the caller's own, or one above the problem inside the
     caller's area) supervises it; a unit above the one supervising it may take it over (升级督办)."""
     problem = get_problem(session, principal, problem_id, Action.supervision_manage, lock=True)
-    if effective_status(problem, venues.local_today()) is ProblemStatus.verified:
+    if effective_status(problem, clock.china_date(clock.now())) is ProblemStatus.verified:
         raise ProblemTransitionRefused("问题已销号", "the problem is already verified and closed")
     unit = orgunits.get_visible_unit(session, principal, unit_id if unit_id is not None else principal.org_unit_id)
     problem_path = orgunits.unit_path(session, problem.org_unit_id) or ""
@@ -385,7 +421,7 @@ def escalation_steps(days_overdue: int, chain_length: int) -> int:
 def escalate_overdue(session: Session) -> list[tuple[int, int]]:
     """Tell each unit due to know of an overdue supervised problem, once: the unique (problem, unit)
     row is inserted with ON CONFLICT DO NOTHING and only its inserter notifies (scheduled job)."""
-    today = venues.local_today()
+    today = clock.china_date(clock.now())
     insert = dialect_insert(session)
     told: list[tuple[int, int]] = []
     rows = session.execute(select(Problem, OrgUnit).join(OrgUnit, col(OrgUnit.id) == col(Problem.supervised_unit_id))
@@ -428,7 +464,7 @@ def escalate_overdue(session: Session) -> list[tuple[int, int]]:
 
 def problems_public(session: Session, problems: Sequence[Problem]) -> list[SupervisedProblemPublic]:
     """The problems with their subject's name and escalation steps."""
-    today = venues.local_today()
+    today = clock.china_date(clock.now())
     ids = [p.id for p in problems if p.id is not None]
     venue_names = _names(session, Venue, {p.venue_id for p in problems if p.venue_id is not None})
     inst_names = _names(session, Institution, {p.institution_id for p in problems if p.institution_id is not None})
@@ -484,7 +520,7 @@ def summary(session: Session, principal: Principal, unit_id: int) -> Supervision
     overdue, awaiting verification, supervised; notices published and acknowledgements missing."""
     principal.require(Action.supervision_read)
     unit = orgunits.get_visible_unit(session, principal, unit_id)
-    today = venues.local_today()
+    today = clock.china_date(clock.now())
     open_values = [s.value for s in OPEN_STATUSES]
     late = _status_is(ProblemStatus.overdue, today)
     rows = session.execute(
@@ -523,93 +559,13 @@ def summary(session: Session, principal: Principal, unit_id: int) -> Supervision
 
 # ---------------------------------------------------------------- notices (典型案例通报)
 
-# What personal data looks like in a notice: a resident ID (18 or 15 digits), a mainland mobile number
-# (with a 86 / 0086 before it or not). Both are matched in the normalised text (`normalise`) and in its
-# skeleton (`skeleton`), so spacing, punctuation or invisible characters between the digits do not hide them.
-_RESIDENT_ID = re.compile(r"(?<!\d)(\d{17}[\dXx]|\d{15})(?![\dXx])")
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-# 86 / 0086 before a mobile number in the skeleton (its + is gone): dropped before any match, or
-# 0086 199 0000 0006 would read as a 15-digit ID number.
-_BARE_COUNTRY_CODE = re.compile(r"(?<!\d)(?:0086|86)(?=1[3-9]\d{9}(?!\d))")
-# Spaces, dashes (any Unicode dash) and dots written between the digits of a number: 199 0000 0006,
-# 990101-19800303-7712, 199.0000.0006.
-_DIGIT_GAP = re.compile(r"(?<=\d)[\s.\-\u2010-\u2015\u2212\u2043\ufe58\ufe63\uff0d\u00b7\u30fb]+(?=[\dXx])")
-_COUNTRY_CODE = re.compile(r"(?:\+|00)86(?=1[3-9]\d{9}(?!\d))")
-# Chinese numerals written for digits: 演示儿童〇〇〇一 for 演示儿童0001.
-_CHINESE_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
-# Markup tags (their letters are not read): 刘<b>志</b>强.
-_MARKUP = re.compile(r"<[^<>]{0,40}>")
-# Letters (Unicode L*) that show nothing: the Hangul fillers.
-_INVISIBLE_LETTERS = frozenset("\u3164\u115f\u1160\uffa0")
-
-
-def normalise(value: str) -> str:
-    """The text as the number checks read it first: NFKC (full-width digits and letters become ASCII),
-    without format characters (Unicode Cf: zero-width spaces, joiners, soft hyphens), without spaces,
-    dashes or dots between digits, and without a +86/0086 before a mobile number. Unlike `skeleton`
-    it keeps a comma or a word between two numbers, so 编号5，13912345678 still shows the mobile."""
-    folded = unicodedata.normalize("NFKC", value)
-    folded = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
-    folded = _DIGIT_GAP.sub("", folded)
-    return _COUNTRY_CODE.sub("", folded)
-
-
-def skeleton(value: str) -> str:
-    """The letters and digits of a text and nothing else: NFKD (full-width forms become ASCII, accents
-    come apart), Chinese numerals as digits (〇 -> 0, 一 -> 1 ...), lower case, then only characters of
-    Unicode category L* or N* are kept, without the Hangul fillers (U+3164, U+115F, U+1160, U+FFA0).
-    Punctuation (刘/志/强, 刘、志强, 刘（志）强), symbols, markup brackets, spaces, combining marks,
-    variation selectors, format characters and braille blanks all go: what is left is what a reader
-    reads. Stored names are reduced the same way before they are looked for."""
-    folded = _MARKUP.sub("", unicodedata.normalize("NFKD", value)).translate(_CHINESE_DIGITS).lower()
-    return "".join(ch for ch in folded
-                   if unicodedata.category(ch)[0] in "LN" and ch not in _INVISIBLE_LETTERS)
-
-
-def _name_hit(session: Session, principal: Principal, text_skeleton: str) -> bool:
-    """Whether a registered person of the caller's area (a child, a guardian, a 附件2 person) or a staff
-    member of an institution of the area (backend/staff_checks) is named in the text: the skeleton of
-    a stored name (of 2 characters or more) inside the skeleton of the text. The names are reduced in
-    Python (a database has no Unicode categories); a notice is published rarely, the area's names once."""
-    queries = []
-    for model in (Person, RiskPerson):
-        # Sealed records (犯罪记录封存) are not there for this read either: a refusal naming the kind of
-        # data would tell the publisher that a name belongs to a sealed record.
-        sealed_out = [sealing.unsealed(model)] if hasattr(model, "sealed") else []
-        queries.append(select(col(model.name)).distinct().where(
-            *sealed_out, orgunits.in_jurisdiction(principal, col(model.org_unit_id)),
-            func.length(col(model.name)) >= 2))
-    queries.append(select(col(StaffMember.name)).distinct().join(
-        Institution, col(Institution.id) == col(StaffMember.institution_id)).where(
-        orgunits.in_jurisdiction(principal, col(Institution.org_unit_id)), func.length(col(StaffMember.name)) >= 2))
-    for query in queries:
-        for name in session.execute(query).scalars():
-            name_skeleton = skeleton(name or "")
-            if len(name_skeleton) >= 2 and name_skeleton in text_skeleton:
-                return True
-    return False
-
-
 def check_notice_text(session: Session, principal: Principal, *, title: str, body: str) -> None:
-    """Refuse a notice carrying personal data: an ID number, a mobile number, or the name of a person
-    registered in the publisher's area (a child, a guardian, a 附件2 person) or of a staff member of an
-    institution of the area (whose background check a case may tell). A typical case is told with 某某
-    or an initial instead (seed 002: nothing leaks about victims or minor suspects). Numbers are matched
-    in the normalised text (`normalise`) and in its skeleton (`skeleton`), names in the skeleton, so
-    spacing, punctuation, markup, invisible, combining, full-width characters or 〇 for 0 do not carry
-    a value past the filter. Traditional characters for a name stored in simplified ones (劉志強 for
-    刘志强) are not matched. The refusal names the kind of data and the field, never the person."""
-    for field_name, value in (("title", title), ("body", body)):
-        folded, bare = normalise(value), _BARE_COUNTRY_CODE.sub("", skeleton(value))
-        if _RESIDENT_ID.search(folded) or _RESIDENT_ID.search(bare):
-            raise NoticePersonalData("通报含有疑似身份证号码，请删除", "the text holds what looks like an ID number",
-                                     field=field_name, kind="id_number")
-        if _MOBILE.search(folded) or _MOBILE.search(bare):
-            raise NoticePersonalData("通报含有疑似手机号码，请删除", "the text holds what looks like a mobile number",
-                                     field=field_name, kind="phone")
-        if _name_hit(session, principal, bare):
-            raise NoticePersonalData("通报含有登记人员的姓名，请以“某某”代替", "the text holds the name of a "
-                                         "registered person: write 某某 instead", field=field_name, kind="name")
+    """Refuse a notice carrying personal data (backend/registry/personal_text.py: ID numbers, mobile
+    numbers, names registered in the publisher's area): a typical case is told with 某某 or an initial
+    instead (seed 002: nothing leaks about victims or minor suspects). The refusal keeps its own type,
+    `notice-personal-data`."""
+    personal_text.refuse_personal_data(session, principal, {"title": title, "body": body}, record="notice",
+                                       error=NoticePersonalData)
 
 
 @dataclass(frozen=True)

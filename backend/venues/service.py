@@ -33,11 +33,6 @@ class VenueOutsideJurisdiction(InvalidInput):
     title_en = "The venue lies outside your jurisdiction"
 
 
-def local_today() -> date:
-    """Today's date in China (deadlines and plans are by local date)."""
-    return clock.now().astimezone(clock.SHANGHAI).date()
-
-
 def lon_lat(venue: Venue) -> tuple[float, float]:
     ll = point_lon_lat(venue.location)
     assert ll is not None
@@ -174,7 +169,7 @@ def _counts(session: Session, stmt: Any) -> dict[int, int]:
 
 def risk_scores(session: Session, venues: Sequence[Venue], today: date | None = None) -> dict[int, risk.RiskScore]:
     """Risk of each venue, computed with four grouped queries per 900 venues."""
-    today = today or local_today()
+    today = today or clock.china_date(clock.now())
     since = clock.now() - timedelta(days=risk.VIOLATION_WINDOW_DAYS)
     open_values = [s.value for s in OPEN_STATUSES]
     late_values = [ProblemStatus.open.value, ProblemStatus.rectifying.value, ProblemStatus.overdue.value]
@@ -202,11 +197,12 @@ def risk_scores(session: Session, venues: Sequence[Venue], today: date | None = 
                 iid.in_(chunk)).group_by(iid)):
             if at is not None:
                 last[int(vid)] = clock.as_utc(at)
-    now_local = clock.now().astimezone(clock.SHANGHAI)
+    # Days since inspection count to the real China day, even when `today` was given.
+    now_day = clock.china_date(clock.now())
     for v in venues:
         assert v.id is not None
         seen = last.get(v.id)
-        days = None if seen is None else (now_local.date() - seen.astimezone(clock.SHANGHAI).date()).days
+        days = None if seen is None else (now_day - clock.china_date(seen)).days
         overdue = overdue_n.get(v.id, 0)
         out[v.id] = risk.score(VenueType(v.venue_type), open_problems=open_n.get(v.id, 0) - overdue,
                                overdue_problems=overdue, recent_violations=recent_n.get(v.id, 0),

@@ -58,7 +58,7 @@ def seed_visits(session: Session, town: DemoTown, *, seed: int = 2026) -> int:
         for home_uuid, lon, lat in homes:
             if rng.random() >= share:
                 continue
-            at = (now - timedelta(minutes=rng.randrange(30, 20 * 60))).astimezone(clock.SHANGHAI)
+            at = clock.china_time(now - timedelta(minutes=rng.randrange(30, 20 * 60)))
             data: dict[str, Any] = {"household_uuid": str(home_uuid), "device_time": at.isoformat(),
                                     "outcome": "visited", "answers": answers}
             if lon is not None and lat is not None:

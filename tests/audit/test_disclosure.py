@@ -3,7 +3,6 @@ the caller, the operation and the records; in the transaction of the change; not
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -12,7 +11,6 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
-from openpyxl import Workbook
 from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
@@ -25,6 +23,7 @@ from backend.main import create_app
 from backend.registry.models import Household, Person
 from tests.factories import make_town, user_client
 from tests.registry.factories import child_id, child_item, household_item, push, seed_household, statuses
+from tests.xlsx_support import xlsx_bytes
 
 API = "/api/v1"
 
@@ -115,14 +114,7 @@ def test_a_refusal_carrying_the_current_copy_is_audited_and_changes_nothing(
 
 
 def _ledger(annex: Annex, rows: list[list[Any]]) -> bytes:
-    book = Workbook()
-    sheet: Any = book.active
-    sheet.append(list(HEADERS[annex]))
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return xlsx_bytes([list(HEADERS[annex]), *rows])
 
 
 def test_a_ledger_dry_run_is_audited_naming_the_children_it_matched(client: TestClient, session: Session) -> None:

@@ -24,7 +24,6 @@ route made up in `test_the_walk_catches_an_operation_that_forgets` shows.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import uuid
@@ -37,7 +36,6 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
 from sqlalchemy import Uuid, func, literal, select, union_all
 from sqlmodel import Session, col
 
@@ -67,6 +65,7 @@ from tests.matrix_support import World
 from tests.media.conftest import media_root  # noqa: F401 (a fixture)
 from tests.notifications.factories import headers_for
 from tests.test_endpoint_matrix import PUBLIC, ROWS, Row, _world
+from tests.xlsx_support import read_workbook
 
 API = "/api/v1"
 # Path parameters that name one person-bearing record: a 2xx answer about it discloses it.
@@ -120,7 +119,7 @@ def _texts(resp: httpx.Response) -> tuple[str, Any]:
         parsed = json.loads(body)
         return json.dumps(parsed, ensure_ascii=False), parsed
     if kind.startswith(XLSX):
-        book = load_workbook(io.BytesIO(body), read_only=True)
+        book = read_workbook(body, read_only=True)
         cells = [str(v) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
                  for v in row if v is not None]
         return "\n".join(cells), None

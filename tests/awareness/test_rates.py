@@ -76,6 +76,7 @@ def test_a_resurvey_replaces_the_first_round_of_the_period(client: TestClient, s
         second = open_round(client, coordinator.headers, place)
         for _ in range(2):
             answer(client, second["code"], sheet(right_answers()))
+        client.post(f"{API}/rounds/{second['id']}/close", headers=coordinator.headers)  # replaces once closed
         got = _rates(client, coordinator.headers, town.villages[0].id or 0)
     finally:
         clock.reset()

@@ -52,11 +52,13 @@ def test_only_education_staff_among_agency_staff_manage_rounds(client: TestClien
     town = make_town(session)
     pupils = school(session, town.villages[0])
     judicial = user_client(client, session, town.town, Role.agency_staff, agency=Agency.judicial)
-    teacher = user_client(client, session, town.villages[0], Role.agency_staff, agency=Agency.education)
+    # The town's education office, above the school (its village's teachers are its own staff: test_own_figure).
+    education = user_client(client, session, town.town, Role.agency_staff, agency=Agency.education)
 
     refused = client.post(f"{API}/rounds", json={"institution_id": pupils.id}, headers=judicial.headers)
     assert refused.status_code == 403 and refused.json()["code"] == "awareness-not-manager"
-    assert client.post(f"{API}/rounds", json={"institution_id": pupils.id}, headers=teacher.headers).status_code == 201
+    assert client.post(f"{API}/rounds", json={"institution_id": pupils.id}, headers=education.headers
+                       ).status_code == 201
 
 
 def test_a_school_outside_the_jurisdiction_is_not_found(client: TestClient, session: Session) -> None:

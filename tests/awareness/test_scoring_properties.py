@@ -150,15 +150,22 @@ def test_units_add_up_to_the_total_and_rates_weigh_respondents(school_figures: l
                                       and enough)
 
 
-@given(st.lists(st.tuples(st.integers(1, 5), st.integers(1, 10_000),
-                          st.datetimes(datetime(2026, 1, 1), datetime(2026, 12, 31))), max_size=30,
-                unique_by=lambda r: r[1]))
-def test_a_school_counts_with_its_latest_round(rounds: list[tuple[int, int, datetime]]) -> None:
-    latest = rates.latest_rounds(rounds)
-    assert set(latest) == {school for school, _, _ in rounds}
-    for school, chosen in latest.items():
-        mine = [(at, rid) for s, rid, at in rounds if s == school]
-        assert (next(at for at, rid in mine if rid == chosen), chosen) == max(mine)
+@given(st.lists(st.builds(rates.RoundSeen, st.integers(1, 5), st.integers(1, 10_000),
+                          st.datetimes(datetime(2026, 1, 1), datetime(2026, 12, 31)), st.integers(1, 6), st.booleans()),
+                max_size=30, unique_by=lambda r: r.round_id))
+def test_a_school_counts_with_the_highest_openers_latest_closed_round(rounds: list[rates.RoundSeen]) -> None:
+    counted = rates.counted_rounds(rounds)
+    assert set(counted) == {r.institution_id for r in rounds}
+    for school, chosen in counted.items():
+        mine = [r for r in rounds if r.institution_id == school]
+        picked = next(r for r in mine if r.round_id == chosen)
+        # No round of a higher unit exists: a lower unit's round never replaces a higher unit's figure.
+        assert picked.opener_depth == min(r.opener_depth for r in mine)
+        peers = [r for r in mine if r.opener_depth == picked.opener_depth]
+        # An open round counts only while its unit has no closed one; then the latest counts.
+        assert picked.closed or not any(r.closed for r in peers)
+        assert (picked.opened_at, picked.round_id) == max((r.opened_at, r.round_id) for r in peers
+                                                          if r.closed == picked.closed)
 
 
 @given(st.integers(2000, 2100), st.sampled_from(["", "-H1", "-H2", "-Q1", "-Q2", "-Q3", "-Q4", "-01", "-02", "-12"]))

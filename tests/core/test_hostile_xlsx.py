@@ -20,7 +20,6 @@ from pathlib import Path
 import openpyxl.xml
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -28,6 +27,7 @@ from backend.core.spreadsheet import MAX_EXPANDED_BYTES
 from backend.registry.models import Person, RiskPerson
 from backend.venues.models import Venue
 from tests.registry.factories import World, make_world
+from tests.xlsx_support import xlsx_bytes
 
 SHEET = "xl/worksheets/sheet1.xml"
 STRINGS = "xl/sharedStrings.xml"
@@ -40,15 +40,7 @@ PASSWD_MARKERS = ("root:x:0:0", "/bin/bash", "/usr/sbin/nologin", "daemon:")
 
 
 def _base(rows: int = 3) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(["序号", "姓名", "统一社会信用代码"])
-    for n in range(rows):
-        ws.append([n + 1, f"名称{n}", "文本"])
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+    return xlsx_bytes([["序号", "姓名", "统一社会信用代码"], *([n + 1, f"名称{n}", "文本"] for n in range(rows))])
 
 
 def _replace(parts: dict[str, bytes | None], *, base: bytes | None = None) -> bytes:

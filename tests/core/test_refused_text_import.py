@@ -5,12 +5,10 @@ characters reach a sheet through a .csv, an .xls (any UTF-16 text) or, for DEL, 
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -18,9 +16,10 @@ from backend.ledgers.sheets import HEADERS, Annex
 from backend.registry import idnumber
 from backend.registry.models import Person
 from backend.venues.models import Venue
-from tests.registry.factories import make_world, xlsx_bytes
+from tests.registry.factories import make_world
 from tests.venues.factories import credit_code, grid_point
 from tests.venues.factories import make_world as venue_world
+from tests.xlsx_support import xlsx_bytes
 
 A3 = list(HEADERS[Annex.vulnerable_minors])
 VENUE_HEADER = ["场所类型", "场所名称", "统一社会信用代码", "地址", "经度", "纬度"]
@@ -62,14 +61,7 @@ def test_a_ledger_cell_with_a_refused_character_is_a_row_error_naming_column_and
 
 
 def _venue_sheet(rows: list[list[Any]]) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in [VENUE_HEADER, *rows]:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return xlsx_bytes([VENUE_HEADER, *rows])
 
 
 def test_a_venue_cell_with_a_refused_character_is_a_row_error_naming_column_and_code_point(

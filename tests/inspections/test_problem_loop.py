@@ -185,3 +185,37 @@ def test_a_photo_of_an_inspection_finds_its_inspection_and_the_venue_point(
     assert parent is not None
     assert (parent.kind, parent.org_unit_id) == ("inspection", hotel.org_unit_id)
     assert (parent.lon, parent.lat) == point_lon_lat(hotel.location)
+
+
+def test_an_inspection_cannot_set_a_first_deadline_past_a_year_and_stores_nothing(
+        client: TestClient, session: Session) -> None:
+    # A deadline in 2199 would keep the problem from ever falling overdue, and so from escalating.
+    w = make_world(client, session)
+    hotel = make_venue(session, w.town, venue_type=VenueType.hotel)
+    far = _today() + timedelta(days=366)
+    body = inspection_body(hotel, no=("five_musts.guardian",),
+                           findings=[{"item_code": "five_musts.guardian", "deadline_date": far.isoformat()}])
+    refused = client.post("/api/v1/inspections", json=body, headers=w.market.headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "deadline-out-of-range"
+    assert client.get("/api/v1/problems", params={"venue_id": hotel.id}, headers=w.coordinator.headers).json() == []
+    body["findings"][0]["deadline_date"] = (_today() + timedelta(days=365)).isoformat()
+    accepted = client.post("/api/v1/inspections", json=body, headers=w.market.headers)
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["problems_opened"][0]["deadline_date"] == (_today() + timedelta(days=365)).isoformat()
+
+
+def test_a_finding_naming_a_registered_child_or_an_id_number_is_refused_and_stores_nothing(
+        client: TestClient, session: Session) -> None:
+    # Problems are read by every officer, coordinator and member unit of the area; children's data
+    # stays in the registry.
+    w = make_world(client, session)
+    hotel = make_venue(session, w.town, venue_type=VenueType.hotel)
+    for finding, field in ((["接待未成年人，身份证110101201202290014", "整改"], "findings.0.description"),
+                           (["未登记", "联系家长 13812345678"], "findings.0.measure")):
+        body = inspection_body(hotel, findings=[{"description": finding[0], "measure": finding[1],
+                                                 "deadline_date": (_today() + timedelta(days=3)).isoformat()}])
+        refused = client.post("/api/v1/inspections", json=body, headers=w.market.headers)
+        assert refused.status_code == 422, refused.text
+        assert (refused.json()["code"], refused.json()["field"]) == ("text-personal-data", field)
+    assert client.get("/api/v1/problems", params={"venue_id": hotel.id}, headers=w.coordinator.headers).json() == []

@@ -8,7 +8,6 @@ import zipfile
 from typing import Any
 
 from fastapi.testclient import TestClient
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
@@ -21,6 +20,7 @@ from backend.venues.demo import demo_venues
 from tests.factories import make_town, make_user
 from tests.institutions.factories import make_institution
 from tests.notifications.factories import headers_for
+from tests.xlsx_support import sheet_rows, xlsx_bytes
 
 API = "/api/v1"
 HEADER = ["编号", "单位名称", "单位类型", "所属单位编码", "主管部门", "地址", "在校学生数", "是否在用"]
@@ -28,15 +28,7 @@ HEADER = ["编号", "单位名称", "单位类型", "所属单位编码", "主�
 
 def book(rows: list[list[Any]], header: list[str] = HEADER) -> bytes:
     """A hand-made workbook (a clerk's file, not ours): openpyxl here plays the spreadsheet program."""
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(header)
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return xlsx_bytes([header, *rows])
 
 
 def _import(client: TestClient, h: dict[str, str], content: bytes, **params: Any) -> Any:
@@ -58,7 +50,7 @@ def test_an_exported_register_imported_again_changes_nothing(client: TestClient,
     with zipfile.ZipFile(io.BytesIO(exported.content)) as z:
         sheet = z.read("xl/worksheets/sheet1.xml").decode()
     assert "<f>" not in sheet  # the formula-like name is a string cell, never a formula
-    cells = [list(r) for r in load_workbook(io.BytesIO(exported.content)).active.iter_rows(values_only=True)]  # type: ignore[union-attr]
+    cells = [list(r) for r in sheet_rows(exported.content)]
     assert cells[0] == HEADER and cells[1][1] == "=HYPERLINK(\"http://x\",\"点我\")"
     again = _import(client, h, exported.content)
     assert again.status_code == 200, again.text

@@ -17,14 +17,14 @@ from fastapi.testclient import TestClient
 from odf.opendocument import OpenDocumentSpreadsheet
 from odf.table import CoveredTableCell, Table, TableCell, TableRow
 from odf.text import P
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from backend.ledgers.sheets import HEADERS, Annex
 from backend.registry import idnumber
 from backend.registry.models import RISK_PERSON_CATEGORY_ZH, Person, PersonRole, RiskPerson, RiskPersonCategory
-from tests.registry.factories import make_world, xlsx_bytes
+from tests.registry.factories import make_world
+from tests.xlsx_support import new_sheet, saved, xlsx_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 A2 = list(HEADERS[Annex.risk_persons])
@@ -189,15 +189,9 @@ def test_a_hidden_row_is_imported_and_listed_as_a_warning(client: TestClient, se
     rows = [A3, _a3(1, "显一", _number(date(2013, 3, 3), 311)), _a3(2, "藏一", _number(date(2013, 3, 4), 313)),
             _a3(3, "显二", _number(date(2013, 3, 5), 315))]
     if kind == "xlsx":
-        wb = Workbook()
-        ws = wb.active
-        assert ws is not None
-        for row in rows:
-            ws.append(row)
+        wb, ws = new_sheet(rows)
         ws.row_dimensions[3].hidden = True
-        out = io.BytesIO()
-        wb.save(out)
-        content = out.getvalue()
+        content = saved(wb)
     else:
         content = _ods(rows, hidden=frozenset({3}))
     for body in _both(client, w.coordinator, "3", f"hidden.{kind}", content):
@@ -237,15 +231,9 @@ def test_a_merged_title_row_never_labels_an_unused_column(client: TestClient, se
     elif kind == "csv":
         content = _csv(rows)
     elif kind == "xlsx":
-        wb = Workbook()
-        ws = wb.active
-        assert ws is not None
-        for row in rows:
-            ws.append(row)
+        wb, ws = new_sheet(rows)
         ws.merge_cells("A1:N1")
-        out = io.BytesIO()
-        wb.save(out)
-        content = out.getvalue()
+        content = saved(wb)
     else:
         content = _ods(rows, title_span=14)
     for body in _both(client, w.coordinator, "3", f"titled.{kind.split('-')[0]}", content):

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from annotated_types import MaxLen
 from fastapi.testclient import TestClient
-from openpyxl import Workbook, load_workbook
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -23,7 +22,8 @@ from backend.registry import idnumber
 from backend.registry.models import Guardianship, Person
 from backend.registry.schemas import PersonCreate, RiskPersonData
 from tests.ledgers.test_breaker_faults import _ods
-from tests.registry.factories import make_world, xlsx_bytes
+from tests.registry.factories import make_world
+from tests.xlsx_support import new_sheet, saved, sheet_rows, xlsx_bytes
 
 A1, A2, A3 = (list(HEADERS[a]) for a in (Annex.key_minors, Annex.risk_persons, Annex.vulnerable_minors))
 _sequence = iter(range(401, 999, 2))
@@ -180,7 +180,7 @@ def test_guardian_phones_pair_in_order_and_wu_is_no_phone(client: TestClient, se
     assert _guardians(session, "配二") == [("甲", "13800138000"), ("乙", None), ("丙", "057112345678")]
     # The export writes them the same way, and importing it again changes nothing.
     exported = client.get("/api/v1/ledgers/3.xlsx", headers=w.coordinator.headers)
-    rows = [list(r) for r in load_workbook(io.BytesIO(exported.content)).worksheets[0].iter_rows(values_only=True)]
+    rows = [list(r) for r in sheet_rows(exported.content)]
     [mine] = [r for r in rows if "配二" in r]
     assert mine[8:10] == ["甲、乙、丙", "13800138000、无、057112345678"], mine
     again = _post(client, w.coordinator, "3", "again.xlsx", exported.content, dry_run=True).json()
@@ -290,20 +290,14 @@ def test_a_utf16_csv_without_its_bom_is_still_refused_as_an_encoding(client: Tes
 
 def test_a_refused_import_answers_the_dry_runs_report(client: TestClient, session: Session) -> None:
     w = make_world(client, session)
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
+    wb, ws = new_sheet([[*A3, "备注"], [*_base("3", "报一"), "另记"], _base("3", "")])
     ws.title = "附件3"
-    ws.append([*A3, "备注"])
-    ws.append([*_base("3", "报一"), "另记"])
-    ws.append(_base("3", ""))
     ws.row_dimensions[2].hidden = True
     notes = wb.create_sheet("说明")
     notes.append(["填表说明"])
-    out = io.BytesIO()
-    wb.save(out)
+    content = saved(wb)
     for lang in (None, "en"):
-        dry, real = _refused(client, w.coordinator, "3", "report.xlsx", out.getvalue(), lang=lang)
+        dry, real = _refused(client, w.coordinator, "3", "report.xlsx", content, lang=lang)
         assert dry["sheets"] and dry["warnings"] and dry["unused_columns"], dry
         assert real["dry_run"] is False and real["ok"] is False
         for key, value in dry.items():

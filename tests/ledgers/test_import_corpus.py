@@ -5,21 +5,20 @@ real import's, and what the registry holds afterwards."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from backend.ledgers.sheets import HEADERS, Annex
 from backend.registry import idnumber
 from backend.registry.models import Person, PersonRole, RiskPerson
-from tests.registry.factories import make_world, xlsx_bytes
+from tests.registry.factories import make_world
+from tests.xlsx_support import new_sheet, saved, xlsx_bytes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ID = "身份证号码"
@@ -215,15 +214,10 @@ def test_an_unknown_format_is_refused_in_the_callers_language_with_the_formats_n
 
 def test_a_masked_id_number_is_refused_as_masked_not_as_a_typo(client: TestClient, session: Session) -> None:
     w = make_world(client, session)
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(list(HEADERS[Annex.vulnerable_minors]))
-    ws.append([1, "某一", "990101************", "男", "", "", "", "是", "", "", "", ""])
-    out = io.BytesIO()
-    wb.save(out)
+    content = xlsx_bytes([list(HEADERS[Annex.vulnerable_minors]),
+                          [1, "某一", "990101************", "男", "", "", "", "是", "", "", "", ""]])
     resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": True}, headers=w.coordinator.headers,
-                       files={"file": ("masked.xlsx", out.getvalue())})
+                       files={"file": ("masked.xlsx", content)})
     [error] = resp.json()["errors"]
     assert (error["row"], error["column"]) == (2, ID) and "脱敏" in error["reason"] and "完整" in error["reason"]
 
@@ -320,9 +314,7 @@ def test_a_hidden_sheet_is_listed_as_not_read_and_nothing_of_it_is_stored(client
     """Clerks hide last year's sheet rather than delete it: what nobody looking at the file sees is not
     imported, and the answer says so."""
     w = make_world(client, session)
-    wb = Workbook()
-    shown = wb.active
-    assert shown is not None
+    wb, shown = new_sheet()
     shown.title = "本村"
     for ws, name, seq in ((shown, "看得见", "551"), (wb.create_sheet("旧数据2024"), "藏起来", "552"),
                           (wb.create_sheet("底稿"), "更深", "553")):
@@ -330,10 +322,8 @@ def test_a_hidden_sheet_is_listed_as_not_read_and_nothing_of_it_is_stored(client
         ws.append(_child_row(1, name, f"99010120130101{seq}"))
     wb["旧数据2024"].sheet_state = "hidden"
     wb["底稿"].sheet_state = "veryHidden"
-    out = io.BytesIO()
-    wb.save(out)
     resp = client.post("/api/v1/ledgers/3/import", params={"dry_run": False}, headers=w.coordinator.headers,
-                       files={"file": ("hidden.xlsx", out.getvalue())})
+                       files={"file": ("hidden.xlsx", saved(wb))})
     body = resp.json()
     assert resp.status_code == 200 and body["created"] == 1, body
     sheets = {s["name"]: s for s in body["sheets"]}

@@ -5,18 +5,17 @@ such child stays an error (a new child comes with its number), on both backends,
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from backend.registry.models import Guardianship, Person
 from tests.ledgers.test_breaker_round2 import A1, A3, _base, _post
-from tests.registry.factories import child_item, household_item, make_world, push, statuses, xlsx_bytes
+from tests.registry.factories import child_item, household_item, make_world, push, statuses
+from tests.xlsx_support import sheet_rows, xlsx_bytes
 
 
 def _pending(client: TestClient, who: Any, names: list[str], village: int = 0) -> None:
@@ -35,7 +34,7 @@ def _counts(session: Session) -> tuple[Any, ...]:
 
 
 def _rows(content: bytes) -> list[list[Any]]:
-    return [list(r) for r in load_workbook(io.BytesIO(content)).worksheets[0].iter_rows(values_only=True)]
+    return [list(r) for r in sheet_rows(content)]
 
 
 @pytest.mark.parametrize("annex", ["1", "3"])

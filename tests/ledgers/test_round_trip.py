@@ -6,7 +6,6 @@ and the import reports their rows in skipped_rows."""
 
 from __future__ import annotations
 
-import io
 import itertools
 from datetime import date
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select, text
 from sqlmodel import Session
 
@@ -30,6 +28,7 @@ from backend.registry.models import (
     RiskPerson,
 )
 from tests.registry.factories import child_item, household_item, make_world, push, statuses
+from tests.xlsx_support import read_workbook, xlsx_bytes
 
 _sequence = itertools.count(1)
 HAN = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜一二三四五六七八九十明华芳丽军伟"
@@ -72,15 +71,7 @@ def risk_person(draw: Any) -> list[Any]:
 
 
 def _xlsx(annex: Annex, rows: list[list[Any]]) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(list(HEADERS[annex]))
-    for n, row in enumerate(rows, start=1):
-        ws.append([n, *row[1:]])
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return xlsx_bytes([list(HEADERS[annex]), *([n, *row[1:]] for n, row in enumerate(rows, start=1))])
 
 
 def _state(session: Session) -> dict[str, Any]:
@@ -128,7 +119,7 @@ def test_the_towns_own_export_reimported_creates_and_changes_nothing(
         exported = client.get(f"/api/v1/ledgers/{annex.value}.xlsx", headers=who.headers)
         assert exported.status_code == 200, exported.text
         before = _state(session)
-        sheet = load_workbook(io.BytesIO(exported.content)).worksheets[0]
+        sheet = read_workbook(exported.content).worksheets[0]
         header_at = next(n for n, r in enumerate(sheet.iter_rows(values_only=True)) if r[2] == HEADERS[annex][2])
         blank = sum(1 for r in list(sheet.iter_rows(values_only=True))[header_at + 1:] if r[1] and not r[2])
         for dry_run in (True, False):

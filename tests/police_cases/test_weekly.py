@@ -4,17 +4,16 @@ and the .xlsx export."""
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from backend.audit.models import AuditEntry
 from backend.core import clock
 from tests.police_cases.factories import API, SUNDAY_NIGHT, Station, register
+from tests.xlsx_support import read_workbook
 
 
 def _weekly(st: Station, week: str, who: str = "police", **params: object) -> dict[str, object]:
@@ -124,7 +123,7 @@ def test_the_weekly_report_as_xlsx(client: TestClient, session: Session) -> None
     resp = client.get(f"{API}/police-cases/weekly.xlsx", params={"week": "2026-W48"}, headers=st.headers("police"))
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("application/vnd.openxmlformats")
-    book = load_workbook(io.BytesIO(resp.content))
+    book = read_workbook(resp.content)
     assert book.sheetnames == ["汇总", "案件"]
     summary = [[c.value for c in row] for row in book["汇总"].iter_rows()]
     assert summary[0][0].startswith(st.town.town.name) and "2026-W48" in summary[0][0]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from openpyxl import Workbook
 from sqlmodel import Session
 
 from backend.accounts import service as accounts
@@ -22,6 +20,9 @@ from backend.registry import service as registry
 from backend.registry.models import RiskPerson, RiskPersonCategory
 from backend.registry.schemas import RiskPersonData
 from tests.factories import SignedIn, make_town, make_user, user_client
+
+# Ledger tests import the clerk's workbook from here.
+from tests.xlsx_support import xlsx_bytes as xlsx_bytes
 
 
 class World:
@@ -209,15 +210,3 @@ def make_child_born(session: Session, grid: OrgUnit, birth: date, **kw: Any) -> 
     stored = session.get(Person, child.id)
     assert stored is not None
     return stored
-
-
-def xlsx_bytes(rows: list[list[Any]]) -> bytes:
-    """A one-sheet .xlsx holding `rows` as typed (a clerk's file as a test writes it)."""
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -17,6 +15,7 @@ from backend.ledgers.sheets import header_key
 from backend.registry.models import Person
 from tests.factories import SignedIn, user_client
 from tests.registry.factories import child_id, child_item, household_item, make_world, push
+from tests.xlsx_support import sheet_rows, xlsx_bytes
 
 ANNEX1 = [
     "序号",
@@ -55,18 +54,9 @@ ANNEX3 = [
 def _sheet(client: TestClient, who: SignedIn, annex: int) -> list[list[Any]]:
     resp = client.get(f"/api/v1/ledgers/{annex}.xlsx", headers=who.headers)
     assert resp.status_code == 200, resp.text
-    rows = [list(r) for r in load_workbook(io.BytesIO(resp.content)).worksheets[0].iter_rows(values_only=True)]
+    rows = [list(r) for r in sheet_rows(resp.content)]
     rows = rows[next(i for i, r in enumerate(rows) if r[0] == "序号"):]  # below the 附件N row and the title
     return [[header_key(c) for c in rows[0]], *rows[1:]]  # the header without the printed option lists
-
-
-def _xlsx(rows: list[list[Any]]) -> bytes:
-    wb = Workbook()
-    for row in rows:
-        wb.active.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 def test_exports_have_exactly_the_attachment_headers(client: TestClient, session: Session) -> None:
@@ -126,7 +116,7 @@ def test_import_dry_run_names_every_bad_row_and_column(client: TestClient, sessi
         "/api/v1/ledgers/1/import",
         params={"dry_run": True},
         headers=w.coordinator.headers,
-        files={"file": ("a1.xlsx", _xlsx(rows))},
+        files={"file": ("a1.xlsx", xlsx_bytes(rows))},
     )
     assert resp.status_code == 200, resp.text
     report = resp.json()
@@ -139,7 +129,7 @@ def test_import_dry_run_names_every_bad_row_and_column(client: TestClient, sessi
         "/api/v1/ledgers/1/import",
         params={"dry_run": False},
         headers=w.coordinator.headers,
-        files={"file": ("a1.xlsx", _xlsx(rows))},
+        files={"file": ("a1.xlsx", xlsx_bytes(rows))},
     )
     assert real.status_code == 422 and len(real.json()["errors"]) == 4
     assert session.execute(select(func.count()).select_from(Person)).scalar_one() == 0
@@ -160,7 +150,7 @@ def test_import_reports_created_and_matched_by_id(client: TestClient, session: S
         "/api/v1/ledgers/3/import",
         params={"dry_run": False},
         headers=w.coordinator.headers,
-        files={"file": ("a3.xlsx", _xlsx(rows))},
+        files={"file": ("a3.xlsx", xlsx_bytes(rows))},
     )
     assert resp.status_code == 200, resp.text
     assert (resp.json()["created"], resp.json()["matched"]) == (1, 1)
@@ -191,7 +181,7 @@ def test_risk_person_ledger_round_trips_through_import(client: TestClient, sessi
         "/api/v1/ledgers/2/import",
         params={"dry_run": False},
         headers=w.police.headers,
-        files={"file": ("a2.xlsx", _xlsx(rows))},
+        files={"file": ("a2.xlsx", xlsx_bytes(rows))},
     )
     assert resp.status_code == 200, resp.text
     assert resp.json()["created"] == 1

@@ -9,7 +9,6 @@ monthly report counts: a past month's report is the same before and after."""
 
 from __future__ import annotations
 
-import io
 import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
 from sqlalchemy import func, select, text, update
 from sqlmodel import Session, col
 
@@ -45,6 +43,7 @@ from tests.notifications.factories import headers_for
 from tests.registry.factories import child_id, household_item, make_child_born, push, statuses
 from tests.sync.test_removals import _apply
 from tests.sync.test_sync_pull import pull_all
+from tests.xlsx_support import read_workbook
 
 CST = clock.SHANGHAI
 
@@ -251,7 +250,7 @@ def test_phones_that_held_the_child_and_its_only_guardian_receive_removals_on_th
 
 
 def _sheets(xlsx: bytes) -> dict[str, list[tuple[Any, ...]]]:
-    book = load_workbook(io.BytesIO(xlsx))
+    book = read_workbook(xlsx)
     return {ws.title: [tuple(r) for r in ws.iter_rows(values_only=True)] for ws in book.worksheets}
 
 

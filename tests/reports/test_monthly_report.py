@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
 from PIL import Image
 from sqlmodel import Session
 
@@ -18,6 +17,7 @@ from backend.core.config import get_settings
 from backend.reports.service import HELPER_DETAIL_HEADER, HELPER_SUMMARY_HEADER, SHEET_TITLES
 from tests.coverage.fixture import MONTH, build_world
 from tests.factories import sign_in, user_client
+from tests.xlsx_support import read_workbook
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,7 @@ def test_monthly_report_workbook_holds_the_hand_counted_figures(client: TestClie
 
     xlsx = client.get(report["xlsx_url"], headers=coordinator.headers)
     assert xlsx.status_code == 200
-    book = load_workbook(io.BytesIO(xlsx.content))
+    book = read_workbook(xlsx.content)
     assert tuple(book.sheetnames) == SHEET_TITLES
 
     visits = {r[1]: r for r in _rows(book["走访"])[1:]}

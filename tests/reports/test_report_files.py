@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select
 from sqlmodel import Session
@@ -29,6 +28,7 @@ from backend.reports.service import RISK_SOURCES_ZH, TOTAL_ZH, map_caption
 from backend.venues.models import VenueStatus, VenueType
 from tests.coverage.fixture import MONTH, build_world, cst
 from tests.factories import user_client
+from tests.xlsx_support import read_workbook
 
 PER_UNIT_SHEETS = ("走访", "覆盖", "帮扶", "场所检查", "问题清单", "强制报告", "个案与服务")
 CODES = ({*RiskLevelCode, *RISK_SOURCES_ZH, *ProblemStatus, *ProblemSource, *VenueType, *VenueStatus, *PenaltyKind,
@@ -57,7 +57,7 @@ def _report(client: TestClient, session: Session) -> tuple[Any, dict[str, Any], 
     coordinator = user_client(client, session, world.town.town, Role.coordinator)
     report = client.post("/api/v1/reports/monthly", json={"month": MONTH}, headers=coordinator.headers).json()
     api = client.get("/api/v1/coverage", params={"month": MONTH}, headers=coordinator.headers).json()
-    book = load_workbook(io.BytesIO(client.get(report["xlsx_url"], headers=coordinator.headers).content))
+    book = read_workbook(client.get(report["xlsx_url"], headers=coordinator.headers).content)
     png = client.get(report["png_url"], headers=coordinator.headers).content
     return world, report, api, (book, png)
 
@@ -206,7 +206,7 @@ def test_an_approved_only_town_s_workbook_and_map_say_so(client: TestClient, ses
     assert setting.status_code == 200, setting.text
     report = client.post("/api/v1/reports/monthly", json={"month": MONTH}, headers=coordinator.headers).json()
     assert report["figures"]["counting"] == "approved_only"
-    book = load_workbook(io.BytesIO(client.get(report["xlsx_url"], headers=coordinator.headers).content))
+    book = read_workbook(client.get(report["xlsx_url"], headers=coordinator.headers).content)
     rows = _rows(book["覆盖"])
     assert rows[0][12] == "计数口径"
     units, total = _unit_block(rows)

@@ -3,12 +3,10 @@ notifies officers and fills their calendars, compliance, carry-over and the .xls
 
 from __future__ import annotations
 
-import io
 from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 from icalendar import Calendar
-from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlmodel import Session
 from typer.testing import CliRunner
@@ -20,6 +18,7 @@ from backend.orgunits.models import OrgUnit
 from backend.schedules.models import SchedulePlan
 from backend.venues.models import Venue
 from tests.venues.factories import inspection_body
+from tests.xlsx_support import sheet_rows
 
 
 def _login(client: TestClient, name: str) -> dict[str, str]:
@@ -125,7 +124,7 @@ def test_plan_exports_as_xlsx_and_the_cli_generates_next_weeks_plan(client: Test
     coordinator = _login(client, "演示乡镇协调员")
     resp = client.get(f"/api/v1/schedules/{plan_id}/export.xlsx", headers=coordinator)
     assert resp.status_code == 200
-    rows = list(load_workbook(io.BytesIO(resp.content)).active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    rows = sheet_rows(resp.content)
     assert rows[0][:3] == ("日期", "小组", "联合执法") and len(rows) > 20
     again = client.post("/api/v1/schedules/generate", json={"org_unit_id": town_id}, headers=coordinator)
     assert again.status_code == 201  # a draft may be regenerated

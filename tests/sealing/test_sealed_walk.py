@@ -15,7 +15,6 @@ the condition fails here even when the walk's data happened not to expose it.
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import re
@@ -27,7 +26,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
@@ -48,6 +46,7 @@ from tests.media.conftest import media_root  # noqa: F401 (a fixture)
 from tests.notifications.factories import headers_for
 from tests.registry.factories import add_risk_person, born_years_ago
 from tests.test_endpoint_matrix import PUBLIC, ROWS, _world
+from tests.xlsx_support import read_workbook
 
 API = "/api/v1"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -64,7 +63,7 @@ def _text(resp: httpx.Response) -> str:
     if "json" in kind:
         return json.dumps(json.loads(body), ensure_ascii=False)
     if kind.startswith(XLSX):
-        book = load_workbook(io.BytesIO(body), read_only=True)
+        book = read_workbook(body, read_only=True)
         return "\n".join(str(v) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)
                          for v in row if v is not None)
     if kind.startswith("text/") or "csv" in kind or "calendar" in kind:

@@ -8,12 +8,10 @@ operation finds is in test_sealed_walk.py.
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -24,6 +22,7 @@ from backend.registry.models import RiskPerson
 from tests.factories import SignedIn, user_client
 from tests.notifications.factories import headers_for
 from tests.registry.factories import World, born_years_ago, child_id, make_world
+from tests.xlsx_support import sheet_rows, xlsx_bytes
 
 API = "/api/v1"
 ANNEX2 = ["序号", "姓名", "身份证号码", "性别", "户籍地", "常住地", "联系方式", "分类", "综合研判风险等级", "管控措施"]
@@ -41,7 +40,7 @@ def _add(client: TestClient, who: SignedIn, name: str, **fields: Any) -> dict[st
 def _export_text(client: TestClient, who: SignedIn) -> tuple[str, int]:
     resp = client.get(f"{API}/ledgers/2.xlsx", headers=who.headers)
     assert resp.status_code == 200, resp.text
-    rows = list(load_workbook(io.BytesIO(resp.content)).worksheets[0].iter_rows(values_only=True))
+    rows = sheet_rows(resp.content)
     header = next(i for i, r in enumerate(rows) if r[0] == "序号")  # below the 附件N row and the title
     return "\n".join(str(v) for row in rows for v in row if v is not None), len(rows) - header - 1
 
@@ -247,15 +246,6 @@ def test_the_record_day_stays_the_day_it_was_entered(client: TestClient, session
     assert "封存壬" not in _listed(client, coordinator)
 
 
-def _xlsx(rows: list[list[Any]]) -> bytes:
-    wb = Workbook()
-    for row in rows:
-        wb.active.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
 def test_an_imported_minor_is_sealed_and_duplicate_checks_do_not_give_a_sealed_record_away(
     client: TestClient, session: Session
 ) -> None:
@@ -263,7 +253,7 @@ def test_an_imported_minor_is_sealed_and_duplicate_checks_do_not_give_a_sealed_r
     minor_number = child_id(born_years_ago(16))
     adult_number = child_id(born_years_ago(40))
     rest = ["男", "示范县", "示范镇", None, "社区矫正对象", "一般风险", "每周报到"]
-    sheet = _xlsx([ANNEX2, [1, "导入少年", minor_number, *rest], [2, "导入成年", adult_number, *rest]])
+    sheet = xlsx_bytes([ANNEX2, [1, "导入少年", minor_number, *rest], [2, "导入成年", adult_number, *rest]])
     done = client.post(f"{API}/ledgers/2/import", params={"dry_run": False}, headers=w.police.headers,
                        files={"file": ("a2.xlsx", sheet)})
     # The minor's row is answered as sealed, not as created (the same answer as when a sealed entry of

@@ -10,7 +10,6 @@ from datetime import date
 from typing import Any
 
 from fastapi.testclient import TestClient
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
@@ -24,6 +23,7 @@ from tests.factories import make_town, make_user
 from tests.institutions.factories import make_institution
 from tests.notifications.factories import headers_for
 from tests.staff_checks.factories import make_member, staff_number
+from tests.xlsx_support import read_workbook, saved, xlsx_bytes
 
 API = "/api/v1"
 HEADER = ["编号", "姓名", "身份证号码", "岗位", "入职日期", "状态"]
@@ -31,15 +31,7 @@ HEADER = ["编号", "姓名", "身份证号码", "岗位", "入职日期", "状�
 
 def book(rows: list[list[Any]], header: list[str] = HEADER) -> bytes:
     """A clerk's workbook (openpyxl playing the spreadsheet program; ID numbers typed as text)."""
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(header)
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return xlsx_bytes([header, *rows])
 
 
 def _setup(session: Session) -> tuple[dict[str, str], Institution]:
@@ -88,13 +80,11 @@ def test_a_staff_list_imports_after_a_dry_run_and_its_export_imports_unchanged(c
     assert again.status_code == 200, again.text
     assert again.json() == {"dry_run": False, "rows": 3, "created": 0, "updated": 0, "unchanged": 3}
     # Edited in the exported file: a position changes, nothing else.
-    wb = load_workbook(io.BytesIO(exported.content))
+    wb = read_workbook(exported.content)
     ws = wb.active
     assert ws is not None
     ws.cell(row=2, column=4, value="语文组长")
-    out = io.BytesIO()
-    wb.save(out)
-    assert _import(client, h, school, out.getvalue()).json()["updated"] == 1
+    assert _import(client, h, school, saved(wb)).json()["updated"] == 1
     session.expire_all()
     assert _members(session, school)[0].position == "语文组长"
     actions = session.execute(select(col(AuditEntry.action)).where(

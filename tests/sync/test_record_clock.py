@@ -6,7 +6,6 @@ that cannot be right (ahead of the server, before the campaign, months back) is 
 
 from __future__ import annotations
 
-import io
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from openpyxl import load_workbook
 from sqlmodel import Session
 
 from backend.core import clock
@@ -32,6 +30,7 @@ from tests.registry.factories import (
     visit_item,
 )
 from tests.venues.factories import inspection_body, make_venue
+from tests.xlsx_support import read_workbook
 
 CST = clock.SHANGHAI
 # The server's "now" in these tests: 30 November 2026, 10:00 in China.
@@ -60,7 +59,7 @@ def _report(client: TestClient, headers: dict[str, str], month: str) -> tuple[di
     resp = client.post("/api/v1/reports/monthly", json={"month": month}, headers=headers)
     assert resp.status_code == 201, resp.text
     report = resp.json()
-    book = load_workbook(io.BytesIO(client.get(report["xlsx_url"], headers=headers).content))
+    book = read_workbook(client.get(report["xlsx_url"], headers=headers).content)
     return report, book
 
 

@@ -7,18 +7,17 @@ registries, kept to a few examples per run, as tests/ledgers/test_round_trip.py 
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from backend.venues.models import Venue, VenueStatus, VenueType
 from tests.venues.factories import VenueWorld, credit_code, grid_point, make_world
+from tests.xlsx_support import read_workbook, saved
 
 HAN = "赵钱孙李周吴郑王冯陈溪口青山网咖酒店宾馆培训电竞影院村镇组号"
 SPACE = st.sampled_from(["", "", " ", "  ", "\t", "\u3000", "\xa0", "\n", "\r\n", "\r", " \t\u3000"])
@@ -123,16 +122,14 @@ def test_a_row_really_changed_is_counted_updated_and_the_others_unchanged(
         assert resp.status_code == 201, resp.text
         ids.append(resp.json()["id"])
     before = {v["id"]: v for v in _listed(client, w.market.headers)}
-    book = load_workbook(io.BytesIO(client.get("/api/v1/venues/export.xlsx", headers=w.market.headers).content))
+    book = read_workbook(client.get("/api/v1/venues/export.xlsx", headers=w.market.headers).content)
     sheet = book.active
     assert sheet is not None
     sheet["B2"] = "  改名酒吧\u3000"  # a real change, with whitespace the import trims
     sheet["E3"] = float(f"{sheet['E3'].value:.15g}")  # Excel keeps 15 significant digits: the same point
     sheet["F3"] = float(f"{sheet['F3'].value:.15g}")
     sheet["D4"] = "\t溪口村 "  # the same address in other whitespace
-    out = io.BytesIO()
-    book.save(out)
-    resp = _import(client, w.market.headers, out.getvalue())
+    resp = _import(client, w.market.headers, saved(book))
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"ok": True, "created": 0, "updated": 1, "unchanged": 2, "merged_in_file": 0, "errors": []}
     after = {v["id"]: v for v in _listed(client, w.market.headers)}
@@ -149,13 +146,11 @@ def test_a_stored_venue_at_its_point_keeps_its_unit_when_the_file_has_no_unit_co
             "org_unit_id": village}
     created = client.post("/api/v1/venues", json=body, headers=w.market.headers)
     assert created.status_code == 201 and created.json()["org_unit_id"] == village, created.text
-    book = load_workbook(io.BytesIO(client.get("/api/v1/venues/export.xlsx", headers=w.market.headers).content))
+    book = read_workbook(client.get("/api/v1/venues/export.xlsx", headers=w.market.headers).content)
     sheet = book.active
     assert sheet is not None and sheet["L1"].value == "所属单位编码"
     sheet.delete_cols(12, 2)  # no unit code, no unit name: the unit is not in the file
-    out = io.BytesIO()
-    book.save(out)
-    resp = _import(client, w.market.headers, out.getvalue())
+    resp = _import(client, w.market.headers, saved(book))
     assert resp.status_code == 200, resp.text
     assert (resp.json()["updated"], resp.json()["unchanged"]) == (0, 1)
     got = client.get(f"/api/v1/venues/{created.json()['id']}", headers=w.market.headers).json()

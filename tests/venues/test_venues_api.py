@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from fastapi.testclient import TestClient
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from backend.venues.models import Venue, VenueType
 from tests.venues.factories import credit_code, grid_point, make_venue, make_world
+from tests.xlsx_support import sheet_rows, xlsx_bytes
 
 
 def _venue_body(**extra: Any) -> dict[str, Any]:
@@ -68,16 +67,8 @@ def test_risk_score_is_shown_with_its_formula_and_parts(client: TestClient, sess
 
 
 def _sheet(rows: list[list[Any]]) -> bytes:
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.append(["场所类型", "场所名称", "统一社会信用代码", "地址", "经度", "纬度", "负责人", "联系电话",
-               "重点场所", "状态"])
-    for row in rows:
-        ws.append(row)
-    buffer = io.BytesIO()
-    wb.save(buffer)
-    return buffer.getvalue()
+    return xlsx_bytes([["场所类型", "场所名称", "统一社会信用代码", "地址", "经度", "纬度", "负责人", "联系电话",
+                        "重点场所", "状态"], *rows])
 
 
 def _import(client: TestClient, headers: dict[str, str], content: bytes) -> Any:
@@ -129,9 +120,9 @@ def test_xlsx_export_lists_the_jurisdiction_and_round_trips_through_import(
     make_venue(session, w.town, village=1, venue_type=VenueType.bar, is_key=True)
     resp = client.get("/api/v1/venues/export.xlsx", headers=w.market.headers)
     assert resp.status_code == 200
-    rows = list(load_workbook(io.BytesIO(resp.content)).active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    rows = sheet_rows(resp.content)
     assert len(rows) == 3 and rows[0][2] == "统一社会信用代码"
     foreign = client.get("/api/v1/venues/export.xlsx", headers=w.foreign_market.headers)
-    assert len(list(load_workbook(io.BytesIO(foreign.content)).active.iter_rows())) == 2  # type: ignore[union-attr]
+    assert len(sheet_rows(foreign.content)) == 2
     back = _import(client, w.market.headers, resp.content)
     assert (back.json()["created"], back.json()["updated"], back.json()["unchanged"]) == (0, 0, 2)
