@@ -119,7 +119,7 @@ def check_new_deadline(session: Session, principal: Principal, problem: Problem,
             raise DeadlineSetFromAbove(supervised_unit_id=problem.supervised_unit_id, field=field_name)
 
 
-def _check_far_deadline(deadline: date, day: date, *, field_name: str) -> None:
+def check_far_deadline(deadline: date, day: date, *, field_name: str) -> None:
     """A problem's first deadline is as bounded as a moved one: a deadline years out would keep the
     problem from ever falling overdue, and so from escalating."""
     if deadline > day + timedelta(days=MAX_DEADLINE_DAYS):
@@ -214,6 +214,7 @@ def record_inspection(session: Session, principal: Principal, payload: Inspectio
     # A finding becomes a problem every officer, coordinator and member unit of the area reads: the
     # one free-text filter of the registry keeps children's names and numbers out of it.
     refuse_personal_data(session, principal, {
+        "notes": payload.notes,
         **{f"findings.{i}.{name}": getattr(f, name) for i, f in enumerate(payload.findings)
            for name in ("description", "measure")},
         **{f"rechecks.{i}.note": r.note for i, r in enumerate(payload.rechecks)},
@@ -320,7 +321,7 @@ def _open_problem(session: Session, venue: Venue, inspection: Inspection, day: d
                   description: str, measure: str, responsible: str, deadline: date) -> Problem:
     if deadline < day:
         raise InvalidInput("整改期限不能早于检查日期", "the deadline is before the inspection date")
-    _check_far_deadline(deadline, day, field_name="findings.deadline_date")
+    check_far_deadline(deadline, day, field_name="findings.deadline_date")
     problem = Problem(venue_id=venue.id or 0, org_unit_id=venue.org_unit_id, found_in_inspection_id=inspection.id or 0,
                       item_code=item_code, description=description[:1000], measure=measure[:1000],
                       responsible_party=(responsible or _responsible_default(venue))[:120], deadline_date=deadline)
@@ -336,7 +337,7 @@ def open_problem_for_review(session: Session, venue: Venue, *, case_review_id: i
     source case_review and no inspection. The caller has checked the venue may be reached."""
     if deadline < clock.china_date(clock.now()):
         raise InvalidInput("整改期限不能早于今天", "the deadline is before today", field="deadline_date")
-    _check_far_deadline(deadline, clock.china_date(clock.now()), field_name="deadline_date")
+    check_far_deadline(deadline, clock.china_date(clock.now()), field_name="deadline_date")
     problem = Problem(venue_id=venue.id or 0, org_unit_id=venue.org_unit_id, found_in_inspection_id=None,
                       source=ProblemSource.case_review.value, case_review_id=case_review_id,
                       description=description[:1000], measure=measure[:1000],
@@ -420,6 +421,8 @@ def update_problem(session: Session, principal: Principal, problem_id: int, data
         problem.status = data.status.value
         if data.status is ProblemStatus.submitted:
             problem.submitted_at = clock.now()
+    # The measure and note go on the rectification notice to the venue and to every reader of the ledger.
+    refuse_personal_data(session, principal, {"measure": data.measure, "note": data.note}, record="problem")
     if data.measure is not None:
         problem.measure = data.measure
     if data.responsible_party is not None:

@@ -60,6 +60,12 @@ class InstitutionKindChangeForbidden(Forbidden):
     title_en = "Only a coordinator at county level or above may change an institution's kind"
 
 
+class InstitutionEnrolmentForbidden(Forbidden):
+    code = "institution-enrolment-county-only"
+    title_zh = "只有县级及以上的协调员可以变更已登记学校的在校学生数"
+    title_en = "Only a coordinator at county level or above may change a registered institution's enrolment"
+
+
 def may_change_supervisor(session: Session, principal: Principal) -> bool:
     """The supervising agency decides who sees an institution's staff and check results: only a caller
     at a county or above may redirect it (a town coordinator may not)."""
@@ -186,6 +192,10 @@ def update(session: Session, principal: Principal, institution_id: int, data: In
     if given.get("address") is not None:
         put("address", given["address"].strip())
     if "student_count" in given:
+        # The enrolment is what an awareness round's participation and answer cap are read against: a
+        # unit lowering it before its own round made its figure (outside tester). A county's decision.
+        if given["student_count"] != institution.student_count and not may_change_supervisor(session, principal):
+            raise InstitutionEnrolmentForbidden()
         put("student_count", given["student_count"])
     if given.get("is_active") is not None:
         # Deactivating takes the institution off the school lists and the register's counts: a county's

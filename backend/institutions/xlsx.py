@@ -265,6 +265,9 @@ def import_institutions(session: Session, principal: Principal, content: bytes, 
         if existing is not None and values.get("kind") is not None and values["kind"].value != existing.kind:
             report.problems.add(number, _ZH["kind"], institutions.InstitutionKindChangeForbidden.title_zh,
                                 institutions.InstitutionKindChangeForbidden.title_en)
+        if existing is not None and "student_count" in values and values["student_count"] != existing.student_count:
+            report.problems.add(number, _ZH["student_count"], institutions.InstitutionEnrolmentForbidden.title_zh,
+                                institutions.InstitutionEnrolmentForbidden.title_en)
         if existing is not None and existing.is_active and values.get("is_active") is False:
             report.problems.add(number, _ZH["is_active"], institutions.InstitutionDeactivateForbidden.title_zh,
                                 institutions.InstitutionDeactivateForbidden.title_en)

@@ -114,3 +114,10 @@ class MediaStagingFull(ServiceUnavailable):
     code = "media-staging-full"
     title_zh = "服务器上传暂存空间已满，请稍后再上传"
     title_en = "The server's upload space is full; upload again later"
+
+
+class MediaParentNotAuthors(DomainError):
+    code = "media-parent-not-authors"
+    status = 403
+    title_zh = "只有记录的填写人可以上传该记录列出的照片"
+    title_en = "Only the record's author uploads the photos it lists"

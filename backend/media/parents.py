@@ -29,6 +29,9 @@ class ParentRecord:
     org_unit_id: int
     lon: float | None
     lat: float | None
+    # Who recorded it, where only its author takes its photos (an activity): a reader of the record, who
+    # sees the photo ids it lists, must not upload under one of them and so take the author's photo slot.
+    author_user_id: int | None = None
 
 
 ParentResolver = Callable[[Session, uuid.UUID], ParentRecord | None]

@@ -41,6 +41,7 @@ from backend.media.errors import (
     MediaLinkExpired,
     MediaNotFound,
     MediaNotReady,
+    MediaParentNotAuthors,
     MediaRefused,
     MediaStagingFull,
     MediaTooManyUnfinished,
@@ -358,6 +359,10 @@ def _append(staged: Path, chunk: Path, *, skip: int, at: int) -> None:
 
 def _new_item(session: Session, principal: Principal, client_uuid: uuid.UUID, parent_kind: str,
               parent_uuid: uuid.UUID, total: int) -> MediaItem:
+    parent = resolve_parent(session, parent_kind, parent_uuid)
+    if parent is not None and parent.author_user_id not in (None, principal.user_id):
+        raise MediaParentNotAuthors("该记录的照片只能由填写人上传", "only the record's author uploads its photos",
+                                    parent_kind=parent_kind)
     now = clock.now()
     item = MediaItem(
         client_uuid=client_uuid, parent_kind=parent_kind, parent_uuid=parent_uuid,
@@ -448,6 +453,10 @@ def link_parent(session: Session, item: MediaItem) -> bool:
     item.link_checked_at = now
     parent = resolve_parent(session, item.parent_kind, item.parent_uuid)
     if parent is None:
+        return False
+    if parent.author_user_id not in (None, item.uploader_user_id):
+        item.link_error = "not-the-parent-author"
+        log.warning("media %s names a %s another user recorded", item.client_uuid, item.parent_kind)
         return False
     uploader_path = orgunits.unit_path(session, item.uploader_org_unit_id)
     parent_path = orgunits.unit_path(session, parent.org_unit_id)

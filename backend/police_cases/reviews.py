@@ -53,6 +53,7 @@ from backend.police_cases.schemas import (
     TaskIn,
     TaskPublic,
 )
+from backend.registry.personal_text import refuse_personal_data
 from backend.venues.models import Venue
 
 
@@ -177,6 +178,10 @@ def _add_task(session: Session, principal: Principal, review: CaseReview, item: 
     venue, unit_id, agency = _subject(session, principal, item)
     if item.deadline_date < clock.china_date(clock.now()):
         raise InvalidInput("整改期限不能早于今天", "the deadline is before today", field="deadline_date")
+    inspections.check_far_deadline(item.deadline_date, clock.china_date(clock.now()), field_name="deadline_date")
+    # A task reaches the unit it names (a venue's task becomes a ledger problem every officer reads).
+    refuse_personal_data(session, principal, {"description": item.description, "measure": item.measure},
+                         record="case_review_task")
     problem_id = None
     if venue is not None:
         problem = inspections.open_problem_for_review(

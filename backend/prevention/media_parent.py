@@ -23,7 +23,7 @@ def resolve_activity(session: Session, client_uuid: uuid.UUID) -> ParentRecord |
     unit (a grid worker's activity in its village): then the recorder's, so the photos it took link."""
     row = session.execute(
         select(col(Activity.org_unit_id), col(_PLACE.path), col(User.org_unit_id), col(_RECORDER.path),
-               col(Activity.lon), col(Activity.lat))
+               col(Activity.lon), col(Activity.lat), col(Activity.recorded_by))
         .join(_PLACE, col(_PLACE.id) == col(Activity.org_unit_id))
         .join(User, col(User.id) == col(Activity.recorded_by))
         .join(_RECORDER, col(_RECORDER.id) == col(User.org_unit_id))
@@ -31,9 +31,10 @@ def resolve_activity(session: Session, client_uuid: uuid.UUID) -> ParentRecord |
     ).first()
     if row is None:
         return None
-    place_id, place_path, recorder_unit_id, recorder_path, lon, lat = row
+    place_id, place_path, recorder_unit_id, recorder_path, lon, lat, recorded_by = row
     unit_id = place_id if place_path.startswith(recorder_path) else recorder_unit_id
-    return ParentRecord(kind="activity", client_uuid=client_uuid, org_unit_id=unit_id, lon=lon, lat=lat)
+    return ParentRecord(kind="activity", client_uuid=client_uuid, org_unit_id=unit_id, lon=lon, lat=lat,
+                        author_user_id=recorded_by)
 
 
 register_parent_kind("activity", resolve_activity)

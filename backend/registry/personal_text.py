@@ -53,9 +53,10 @@ _BARE_COUNTRY_CODE = re.compile(r"(?<!\d)(?:0086|86)(?=1[3-9]\d{9}(?!\d))")
 _DIGIT_GAP = re.compile(r"(?<=\d)[\s.\-\u2010-\u2015\u2212\u2043\ufe58\ufe63\uff0d\u00b7\u30fb]+(?=[\dXx])")
 _COUNTRY_CODE = re.compile(r"(?:\+|00)86(?=1[3-9]\d{9}(?!\d))")
 # Chinese numerals written for digits: 演示儿童〇〇〇一 and the financial (大写) 演示儿童〇〇肆壹 for
-# 演示儿童0041, with the traditional forms of 贰, 叁, 陆. Digits only: 十/拾 and 两 are not one digit.
-_CHINESE_DIGITS = str.maketrans("〇零一二三四五六七八九壹贰貳叁參肆伍陆陸柒捌玖",
-                                "00123456789122334566789")
+# 演示儿童0041, with the traditional forms of 贰, 叁, 陆, and 幺, the 1 of numbers read aloud (幺三八…).
+# Digits only: 十/拾 and 两 are not one digit.
+_CHINESE_DIGITS = str.maketrans("〇零一二三四五六七八九壹贰貳叁參肆伍陆陸柒捌玖幺",
+                                "001234567891223345667891")
 # Markup tags (their letters are not read): 刘<b>志</b>强.
 _MARKUP = re.compile(r"<[^<>]{0,40}>")
 # Letters (Unicode L*) that show nothing: the Hangul fillers.

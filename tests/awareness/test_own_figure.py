@@ -96,8 +96,9 @@ def test_participation_of_a_closed_round_keeps_the_enrolment_it_opened_with(clie
     before = _rates(client, coordinator.headers, town.town.id or 0)
     assert _school_row(before, pupils.id)["participation"] == 0.75
 
+    county = user_client(client, session, town.county, Role.coordinator)  # enrolment is the county's to change
     patched = client.patch(f"/api/v1/institutions/{pupils.id}", json={"student_count": 15},
-                           headers=coordinator.headers)
+                           headers=county.headers)
     assert patched.status_code == 200, patched.text
 
     after = _rates(client, coordinator.headers, town.town.id or 0)

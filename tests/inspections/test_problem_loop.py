@@ -219,3 +219,16 @@ def test_a_finding_naming_a_registered_child_or_an_id_number_is_refused_and_stor
         assert refused.status_code == 422, refused.text
         assert (refused.json()["code"], refused.json()["field"]) == ("text-personal-data", field)
     assert client.get("/api/v1/problems", params={"venue_id": hotel.id}, headers=w.coordinator.headers).json() == []
+
+
+def test_a_measure_or_note_carrying_a_mobile_is_refused_on_the_ledger(client: TestClient, session: Session) -> None:
+    # The measure is printed on the rectification notice handed to the venue's operator.
+    w = make_world(client, session)
+    hotel = make_venue(session, w.town, venue_type=VenueType.hotel)
+    pid = client.post("/api/v1/inspections", json=inspection_body(hotel, no=("five_musts.identity",)),
+                      headers=w.police.headers).json()["problems_opened"][0]["id"]
+    for field in ("measure", "note"):
+        refused = client.patch(f"/api/v1/problems/{pid}", json={field: "联系家长13812345678"}, headers=w.market.headers)
+        assert refused.status_code == 422 and refused.json()["code"] == "text-personal-data", refused.text
+    fine = client.patch(f"/api/v1/problems/{pid}", json={"measure": "完善登记"}, headers=w.market.headers)
+    assert fine.status_code == 200, fine.text

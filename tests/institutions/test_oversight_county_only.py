@@ -28,6 +28,10 @@ REMOVALS: dict[str, tuple[dict[str, Any], list[Any], str, str, str, Any]] = {
                    "institution-deactivate-county-only", "is_active", False),
     "change kind": ({"kind": "internet_cafe"}, ["网吧", None, None, None, None, "是"], "单位类型",
                     "institution-kind-county-only", "kind", "internet_cafe"),
+    # The enrolment an awareness round is read against: a town lowering it before its own round made its
+    # school's participation 1.0 (outside tester, re-attack).
+    "change enrolment": ({"student_count": 1}, ["小学", None, "教育", None, 1, "是"], "在校学生数",
+                         "institution-enrolment-county-only", "student_count", 1),
 }
 
 
@@ -66,7 +70,7 @@ def test_every_changed_field_is_audited_with_its_old_and_new_value_and_a_town_ma
     school = make_institution(session, town.villages[0].id or 0, name="青山小学", student_count=342)
     town_h = headers_for(session, make_user(session, town.town, Role.coordinator))
     county_h = headers_for(session, make_user(session, town.county, Role.coordinator))
-    changed = client.patch(f"{API}/institutions/{school.id}", headers=town_h,
+    changed = client.patch(f"{API}/institutions/{school.id}", headers=county_h,
                            json={"student_count": 100, "address": "山路1号"})
     assert changed.status_code == 200
     entry = _last_update(session)
@@ -78,7 +82,7 @@ def test_every_changed_field_is_audited_with_its_old_and_new_value_and_a_town_ma
     again = client.patch(f"{API}/institutions/{school.id}", headers=town_h, json={"is_active": True})
     assert again.status_code == 200 and again.json()["is_active"]
     row = [school.id, "青山小学", "小学", town.villages[0].code, "教育", "山路2号", 120, "是"]
-    assert client.post(f"{API}/institutions/import", headers=town_h,
+    assert client.post(f"{API}/institutions/import", headers=county_h,
                        files={"file": ("i.xlsx", book([row]))}).status_code == 200
     session.expire_all()
     imported = session.execute(select(AuditEntry).where(col(AuditEntry.action) == "institution.import")

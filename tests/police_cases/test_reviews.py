@@ -172,3 +172,23 @@ def test_who_reads_and_writes_reviews(client: TestClient, session: Session) -> N
         str(r["id"]) for r in (of_police_case, of_child_case, of_referred)]
     police = st.users["police"].id
     assert ("case_review.read", str(of_police_case["id"]), police) in [e[:3] for e in entries]
+
+
+def test_a_task_is_bounded_like_any_deadline_and_carries_no_childs_number(client: TestClient,
+                                                                        session: Session) -> None:
+    # A unit's task due in 2199 would never fall overdue; a task's text reaches the unit it names (a
+    # venue's becomes a ledger problem every officer reads). Outside tester, issue 18.
+    st = Station(client, session)
+    venue = st.venue()
+    case = register(st, venue_ids=[venue.id])
+    school = st.town.villages[0].id
+    soon = (china_today() + timedelta(days=10)).isoformat()
+    for task, code in (({"subject": "unit", "org_unit_id": school, "agency": "education", "description": "专题教育",
+                         "deadline_date": (china_today() + timedelta(days=366)).isoformat()}, "deadline-out-of-range"),
+                       ({"subject": "venue", "venue_id": venue.id, "description": "核查990101198003037712入住记录",
+                         "deadline_date": soon}, "text-personal-data")):
+        refused = _review(st, status=422, police_case_id=case["id"], analysis="分析", tasks=[task])
+        assert refused["code"] == code, refused
+    assert _review(st, police_case_id=case["id"], analysis="分析", tasks=[
+        {"subject": "unit", "org_unit_id": school, "agency": "education", "description": "专题教育",
+         "deadline_date": (china_today() + timedelta(days=365)).isoformat()}])["tasks"][0]["status"] == "open"

@@ -85,3 +85,25 @@ def test_an_activity_lists_only_photos_its_recorder_uploaded_for_it(client: Test
     [result] = client.post(f"{API}/sync/push", json={"items": [
         {**ok, "data": {**ok["data"], "photos": [early, later]}}]}, headers=mine).json()["results"]
     assert result["status"] == "created" and sorted(result["record"]["photos"]) == sorted([early, later]), result
+
+
+@pytest.mark.usefixtures("media_root")
+def test_a_reader_of_an_activity_cannot_take_the_photo_slot_it_lists(client: TestClient, session: Session) -> None:
+    # The activity lists a photo its recorder has not sent yet; a market officer who reads the activity
+    # sees the photo's id and tried to upload its own image under it (outside tester, issue 18 re-attack).
+    from tests.prevention.test_photos_and_pull import JPEG, photo_row
+
+    town = make_town(session)
+    v0 = town.villages[0].id or 0
+    recorder = headers_for(session, make_user(session, town.villages[0], Role.volunteer))
+    reader = headers_for(session, make_user(session, town.town, Role.market_officer))
+    pending = str(uuid.uuid4())
+    activity = item(village_data(v0, photos=[pending]))
+    [stored] = client.post(f"{API}/sync/push", json={"items": [activity]}, headers=recorder).json()["results"]
+    assert stored["status"] == "created", stored
+    params = {"parent_kind": "activity", "parent_uuid": activity["client_uuid"]}
+    squat = client.put(f"{API}/media/{pending}", content=JPEG, headers=reader, params=params)
+    assert squat.status_code == 403 and squat.json()["code"] == "media-parent-not-authors", squat.text
+    own = client.put(f"{API}/media/{pending}", content=JPEG, headers=recorder, params=params)
+    assert own.status_code == 201, own.text
+    assert photo_row(session, pending).linked_at is not None

@@ -355,13 +355,14 @@ def test_who_sees_what_of_a_linked_risk_person(client: TestClient, t: Town, sess
 
 
 def test_a_ledger_reimport_that_changes_an_entry_is_in_its_history(client: TestClient, t: Town) -> None:
-    from tests.registry.test_ledgers import ANNEX2, _xlsx
+    from tests.registry.test_ledgers import ANNEX2
+    from tests.xlsx_support import xlsx_bytes
 
     rid = _create(client, t)["id"]
     row = [1, "某甲", "110105198001011238", "男", "示范县", "青山村1组3号", "", "与继女（孙女）共同生活男性",
            "重大风险", "每周走访"]
     resp = client.post(f"{API}/ledgers/2/import", params={"dry_run": False, "org_unit_id": t.grid},
-                       headers=t.h("police"), files={"file": ("a2.xlsx", _xlsx([ANNEX2, row]))})
+                       headers=t.h("police"), files={"file": ("a2.xlsx", xlsx_bytes([ANNEX2, row]))})
     assert resp.status_code == 200, resp.text
     changed = {(c["field"], c["before"], c["after"]) for c in _get(client, t, rid)["history"]}
     assert ("risk_level", "一般风险", "重大风险") in changed
