@@ -709,7 +709,8 @@ ROWS: dict[str, Row] = {
     "POST /api/v1/case-reviews/{review_id}/tasks": Row(lambda c, h, w, own: c.post(
         f"{API}/case-reviews/{m.case_review(w, own)}/tasks", headers=h, json={
             "subject": "unit", "org_unit_id": m.station(w, own).id, "agency": "education", "description": "整改",
-            "deadline_date": "2030-01-31"}), (A.case_review_manage,), caller=m.town_caller),
+            "deadline_date": (clock.china_date(clock.now()) + timedelta(days=60)).isoformat()}),
+        (A.case_review_manage,), caller=m.town_caller),
     "POST /api/v1/case-reviews/{review_id}/tasks/{task_id}/done": Row(lambda c, h, w, own: c.post(
         "{}/case-reviews/{}/tasks/{}/done".format(API, *m.review_task(w, own)), json={"note": "已完成"}, headers=h),
         (A.case_review_manage,), caller=m.town_caller),
