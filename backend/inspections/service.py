@@ -108,11 +108,9 @@ def check_new_deadline(session: Session, principal: Principal, problem: Problem,
     has already (a form sent back whole) is no change and passes."""
     if new == problem.deadline_date:
         return
-    if new < today or new > today + timedelta(days=MAX_DEADLINE_DAYS):
-        raise DeadlineOutOfRange(f"整改期限须在 {today.isoformat()} 至 {(today + timedelta(days=MAX_DEADLINE_DAYS))}"
-                                 "之间", f"the deadline must lie between {today.isoformat()} and "
-                                 f"{(today + timedelta(days=MAX_DEADLINE_DAYS)).isoformat()}", field=field_name,
-                                 max_days=MAX_DEADLINE_DAYS)
+    if new < today:
+        raise _out_of_range(today, field_name)
+    check_far_deadline(new, today, field_name=field_name)
     if problem.supervised_unit_id is not None:
         supervising = orgunits.unit_path(session, problem.supervised_unit_id)
         if supervising is None or not principal.covers(supervising):
@@ -123,10 +121,14 @@ def check_far_deadline(deadline: date, day: date, *, field_name: str) -> None:
     """A problem's first deadline is as bounded as a moved one: a deadline years out would keep the
     problem from ever falling overdue, and so from escalating."""
     if deadline > day + timedelta(days=MAX_DEADLINE_DAYS):
-        raise DeadlineOutOfRange(f"整改期限须在 {day.isoformat()} 至 {(day + timedelta(days=MAX_DEADLINE_DAYS))}之间",
-                                 f"the deadline must lie between {day.isoformat()} and "
-                                 f"{(day + timedelta(days=MAX_DEADLINE_DAYS)).isoformat()}", field=field_name,
-                                 max_days=MAX_DEADLINE_DAYS)
+        raise _out_of_range(day, field_name)
+
+
+def _out_of_range(day: date, field_name: str) -> DeadlineOutOfRange:
+    last = day + timedelta(days=MAX_DEADLINE_DAYS)
+    return DeadlineOutOfRange(f"整改期限须在 {day.isoformat()} 至 {last.isoformat()}之间",
+                              f"the deadline must lie between {day.isoformat()} and {last.isoformat()}",
+                              field=field_name, max_days=MAX_DEADLINE_DAYS)
 
 
 @dataclass

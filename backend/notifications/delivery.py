@@ -131,7 +131,7 @@ def claim_batch(session: Session, *, worker: str, limit: int) -> Batch:
     ids = claim_due_rows(session, PushOutbox, token=token, lease_until=lease_until, limit=limit)
     claimed: list[Claimed] = []
     if ids:
-        outbox, note, device = _tables()
+        outbox, note, device = _OUTBOX, _NOTIFICATION, _DEVICE
         rows = session.connection().execute(
             select(outbox.c.id, note.c.id, note.c.kind, note.c.title_zh, note.c.title_en, note.c.body_zh,
                    note.c.body_en, note.c.data, device.c.push_token, device.c.platform, outbox.c.channel,
@@ -157,8 +157,10 @@ def dedupe_id(outbox_id: int, queued_at: datetime) -> str:
     return f"{outbox_id}-{int(queued_at.timestamp() * 1000):x}"
 
 
-def _tables() -> tuple[Table, Table, Table]:
-    return (PushOutbox.__table__, Notification.__table__, Device.__table__)  # type: ignore[attr-defined]
+# The tables behind the models, for the Core statements of the hot path.
+_OUTBOX: Table = PushOutbox.__table__  # type: ignore[attr-defined]
+_NOTIFICATION: Table = Notification.__table__  # type: ignore[attr-defined]
+_DEVICE: Table = Device.__table__  # type: ignore[attr-defined]
 
 
 def push_data(n: Notification) -> dict[str, str]:
@@ -241,7 +243,7 @@ def _record_sent(session: Session, token: str, sent: dict[int, str | None], now:
     this claim still holds; how many it marked. The ids and message ids travel as one JSON value,
     read by the database (jsonb_each_text, json_each/json_extract), so a batch of a thousand is one
     statement with three parameters rather than a thousand executions."""
-    outbox = PushOutbox.__table__  # type: ignore[attr-defined]
+    outbox = _OUTBOX
     # Cut to the column's width: a vendor's overlong id must not fail the record of a whole batch
     # (its rows would be sent again when the lease ran out).
     ids_and_messages = bindparam("sent", json.dumps({str(k): v[:_MESSAGE_ID_MAX] if v else None
@@ -265,7 +267,7 @@ def _record_sent(session: Session, token: str, sent: dict[int, str | None], now:
 def _held_attempts(session: Session, token: str, ids: list[int]) -> dict[int, int]:
     """Of `ids`, the rows this claim still holds, with their attempts so far (locked on PostgreSQL;
     SQLite holds the write lock for the whole transaction)."""
-    outbox = PushOutbox.__table__  # type: ignore[attr-defined]
+    outbox = _OUTBOX
     query = select(outbox.c.id, outbox.c.attempts).where(
         one_of(session, outbox.c.id, ids), outbox.c.claimed_by == token,
         outbox.c.status == PushStatus.pending.value)
