@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +13,7 @@ from fastapi.routing import APIRoute
 from backend.api import API_PREFIX, build_api_router
 from backend.audit.disclosure import DisclosureAudit
 from backend.core.body_reception import BodyReception, body_limits
+from backend.core.collector import tune_for_long_running_process
 from backend.core.config import get_settings
 from backend.core.db import app_started, app_stopped
 from backend.core.errors import document_problems, install_problem_handlers
@@ -42,21 +42,9 @@ def _operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-# Allocations between collections of the youngest generation (CPython's default is 700).
-GC_YOUNG_THRESHOLD = 20_000
-
-
 @asynccontextmanager
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
-    # Everything loaded so far (the app, SQLAlchemy and pydantic machinery) lives as long as the
-    # process: freezing it keeps the collector from rescanning it on every full collection, which
-    # otherwise costs a third of a sync push's CPU time.
-    gc.collect()
-    gc.freeze()
-    # A push of 500 records keeps tens of thousands of objects alive until it answers; at the default
-    # threshold (700 allocations) the young generations were collected, and those objects rescanned,
-    # about twenty times per push: a tenth of its CPU time. Hardly any of them is cyclic garbage.
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+    tune_for_long_running_process()  # everything loaded so far lives as long as the process
     size_thread_pool(get_settings().api_max_in_flight)
     app_started()
     try:

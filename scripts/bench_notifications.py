@@ -106,6 +106,7 @@ def _bench(args: argparse.Namespace, url: str, workdir: str) -> int:
 
     from backend.accounts.models import Device, User
     from backend.core import clock
+    from backend.core.collector import tune_for_long_running_process
     from backend.core.config import get_settings
     from backend.core.db import get_engine
     from backend.core.migrate import upgrade
@@ -120,6 +121,7 @@ def _bench(args: argparse.Namespace, url: str, workdir: str) -> int:
     import_all_models()
     upgrade(url)
     engine = get_engine()
+    tune_for_long_running_process()  # this process stands for the worker, which does so at its start
     with Session(engine, expire_on_commit=False) as session:
         town = build_org_tree(session)
         session.flush()

@@ -25,6 +25,7 @@ from sqlalchemy import Column, DateTime, or_, select, update
 from sqlmodel import Field, Session, SQLModel, col
 
 from backend.core import clock
+from backend.core.collector import tune_for_long_running_process
 from backend.core.config import get_settings
 from backend.core.db import dialect_insert, get_engine
 from backend.core.secrets import check_production
@@ -193,6 +194,7 @@ def run_worker(*, once: bool = False, idle_seconds: float = 1.0) -> None:
 
     check_sms_settings(get_settings())
     log.info("worker started with jobs: %s", ", ".join(j.name for j in registered_jobs()))
+    tune_for_long_running_process()  # as the API does: the jobs are loaded, their heap is permanent
     while True:
         try:
             ran = run_due_jobs()

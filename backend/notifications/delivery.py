@@ -17,18 +17,23 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Integer,
+    Select,
     String,
     Table,
+    Text,
     and_,
+    any_,
     bindparam,
     cast,
     delete,
@@ -45,7 +50,14 @@ from backend.core import clock
 from backend.core.config import get_settings
 from backend.core.db import one_of
 from backend.notifications.models import Notification, PushOutbox, PushStatus, SmsOutbox
-from backend.notifications.providers import Outcome, PushMessage, PushProvider, PushResult, provider_for
+from backend.notifications.providers import (
+    Outcome,
+    PushMessage,
+    PushProvider,
+    PushResult,
+    prepare_send,
+    provider_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +70,10 @@ class Claimed:
     token: str | None
     platform: str
     data: dict[str, str]
-    channel: str = "fcm"
-    dedupe_id: str = ""
+    channel: str
+    dedupe_id: str
+    # Why the payload guard refuses this push (_row_refusal), None when it may go.
+    refusal: str | None
 
 
 @dataclass(frozen=True)
@@ -107,13 +121,16 @@ def claim_due_rows(session: Session, outbox: type[PushOutbox] | type[SmsOutbox],
         table.c.next_attempt_at <= now,
         or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
     ]
-    due = select(table.c.id).where(*claimable).order_by(table.c.id).limit(limit)
+    due = select(table.c.id).where(*claimable).order_by(table.c.next_attempt_at, table.c.id).limit(limit)
     if session.get_bind().dialect.name == "sqlite":
         chosen = update(table).where(table.c.id.in_(due.scalar_subquery()), *claimable)
     else:
-        # MATERIALIZED: the locking SELECT runs once, never re-scanned per row the UPDATE visits.
+        # MATERIALIZED: the locking SELECT runs once, never re-scanned per row the UPDATE visits. The
+        # chosen ids as one array: the rows are then found by primary key, where `IN (SELECT ..)`
+        # was planned as a hash join over a scan of the whole outbox.
         picked = due.with_for_update(skip_locked=True).cte("due_rows").prefix_with("MATERIALIZED")
-        chosen = update(table).where(table.c.id.in_(select(picked.c.id)))
+        ids = cast(select(func.array_agg(picked.c.id)).scalar_subquery(), postgresql.ARRAY(table.c.id.type))
+        chosen = update(table).where(table.c.id == any_(ids))
     # Core, not ORM: at a batch API's rate the ORM's per-statement work was a visible share of a push.
     return sorted(int(i) for i in session.connection().execute(
         chosen.values(claimed_by=token, claimed_until=lease_until).returning(table.c.id)).scalars())
@@ -125,31 +142,98 @@ def retry_delay(attempts: int, base_seconds: float, max_seconds: float) -> timed
 
 
 def claim_batch(session: Session, *, worker: str, limit: int) -> Batch:
-    """Claim up to `limit` due rows for `worker` and commit the claim; return them with payloads."""
-    lease_until = clock.now() + timedelta(seconds=get_settings().push_lease_seconds)
+    """Claim up to `limit` due rows for `worker` and commit the claim; return them with payloads.
+    PostgreSQL claims and reads the payloads in one statement (_claim_and_read); SQLite claims
+    (claim_due_rows) and then reads the claimed rows by primary key (_claimed_payloads)."""
+    now = clock.now()
+    lease_until = now + timedelta(seconds=get_settings().push_lease_seconds)
     token = f"{worker}:{uuid.uuid4().hex[:8]}"
-    ids = claim_due_rows(session, PushOutbox, token=token, lease_until=lease_until, limit=limit)
-    claimed: list[Claimed] = []
-    if ids:
-        outbox, note, device = _OUTBOX, _NOTIFICATION, _DEVICE
-        rows = session.connection().execute(
-            select(outbox.c.id, note.c.id, note.c.kind, note.c.title_zh, note.c.title_en, note.c.body_zh,
-                   note.c.body_en, note.c.data, device.c.push_token, device.c.platform, outbox.c.channel,
-                   device.c.channel, outbox.c.created_at)
-            .join(note, note.c.id == outbox.c.notification_id)
-            .outerjoin(device, and_(device.c.id == outbox.c.device_id, device.c.user_id == outbox.c.user_id))
-            .where(one_of(session, outbox.c.id, ids))
-            .order_by(outbox.c.id)
-        ).all()
-        # The device's channel now (a phone may re-register on another channel), else the one queued.
-        # Plain rows, not Notification objects: building an ORM object per push cost more than the
-        # rest of the claim at the rate of a batch API (OPPO's 1,000 per call).
-        claimed = [Claimed(int(r[0]), r[8], r[9] or "",
-                           _payload(r[1], r[2], r[3], r[4], r[5], r[6], r[7]), r[11] or r[10] or "fcm",
-                           dedupe_id(int(r[0]), r[12]))
-                   for r in rows]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = connection.execute(_claim_and_read(), {"now": now, "due_limit": limit, "claim_token": token,
+                                                      "lease_until": lease_until}).all()
+    else:
+        ids = claim_due_rows(session, PushOutbox, token=token, lease_until=lease_until, limit=limit)
+        rows = connection.execute(_claimed_payloads(), {"ids": json.dumps(ids)}).all() if ids else []
+    # The device's channel now (a phone may re-register on another channel), else the one queued.
+    # Plain rows, not Notification objects: building an ORM object per push cost more than the
+    # rest of the claim at the rate of a batch API (OPPO's 1,000 per call).
+    claimed = [Claimed(int(r[0]), r[8], r[9] or "",
+                       _payload(r[1], r[2], r[3], r[4], r[5], r[6], _json_object(r[7])),
+                       r[11] or r[10] or "fcm", dedupe_id(int(r[0]), r[12]), _row_refusal(*r[2:8]))
+               for r in rows]
     session.commit()
     return Batch(token, claimed)
+
+
+def _with_payloads(claimed: Any) -> Select[Any]:
+    """The claimed rows (anything with the outbox's id, notification_id, device_id, user_id, channel
+    and created_at columns) with what they are sent with, in id order. The notification's `data`
+    comes as its JSON text (_json_object)."""
+    note, device = _NOTIFICATION, _DEVICE
+    return (
+        select(claimed.c.id, note.c.id, note.c.kind, note.c.title_zh, note.c.title_en, note.c.body_zh,
+               note.c.body_en, cast(note.c.data, Text), device.c.push_token, device.c.platform, claimed.c.channel,
+               device.c.channel, claimed.c.created_at)
+        .join(note, note.c.id == claimed.c.notification_id)
+        .outerjoin(device, and_(device.c.id == claimed.c.device_id, device.c.user_id == claimed.c.user_id))
+        .order_by(claimed.c.id)
+    )
+
+
+@lru_cache(maxsize=1)
+def _claim_and_read() -> Select[Any]:
+    """PostgreSQL: claim_due_rows and the read of the claimed rows' payloads as one statement, built
+    once (`now`, `due_limit`, `claim_token`, `lease_until` bound at execution). The UPDATE's RETURNING
+    feeds the joins, so the notifications and devices are found by primary key for the claimed rows
+    only, in the claim's own round trip (measured 6 ms per 500 rows against 10 ms for the two
+    statements)."""
+    outbox = _OUTBOX
+    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
+    due = (
+        select(outbox.c.id)
+        .where(outbox.c.status == PushStatus.pending.value, outbox.c.next_attempt_at <= now,
+               or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(bindparam("due_limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+        .cte("due_rows")
+        .prefix_with("MATERIALIZED")
+    )
+    ids = cast(select(func.array_agg(due.c.id)).scalar_subquery(), postgresql.ARRAY(outbox.c.id.type))
+    claimed = (
+        update(outbox)
+        .where(outbox.c.id == any_(ids))
+        .values(claimed_by=bindparam("claim_token", type_=String),
+                claimed_until=bindparam("lease_until", type_=outbox.c.claimed_until.type))
+        .returning(outbox.c.id, outbox.c.notification_id, outbox.c.device_id, outbox.c.user_id, outbox.c.channel,
+                   outbox.c.created_at)
+        .cte("claimed")
+    )
+    return _with_payloads(claimed)
+
+
+@lru_cache(maxsize=1)
+def _claimed_payloads() -> Select[Any]:
+    """SQLite: the payloads of the rows whose ids are bound as `ids` (a JSON array), found by primary
+    key; one parameter, so the statement is built and compiled once, never rendered with a
+    placeholder per row."""
+    outbox = _OUTBOX
+    listed = func.json_each(bindparam("ids", type_=String)).table_valued("value")
+    return _with_payloads(outbox).where(outbox.c.id.in_(select(listed.c.value)))
+
+
+def _json_object(text: str | None) -> dict[str, object] | None:
+    """A notification's stored `data`. orjson, at a batch API's rate the stdlib's parser was a
+    visible share of a claim; what orjson refuses and the stdlib reads (NaN, a lone surrogate's
+    escape, an integer over 64 bits) is read by the stdlib, as the ORM would."""
+    if text is None:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = json.loads(text)
+    return value if isinstance(value, dict) else None
 
 
 def dedupe_id(outbox_id: int, queued_at: datetime) -> str:
@@ -285,6 +369,16 @@ def _payload_refusal(data: dict[str, str]) -> str | None:
                        tuple(sorted((k, v) for k, v in data.items() if k not in RESERVED_KEYS)))
 
 
+@lru_cache(maxsize=4096)
+def _row_refusal(kind: str, title_zh: str, title_en: str, body_zh: str, body_en: str,
+                 data_text: str | None) -> str | None:
+    """_payload_refusal of the payload a claimed row is sent with, keyed by the stored values it is
+    built from: a notification fanned out to many phones is one check, and the key is six strings
+    from the row (building the key from the payload itself cost a tenth of a batch's preparation).
+    The notification id, the one part that differs per row, is never checked (a reserved key)."""
+    return _payload_refusal(_payload(0, kind, title_zh, title_en, body_zh, body_en, _json_object(data_text)))
+
+
 _TEXT_KEYS = ("title_zh", "title_en", "body_zh", "body_en")
 
 
@@ -305,24 +399,38 @@ def send_claimed(provider: PushProvider | None, claimed: list[Claimed]) -> dict[
     """Send every claimed row that still has its device, each through its channel's provider (or all
     through `provider` when one is given: tests and the benchmark); rows without a device are
     answered 'failed'."""
+    return prepare_claimed(provider, claimed)()
+
+
+def prepare_claimed(provider: PushProvider | None,
+                    claimed: list[Claimed]) -> Callable[[], dict[int, PushResult]]:
+    """send_claimed in two steps: everything but the network now (the payload check, the grouping
+    by channel, whatever encoding the providers do ahead: prepare_send), the sends when the
+    returned call is made (on the send thread of deliver_pending)."""
     results: dict[int, PushResult] = {}
     by_channel: dict[str, list[Claimed]] = {}
     for c in claimed:
         if not c.token:
             results[c.outbox_id] = PushResult(Outcome.failed, error="device removed or now another user's")
-        elif (refusal := _payload_refusal(c.data)) is not None:
-            results[c.outbox_id] = PushResult(Outcome.failed, error=refusal)
+        elif c.refusal is not None:
+            results[c.outbox_id] = PushResult(Outcome.failed, error=c.refusal)
         else:
             by_channel.setdefault(c.channel, []).append(c)
+    sends: list[tuple[list[Claimed], Callable[[], list[PushResult]]]] = []
     for channel, sendable in by_channel.items():
         sender = provider or provider_for(channel)
         for start in range(0, len(sendable), sender.max_batch):
             chunk = sendable[start:start + sender.max_batch]
-            answers = sender.send([PushMessage(c.outbox_id, c.token or "", c.platform, c.data, c.channel,
-                                               c.dedupe_id) for c in chunk])
-            for c, answer in zip(chunk, answers, strict=True):
+            sends.append((chunk, prepare_send(sender, [
+                PushMessage(c.outbox_id, c.token or "", c.platform, c.data, c.channel, c.dedupe_id) for c in chunk])))
+
+    def send_now() -> dict[int, PushResult]:
+        for chunk, send in sends:
+            for c, answer in zip(chunk, send(), strict=True):
                 results[c.outbox_id] = answer
-    return results
+        return results
+
+    return send_now
 
 
 def _batch_size(provider: PushProvider | None, limit: int | None) -> int:
@@ -349,30 +457,42 @@ def deliver_pending(session: Session, *, provider: PushProvider | None = None, w
                     time_budget_seconds: float = 50.0, limit: int | None = None) -> DeliveryReport:
     """Drain what is due, batch after batch, until nothing is left or the time budget is spent.
 
-    While one batch is on the wire the one before it is recorded and the next claimed: the database
-    work overlaps the channel's answer instead of adding to it (a batch API such as OPPO's answers
-    1,000 pushes faster than the outbox could claim and record them one step after the other). An
-    answer waits at most one batch's time for its record, well within the claim's lease. Every
-    claimed batch is sent and recorded before this returns."""
+    While one batch is on the wire the one before it is recorded and the next claimed and prepared
+    (prepare_claimed: encoded, where a provider encodes ahead): the database work overlaps the
+    channel's answer instead of adding to it (a batch API such as OPPO's answers 1,000 pushes faster
+    than the outbox could claim and record them one step after the other), and the send thread goes
+    straight to the network instead of competing with that work for the interpreter. An answer waits
+    at most one batch's time for its record, well within the claim's lease. Every claimed batch is
+    sent and recorded before this returns."""
     worker = worker or new_worker_token()
     size = _batch_size(provider, limit)
     total = DeliveryReport()
     started = time.monotonic()
     answered: tuple[Batch, dict[int, PushResult]] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
-        batch = claim_batch(session, worker=worker, limit=size)
-        while batch.items:
-            total.claimed += len(batch.items)
-            in_flight = sender.submit(send_claimed, provider, batch.items)
-            if answered is not None:
-                total.add(record_results(session, *answered))
-                total.batches += 1
-            following = Batch("", [])
-            if time.monotonic() - started <= time_budget_seconds:
-                following = claim_batch(session, worker=worker, limit=size)
-            answered = (batch, in_flight.result())
-            batch = following
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-send") as sender:
+            batch = claim_batch(session, worker=worker, limit=size)
+            prepared = prepare_claimed(provider, batch.items)
+            while batch.items:
+                total.claimed += len(batch.items)
+                in_flight = sender.submit(prepared)
+                try:
+                    if answered is not None:
+                        previous, answered = answered, None
+                        total.add(record_results(session, *previous))
+                        total.batches += 1
+                    following = Batch("", [])
+                    if time.monotonic() - started <= time_budget_seconds:
+                        following = claim_batch(session, worker=worker, limit=size)
+                    prepared = prepare_claimed(provider, following.items)
+                finally:
+                    # Whatever failed meanwhile, the batch on the wire is answered and recorded: a
+                    # sent push left unrecorded would be sent again when its lease ran out.
+                    answered = (batch, in_flight.result())
+                batch = following
+    finally:
         if answered is not None:
+            session.rollback()  # nothing when all went well; after a database error, a usable session
             total.add(record_results(session, *answered))
             total.batches += 1
     return total

@@ -16,12 +16,12 @@ import os
 import threading
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from backend.core.config import Settings, get_settings
 
@@ -80,6 +80,17 @@ class PushProvider(Protocol):
     def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
         """Send each message; one result per message, in order. Must not raise for per-message errors."""
         ...
+
+
+def prepare_send(provider: PushProvider, messages: Sequence[PushMessage]) -> Callable[[], list[PushResult]]:
+    """The send of `messages` as a call to make later. A provider whose batch takes visible work to
+    encode (OPPO's 1,000 messages in one form field) has `prepare`, which does that work now, so the
+    worker encodes the next batch while the current one is on the wire; for the others the call is
+    just `send`."""
+    prepare = getattr(provider, "prepare", None)
+    if prepare is not None:
+        return cast(Callable[[], list[PushResult]], prepare(messages))
+    return lambda: provider.send(messages)
 
 
 class LoggingProvider:

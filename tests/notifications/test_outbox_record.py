@@ -3,8 +3,10 @@ claim was taken over writes nothing over the other worker's record."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
@@ -17,7 +19,7 @@ from backend.core.config import get_settings
 from backend.core.db import get_engine
 from backend.notifications.delivery import claim_batch, deliver_pending, record_results
 from backend.notifications.models import Notification, PushOutbox, PushStatus
-from backend.notifications.providers import LoggingProvider, Outcome, PushResult
+from backend.notifications.providers import LoggingProvider, Outcome, PushMessage, PushResult
 from backend.orgunits.models import OrgUnit
 from tests.factories import make_town, make_user
 from tests.notifications.factories import add_device, notify
@@ -127,3 +129,49 @@ def test_a_record_while_another_worker_holds_the_rows_leaves_them_to_it(session:
                                 {second_batch.items[0].outbox_id: PushResult(Outcome.sent, message_id="m2")})
     assert report.sent == 1
     assert _rows(session)[batch.items[0].outbox_id].provider_message_id == "m2"
+
+
+class _PrepareBreaksOnSecondBatch:
+    """A channel whose encoder breaks on the worker's second batch (the first is on the wire then)."""
+
+    name = "breaks"
+    max_batch = 500
+
+    def __init__(self) -> None:
+        self.prepared = 0
+        self.sent: list[int] = []
+
+    def send(self, messages: list[PushMessage]) -> list[PushResult]:
+        return self.prepare(messages)()
+
+    def prepare(self, messages: list[PushMessage]) -> Callable[[], list[PushResult]]:
+        self.prepared += 1
+        if self.prepared == 2:
+            raise RuntimeError("encoder broke")
+
+        def now() -> list[PushResult]:
+            self.sent += [m.key for m in messages]
+            return [PushResult(Outcome.sent, message_id=f"m-{m.key}") for m in messages]
+        return now
+
+
+def test_a_batch_on_the_wire_is_recorded_when_preparing_the_next_one_fails(session: Session) -> None:
+    # The worker prepares batch n+1 while batch n is being sent. If that fails, batch n was still
+    # sent: it must be recorded as sent, or it would be sent again when its lease ran out.
+    town = make_town(session)
+    users = [make_user(session, town.town, Role.helper) for _ in range(4)]
+    for i, user in enumerate(users):
+        add_device(session, user, f"tok-prep-{i}")
+    notify(session, *users)
+    provider = _PrepareBreaksOnSecondBatch()
+    with _worker_session() as worker, pytest.raises(RuntimeError, match="encoder broke"):
+        deliver_pending(worker, provider=provider, limit=2)
+    rows = _rows(session)
+    assert len(provider.sent) == 2
+    assert {k for k, r in rows.items() if r.status == PushStatus.sent.value} == set(provider.sent)
+    assert all(rows[k].provider_message_id == f"m-{k}" for k in provider.sent)
+    clock.advance(timedelta(seconds=get_settings().push_lease_seconds + 1))
+    with _worker_session() as worker:
+        assert deliver_pending(worker, provider=provider, limit=2).sent == 2
+    assert sorted(provider.sent) == sorted(rows)  # every push once, none twice
+    assert {r.status for r in _rows(session).values()} == {PushStatus.sent.value}

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -107,3 +109,38 @@ def test_oppo_drops_a_resend_of_one_row_but_not_a_row_of_the_same_id_queued_else
     assert len(oppo.delivered_to("CN_oppo_dedupe")) == 1  # the resend is the same push
     assert [r.outcome.value for r in provider.send([elsewhere])] == ["sent"]
     assert len(oppo.delivered_to("CN_oppo_dedupe")) == 2  # another database's row is a new push
+
+
+_texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(_texts, min_size=1, max_size=6))
+def test_any_text_reaches_oppo_unchanged_through_the_form_body(oppo: FakeOppo, values: list[str]) -> None:
+    # The batch's form body is encoded by yarl's quoter, not urllib's: whatever a title or a data
+    # value holds (&, =, +, %, #, newlines, any script, characters outside the BMP) the vendor's
+    # form parser must read back exactly what was sent.
+    oppo.reset()
+    data = {"notification_id": "1", "kind": "test.ping", "title_zh": values[0], "title_en": "t", "body_zh": values[-1],
+            "body_en": "b", **{f"k{i}": v for i, v in enumerate(values)}}
+    messages = [PushMessage(i + 1, f"CN_oppo_text_{i}", "android", data, "oppo", f"{i + 1}-abc") for i in range(3)]
+    assert [r.outcome.value for r in provider_for("oppo").send(messages)] == ["sent"] * 3
+    for i in range(3):
+        [delivered] = oppo.delivered_to(f"CN_oppo_text_{i}")
+        assert delivered["data"] == data
+        assert delivered["message"]["notification"]["title"] == values[0][:50]
+        assert delivered["message"]["notification"]["content"] == values[-1][:200]
+
+
+def test_a_push_oppo_cannot_be_sent_fails_alone_and_the_rest_of_its_batch_goes(oppo: FakeOppo) -> None:
+    # A lone surrogate (SQLite keeps whatever text it is given) cannot be encoded as UTF-8: that one
+    # message is failed, never the batch it came in.
+    good = {"notification_id": "1", "kind": "test.ping", "title_zh": "新的任务", "title_en": "t",
+            "body_zh": "请打开应用", "body_en": "b"}
+    messages = [PushMessage(1, "CN_oppo_ok_1", "android", good, "oppo", "1-a"),
+                PushMessage(2, "CN_oppo_bad", "android", {**good, "body_zh": "坏\ud800"}, "oppo", "2-a"),
+                PushMessage(3, "CN_oppo_ok_2", "android", good, "oppo", "3-a")]
+    assert [r.outcome.value for r in provider_for("oppo").send(messages)] == ["sent", "failed", "sent"]
+    assert oppo.calls == 1
+    assert oppo.delivered_to("CN_oppo_bad") == []
+    assert len(oppo.delivered_to("CN_oppo_ok_1")) == len(oppo.delivered_to("CN_oppo_ok_2")) == 1

@@ -1,13 +1,16 @@
 """What the vendor channels share: a cached auth token that is refreshed once when the vendor refuses
-it, and a thread pool that keeps one HTTP request per push in flight."""
+it, a thread pool that keeps one HTTP request per push in flight, and a fast form encoder for the
+batch APIs."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from yarl import URL
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -85,3 +88,17 @@ class SendPool:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix=f"push-{self._name}")
             return self._pool
+
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def form_body(fields: Mapping[str, str]) -> bytes:
+    """An application/x-www-form-urlencoded body of `fields`, in their order.
+
+    yarl's quoter (C) instead of urllib's urlencode: for OPPO's 1,000-message batches the
+    per-byte pure-Python quoting cost more than everything else the worker does for a batch. The
+    encoding is the query encoding of RFC 3986 (`:` and `,` stay as they are, `&`, `=`, `+`, `%`
+    and every non-ASCII byte are escaped, a space is `+`), which every form parser decodes to the
+    same values as urlencode's."""
+    return URL.build(query=dict(fields)).raw_query_string.encode("ascii")

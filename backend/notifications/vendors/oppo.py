@@ -35,17 +35,17 @@ text only) rides along as `actionParameters` for the app.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
+import orjson
 
 from backend.core.config import Settings
 from backend.notifications.providers import Outcome, PushMessage, PushResult, receipt_url
-from backend.notifications.vendors._common import CachedToken
+from backend.notifications.vendors._common import FORM_CONTENT_TYPE, CachedToken, form_body
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class OppoProvider:
             "title": data.get("title_zh", "")[:TITLE_MAX],
             "content": data.get("body_zh", "")[:CONTENT_MAX],
             "clickActionType": 0,  # open the app; it reads actionParameters
-            "actionParameters": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+            "actionParameters": orjson.dumps(data).decode(),
             "offLine": True,
             "offLineTtl": TTL_SECONDS,
             "callBackParameter": str(message.key),
@@ -143,23 +143,39 @@ class OppoProvider:
         return {"target_type": 2, "target_value": message.token, "notification": notification}
 
     def send(self, messages: Sequence[PushMessage]) -> list[PushResult]:
-        results: list[PushResult | None] = [None] * len(messages)
-        # One phone at most once per call: results are matched by registrationId.
-        rounds: list[list[int]] = []
-        seen_in: dict[str, int] = {}
-        for i, m in enumerate(messages):
-            r = seen_in.get(m.token, -1) + 1
-            seen_in[m.token] = r
-            if r == len(rounds):
-                rounds.append([])
-            rounds[r].append(i)
-        for indexes in rounds:
-            for i, result in zip(indexes, self._send_round([messages[i] for i in indexes]), strict=True):
-                results[i] = result
-        return [r if r is not None else PushResult(Outcome.retry, error="oppo: not sent") for r in results]
+        return self.prepare(messages)()
 
-    def _send_round(self, messages: list[PushMessage]) -> list[PushResult]:
-        payload = json.dumps([self.build(m) for m in messages], ensure_ascii=False, separators=(",", ":"))
+    def prepare(self, messages: Sequence[PushMessage]) -> Callable[[], list[PushResult]]:
+        """Encode the batch now; the returned call sends it (the worker encodes the next batch while
+        the current one is on the wire). Each message is encoded on its own, so one that cannot be
+        (a lone surrogate read back from SQLite) fails alone; the `messages` field is form-encoded
+        here too, only the auth token is added when sending (it may have to be renewed)."""
+        results: list[PushResult] = [PushResult(Outcome.failed, error="oppo: message cannot be encoded")
+                                     for _ in messages]
+        calls: list[tuple[list[int], bytes]] = []
+        for indexes in _one_phone_once(messages):
+            encoded: list[bytes] = []
+            sendable: list[int] = []
+            for i in indexes:
+                try:
+                    encoded.append(orjson.dumps(self.build(messages[i])))
+                except (TypeError, ValueError):
+                    continue
+                sendable.append(i)
+            if sendable:
+                calls.append((sendable, form_body({"messages": (b"[" + b",".join(encoded) + b"]").decode()})))
+
+        def send_now() -> list[PushResult]:
+            for sendable, messages_field in calls:
+                answers = self._post_batch([messages[i] for i in sendable], messages_field)
+                for i, answer in zip(sendable, answers, strict=True):
+                    results[i] = answer
+            return results
+
+        return send_now
+
+    def _post_batch(self, messages: list[PushMessage], messages_field: bytes) -> list[PushResult]:
+        """One unicast_batch call; `messages_field` is the form-encoded `messages=` part of its body."""
         stale: str | None = None
         for _ in range(2):  # the second pass only after the token was refused
             try:
@@ -168,8 +184,8 @@ class OppoProvider:
                 log.warning("OPPO %s", exc)
                 return [PushResult(Outcome.retry, error=str(exc)[:500]) for _ in messages]
             try:
-                resp = self._client.post(BATCH_PATH, data={"auth_token": token, "messages": payload},
-                                         headers={"auth_token": token})
+                resp = self._client.post(BATCH_PATH, content=form_body({"auth_token": token}) + b"&" + messages_field,
+                                         headers={"auth_token": token, "Content-Type": FORM_CONTENT_TYPE})
             except httpx.HTTPError as exc:
                 log.warning("OPPO unicast_batch failed: %s", exc)
                 return [PushResult(Outcome.retry, error=f"oppo: {type(exc).__name__}: {exc}"[:500]) for _ in messages]
@@ -216,6 +232,20 @@ class OppoProvider:
             results.append(PushResult(outcome_for(code),
                                       error=f"oppo: {code} {entry.get('errorMessage') or ''}".strip()[:500]))
         return results
+
+
+def _one_phone_once(messages: Sequence[PushMessage]) -> list[list[int]]:
+    """The messages' indexes split into calls that carry each phone at most once (answers are
+    matched by registrationId): a phone's second message goes in the second call, and so on."""
+    rounds: list[list[int]] = []
+    seen_in: dict[str, int] = {}
+    for i, m in enumerate(messages):
+        r = seen_in.get(m.token, -1) + 1
+        seen_in[m.token] = r
+        if r == len(rounds):
+            rounds.append([])
+        rounds[r].append(i)
+    return rounds
 
 
 def _as_code(value: Any) -> int | None:
