@@ -66,7 +66,9 @@ class PasswordChange(BaseModel):
 
 class DeviceRegister(BaseModel):
     platform: DevicePlatform
-    push_token: str = Field(min_length=8, max_length=4096)
+    # Every push service's tokens are visible ASCII (letters, digits and a few marks): a space, a
+    # control or invisible character, or any other script is no token any vendor issued.
+    push_token: str = Field(min_length=8, max_length=4096, pattern=r"^[!-~]+$")
     app_version: str | None = Field(default=None, max_length=40)
     # Which push service the token is from (added by issue 19; absent means FCM, as before). iOS is
     # FCM only; HarmonyOS is Huawei only (mobile_api_spec/notifications.md).

@@ -777,6 +777,9 @@ def register_device(session: Session, principal: Principal, data: DeviceRegister
             f"A {data.platform.value} device can only use the push channels: {', '.join(allowed)}",
             field="channel", allowed=allowed)
     now = clock.now()
+    # The account's registrations one at a time (PostgreSQL; SQLite has one writer), so two at once
+    # cannot both leave one phone too many.
+    session.execute(select(col(User.id)).where(col(User.id) == principal.user_id).with_for_update())
     # One statement, so a phone resending its registration on a bad network (two identical requests
     # at once) gets the same device twice instead of one unique-violation 500.
     values = {"user_id": principal.user_id, "platform": data.platform.value, "channel": data.channel.value,
@@ -787,7 +790,20 @@ def register_device(session: Session, principal: Principal, data: DeviceRegister
     device: Device = session.execute(
         select(Device).where(col(Device.push_token) == data.push_token).execution_options(populate_existing=True)
     ).scalar_one()
+    _keep_recent_devices(session, principal.user_id, keep=get_settings().devices_per_user)
     return device
+
+
+def _keep_recent_devices(session: Session, user_id: int, *, keep: int) -> None:
+    """Remove the account's phones beyond the `keep` seen most recently (the one just registered is
+    the most recent). A removed phone's pending pushes lose their device and are dropped when claimed,
+    as when the phone is unregistered."""
+    beyond = [int(i) for i in session.execute(
+        select(col(Device.id)).where(col(Device.user_id) == user_id)
+        .order_by(col(Device.last_seen_at).desc(), col(Device.id).desc()).offset(keep)
+    ).scalars()]
+    if beyond:
+        session.execute(delete(Device).where(col(Device.id).in_(beyond)))
 
 
 def list_devices(session: Session, principal: Principal) -> list[Device]:

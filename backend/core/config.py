@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     fcm_project_id: str | None = None  # defaults to the project in the service account
     fcm_endpoint: str | None = None  # base URL override (tests: the local fake FCM server)
     push_batch_size: int = 200
+    # Phones kept per account: registering another removes the one seen least recently (one account
+    # with many made-up tokens would otherwise multiply every push and spend the vendors' quotas).
+    devices_per_user: int = Field(default=5, ge=1)
     push_lease_seconds: int = 120
     push_max_attempts: int = 8
     push_retry_base_seconds: float = 30.0

@@ -312,13 +312,23 @@ def clear_channel_providers() -> None:
 
 def receipt_url(channel: str, settings: Settings | None = None) -> str | None:
     """Where a channel posts its delivery receipts for our pushes, or None when no public base URL
-    is configured. The path carries a key derived from the master secret: receipts are accepted only
-    at the URL we gave the channel (POST /api/v1/push-receipts/{channel}/{key})."""
+    is configured or we read no receipts of that channel (its vendor module has no `parse_receipts`:
+    a vendor is never asked to call a URL that answers 404). The path carries a key derived from the
+    master secret: receipts are accepted only at the URL we gave the channel
+    (POST /api/v1/push-receipts/{channel}/{key})."""
     settings = settings or get_settings()
-    if not settings.push_receipt_base_url:
+    if not settings.push_receipt_base_url or not _reads_receipts(channel):
         return None
     base = settings.push_receipt_base_url.rstrip("/")
     return f"{base}/api/v1/push-receipts/{channel}/{receipt_key(channel, settings)}"
+
+
+def _reads_receipts(channel: str) -> bool:
+    try:
+        module = importlib.import_module(f"backend.notifications.vendors.{channel}")
+    except ModuleNotFoundError:
+        return False
+    return callable(getattr(module, "parse_receipts", None))
 
 
 def receipt_key(channel: str, settings: Settings | None = None) -> str:

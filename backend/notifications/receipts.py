@@ -63,7 +63,7 @@ def parse(channel: str, body: bytes, content_type: str) -> list[ReceiptEvent]:
     parse_receipts = parser_for(channel)
     try:
         return list(parse_receipts(body, content_type))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise BadRequest("回执格式无法识别", "The receipt body could not be read") from exc
 
 

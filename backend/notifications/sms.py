@@ -31,6 +31,7 @@ import httpx
 from backend.core import clock
 from backend.core.config import Settings, get_settings
 from backend.notifications.delivery import dedupe_id
+from backend.registry.personal_text import skeleton
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,15 @@ def text_refusal(text: str) -> str | None:
         check_payload(kind="sms.fallback", texts=[text], data={})
     except PayloadNotAllowed as exc:
         return f"SMS text refused: {exc.detail_en}"
+    # The sentence is fixed and generic: read as the personal-data filter reads free text (spaces and
+    # dashes between digits gone, 一三八…/壹叁捌… and digits of any script as digits), five digits in a
+    # row are part of a number someone could call or look up (138 1234 5678 passed the payload rule).
+    if _DIGIT_RUN.search(skeleton(text)):
+        return "SMS text refused: it holds a number (digits in a row, however written)"
     return None
+
+
+_DIGIT_RUN = re.compile(r"\d{5,}")
 
 
 def _refusal(message: SmsMessage) -> SmsResult | None:

@@ -155,6 +155,9 @@ def error_code(last_error: str | None) -> str | None:
     while tokens and tokens[0].lower() in _CHANNEL_NAMES:  # "oppo: 10000 ..." names the channel first
         tokens = tokens[1:]
     if len(tokens) >= 2 and tokens[0].upper() == "HTTP" and tokens[1].isdigit() and len(tokens[1]) == 3:
+        # "HTTP 200 80300007: ..." (Huawei, Honor): the vendor's numeric code says more than the status.
+        if len(tokens) >= 3 and tokens[2].lstrip("-").isdigit() and _CODE.match(tokens[2]):
+            return tokens[2]
         return f"http_{tokens[1]}"
     return tokens[0] if tokens and _CODE.match(tokens[0]) else "error"
 

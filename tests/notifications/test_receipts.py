@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 
 from backend.accounts.models import Device, User
 from backend.accounts.permissions import Role
+from backend.core.config import get_settings
 from backend.main import create_app
 from backend.notifications.delivery import deliver_once
 from backend.notifications.models import Notification, PushOutbox, PushStatus
@@ -111,12 +112,30 @@ def test_an_invalid_token_receipt_removes_that_phone_and_drops_its_waiting_pushe
     assert _record(session, "huawei", [ReceiptEvent(None, "hw-dead", "invalid_token")]) == 0  # again: nothing left
 
 
-def test_receipts_are_taken_only_at_the_channels_own_url(receipts_client: TestClient, session: Session) -> None:
+def test_receipts_are_taken_only_at_the_channels_own_url_and_only_for_our_app(
+    receipts_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HULEI_HUAWEI_APP_ID", "104400001")
+    get_settings.cache_clear()
     town = make_town(session)
     user = make_user(session, town.villages[0], Role.volunteer)
     push = _sent_to(session, (user, "hw-endpoint", "huawei"))[user.id or 0]
-    body = json.dumps({"statuses": [{"biTag": str(push.id), "token": "hw-endpoint", "status": 0}]})
+    body = json.dumps({"statuses": [{"biTag": str(push.id), "appid": "104400001", "token": "hw-endpoint",
+                                     "status": 0}]})
     url = f"/api/v1/push-receipts/huawei/{receipt_key('huawei')}"
+    # The same receipt URL entered in another app (a test app): its receipts, or one naming no app,
+    # neither mark our push delivered nor remove our phone.
+    for appid in ("888888", None):
+        for status in (0, 5):
+            other = json.dumps({"statuses": [{"biTag": str(push.id), "token": "hw-endpoint", "status": status,
+                                              **({"appid": appid} if appid else {})}]})
+            resp = receipts_client.post(url, content=other, headers={"Content-Type": "application/json"})
+            assert resp.status_code == 200 and resp.json() == {"accepted": 0}, resp.text
+    assert _pushes(session)[user.id or 0].delivered_at is None
+    assert len(session.execute(select(Device)).scalars().all()) == 1
+    # JSON nested beyond what the parser follows is an unreadable receipt (400), not a server error.
+    deep = receipts_client.post(url, content=b"[" * 20000 + b"]" * 20000, headers={"Content-Type": "application/json"})
+    assert deep.status_code == 400 and deep.json()["code"] == "bad-request"
     for wrong in (f"/api/v1/push-receipts/huawei/{receipt_key('xiaomi')}",  # another channel's key
                   f"/api/v1/push-receipts/huawei/{receipt_key('huawei')[:-1]}x",
                   f"/api/v1/push-receipts/nokia/{receipt_key('nokia')}",  # no such channel

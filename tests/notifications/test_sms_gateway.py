@@ -263,6 +263,10 @@ def _settings(**values: Any) -> Settings:
     ({"sms_text_zh": "【护蕾】请回电13800138000"}, "HULEI_SMS_TEXT_ZH"),
     ({"sms_text_zh": "【护蕾】案件123456待处理"}, "HULEI_SMS_TEXT_ZH"),
     ({"sms_text_zh": "  "}, "HULEI_SMS_TEXT_ZH"),
+    # Numbers however written (outside test): spaced, in Chinese numerals, financial numerals.
+    ({"sms_text_zh": "【护蕾】请联系 138 1234 5678"}, "HULEI_SMS_TEXT_ZH"),
+    ({"sms_text_zh": "【护蕾】请回电一三八一二三四五六七八"}, "HULEI_SMS_TEXT_ZH"),
+    ({"sms_text_zh": "【护蕾】请回电壹叁捌-壹贰叁肆-伍陆柒捌"}, "HULEI_SMS_TEXT_ZH"),
     ({"sms_provider": "carrier-pigeon"}, "unknown SMS provider"),
     ({"sms_provider": "http", "sms_gateway_url": None}, "HULEI_SMS_GATEWAY_URL"),
     ({"sms_provider": "http", "sms_gateway_url": "http://x", "sms_gateway_body_template": "[1]"}, "JSON object"),
@@ -288,3 +292,5 @@ def test_a_text_with_numbers_stops_the_provider_from_being_built(monkeypatch: py
 
 def test_the_default_text_passes_the_payload_rules() -> None:
     sms.check_sms_settings(Settings())
+    # A generic sentence may count in words: 一条 is not a number anyone could call.
+    sms.check_sms_settings(_settings(sms_text_zh="【护蕾】您有一条紧急提醒未读，请打开护蕾应用查看。"))

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from backend.core.config import get_settings
 from backend.core.db import get_engine
 from backend.notifications.delivery import deliver_pending
 from backend.notifications.models import Notification, PushOutbox, PushStatus
-from backend.notifications.providers import ReceiptEvent
+from backend.notifications.providers import Outcome, PushMessage, ReceiptEvent, provider_for
 from backend.notifications.vendors import harmony
 from tests.factories import make_town, make_user
 from tests.notifications.factories import add_device, headers_for, notify
@@ -182,3 +183,11 @@ def test_harmony_receipts_report_delivery_for_the_outbox_row_and_never_remove_a_
     ]}).encode()
     assert harmony.parse_receipts(body, "application/json") == [ReceiptEvent(51, "tok-a", "delivered")]
     assert harmony.parse_receipts(b"<html>", "text/html") == []
+
+
+@pytest.mark.parametrize("answer", [b"<html>502 Bad Gateway</html>", b'{"code":', b"{}", b"[]"])
+def test_an_answer_without_a_code_is_tried_again_not_failed(fake: FakeHarmony, answer: bytes) -> None:
+    # A proxy's page or an answer cut off on a bad network says nothing about the push.
+    message = PushMessage(1, "tok-unread", "harmony", {"notification_id": "1"}, "harmony")
+    result = provider_for("harmony").read(httpx.Response(200, content=answer), message).result
+    assert result.outcome is Outcome.retry and result.error == "HTTP 200 unreadable answer"

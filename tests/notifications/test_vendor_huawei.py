@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -18,8 +19,10 @@ from backend.core.config import get_settings
 from backend.core.db import get_engine
 from backend.notifications.delivery import deliver_pending
 from backend.notifications.models import PushOutbox, PushStatus
-from backend.notifications.providers import PushMessage, ReceiptEvent
+from backend.notifications.providers import Outcome, PushMessage, ReceiptEvent
 from backend.notifications.vendors import huawei
+from backend.notifications.vendors.honor import HonorProvider
+from backend.notifications.vendors.huawei import HmsStyleProvider, HuaweiProvider
 from tests.factories import make_town, make_user
 from tests.notifications.factories import add_device, notify
 from tests.notifications.fake_http import channel_pointed_at
@@ -108,20 +111,41 @@ def test_a_partial_success_names_only_the_illegal_tokens_as_dead() -> None:
     assert huawei.failed_tokens("not json") == set()
 
 
-def test_huawei_receipts_report_delivery_and_dead_tokens_for_the_outbox_row() -> None:
+def test_huawei_receipts_report_delivery_and_dead_tokens_for_the_outbox_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HULEI_HUAWEI_APP_ID", "104400001")
+    get_settings.cache_clear()
+    ours = {"appid": "104400001", "timestamp": 1, "requestId": "r"}
     v1 = json.dumps({"statuses": [
-        {"biTag": "41", "appid": "104400001", "token": "tok-a", "status": 0, "timestamp": 1, "requestId": "r"},
-        {"biTag": "42", "token": "tok-b", "status": 2, "timestamp": 1, "requestId": "r"},
-        {"biTag": "43", "token": "tok-c", "status": 5, "timestamp": 1, "requestId": "r"},
-        {"biTag": "44", "token": "tok-d", "status": 6, "timestamp": 1, "requestId": "r"},  # notifications off
-        {"biTag": "", "token": "tok-e", "status": 0, "timestamp": 1, "requestId": "r"},
+        {"biTag": "41", "token": "tok-a", "status": 0, **ours},
+        {"biTag": "42", "token": "tok-b", "status": 2, **ours},
+        {"biTag": "43", "token": "tok-c", "status": 5, **ours},
+        {"biTag": "44", "token": "tok-d", "status": 6, **ours},  # notifications off
+        {"biTag": "", "token": "tok-e", "status": 0, **ours},
+        {"biTag": "46", "token": "tok-g", "status": 5, **ours, "appid": "888888"},  # another app's
+        {"biTag": "47", "token": "tok-h", "status": 0, "timestamp": 1},  # no app named
     ]}).encode()
     assert huawei.parse_receipts(v1, "application/json") == [
         ReceiptEvent(41, "tok-a", "delivered"), ReceiptEvent(42, "tok-b", "invalid_token"),
         ReceiptEvent(43, "tok-c", "invalid_token"), ReceiptEvent(None, "tok-e", "delivered"),
     ]
-    v2 = json.dumps({"statuses": [{"token": "tok-f", "biTag": "45", "pushType": 0, "requestId": "r",
+    v2 = json.dumps({"statuses": [{"token": "tok-f", "biTag": "45", "pushType": 0, **ours,
                                    "deliveryStatus": {"result": 0, "timestamp": 1}}]}).encode()
     assert huawei.parse_receipts(v2, "application/json") == [ReceiptEvent(45, "tok-f", "delivered")]
     assert huawei.parse_receipts(b"<html>", "text/html") == []
     assert huawei.parse_receipts(b'{"statuses": [{"biTag": "1", "status": true}]}', "application/json") == []
+
+
+@pytest.mark.parametrize("answer", [b"<html>not json</html>", b'{"code":', b"{}", b"[]", b"[" * 5000])
+@pytest.mark.parametrize("provider", [HuaweiProvider, HonorProvider])
+def test_an_hms_style_answer_without_a_code_is_tried_again_not_failed(provider: type[HmsStyleProvider],
+                                                                      answer: bytes) -> None:
+    # Outside test: Huawei and Honor failed a push for good on a proxy's HTML page or a cut-off answer,
+    # where every other channel tried again. Nothing in such an answer says what became of the push.
+    hms = provider(app_id="1", client_id="1", client_secret="s", oauth_url="http://127.0.0.1:9/oauth",
+                   send_url="http://127.0.0.1:9/send")
+    try:
+        message = PushMessage(1, "tok-unread", "android", {"notification_id": "1"}, provider.name)
+        result = hms.read(httpx.Response(200, content=answer), message).result
+    finally:
+        hms.close()
+    assert result.outcome is Outcome.retry and result.error == "HTTP 200 unreadable answer"

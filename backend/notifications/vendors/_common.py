@@ -90,6 +90,15 @@ class SendPool:
             return self._pool
 
 
+def tray_id(data: Mapping[str, str]) -> int:
+    """The notification-bar id of a push (Huawei and Xiaomi `notify_id`, Honor and HarmonyOS NEXT
+    `notifyId`): the notification's id, so a push sent again (its first attempt timed out but got
+    through) replaces itself on the phone instead of showing twice, while different notifications
+    stay side by side. The vendors take a 32-bit integer."""
+    raw = data.get("notification_id", "")
+    return int(raw) % 2_147_483_647 if raw.isdigit() else 0
+
+
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 

@@ -69,8 +69,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from backend.core.config import Settings
 from backend.notifications.providers import Outcome, PushMessage, PushResult, ReceiptEvent
-from backend.notifications.vendors._common import CachedToken, SendPool
-from backend.notifications.vendors.huawei import notification_text, parse_statuses, response_body
+from backend.notifications.vendors._common import CachedToken, SendPool, tray_id
+from backend.notifications.vendors.huawei import notification_text, parse_statuses, response_body, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,7 @@ class HarmonyProvider:
                     "body": body,
                     # The system opens the app on a tap and hands it the whole payload.
                     "clickAction": {"actionType": CLICK_OPEN_APP, "data": dict(message.data)},
+                    "notifyId": tray_id(message.data),  # a resend replaces it on the notification bar
                 },
             },
             "target": {"token": [message.token]},
@@ -256,6 +257,8 @@ class HarmonyProvider:
 
     def read(self, resp: httpx.Response, message: PushMessage) -> Answer:
         body = response_body(resp)
+        if (unread := unreadable(resp, body)) is not None:
+            return Answer(unread)
         code = str(body.get("code") or "")
         request_id = str(body.get("requestId") or "") or None
         error = f"HTTP {resp.status_code} {code}: {str(body.get('msg') or '')[:300]}".strip()

@@ -29,6 +29,7 @@ import httpx
 
 from backend.core.config import Settings
 from backend.notifications.providers import Outcome, PushMessage, PushResult
+from backend.notifications.vendors._common import tray_id
 from backend.notifications.vendors.huawei import (
     ALL_TOKENS_INVALID,
     OAUTH_ERRORS,
@@ -41,6 +42,7 @@ from backend.notifications.vendors.huawei import (
     failed_tokens,
     notification_text,
     response_body,
+    unreadable,
 )
 
 SUCCESS_CODES = frozenset({"200", "0", "80000000"})
@@ -64,6 +66,7 @@ class HonorProvider(HmsStyleProvider):
                     "body": body,
                     "clickAction": {"type": 3},  # open the app's launch screen
                     "importance": "NORMAL",
+                    "notifyId": tray_id(message.data),  # a resend replaces it on the notification bar
                 },
             },
             "token": [message.token],
@@ -75,6 +78,8 @@ class HonorProvider(HmsStyleProvider):
 
     def read(self, resp: httpx.Response, message: PushMessage) -> Answer:
         body = response_body(resp)
+        if (unread := unreadable(resp, body)) is not None:
+            return Answer(unread)
         code = str(body.get("code") if body.get("code") is not None else "")
         data_raw = body.get("data")
         data: dict[str, Any] = data_raw if isinstance(data_raw, dict) else {}

@@ -41,9 +41,9 @@ from typing import Any
 
 import httpx
 
-from backend.core.config import Settings
+from backend.core.config import Settings, get_settings
 from backend.notifications.providers import Outcome, PushMessage, PushResult, ReceiptEvent
-from backend.notifications.vendors._common import CachedToken, SendPool
+from backend.notifications.vendors._common import CachedToken, SendPool, tray_id
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +176,18 @@ def notification_text(data: dict[str, str]) -> tuple[str, str]:
 def response_body(resp: httpx.Response) -> dict[str, Any]:
     try:
         body = resp.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def unreadable(resp: httpx.Response, body: dict[str, Any]) -> PushResult | None:
+    """The answer to an HMS-style reply without a code (a proxy's HTML page, an answer cut off on a
+    bad network, an empty object): nothing says what became of the push, so it is tried again, as
+    the other channels do, rather than failed for good. None when the reply has a code."""
+    if body.get("code") is not None and str(body.get("code")) != "":
+        return None
+    return PushResult(Outcome.retry, error=f"HTTP {resp.status_code} unreadable answer")
 
 
 def failed_tokens(msg: object) -> set[str]:
@@ -226,6 +235,9 @@ class HuaweiProvider(HmsStyleProvider):
                         "click_action": {"type": 3},  # open the app's launch screen
                         "importance": "NORMAL",  # a service message, not marketing (LOW)
                         "default_sound": True,
+                        # A resend of the same notification replaces it on the notification bar.
+                        "notify_id": tray_id(message.data),
+                        "tag": f"hulei-{tray_id(message.data)}",
                     },
                 },
                 "token": [message.token],
@@ -234,6 +246,8 @@ class HuaweiProvider(HmsStyleProvider):
 
     def read(self, resp: httpx.Response, message: PushMessage) -> Answer:
         body = response_body(resp)
+        if (unread := unreadable(resp, body)) is not None:
+            return Answer(unread)
         code = str(body.get("code") or "")
         request_id = body.get("requestId")
         error = f"HTTP {resp.status_code} {code}: {str(body.get('msg') or '')[:300]}".strip()
@@ -267,9 +281,12 @@ def from_settings(settings: Settings) -> HuaweiProvider | None:
     )
 
 
-def parse_statuses(body: bytes, status_of: Callable[[dict[str, Any]], object]) -> list[ReceiptEvent]:
+def parse_statuses(body: bytes, status_of: Callable[[dict[str, Any]], object],
+                   app_id: str | None = None) -> list[ReceiptEvent]:
     """ReceiptEvents from a {"statuses": [...]} receipt body; statuses that say neither
-    "delivered" nor "dead token" are left out. A body that is not such JSON yields nothing."""
+    "delivered" nor "dead token" are left out, and so are those of another app than `app_id` (when
+    given: one receipt URL entered in two apps, a test one and ours, must not touch our pushes). A
+    body that is not such JSON yields nothing."""
     try:
         parsed = json.loads(body or b"{}")
     except ValueError:
@@ -281,6 +298,8 @@ def parse_statuses(body: bytes, status_of: Callable[[dict[str, Any]], object]) -
     events: list[ReceiptEvent] = []
     for item in statuses:
         if not isinstance(item, dict):
+            continue
+        if app_id is not None and str(item.get("appid") or "") != app_id:
             continue
         raw = status_of(item)
         if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).strip().lstrip("-").isdigit():
@@ -306,5 +325,7 @@ def _huawei_status(item: dict[str, Any]) -> object:
 
 
 def parse_receipts(body: bytes, content_type: str) -> list[ReceiptEvent]:
-    """What a Huawei delivery receipt says (v1 "status" or v2 "deliveryStatus.result")."""
-    return parse_statuses(body, _huawei_status)
+    """What a Huawei delivery receipt says (v1 "status" or v2 "deliveryStatus.result") about our app's
+    pushes: every status Huawei posts names its `appid`, and one naming another app (or none) is
+    left out."""
+    return parse_statuses(body, _huawei_status, app_id=get_settings().huawei_app_id or "")

@@ -50,7 +50,7 @@ import httpx
 
 from backend.core.config import Settings
 from backend.notifications.providers import Outcome, PushMessage, PushResult, ReceiptEvent, receipt_url
-from backend.notifications.vendors._common import SendPool
+from backend.notifications.vendors._common import SendPool, tray_id
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +89,6 @@ def outcome_for(code: int, reason: str = "") -> Outcome:
     return Outcome.failed
 
 
-def _notify_id(data: dict[str, str]) -> str:
-    # Same notification, same notify_id: a re-sent push replaces itself instead of stacking, while
-    # different notifications stay side by side on the notification bar.
-    raw = data.get("notification_id", "")
-    return str(int(raw) % 2_147_483_647) if raw.isdigit() else "0"
-
-
 class XiaomiProvider:
     """MiPush over its HTTP API (`/v3/message/regid`), one request per push, many in flight."""
 
@@ -132,7 +125,7 @@ class XiaomiProvider:
             "payload": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
             "pass_through": "0",
             "notify_type": NOTIFY_TYPE_ALL,
-            "notify_id": _notify_id(data),
+            "notify_id": str(tray_id(data)),
             "time_to_live": str(TTL_MS),
             "extra.notify_effect": NOTIFY_EFFECT_LAUNCHER,
         }
