@@ -138,7 +138,8 @@ def delivery_status() -> ColumnElement[str]:
 _CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,39}$|^-?\d{1,10}$")
 _KNOWN_ERRORS = (("device removed", "device_removed"), ("now another user", "device_removed"),
                  ("payload refused", "payload_refused"), ("not configured", "channel_not_configured"),
-                 ("cannot build message", "message_invalid"), ("not sent", "not_sent"))
+                 ("cannot build message", "message_invalid"), ("not sent", "not_sent"),
+                 ("unreadable answer", "unreadable_answer"))
 _CHANNEL_NAMES = frozenset(c.value for c in PushChannel) | {"fcm", "hms", "mipush"}
 
 

@@ -11,7 +11,8 @@ documented protocol, for the tests and the benchmark.
   INVALID_TOKEN (that token is illegal: 400 80300007 when every token is, else 200 80100000 listing
   it in msg.illegal_tokens), RATE_LIMIT (503 flow control), SERVER_ERROR (500 81000001),
   TOKEN_EXPIRED (revokes every access token issued so far, 401 80200003), NO_PERMISSION
-  (403 80300002).
+  (403 80300002), HANG (the answer comes `hang_seconds` late, then the push is delivered: a
+  caller that timed out meanwhile does not know it went).
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ _HUAWEI_ERRORS: dict[str, Reply] = {
 class FakeHuawei(FakeHmsState):
     """Huawei Push Kit v1."""
 
+    hang_seconds: float = 3.0
+
     def send(self, app: str, authorization: str, body: dict[str, Any]) -> Reply:
         with self.lock:
             self.requests += 1
@@ -191,6 +194,8 @@ class FakeHuawei(FakeHmsState):
         if problem:
             return huawei_reply("80100003", f"Illegal payload, {problem}", 400)
         errors = self.errors_for(tokens)
+        if "HANG" in errors.values():
+            time.sleep(self.hang_seconds)
         for name in ("TOKEN_EXPIRED", "SERVER_ERROR", "RATE_LIMIT", "NO_PERMISSION"):
             if name in errors.values():
                 status, payload = _HUAWEI_ERRORS[name]

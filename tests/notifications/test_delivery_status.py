@@ -217,7 +217,7 @@ def test_channel_health_counts_the_window_of_the_callers_area(client: TestClient
     ("oppo: HTTP 503", "http_503"),
     ("HTTP 200 80300007: Invalid token", "80300007"),  # Huawei and Honor answer codes with HTTP 200
     ("HTTP 500 Internal Server Error", "http_500"),
-    ("HTTP 200 unreadable answer", "http_200"),
+    ("HTTP 200 unreadable answer", "unreadable_answer"),  # a proxy's page, a cut-off reply
     ("HTTP 200 13800138000: rejected", "http_200"),
     ("payload refused: Data field 'x' must be an id", "payload_refused"),
     ("device removed", "device_removed"),

@@ -294,3 +294,17 @@ def test_the_default_text_passes_the_payload_rules() -> None:
     sms.check_sms_settings(Settings())
     # A generic sentence may count in words: 一条 is not a number anyone could call.
     sms.check_sms_settings(_settings(sms_text_zh="【护蕾】您有一条紧急提醒未读，请打开护蕾应用查看。"))
+
+
+def test_a_worker_with_a_text_that_holds_a_number_refuses_to_start_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from backend.cli import app
+
+    monkeypatch.setenv("HULEI_SMS_TEXT_ZH", "【护蕾】请联系 138 1234 5678")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["worker", "--once"])
+    get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "refusing to start the worker: HULEI_SMS_TEXT_ZH" in result.output
+    assert "Traceback" not in result.output

@@ -6,6 +6,8 @@ test_vendor_contract.py."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -149,3 +151,43 @@ def test_an_hms_style_answer_without_a_code_is_tried_again_not_failed(provider: 
     finally:
         hms.close()
     assert result.outcome is Outcome.retry and result.error == "HTTP 200 unreadable answer"
+
+
+def test_a_vendor_that_stops_answering_holds_up_only_its_own_pushes(
+    session: Session, fake: FakeHuawei, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Outside test: while Huawei hung, the other channels' pushes of the same batch waited for its
+    # whole timeout. The channels of a batch now go out at once.
+    from tests.notifications.fake_oppo import settings_env as oppo_env
+    from tests.notifications.fake_oppo import start_fake_oppo
+
+    oppo_server = start_fake_oppo()
+    try:
+        for name, value in oppo_env(oppo_server).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("HULEI_PUSH_HTTP_TIMEOUT_SECONDS", "1")
+        get_settings.cache_clear()
+        fake.hang_seconds = 2.5
+        town = make_town(session)
+        hung, quick = make_user(session, town.town, Role.police), make_user(session, town.town, Role.police)
+        add_device(session, hung, "HW-hanging-0001", channel="huawei")
+        add_device(session, quick, "CN_oppo_quick_0001", channel="oppo")
+        fake.fail_next("HW-hanging-0001", "HANG")
+        notify(session, hung)  # the hanging channel's push comes first in the batch
+        notify(session, quick)
+        seen_after: list[float] = []
+        started = time.monotonic()
+        worker = threading.Thread(target=_deliver)
+        worker.start()
+        while worker.is_alive() and not seen_after:
+            if oppo_server.fake.delivered_to("CN_oppo_quick_0001"):
+                seen_after.append(time.monotonic() - started)
+            time.sleep(0.02)
+        worker.join(10)
+        assert seen_after and seen_after[0] < 0.9, seen_after  # before Huawei's one-second timeout
+        rows = {r.device_id: r for r in _outbox(session)}
+        assert len(rows) == 2
+        assert sorted(r.status for r in rows.values()) == [PushStatus.pending.value, PushStatus.sent.value]
+    finally:
+        oppo_server.stop()
+        get_settings.cache_clear()
