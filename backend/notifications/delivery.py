@@ -32,6 +32,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Update,
     and_,
     any_,
     bindparam,
@@ -110,30 +111,35 @@ def new_worker_token() -> str:
 def claim_due_rows(session: Session, outbox: type[PushOutbox] | type[SmsOutbox], *, token: str,
                    lease_until: datetime, limit: int) -> list[int]:
     """Stamp up to `limit` due rows of an outbox (push or SMS: the same claim columns) with `token`
-    and a lease; their ids in order. Does not commit. One UPDATE .. RETURNING on both backends:
-    PostgreSQL picks the rows with SELECT .. FOR UPDATE SKIP LOCKED inside it, so two workers
-    never wait on or take each other's rows; SQLite (one writer under BEGIN IMMEDIATE) re-checks in
-    the UPDATE's own WHERE that each row is pending, due and unclaimed or its lease expired."""
-    now = clock.now()
+    and a lease; their ids in order. Does not commit. One UPDATE .. RETURNING (_claiming)."""
     table = outbox.__table__  # type: ignore[union-attr]
+    chosen = _claiming(table, session.get_bind().dialect.name, now=clock.now(), limit=limit)
+    # Core, not ORM: at a batch API's rate the ORM's per-statement work was a visible share of a push.
+    return sorted(int(i) for i in session.connection().execute(
+        chosen.values(claimed_by=token, claimed_until=lease_until).returning(table.c.id)).scalars())
+
+
+def _claiming(table: Table, dialect: str, *, now: Any, limit: Any) -> Update:
+    """The UPDATE that claims up to `limit` due rows of an outbox table at `now` (values or bound
+    parameters), still without its SET and RETURNING. PostgreSQL picks the rows with SELECT .. FOR
+    UPDATE SKIP LOCKED inside it, so two workers never wait on or take each other's rows; SQLite (one
+    writer under BEGIN IMMEDIATE) re-checks in the UPDATE's own WHERE that each row is pending, due
+    and unclaimed or its lease expired. Due rows come in `next_attempt_at` order, the order of the
+    index that finds them (ordering by id sorted the whole backlog on every claim)."""
     claimable = [
         table.c.status == "pending",
         table.c.next_attempt_at <= now,
         or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
     ]
     due = select(table.c.id).where(*claimable).order_by(table.c.next_attempt_at, table.c.id).limit(limit)
-    if session.get_bind().dialect.name == "sqlite":
-        chosen = update(table).where(table.c.id.in_(due.scalar_subquery()), *claimable)
-    else:
-        # MATERIALIZED: the locking SELECT runs once, never re-scanned per row the UPDATE visits. The
-        # chosen ids as one array: the rows are then found by primary key, where `IN (SELECT ..)`
-        # was planned as a hash join over a scan of the whole outbox.
-        picked = due.with_for_update(skip_locked=True).cte("due_rows").prefix_with("MATERIALIZED")
-        ids = cast(select(func.array_agg(picked.c.id)).scalar_subquery(), postgresql.ARRAY(table.c.id.type))
-        chosen = update(table).where(table.c.id == any_(ids))
-    # Core, not ORM: at a batch API's rate the ORM's per-statement work was a visible share of a push.
-    return sorted(int(i) for i in session.connection().execute(
-        chosen.values(claimed_by=token, claimed_until=lease_until).returning(table.c.id)).scalars())
+    if dialect == "sqlite":
+        return update(table).where(table.c.id.in_(due.scalar_subquery()), *claimable)
+    # MATERIALIZED: the locking SELECT runs once, never re-scanned per row the UPDATE visits. The
+    # chosen ids as one array: the rows are then found by primary key, where `IN (SELECT ..)` was
+    # planned as a hash join over a scan of the whole outbox.
+    picked = due.with_for_update(skip_locked=True).cte("due_rows").prefix_with("MATERIALIZED")
+    ids = cast(select(func.array_agg(picked.c.id)).scalar_subquery(), postgresql.ARRAY(table.c.id.type))
+    return update(table).where(table.c.id == any_(ids))
 
 
 def retry_delay(attempts: int, base_seconds: float, max_seconds: float) -> timedelta:
@@ -189,21 +195,9 @@ def _claim_and_read() -> Select[Any]:
     only, in the claim's own round trip (measured 6 ms per 500 rows against 10 ms for the two
     statements)."""
     outbox = _OUTBOX
-    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
-    due = (
-        select(outbox.c.id)
-        .where(outbox.c.status == PushStatus.pending.value, outbox.c.next_attempt_at <= now,
-               or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
-        .order_by(outbox.c.next_attempt_at, outbox.c.id)
-        .limit(bindparam("due_limit", type_=Integer))
-        .with_for_update(skip_locked=True)
-        .cte("due_rows")
-        .prefix_with("MATERIALIZED")
-    )
-    ids = cast(select(func.array_agg(due.c.id)).scalar_subquery(), postgresql.ARRAY(outbox.c.id.type))
     claimed = (
-        update(outbox)
-        .where(outbox.c.id == any_(ids))
+        _claiming(outbox, "postgresql", now=bindparam("now", type_=outbox.c.next_attempt_at.type),
+                  limit=bindparam("due_limit", type_=Integer))
         .values(claimed_by=bindparam("claim_token", type_=String),
                 claimed_until=bindparam("lease_until", type_=outbox.c.claimed_until.type))
         .returning(outbox.c.id, outbox.c.notification_id, outbox.c.device_id, outbox.c.user_id, outbox.c.channel,
@@ -360,39 +354,27 @@ def _held_attempts(session: Session, token: str, ids: list[int]) -> dict[int, in
     return {int(i): int(n) for i, n in session.connection().execute(query).all()}
 
 
-def _payload_refusal(data: dict[str, str]) -> str | None:
-    """The enqueue guard again, at the door of every channel: whatever a provider builds its message
-    from is ids and generic text, or it is not sent."""
-    from backend.notifications.service import RESERVED_KEYS
-
-    return _refusal_of(data.get("kind", ""), tuple(data.get(k, "") for k in _TEXT_KEYS),
-                       tuple(sorted((k, v) for k, v in data.items() if k not in RESERVED_KEYS)))
-
-
 @lru_cache(maxsize=4096)
 def _row_refusal(kind: str, title_zh: str, title_en: str, body_zh: str, body_en: str,
                  data_text: str | None) -> str | None:
-    """_payload_refusal of the payload a claimed row is sent with, keyed by the stored values it is
-    built from: a notification fanned out to many phones is one check, and the key is six strings
-    from the row (building the key from the payload itself cost a tenth of a batch's preparation).
-    The notification id, the one part that differs per row, is never checked (a reserved key)."""
-    return _payload_refusal(_payload(0, kind, title_zh, title_en, body_zh, body_en, _json_object(data_text)))
+    """The enqueue guard again, at the door of every channel: whatever a provider builds its message
+    from is ids and generic text, or it is not sent. Checked on the payload a claimed row is sent
+    with (_payload), cached by the stored values it is built from: a notification fanned out to many
+    phones is one check (its patterns cost as much as a batch API's send), and the key is six strings
+    from the row. The notification id, the one part that differs per row, is a reserved key and never
+    checked."""
+    from backend.notifications.service import RESERVED_KEYS, PayloadNotAllowed, check_payload
 
-
-_TEXT_KEYS = ("title_zh", "title_en", "body_zh", "body_en")
-
-
-@lru_cache(maxsize=4096)
-def _refusal_of(kind: str, texts: tuple[str, ...], data: tuple[tuple[str, str], ...]) -> str | None:
-    # Cached: one notification fanned out to many phones is the same check (a pure function of
-    # these values) for every one of them, and its patterns cost as much as a batch API's send.
-    from backend.notifications.service import PayloadNotAllowed, check_payload
-
+    payload = _payload(0, kind, title_zh, title_en, body_zh, body_en, _json_object(data_text))
     try:
-        check_payload(kind=kind, texts=list(texts), data=dict(data))
+        check_payload(kind=payload.get("kind", ""), texts=[payload.get(k, "") for k in _TEXT_KEYS],
+                      data=dict(sorted((k, v) for k, v in payload.items() if k not in RESERVED_KEYS)))
     except PayloadNotAllowed as exc:
         return f"payload refused: {exc.detail_en}"[:500]
     return None
+
+
+_TEXT_KEYS = ("title_zh", "title_en", "body_zh", "body_en")
 
 
 def send_claimed(provider: PushProvider | None, claimed: list[Claimed]) -> dict[int, PushResult]:

@@ -317,18 +317,22 @@ def receipt_url(channel: str, settings: Settings | None = None) -> str | None:
     master secret: receipts are accepted only at the URL we gave the channel
     (POST /api/v1/push-receipts/{channel}/{key})."""
     settings = settings or get_settings()
-    if not settings.push_receipt_base_url or not _reads_receipts(channel):
+    if not settings.push_receipt_base_url or receipt_parser(channel) is None:
         return None
     base = settings.push_receipt_base_url.rstrip("/")
     return f"{base}/api/v1/push-receipts/{channel}/{receipt_key(channel, settings)}"
 
 
-def _reads_receipts(channel: str) -> bool:
+def receipt_parser(channel: str) -> Callable[[bytes, str], list[ReceiptEvent]] | None:
+    """The channel's receipt parser (`backend.notifications.vendors.<channel>.parse_receipts`), or
+    None for a channel whose receipts we do not read. `channel` must be a known channel name (the
+    receipt route checks it before calling): it names the module imported."""
     try:
         module = importlib.import_module(f"backend.notifications.vendors.{channel}")
     except ModuleNotFoundError:
-        return False
-    return callable(getattr(module, "parse_receipts", None))
+        return None
+    parse = getattr(module, "parse_receipts", None)
+    return cast(Callable[[bytes, str], list[ReceiptEvent]], parse) if callable(parse) else None
 
 
 def receipt_key(channel: str, settings: Settings | None = None) -> str:

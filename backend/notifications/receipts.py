@@ -16,7 +16,6 @@ Repeats change nothing: a vendor may post the same receipt again.
 from __future__ import annotations
 
 import hmac
-import importlib
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, select, update
@@ -27,7 +26,7 @@ from backend.core import clock
 from backend.core.errors import BadRequest, NotFound
 from backend.notifications import service as notifications
 from backend.notifications.models import Notification, PushOutbox, PushStatus
-from backend.notifications.providers import ReceiptEvent, receipt_key
+from backend.notifications.providers import ReceiptEvent, receipt_key, receipt_parser
 
 MAX_RECEIPT_BYTES = 64 * 1024
 
@@ -44,18 +43,14 @@ def check_key(channel: str, key: str) -> None:
 
 
 def parser_for(channel: str) -> Parser:
-    """The channel's receipt parser (`backend.notifications.vendors.<channel>.parse_receipts`); 404 for a
-    channel that does not post receipts. Only known channel names reach the import."""
+    """The channel's receipt parser (providers.receipt_parser); 404 for a channel that does not post
+    receipts. Only known channel names reach the import."""
     if channel not in {c.value for c in PushChannel}:
         raise NotFound()
-    try:
-        module = importlib.import_module(f"backend.notifications.vendors.{channel}")
-    except ModuleNotFoundError:
-        raise NotFound() from None
-    parse = getattr(module, "parse_receipts", None)
-    if not callable(parse):
+    parse = receipt_parser(channel)
+    if parse is None:
         raise NotFound()
-    return parse  # type: ignore[no-any-return]
+    return parse
 
 
 def parse(channel: str, body: bytes, content_type: str) -> list[ReceiptEvent]:

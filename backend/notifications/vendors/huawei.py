@@ -220,6 +220,7 @@ class HuaweiProvider(HmsStyleProvider):
 
     def build(self, message: PushMessage) -> dict[str, Any]:
         title, body = notification_text(message.data)
+        bar_id = tray_id(message.data)
         return {
             "validate_only": False,
             "message": {
@@ -236,8 +237,8 @@ class HuaweiProvider(HmsStyleProvider):
                         "importance": "NORMAL",  # a service message, not marketing (LOW)
                         "default_sound": True,
                         # A resend of the same notification replaces it on the notification bar.
-                        "notify_id": tray_id(message.data),
-                        "tag": f"hulei-{tray_id(message.data)}",
+                        "notify_id": bar_id,
+                        "tag": f"hulei-{bar_id}",
                     },
                 },
                 "token": [message.token],
